@@ -1,0 +1,212 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newFlagSet(c *Service) (*flag.FlagSet, *bytes.Buffer) {
+	fs := flag.NewFlagSet("user", flag.ContinueOnError)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	c.Register(fs, User, UserGRPCPort, UserHTTPPort)
+	return fs, &out
+}
+
+func TestDefaults(t *testing.T) {
+	var c Service
+	fs, _ := newFlagSet(&c)
+	if err := Parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := Service{
+		Name: "user", GRPCAddr: ":50051", HTTPAddr: ":8081", DataDir: "./data",
+		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20,
+	}
+	if c != want {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}
+
+func TestEnvFallbackAndFlagWins(t *testing.T) {
+	t.Setenv("KITSHOP_GRPC_ADDR", "127.0.0.1:6000")
+	t.Setenv("KITSHOP_HTTP_ADDR", "127.0.0.1:6001")
+	t.Setenv("KITSHOP_SHUTDOWN_TIMEOUT", "3s")
+	t.Setenv("KITSHOP_MAX_BODY_BYTES", "2048")
+	t.Setenv("KITSHOP_LOG_LEVEL", "") // empty counts as unset
+
+	var c Service
+	fs, _ := newFlagSet(&c)
+	if err := Parse(fs, []string{"-http-addr", "127.0.0.1:7001"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPCAddr != "127.0.0.1:6000" {
+		t.Errorf("grpc-addr from env: got %q", c.GRPCAddr)
+	}
+	if c.HTTPAddr != "127.0.0.1:7001" {
+		t.Errorf("http-addr: command line must win over env, got %q", c.HTTPAddr)
+	}
+	if c.ShutdownTimeout != 3*time.Second || c.MaxBodyBytes != 2048 {
+		t.Errorf("typed env values: got %v, %d", c.ShutdownTimeout, c.MaxBodyBytes)
+	}
+	if c.LogLevel != "info" {
+		t.Errorf("empty env must keep the default, got %q", c.LogLevel)
+	}
+}
+
+func TestParseBadEnvValueNamesVariable(t *testing.T) {
+	t.Setenv("KITSHOP_SHUTDOWN_TIMEOUT", "soon")
+	var c Service
+	fs, _ := newFlagSet(&c)
+	err := Parse(fs, nil)
+	if err == nil || !strings.Contains(err.Error(), "KITSHOP_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("got %v, want an error naming KITSHOP_SHUTDOWN_TIMEOUT", err)
+	}
+}
+
+func TestParseRejectsPositionalArguments(t *testing.T) {
+	var c Service
+	fs, _ := newFlagSet(&c)
+	if err := Parse(fs, []string{"-log-level", "debug", "extra"}); err == nil || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHelpListsEnvNamesAndDefaults(t *testing.T) {
+	var c Service
+	fs, out := newFlagSet(&c)
+	err := Parse(fs, []string{"-h"})
+	if err != flag.ErrHelp {
+		t.Fatalf("got %v, want flag.ErrHelp itself", err)
+	}
+	help := out.String()
+	for _, want := range []string{
+		"Usage: user",
+		"-grpc-addr string", "KITSHOP_GRPC_ADDR", `default ":50051"`,
+		"-http-addr string", "KITSHOP_HTTP_ADDR", `default ":8081"`,
+		"-mongo-uri string", "KITSHOP_MONGO_URI", `default ""`,
+		"-data-dir string", "KITSHOP_DATA_DIR", `default "./data"`,
+		"-log-level string", "KITSHOP_LOG_LEVEL", `default "info"`,
+		"-log-format string", "KITSHOP_LOG_FORMAT", `default "text"`,
+		"-shutdown-timeout duration", "KITSHOP_SHUTDOWN_TIMEOUT", "default 10s",
+		"-max-body-bytes int", "KITSHOP_MAX_BODY_BYTES", "default 1048576",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help output lacks %q:\n%s", want, help)
+		}
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	valid := func() Service {
+		return Service{
+			Name: "order", GRPCAddr: ":50053", HTTPAddr: ":8083", DataDir: "./data",
+			LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, MaxBodyBytes: 1,
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Service)
+		want   []string
+	}{
+		{"grpc addr without port", func(c *Service) { c.GRPCAddr = "localhost" }, []string{"-grpc-addr", "KITSHOP_GRPC_ADDR", `"localhost"`}},
+		{"http addr bad port", func(c *Service) { c.HTTPAddr = ":http8" }, []string{"-http-addr", "KITSHOP_HTTP_ADDR", "0..65535"}},
+		{"http addr port too big", func(c *Service) { c.HTTPAddr = ":70000" }, []string{"-http-addr", "KITSHOP_HTTP_ADDR"}},
+		{"empty grpc addr", func(c *Service) { c.GRPCAddr = "" }, []string{"-grpc-addr", "KITSHOP_GRPC_ADDR", "empty"}},
+		{"same addresses", func(c *Service) { c.HTTPAddr = ":50053" }, []string{"-http-addr", "KITSHOP_HTTP_ADDR", "-grpc-addr"}},
+		{"mongo scheme", func(c *Service) { c.MongoURI = "postgres://u:secret@h/db" }, []string{"-mongo-uri", "KITSHOP_MONGO_URI", "mongodb://"}},
+		{"no data dir", func(c *Service) { c.DataDir = "" }, []string{"-data-dir", "KITSHOP_DATA_DIR"}},
+		{"log level", func(c *Service) { c.LogLevel = "verbose" }, []string{"-log-level", "KITSHOP_LOG_LEVEL", `"verbose"`}},
+		{"log format", func(c *Service) { c.LogFormat = "xml" }, []string{"-log-format", "KITSHOP_LOG_FORMAT", `"xml"`}},
+		{"zero timeout", func(c *Service) { c.ShutdownTimeout = 0 }, []string{"-shutdown-timeout", "KITSHOP_SHUTDOWN_TIMEOUT", "positive"}},
+		{"negative body", func(c *Service) { c.MaxBodyBytes = -1 }, []string{"-max-body-bytes", "KITSHOP_MAX_BODY_BYTES", "positive"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted invalid settings")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("message leaks the Mongo password: %q", err)
+			}
+		})
+	}
+
+	t.Run("reports every problem", func(t *testing.T) {
+		c := valid()
+		c.LogLevel, c.ShutdownTimeout = "loud", -time.Second
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "-log-level") || !strings.Contains(err.Error(), "-shutdown-timeout") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("accepts mongo uri and port zero", func(t *testing.T) {
+		c := valid()
+		c.MongoURI, c.DataDir, c.GRPCAddr, c.HTTPAddr = "mongodb://mongo:27017/kitshop", "", "127.0.0.1:0", "127.0.0.1:0"
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestDefaultPorts(t *testing.T) {
+	seen := map[int]bool{}
+	for _, name := range ServiceNames() {
+		p, ok := DefaultPorts(name)
+		if !ok {
+			t.Fatalf("no ports for %q", name)
+		}
+		if seen[p.GRPC] || seen[p.HTTP] {
+			t.Fatalf("%s reuses a port: %+v", name, p)
+		}
+		seen[p.GRPC], seen[p.HTTP] = true, true
+	}
+	if p, _ := DefaultPorts(Payment); p != (Ports{GRPC: 50054, HTTP: 8084}) {
+		t.Fatalf("payment ports: %+v", p)
+	}
+	if _, ok := DefaultPorts("gateway"); ok {
+		t.Fatal("unknown service has ports")
+	}
+}
+
+func TestEveryFlagReadsItsEnvVar(t *testing.T) {
+	if got := EnvVar("shutdown-timeout"); got != "KITSHOP_SHUTDOWN_TIMEOUT" {
+		t.Fatalf("EnvVar: got %q", got)
+	}
+	values := map[string]string{
+		"grpc-addr": "127.0.0.1:1", "http-addr": "127.0.0.1:2", "mongo-uri": "mongodb://m:27017",
+		"data-dir": "/tmp/x", "log-level": "error", "log-format": "json", "shutdown-timeout": "1m0s",
+		"max-body-bytes": "99",
+	}
+	var c Service
+	fs, _ := newFlagSet(&c)
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := values[f.Name]
+		if !ok {
+			t.Fatalf("flag -%s has no test value", f.Name)
+		}
+		t.Setenv(EnvVar(f.Name), v)
+	})
+	if err := Parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if got := f.Value.String(); got != values[f.Name] {
+			t.Errorf("-%s from %s: got %q, want %q", f.Name, EnvVar(f.Name), got, values[f.Name])
+		}
+	})
+}

@@ -1,0 +1,203 @@
+// Package grpcserver builds the *grpc.Server every kitshop service uses: panic
+// recovery, Prometheus server metrics per method, a log line per failed call,
+// the standard grpc.health.v1 health service and server reflection (so
+// grpcurl can list and call every service).
+//
+// Typical use:
+//
+//	srv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: reg})
+//	pb.RegisterUserServiceServer(srv, user.NewGRPCServer(endpoints))
+//	srv.Ready() // metrics series and SERVING status for every registered service
+//	// serve it with rungroup, which calls MarkNotServing before stopping it.
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// Options configures New.
+type Options struct {
+	// Logger receives one line per failed call. Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the grpc_server_* metrics. Nil leaves them
+	// unregistered. Servers sharing a registry (cmd/shop) should each get
+	// prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg);
+	// on the very same Registerer they share one set of series.
+	Registerer prometheus.Registerer
+	// ServerOptions are appended to the server's own options, e.g.
+	// grpc.Creds for TLS or grpc.MaxRecvMsgSize.
+	ServerOptions []grpc.ServerOption
+}
+
+// Server is a *grpc.Server with its health service. Register services on it
+// as on a *grpc.Server, then call Ready.
+type Server struct {
+	*grpc.Server
+	// Health is the grpc.health.v1 service registered on Server. The overall
+	// status ("") is NOT_SERVING until Ready.
+	Health  *health.Server
+	metrics *grpcprom.ServerMetrics
+}
+
+// New returns a server whose interceptors are, outermost first: Prometheus
+// metrics (grpc_server_handled_total by code, grpc_server_handling_seconds
+// histogram), failed-call logging, and panic recovery (a panic becomes
+// codes.Internal and is logged with its stack; the process keeps serving).
+// Health and reflection services are registered.
+//
+// New panics if the metrics cannot be registered for a reason other than
+// being registered already (then the existing collector is reused), as
+// prometheus.MustRegister does.
+func New(opts Options) *Server {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	if opts.Registerer != nil {
+		metrics = register(opts.Registerer, metrics)
+	}
+	recoverOpt := recovery.WithRecoveryHandlerContext(recoverPanic)
+	serverOpts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(
+			metrics.UnaryServerInterceptor(),
+			UnaryLoggingInterceptor(logger),
+			recovery.UnaryServerInterceptor(recoverOpt),
+		),
+		grpc.ChainStreamInterceptor(
+			metrics.StreamServerInterceptor(),
+			StreamLoggingInterceptor(logger),
+			recovery.StreamServerInterceptor(recoverOpt),
+		),
+	}, opts.ServerOptions...)
+
+	s := &Server{
+		Server:  grpc.NewServer(serverOpts...),
+		Health:  health.NewServer(),
+		metrics: metrics,
+	}
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthgrpc.RegisterHealthServer(s.Server, s.Health)
+	reflection.Register(s.Server)
+	return s
+}
+
+// register registers c, or returns the identical collector registered before.
+func register(reg prometheus.Registerer, c *grpcprom.ServerMetrics) *grpcprom.ServerMetrics {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(*grpcprom.ServerMetrics); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("grpcserver: registering metrics: %v", err))
+}
+
+// Ready must be called once every service is registered: it creates the
+// metric series of every registered method (so /metrics shows them before
+// any traffic) and marks the server ("") and every registered service
+// SERVING.
+func (s *Server) Ready() {
+	s.metrics.InitializeMetrics(s.Server)
+	for name := range s.GetServiceInfo() {
+		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+}
+
+// MarkNotServing sets the server and every service NOT_SERVING for good, so
+// health-checking clients move away before the server stops. rungroup calls
+// it first thing at shutdown.
+func (s *Server) MarkNotServing() {
+	s.Health.Shutdown()
+}
+
+// panicError is what a recovered panic turns into: codes.Internal for the
+// client, the panic value and stack for the logging interceptor.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// GRPCStatus makes the client see codes.Internal with a generic message.
+func (e *panicError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error")
+}
+
+func recoverPanic(_ context.Context, p any) error {
+	return &panicError{value: p, stack: debug.Stack()}
+}
+
+// UnaryLoggingInterceptor logs each failed unary call in one line: method,
+// code, duration and error. Client mistakes (InvalidArgument, NotFound, ...)
+// are logged at debug level, unavailability and timeouts at warn, server
+// faults (Internal, Unknown, ...) and panics at error level.
+func UnaryLoggingInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		if err != nil {
+			logFailure(ctx, logger, info.FullMethod, time.Since(start), err)
+		}
+		return resp, err
+	}
+}
+
+// StreamLoggingInterceptor is UnaryLoggingInterceptor for streaming calls.
+func StreamLoggingInterceptor(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		err := handler(srv, ss)
+		if err != nil {
+			logFailure(ss.Context(), logger, info.FullMethod, time.Since(start), err)
+		}
+		return err
+	}
+}
+
+func logFailure(ctx context.Context, logger *slog.Logger, method string, elapsed time.Duration, err error) {
+	code := grpcprom.FromError(err).Code()
+	attrs := []any{"method", method, "code", code.String(), "duration", elapsed, "error", err.Error()}
+	var p *panicError
+	if errors.As(err, &p) {
+		attrs = append(attrs, "stack", string(p.stack))
+	}
+	logger.Log(ctx, levelFor(code, p != nil), "grpc call failed", attrs...)
+}
+
+func levelFor(code codes.Code, panicked bool) slog.Level {
+	if panicked {
+		return slog.LevelError
+	}
+	switch code {
+	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.FailedPrecondition, codes.OutOfRange, codes.Unauthenticated:
+		return slog.LevelDebug
+	case codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Unavailable:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}
