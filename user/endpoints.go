@@ -1,0 +1,233 @@
+package user
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/kitshop/kitshop/internal/token"
+)
+
+// Set collects the endpoints of the user service; transports serve them.
+type Set struct {
+	RegisterUserEndpoint     endpoint.Endpoint
+	LoginUserEndpoint        endpoint.Endpoint
+	ParseBearerTokenEndpoint endpoint.Endpoint
+	RefreshTokenEndpoint     endpoint.Endpoint
+	GetUserInfoEndpoint      endpoint.Endpoint
+	// GetMeEndpoint returns the caller's own user; it requires a bearer access
+	// token in the context (token.HTTPToContext or token.GRPCToContext).
+	GetMeEndpoint  endpoint.Endpoint
+	KeySetEndpoint endpoint.Endpoint
+}
+
+// NewSet returns the endpoints of svc. verifier checks the access tokens of
+// the authenticated endpoints.
+func NewSet(svc Service, verifier *token.Verifier) Set {
+	return Set{
+		RegisterUserEndpoint:     MakeRegisterUserEndpoint(svc),
+		LoginUserEndpoint:        MakeLoginUserEndpoint(svc),
+		ParseBearerTokenEndpoint: MakeParseBearerTokenEndpoint(svc),
+		RefreshTokenEndpoint:     MakeRefreshTokenEndpoint(svc),
+		GetUserInfoEndpoint:      MakeGetUserInfoEndpoint(svc),
+		GetMeEndpoint:            token.Authenticate(verifier)(MakeGetMeEndpoint(svc)),
+		KeySetEndpoint:           MakeKeySetEndpoint(svc),
+	}
+}
+
+// businessErrors are the errors that ride in a response (endpoint.Failer);
+// anything else is an infrastructure failure, the endpoint's own error.
+var businessErrors = []error{
+	ErrInvalidArgument,
+	ErrEmailTaken,
+	ErrInvalidCredentials,
+	ErrNotFound,
+	token.ErrMissingToken,
+	token.ErrInvalidToken,
+}
+
+// split sorts err into a business failure, for the response, or an
+// infrastructure failure, for the endpoint's error.
+func split(err error) (business, infra error) {
+	for _, b := range businessErrors {
+		if errors.Is(err, b) {
+			return err, nil
+		}
+	}
+	return nil, err
+}
+
+// RegisterUserRequest is the input of RegisterUser.
+type RegisterUserRequest struct {
+	Credentials Credentials
+	Profile     Profile
+}
+
+// RegisterUserResponse is the output of RegisterUser.
+type RegisterUserResponse struct {
+	User User
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r RegisterUserResponse) Failed() error { return r.Err }
+
+// MakeRegisterUserEndpoint returns the RegisterUser endpoint of s.
+func MakeRegisterUserEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(RegisterUserRequest)
+		u, err := s.RegisterUser(ctx, req.Credentials, req.Profile)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return RegisterUserResponse{User: u, Err: business}, nil
+	}
+}
+
+// LoginUserRequest is the input of LoginUser.
+type LoginUserRequest struct {
+	Credentials Credentials
+}
+
+// TokenPairResponse is the output of LoginUser and RefreshToken.
+type TokenPairResponse struct {
+	Pair token.Pair
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r TokenPairResponse) Failed() error { return r.Err }
+
+// MakeLoginUserEndpoint returns the LoginUser endpoint of s.
+func MakeLoginUserEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(LoginUserRequest)
+		p, err := s.LoginUser(ctx, req.Credentials)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return TokenPairResponse{Pair: p, Err: business}, nil
+	}
+}
+
+// ParseBearerTokenRequest is the input of ParseBearerToken: a bare access
+// token (the transports strip "Bearer ").
+type ParseBearerTokenRequest struct {
+	Token string
+}
+
+// ParseBearerTokenResponse is the output of ParseBearerToken.
+type ParseBearerTokenResponse struct {
+	Claims token.Claims
+	Err    error
+}
+
+// Failed implements endpoint.Failer.
+func (r ParseBearerTokenResponse) Failed() error { return r.Err }
+
+// MakeParseBearerTokenEndpoint returns the ParseBearerToken endpoint of s.
+func MakeParseBearerTokenEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(ParseBearerTokenRequest)
+		c, err := s.ParseBearerToken(ctx, req.Token)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return ParseBearerTokenResponse{Claims: c, Err: business}, nil
+	}
+}
+
+// RefreshTokenRequest is the input of RefreshToken.
+type RefreshTokenRequest struct {
+	RefreshToken string
+}
+
+// MakeRefreshTokenEndpoint returns the RefreshToken endpoint of s; its
+// response is a TokenPairResponse.
+func MakeRefreshTokenEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(RefreshTokenRequest)
+		p, err := s.RefreshToken(ctx, req.RefreshToken)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return TokenPairResponse{Pair: p, Err: business}, nil
+	}
+}
+
+// GetUserInfoRequest is the input of GetUserInfo.
+type GetUserInfoRequest struct {
+	UserID string
+}
+
+// UserResponse is the output of GetUserInfo and GetMe.
+type UserResponse struct {
+	User User
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r UserResponse) Failed() error { return r.Err }
+
+// MakeGetUserInfoEndpoint returns the GetUserInfo endpoint of s.
+func MakeGetUserInfoEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(GetUserInfoRequest)
+		u, err := s.GetUserInfo(ctx, req.UserID)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return UserResponse{User: u, Err: business}, nil
+	}
+}
+
+// GetMeRequest is the input of GetMe: the caller is who the verified token
+// in the context says.
+type GetMeRequest struct{}
+
+// MakeGetMeEndpoint returns the endpoint reading the caller's own user. It
+// must sit inside token.Authenticate, which puts the claims in the context.
+func MakeGetMeEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		c, ok := token.FromContext(ctx)
+		if !ok {
+			return nil, token.ErrMissingToken
+		}
+		u, err := s.GetUserInfo(ctx, c.Subject)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return UserResponse{User: u, Err: business}, nil
+	}
+}
+
+// KeySetRequest is the input of KeySet.
+type KeySetRequest struct{}
+
+// KeySetResponse is the output of KeySet.
+type KeySetResponse struct {
+	Keys token.JWKS
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r KeySetResponse) Failed() error { return r.Err }
+
+// MakeKeySetEndpoint returns the KeySet endpoint of s.
+func MakeKeySetEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		keys, err := s.KeySet(ctx)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return KeySetResponse{Keys: keys, Err: business}, nil
+	}
+}

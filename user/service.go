@@ -1,0 +1,364 @@
+// Package user is the kitshop user service: it registers accounts, checks
+// passwords, and issues and verifies the JSON Web Tokens every other service
+// trusts. It is one go-kit service in the addsvc shape: service.go (this file,
+// the business rules), endpoints.go, transport_grpc.go, transport_http.go,
+// store.go (MongoDB), middleware.go (logging, metrics) and wire.go (assembly
+// shared by cmd/user and cmd/shop).
+//
+// It keeps the original course system's contract (RegisterUser and LoginUser
+// take a raw "Basic base64(email:password)" header, GetUserInfo reads a user by
+// id) and fixes its flaws: passwords are bcrypt hashes, tokens are short-lived
+// Ed25519 JWTs with a refresh token (internal/token), and every client mistake
+// is a 4xx / non-Internal gRPC code, never a 500.
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kitshop/kitshop/internal/token"
+)
+
+// Limits on what a client may register. Passwords are limited by bcrypt, which
+// looks at 72 bytes only: a longer password is refused rather than silently cut.
+const (
+	MaxEmailLen    = 254  // bytes, RFC 5321's limit on a forward path
+	MaxPasswordLen = 72   // bytes, bcrypt's limit
+	MaxNameLen     = 100  // characters
+	MaxProfileLen  = 1000 // characters
+	MaxAge         = 150
+	MaxUserIDLen   = 128 // bytes; our ids are 36-byte UUIDs
+)
+
+// Business errors. Transports map them (with errors.Is) to status codes; their
+// messages, and those of errors wrapping them, are safe to show a client.
+// Token verification failures are the internal/token sentinels
+// (token.ErrMissingToken, token.ErrInvalidToken, token.ErrExpired).
+var (
+	// ErrInvalidArgument is wrapped by every validation failure, with a message
+	// naming the problem.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrEmailTaken means another account has the e-mail address.
+	ErrEmailTaken = errors.New("e-mail address is already registered")
+	// ErrInvalidCredentials is the one answer to a failed login, whether the
+	// e-mail is unknown or the password wrong.
+	ErrInvalidCredentials = errors.New("invalid e-mail or password")
+	// ErrNotFound means no user has the id.
+	ErrNotFound = errors.New("user not found")
+)
+
+// invalid returns an error wrapping ErrInvalidArgument with a message.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+// User is a user's public profile, what GetUserInfo returns.
+type User struct {
+	ID      string
+	Email   string // normalized: trimmed, lower-case
+	Name    string
+	Age     int32
+	Profile string
+	Role    token.Role
+}
+
+// Account is a User with what only the service and its store see.
+type Account struct {
+	User
+	PasswordHash []byte // bcrypt
+	CreatedAt    time.Time
+}
+
+// Credentials are what a Basic authorization header carries.
+type Credentials struct {
+	Email    string
+	Password string
+}
+
+// Profile is what a client gives about itself at registration.
+type Profile struct {
+	Name    string
+	Age     int32
+	Profile string
+}
+
+// Store keeps accounts. Implementations must make e-mail uniqueness atomic:
+// of two concurrent Creates with one e-mail, exactly one succeeds.
+type Store interface {
+	// Create stores a new account; ErrEmailTaken if its e-mail is taken.
+	Create(ctx context.Context, a Account) error
+	// ByID returns the account with the user id, or ErrNotFound.
+	ByID(ctx context.Context, id string) (Account, error)
+	// ByEmail returns the account with the normalized e-mail, or ErrNotFound.
+	ByEmail(ctx context.Context, email string) (Account, error)
+	// SetRole changes the role of the user; ErrNotFound if there is none.
+	SetRole(ctx context.Context, id string, role token.Role) error
+}
+
+// Service is the user service.
+type Service interface {
+	// RegisterUser creates an account for creds with profile p and returns it.
+	RegisterUser(ctx context.Context, creds Credentials, p Profile) (User, error)
+	// LoginUser checks creds and issues a token pair.
+	LoginUser(ctx context.Context, creds Credentials) (token.Pair, error)
+	// ParseBearerToken verifies an access token (without its "Bearer " prefix).
+	ParseBearerToken(ctx context.Context, accessToken string) (token.Claims, error)
+	// RefreshToken trades a valid refresh token for a new pair, with the
+	// user's current role.
+	RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error)
+	// GetUserInfo returns the user with the id.
+	GetUserInfo(ctx context.Context, userID string) (User, error)
+	// KeySet returns the public keys that verify the tokens issued here.
+	KeySet(ctx context.Context) (token.JWKS, error)
+}
+
+// Options configure NewService. Zero fields take the defaults.
+type Options struct {
+	// AdminEmails get the admin role; every other user has the user role. The
+	// list is authoritative: a user's role is brought in line with it at
+	// registration, login and refresh, so adding an e-mail promotes its user at
+	// the next login and removing one demotes. Entries are normalized; empty
+	// ones are skipped.
+	AdminEmails []string
+	// BcryptCost is the bcrypt work factor; default bcrypt.DefaultCost. Tests
+	// use bcrypt.MinCost.
+	BcryptCost int
+}
+
+// Validate reports an admin e-mail that is not a valid address or a bcrypt
+// cost out of range.
+func (o Options) Validate() error {
+	if o.BcryptCost != 0 && (o.BcryptCost < bcrypt.MinCost || o.BcryptCost > bcrypt.MaxCost) {
+		return fmt.Errorf("user: bcrypt cost %d is outside %d..%d", o.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	for _, e := range o.AdminEmails {
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		if _, err := normalizeEmail(e); err != nil {
+			return fmt.Errorf("user: admin e-mail %q: %w", e, err)
+		}
+	}
+	return nil
+}
+
+type service struct {
+	store    Store
+	signer   *token.Signer
+	verifier *token.Verifier
+	admins   map[string]bool
+	cost     int
+	// dummyHash is compared against when a login names an unknown e-mail, so
+	// that it costs as much as a wrong password.
+	dummyHash []byte
+}
+
+// NewService returns the user service keeping accounts in store and signing
+// tokens with signer. It fails on an invalid admin e-mail or bcrypt cost.
+func NewService(store Store, signer *token.Signer, opts Options) (Service, error) {
+	if store == nil || signer == nil {
+		return nil, errors.New("user: NewService needs a store and a signer")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cost := opts.BcryptCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	admins := make(map[string]bool, len(opts.AdminEmails))
+	for _, e := range opts.AdminEmails {
+		if email, _ := normalizeEmail(e); email != "" {
+			admins[email] = true
+		}
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+	if err != nil {
+		return nil, fmt.Errorf("user: make dummy hash: %w", err)
+	}
+	return &service{
+		store:     store,
+		signer:    signer,
+		verifier:  signer.Verifier(),
+		admins:    admins,
+		cost:      cost,
+		dummyHash: dummy,
+	}, nil
+}
+
+func (s *service) RegisterUser(ctx context.Context, creds Credentials, p Profile) (User, error) {
+	email, err := normalizeEmail(creds.Email)
+	if err != nil {
+		return User{}, err
+	}
+	if err = checkPassword(creds.Password); err != nil {
+		return User{}, err
+	}
+	if err = checkProfile(p); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(creds.Password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("user: hash password: %w", err)
+	}
+	id, err := uuid.NewV7() // time-ordered: new ids land at the end of the _id index
+	if err != nil {
+		return User{}, fmt.Errorf("user: new id: %w", err)
+	}
+	a := Account{
+		User: User{
+			ID:      id.String(),
+			Email:   email,
+			Name:    p.Name,
+			Age:     p.Age,
+			Profile: p.Profile,
+			Role:    s.roleOf(email),
+		},
+		PasswordHash: hash,
+		CreatedAt:    time.Now().UTC(),
+	}
+	if err = s.store.Create(ctx, a); err != nil {
+		return User{}, err
+	}
+	return a.User, nil
+}
+
+func (s *service) LoginUser(ctx context.Context, creds Credentials) (token.Pair, error) {
+	// Malformed input is refused as at registration: that says nothing about
+	// which accounts exist.
+	email, err := normalizeEmail(creds.Email)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	if err = checkPassword(creds.Password); err != nil {
+		return token.Pair{}, err
+	}
+	a, err := s.store.ByEmail(ctx, email)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(creds.Password))
+		return token.Pair{}, ErrInvalidCredentials
+	case err != nil:
+		return token.Pair{}, err
+	}
+	if bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(creds.Password)) != nil {
+		return token.Pair{}, ErrInvalidCredentials
+	}
+	return s.issue(ctx, a)
+}
+
+func (s *service) ParseBearerToken(_ context.Context, accessToken string) (token.Claims, error) {
+	return s.verifier.VerifyAccess(accessToken)
+}
+
+func (s *service) RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error) {
+	if refreshToken == "" {
+		return token.Pair{}, invalid("refresh token is required")
+	}
+	c, err := s.verifier.VerifyRefresh(refreshToken)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	a, err := s.store.ByID(ctx, c.Subject)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return token.Pair{}, fmt.Errorf("%w: its user no longer exists", token.ErrInvalidToken)
+	case err != nil:
+		return token.Pair{}, err
+	}
+	return s.issue(ctx, a)
+}
+
+func (s *service) GetUserInfo(ctx context.Context, userID string) (User, error) {
+	switch {
+	case userID == "":
+		return User{}, invalid("user id is required")
+	case len(userID) > MaxUserIDLen:
+		return User{}, invalid("user id is longer than %d bytes", MaxUserIDLen)
+	}
+	a, err := s.store.ByID(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	return a.User, nil
+}
+
+func (s *service) KeySet(context.Context) (token.JWKS, error) {
+	return s.signer.JWKS(), nil
+}
+
+// issue brings the account's role in line with the admin list, then issues a
+// token pair carrying it.
+func (s *service) issue(ctx context.Context, a Account) (token.Pair, error) {
+	role := s.roleOf(a.Email)
+	if role != a.Role {
+		if err := s.store.SetRole(ctx, a.ID, role); err != nil {
+			return token.Pair{}, err
+		}
+	}
+	return s.signer.IssuePair(a.ID, role)
+}
+
+// roleOf returns the role the admin list gives a normalized e-mail.
+func (s *service) roleOf(email string) token.Role {
+	if s.admins[email] {
+		return token.RoleAdmin
+	}
+	return token.RoleUser
+}
+
+// normalizeEmail trims and lower-cases an e-mail address and checks that it is
+// a plain address (net/mail syntax, no display name) of at most MaxEmailLen
+// bytes. Errors wrap ErrInvalidArgument.
+func normalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	switch {
+	case e == "":
+		return "", invalid("e-mail address is required")
+	case len(e) > MaxEmailLen:
+		return "", invalid("e-mail address is longer than %d bytes", MaxEmailLen)
+	}
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Name != "" || addr.Address != e {
+		// The value is not echoed: it may be a password typed in the wrong field.
+		return "", invalid("not a valid e-mail address (want name@domain, without a display name)")
+	}
+	return e, nil
+}
+
+func checkPassword(p string) error {
+	switch {
+	case p == "":
+		return invalid("password is required")
+	case len(p) > MaxPasswordLen:
+		return invalid("password is longer than %d bytes", MaxPasswordLen)
+	}
+	return nil
+}
+
+func checkProfile(p Profile) error {
+	switch {
+	case !utf8.ValidString(p.Name):
+		return invalid("name is not valid UTF-8")
+	case utf8.RuneCountInString(p.Name) > MaxNameLen:
+		return invalid("name is longer than %d characters", MaxNameLen)
+	case !utf8.ValidString(p.Profile):
+		return invalid("profile is not valid UTF-8")
+	case utf8.RuneCountInString(p.Profile) > MaxProfileLen:
+		return invalid("profile is longer than %d characters", MaxProfileLen)
+	case p.Age < 0:
+		return invalid("age must not be negative")
+	case p.Age > MaxAge:
+		return invalid("age must be at most %d", MaxAge)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package user
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/token"
+)
+
+// Collection names of the user database.
+const (
+	usersCollection  = "users"
+	emailsCollection = "emails"
+)
+
+// compensationTimeout bounds the clean-up of a registration that lost the race
+// for its e-mail; it runs even if the caller has gone away.
+const compensationTimeout = 5 * time.Second
+
+// MongoStore is the Store on MongoDB (or the embedded FerretDB).
+//
+// Key design. Two collections, every read and write an _id lookup:
+//
+//	users   {_id: userId, email, name, age, profile, role, passwordHash, createdAt}
+//	emails  {_id: normalized e-mail, userId, createdAt}
+//
+// The hot path is GetUserInfo by user id, which the order service calls on
+// every order, and token refresh: both are one _id lookup in users. Login by
+// e-mail is rare and costs two _id lookups (emails, then users). On the
+// embedded store only _id lookups use an index (see internal/docstore), so no
+// query here ever scans; keying users by e-mail instead would have put a scan
+// or a second lookup on every order.
+//
+// E-mail uniqueness is the _id of emails: inserting the claim is atomic on
+// MongoDB and on the embedded store alike, with no secondary unique index and
+// no multi-document transaction. Create writes the user first and the claim
+// second, so an account exists exactly when its claim does:
+//   - the claim insert hits a duplicate key of another user: Create deletes its
+//     user document and reports ErrEmailTaken;
+//   - the process dies between the two inserts: an orphan user document is
+//     left whose id was never handed out and that no e-mail leads to; it
+//     blocks nothing (users.email has no unique index on purpose);
+//   - a driver retry replays the claim insert: the duplicate is our own claim,
+//     and Create succeeds.
+//
+// A claim never points at a missing user, since user documents are never
+// deleted once their claim is in.
+type MongoStore struct {
+	users  *mongo.Collection
+	emails *mongo.Collection
+}
+
+// userDoc is a users document.
+type userDoc struct {
+	ID           string    `bson:"_id"`
+	Email        string    `bson:"email"`
+	Name         string    `bson:"name"`
+	Age          int32     `bson:"age"`
+	Profile      string    `bson:"profile"`
+	Role         string    `bson:"role"`
+	PasswordHash string    `bson:"passwordHash"`
+	CreatedAt    time.Time `bson:"createdAt"`
+}
+
+// emailDoc is an emails document, the claim of an e-mail by a user.
+type emailDoc struct {
+	Email     string    `bson:"_id"`
+	UserID    string    `bson:"userId"`
+	CreatedAt time.Time `bson:"createdAt"`
+}
+
+// NewMongoStore returns the store on db, creating its collections if missing.
+// No other index is needed: every access is by _id.
+func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+	existing, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("user: store: list collections: %w", err)
+	}
+	have := make(map[string]bool, len(existing))
+	for _, n := range existing {
+		have[n] = true
+	}
+	for _, name := range []string{usersCollection, emailsCollection} {
+		if have[name] {
+			continue
+		}
+		err = db.CreateCollection(ctx, name)
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && ce.HasErrorCode(namespaceExists) {
+			err = nil // created meanwhile by another replica
+		}
+		if err != nil {
+			return nil, fmt.Errorf("user: store: create collection %s: %w", name, err)
+		}
+	}
+	return &MongoStore{users: db.Collection(usersCollection), emails: db.Collection(emailsCollection)}, nil
+}
+
+// namespaceExists is the server error code of creating a collection that exists.
+const namespaceExists = 48
+
+// Create implements Store.
+func (s *MongoStore) Create(ctx context.Context, a Account) error {
+	u := userDoc{
+		ID:           a.ID,
+		Email:        a.Email,
+		Name:         a.Name,
+		Age:          a.Age,
+		Profile:      a.Profile,
+		Role:         string(a.Role),
+		PasswordHash: string(a.PasswordHash),
+		CreatedAt:    a.CreatedAt,
+	}
+	// The id is a fresh random UUID: a duplicate key can only be our own
+	// insert replayed by a driver retry.
+	if _, err := s.users.InsertOne(ctx, u); err != nil && !docstore.IsDuplicateKey(err) {
+		return fmt.Errorf("user: store: insert user: %w", err)
+	}
+	_, err := s.emails.InsertOne(ctx, emailDoc{Email: a.Email, UserID: a.ID, CreatedAt: a.CreatedAt})
+	if err == nil {
+		return nil
+	}
+	if !docstore.IsDuplicateKey(err) {
+		// The claim may or may not be in: leave the user document, which is
+		// harmless without a claim and needed with one.
+		return fmt.Errorf("user: store: claim e-mail: %w", err)
+	}
+	var claim emailDoc
+	if err = s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: a.Email}}).Decode(&claim); err != nil {
+		return fmt.Errorf("user: store: read e-mail claim: %w", err)
+	}
+	if claim.UserID == a.ID {
+		return nil // our own claim, written by a retried insert
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	defer cancel()
+	if _, err = s.users.DeleteOne(cctx, bson.D{{Key: "_id", Value: a.ID}}); err != nil {
+		return errors.Join(ErrEmailTaken, fmt.Errorf("user: store: delete user that lost its e-mail: %w", err))
+	}
+	return ErrEmailTaken
+}
+
+// ByID implements Store.
+func (s *MongoStore) ByID(ctx context.Context, id string) (Account, error) {
+	var d userDoc
+	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Account{}, ErrNotFound
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("user: store: find user: %w", err)
+	}
+	return Account{
+		User: User{
+			ID:      d.ID,
+			Email:   d.Email,
+			Name:    d.Name,
+			Age:     d.Age,
+			Profile: d.Profile,
+			Role:    token.Role(d.Role),
+		},
+		PasswordHash: []byte(d.PasswordHash),
+		CreatedAt:    d.CreatedAt,
+	}, nil
+}
+
+// ByEmail implements Store.
+func (s *MongoStore) ByEmail(ctx context.Context, email string) (Account, error) {
+	var claim emailDoc
+	err := s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: email}}).Decode(&claim)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Account{}, ErrNotFound
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("user: store: find e-mail: %w", err)
+	}
+	return s.ByID(ctx, claim.UserID)
+}
+
+// SetRole implements Store.
+func (s *MongoStore) SetRole(ctx context.Context, id string, role token.Role) error {
+	res, err := s.users.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "role", Value: string(role)}}}})
+	if err != nil {
+		return fmt.Errorf("user: store: set role: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

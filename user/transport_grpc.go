@@ -1,0 +1,254 @@
+package user
+
+import (
+	"context"
+	"errors"
+
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kitshop/kitshop/internal/token"
+	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
+)
+
+// GRPCServer serves AuthService and UserService (kitshop.user.v1) from a Set.
+//
+// Errors: every encoder returns the response's Failer error as its own error,
+// so go-kit hands business failures back exactly like decode and endpoint
+// errors, and each method converts whatever came back in one place, grpcError,
+// with the table grpcCodes.
+type GRPCServer struct {
+	userv1.UnimplementedAuthServiceServer
+	userv1.UnimplementedUserServiceServer
+
+	registerUser     grpctransport.Handler
+	loginUser        grpctransport.Handler
+	parseBearerToken grpctransport.Handler
+	refreshToken     grpctransport.Handler
+	getUserInfo      grpctransport.Handler
+}
+
+// Compile-time checks that GRPCServer serves both services.
+var (
+	_ userv1.AuthServiceServer = (*GRPCServer)(nil)
+	_ userv1.UserServiceServer = (*GRPCServer)(nil)
+)
+
+// NewGRPCServer returns the gRPC binding of set. Register it with
+// userv1.RegisterAuthServiceServer and userv1.RegisterUserServiceServer
+// (Component.RegisterGRPC does both).
+func NewGRPCServer(set Set) *GRPCServer {
+	return &GRPCServer{
+		registerUser:     grpctransport.NewServer(set.RegisterUserEndpoint, decodeGRPCRegisterUserRequest, encodeGRPCRegisterUserResponse),
+		loginUser:        grpctransport.NewServer(set.LoginUserEndpoint, decodeGRPCLoginUserRequest, encodeGRPCLoginUserResponse),
+		parseBearerToken: grpctransport.NewServer(set.ParseBearerTokenEndpoint, decodeGRPCParseBearerTokenRequest, encodeGRPCParseBearerTokenResponse),
+		refreshToken:     grpctransport.NewServer(set.RefreshTokenEndpoint, decodeGRPCRefreshTokenRequest, encodeGRPCRefreshTokenResponse),
+		getUserInfo:      grpctransport.NewServer(set.GetUserInfoEndpoint, decodeGRPCGetUserInfoRequest, encodeGRPCGetUserInfoResponse),
+	}
+}
+
+// grpcCodes is THE table from business errors to gRPC codes; the first entry
+// that matches (errors.Is) wins. Anything else is codes.Internal.
+var grpcCodes = []struct {
+	err  error
+	code codes.Code
+}{
+	{ErrInvalidArgument, codes.InvalidArgument},
+	{ErrEmailTaken, codes.AlreadyExists},
+	{ErrInvalidCredentials, codes.Unauthenticated},
+	{token.ErrMissingToken, codes.Unauthenticated},
+	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
+	{ErrNotFound, codes.NotFound},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+}
+
+// grpcError converts an error from a go-kit handler into a gRPC status error.
+func grpcError(err error) error {
+	for _, m := range grpcCodes {
+		if errors.Is(err, m.err) {
+			return status.Error(m.code, err.Error())
+		}
+	}
+	return internalError{cause: err}
+}
+
+// internalError is an infrastructure failure: the client sees only
+// codes.Internal "internal error", while Error() keeps the cause for the
+// server's logging interceptor (internal/grpcserver).
+type internalError struct{ cause error }
+
+func (e internalError) Error() string { return e.cause.Error() }
+func (e internalError) Unwrap() error { return e.cause }
+
+// GRPCStatus is what grpc-go sends the client.
+func (e internalError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error")
+}
+
+// RegisterUser implements userv1.AuthServiceServer.
+func (s *GRPCServer) RegisterUser(ctx context.Context, req *userv1.RegisterUserRequest) (*userv1.RegisterUserResponse, error) {
+	_, resp, err := s.registerUser.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*userv1.RegisterUserResponse), nil
+}
+
+// LoginUser implements userv1.AuthServiceServer.
+func (s *GRPCServer) LoginUser(ctx context.Context, req *userv1.LoginUserRequest) (*userv1.LoginUserResponse, error) {
+	_, resp, err := s.loginUser.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*userv1.LoginUserResponse), nil
+}
+
+// ParseBearerToken implements userv1.AuthServiceServer.
+func (s *GRPCServer) ParseBearerToken(ctx context.Context, req *userv1.ParseBearerTokenRequest) (*userv1.ParseBearerTokenResponse, error) {
+	_, resp, err := s.parseBearerToken.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*userv1.ParseBearerTokenResponse), nil
+}
+
+// RefreshToken implements userv1.AuthServiceServer.
+func (s *GRPCServer) RefreshToken(ctx context.Context, req *userv1.RefreshTokenRequest) (*userv1.RefreshTokenResponse, error) {
+	_, resp, err := s.refreshToken.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*userv1.RefreshTokenResponse), nil
+}
+
+// GetUserInfo implements userv1.UserServiceServer.
+func (s *GRPCServer) GetUserInfo(ctx context.Context, req *userv1.GetUserInfoRequest) (*userv1.GetUserInfoResponse, error) {
+	_, resp, err := s.getUserInfo.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*userv1.GetUserInfoResponse), nil
+}
+
+func decodeGRPCRegisterUserRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*userv1.RegisterUserRequest)
+	creds, err := parseBasicAuth(req.GetToken())
+	if err != nil {
+		return nil, err
+	}
+	return RegisterUserRequest{
+		Credentials: creds,
+		Profile:     Profile{Name: req.GetName(), Age: req.GetAge(), Profile: req.GetProfile()},
+	}, nil
+}
+
+func encodeGRPCRegisterUserResponse(_ context.Context, response any) (any, error) {
+	resp := response.(RegisterUserResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	u := resp.User
+	return &userv1.RegisterUserResponse{
+		Id:      u.ID,
+		Email:   u.Email,
+		Name:    u.Name,
+		Age:     u.Age,
+		Profile: u.Profile,
+		Role:    roleToProto(u.Role),
+	}, nil
+}
+
+func decodeGRPCLoginUserRequest(_ context.Context, grpcReq any) (any, error) {
+	creds, err := parseBasicAuth(grpcReq.(*userv1.LoginUserRequest).GetToken())
+	if err != nil {
+		return nil, err
+	}
+	return LoginUserRequest{Credentials: creds}, nil
+}
+
+func encodeGRPCLoginUserResponse(_ context.Context, response any) (any, error) {
+	resp := response.(TokenPairResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	return &userv1.LoginUserResponse{
+		AccessToken:  resp.Pair.AccessToken,
+		RefreshToken: resp.Pair.RefreshToken,
+		ExpiresIn:    int64(resp.Pair.ExpiresIn.Seconds()),
+		TokenType:    tokenType,
+	}, nil
+}
+
+// tokenType is the OAuth 2.0 token type of every access token issued here.
+const tokenType = "Bearer"
+
+func decodeGRPCParseBearerTokenRequest(_ context.Context, grpcReq any) (any, error) {
+	tok, err := bareToken(grpcReq.(*userv1.ParseBearerTokenRequest).GetToken())
+	if err != nil {
+		return nil, err
+	}
+	return ParseBearerTokenRequest{Token: tok}, nil
+}
+
+func encodeGRPCParseBearerTokenResponse(_ context.Context, response any) (any, error) {
+	resp := response.(ParseBearerTokenResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	return &userv1.ParseBearerTokenResponse{
+		Sub:       resp.Claims.Subject,
+		Role:      roleToProto(resp.Claims.Role),
+		ExpiresAt: resp.Claims.ExpiresAt.Unix(),
+	}, nil
+}
+
+func decodeGRPCRefreshTokenRequest(_ context.Context, grpcReq any) (any, error) {
+	return RefreshTokenRequest{RefreshToken: grpcReq.(*userv1.RefreshTokenRequest).GetRefreshToken()}, nil
+}
+
+func encodeGRPCRefreshTokenResponse(_ context.Context, response any) (any, error) {
+	resp := response.(TokenPairResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	return &userv1.RefreshTokenResponse{
+		AccessToken:  resp.Pair.AccessToken,
+		RefreshToken: resp.Pair.RefreshToken,
+		ExpiresIn:    int64(resp.Pair.ExpiresIn.Seconds()),
+		TokenType:    tokenType,
+	}, nil
+}
+
+func decodeGRPCGetUserInfoRequest(_ context.Context, grpcReq any) (any, error) {
+	return GetUserInfoRequest{UserID: grpcReq.(*userv1.GetUserInfoRequest).GetUserId()}, nil
+}
+
+func encodeGRPCGetUserInfoResponse(_ context.Context, response any) (any, error) {
+	resp := response.(UserResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	u := resp.User
+	return &userv1.GetUserInfoResponse{
+		Id:      u.ID,
+		Email:   u.Email,
+		Name:    u.Name,
+		Age:     u.Age,
+		Profile: u.Profile,
+		Role:    roleToProto(u.Role),
+	}, nil
+}
+
+// roleToProto maps a role to its enum; an unknown role is ROLE_UNSPECIFIED.
+func roleToProto(r token.Role) userv1.Role {
+	switch r {
+	case token.RoleUser:
+		return userv1.Role_ROLE_USER
+	case token.RoleAdmin:
+		return userv1.Role_ROLE_ADMIN
+	default:
+		return userv1.Role_ROLE_UNSPECIFIED
+	}
+}
