@@ -1,0 +1,193 @@
+// Command payment runs the kitshop payment service: gRPC (kitshop.payment.v1 PaymentService, health,
+// reflection) on :50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on :8084,
+// with the embedded document store in -data-dir unless -mongo-uri is set, and the simulated card processor
+// (see payment.Simulator for its test cards). Admin tokens are verified with the user service's public key,
+// fetched from -jwks-url at start (retried until it answers) or read from -jwt-public-key-file.
+// Run it with -h for every flag and its KITSHOP_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/grpcserver"
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/logging"
+	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/token"
+	"github.com/kitshop/kitshop/payment"
+)
+
+// cardKeyFileName is the card key kept in the data directory when no -card-key-file is given.
+const cardKeyFileName = "payment-card.key"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "payment:", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the payment service's own settings.
+type flags struct {
+	jwksURL          string
+	publicKeyFile    string
+	tokens           token.Options
+	cardKeyFile      string
+	processorLatency time.Duration
+	processorTimeout time.Duration
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(config.Payment, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config.Service
+	cfg.Register(fs, config.Payment, config.PaymentGRPCPort, config.PaymentHTTPPort)
+	var f flags
+	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "JWKS of the user service, fetched at start (retried until it answers); unused with -jwt-public-key-file")
+	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key of the user service, instead of -jwks-url")
+	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "\"iss\" claim required in tokens")
+	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "\"aud\" claim required in tokens")
+	fs.StringVar(&f.cardKeyFile, "card-key-file", "", "hex HMAC key that fingerprints card numbers (share it between replicas); empty: "+cardKeyFileName+" in -data-dir, generated on first start")
+	fs.DurationVar(&f.processorLatency, "processor-latency", 0, "latency of the simulated card processor (1s reproduces the original system)")
+	fs.DurationVar(&f.processorTimeout, "processor-timeout", payment.DefaultProcessorTimeout, "time limit of each call to the card processor")
+	if err := config.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := validate(&cfg, f); err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+
+	cardKey, err := loadCardKey(f.cardKeyFile, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	verifier, err := loadVerifier(ctx, f, logger)
+	if err != nil {
+		return err
+	}
+
+	store, err := docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
+	if err != nil {
+		return err
+	}
+	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	g.Cleanup("store", store.Close)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Payment}, reg)
+
+	comp, err := payment.Build(ctx, payment.Deps{
+		DB:               store.Database(config.Payment),
+		Logger:           logger,
+		Registerer:       svcReg,
+		Verifier:         verifier,
+		Processor:        payment.NewSimulator(payment.SimulatorOptions{Latency: f.processorLatency}),
+		CardKey:          cardKey,
+		ProcessorTimeout: f.processorTimeout,
+	})
+	if err != nil {
+		return errors.Join(err, store.Close(ctx))
+	}
+
+	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
+	comp.RegisterGRPC(grpcSrv)
+	grpcSrv.Ready()
+	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
+		Logger:       logger,
+		Registerer:   svcReg,
+		Gatherer:     reg,
+		Ready:        store.Ping,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+
+	grpcAddr, err := g.GRPC(config.Payment, cfg.GRPCAddr, grpcSrv)
+	if err != nil {
+		return errors.Join(err, store.Close(ctx))
+	}
+	httpAddr, err := g.HTTP(config.Payment, cfg.HTTPAddr, handler)
+	if err != nil {
+		return errors.Join(err, store.Close(ctx))
+	}
+	for i, fn := range comp.Background {
+		g.Background(fmt.Sprintf("payment-%d", i), fn)
+	}
+	logger.Info("payment service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+		slog.Duration("processor_latency", f.processorLatency))
+	return g.Run(ctx)
+}
+
+// validate checks the shared settings and the payment service's own.
+func validate(cfg *config.Service, f flags) error {
+	errs := []error{cfg.Validate()}
+	if f.processorLatency < 0 {
+		errs = append(errs, fmt.Errorf("invalid -processor-latency (%s): %s is negative", config.EnvVar("processor-latency"), f.processorLatency))
+	}
+	if f.processorTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("invalid -processor-timeout (%s): %s must be positive", config.EnvVar("processor-timeout"), f.processorTimeout))
+	}
+	if f.cardKeyFile == "" && strings.TrimSpace(cfg.DataDir) == "" {
+		errs = append(errs, fmt.Errorf("-card-key-file (%s) or -data-dir (%s) is required to keep the card key",
+			config.EnvVar("card-key-file"), config.EnvVar("data-dir")))
+	}
+	return errors.Join(errs...)
+}
+
+// loadCardKey reads the card key from file, or loads or creates the one kept in dataDir when file is empty.
+func loadCardKey(file, dataDir string) ([]byte, error) {
+	if file != "" {
+		k, err := payment.LoadOrCreateCardKey(file)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -card-key-file (%s): %w", config.EnvVar("card-key-file"), err)
+		}
+		return k, nil
+	}
+	k, err := payment.LoadOrCreateCardKey(filepath.Join(dataDir, cardKeyFileName))
+	if err != nil {
+		return nil, fmt.Errorf("card key in -data-dir: %w", err)
+	}
+	return k, nil
+}
+
+// loadVerifier reads the user service's public key from -jwt-public-key-file, or fetches its JWKS from
+// -jwks-url, retrying until it answers or the process is interrupted.
+func loadVerifier(ctx context.Context, f flags, logger *slog.Logger) (*token.Verifier, error) {
+	if f.publicKeyFile != "" {
+		v, err := token.LoadVerifier(f.publicKeyFile, f.tokens)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
+		}
+		return v, nil
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("fetching the user service's public keys", slog.String("url", f.jwksURL))
+	v, err := token.FetchVerifier(ctx, f.jwksURL, nil, logger, f.tokens)
+	if err != nil {
+		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
+	}
+	return v, nil
+}

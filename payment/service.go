@@ -1,0 +1,536 @@
+// Package payment is the kitshop payment service: it charges orders, at most once per order, and refunds
+// them. The order service calls it over gRPC; HTTP offers only GET /payment/{orderId} to admins.
+//
+// # At most one charge per order
+//
+// A payment's document id is its order id. MakePayment first inserts the payment as Pending (the unique id
+// decides which request creates it), then charges the [Processor] with the order id as idempotency key, then
+// records the verdict (Approved, or Rejected with the reason) with an update guarded by the Pending status.
+// Identical concurrent requests in one process share one run (golang.org/x/sync/singleflight, the standard
+// library's companion module); a request that finds the payment Pending (its first caller died, timed out,
+// or runs in another process) charges again with the same key, and since the processor dedupes by key both
+// converge on the one charge. A repeat of a finished payment returns it without calling the processor; a
+// repeat with another amount, card or method is [ErrConflict].
+//
+// A caller whose deadline passes while the processor is charging gets context.DeadlineExceeded and the
+// payment stays Pending. It is finished by the next MakePayment with the same details (which charges again
+// under the same key) or by the next GetPayment or RefundPayment, which ask the processor for the charge's
+// result ([Processor.Lookup]) and record it if there is one. A Pending payment the processor never received
+// (the caller died between the insert and the charge) stays Pending until a MakePayment repeats it, since
+// only a request carries the card.
+//
+// # Methods
+//
+// CreditCard takes a Luhn-valid card number of 12 to 19 digits and an expiry month and year not in the past;
+// birthOrRegistration (6 or 10 digits) and passwordTwoDigits (2 digits) are optional and checked for form
+// only, then passed to the processor. Kakao (Kakao Pay) charges the customer's Kakao account: it takes no
+// card, and a Kakao request carrying any card field is refused, so that card data is never sent where it is
+// not used.
+//
+// # Card data
+//
+// Only the masked number ("**** **** **** 4242") is stored, logged or returned. To recognise a repeat with
+// another card, the store keeps an HMAC-SHA256 of the number under a server key that is not in the database
+// ([LoadOrCreateCardKey]). passwordTwoDigits and birthOrRegistration go to the processor and nowhere else.
+package payment
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
+)
+
+// Service charges, refunds and reports the payments of orders.
+type Service interface {
+	// MakePayment charges an order once. It returns the payment, Approved or Rejected (a declined card is
+	// a result, not an error). Errors: *ValidationError, ErrConflict, ErrProcessorUnavailable,
+	// context.DeadlineExceeded (the payment is Pending; repeat the request).
+	MakePayment(ctx context.Context, req PaymentRequest) (Payment, error)
+	// RefundPayment refunds an order's approved payment; a refunded one is returned as it is. Errors:
+	// *ValidationError, ErrNotFound, ErrNotRefundable, ErrProcessorUnavailable.
+	RefundPayment(ctx context.Context, orderID string) (Payment, error)
+	// GetPayment returns an order's payment, finishing a Pending one whose charge the processor has
+	// completed. Errors: *ValidationError, ErrNotFound.
+	GetPayment(ctx context.Context, orderID string) (Payment, error)
+}
+
+// Status is where a payment stands.
+type Status string
+
+// The statuses of a payment. Pending moves to Approved or Rejected once; Approved may move to Refunded.
+const (
+	StatusPending  Status = "Pending"
+	StatusRejected Status = "Rejected"
+	StatusApproved Status = "Approved"
+	StatusRefunded Status = "Refunded"
+)
+
+// Method is how the customer pays.
+type Method string
+
+// The payment methods.
+const (
+	MethodCreditCard Method = "CreditCard"
+	MethodKakao      Method = "Kakao"
+)
+
+// PaymentRequest asks for an order to be charged.
+type PaymentRequest struct {
+	OrderID string
+	Method  Method
+	// Name is the name on the card or the account name; optional.
+	Name string
+	// Card is required for CreditCard and must be empty for Kakao.
+	Card Card
+	// Amount in minor units (won), > 0.
+	Amount    int64
+	UserEmail string
+}
+
+// Payment is an order's payment as stored. It holds no card data beyond the masked number.
+type Payment struct {
+	// ID is the payment's own id (a UUID); the order id identifies it too.
+	ID      string
+	OrderID string
+	Status  Status
+	Method  Method
+	Name    string
+	Amount  int64
+	// MaskedCardNumber is "**** **** **** 1234"; empty for Kakao.
+	MaskedCardNumber string
+	// CardFingerprint is the keyed hash of the card number (see the package documentation); empty for Kakao.
+	CardFingerprint string
+	UserEmail       string
+	// Reason says why the payment was rejected.
+	Reason string
+	// ChargeID and RefundID are the processor's references.
+	ChargeID  string
+	RefundID  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ValidationError is a request that cannot be served as it is (gRPC InvalidArgument, HTTP 400). Its message
+// names the field and never contains card data.
+type ValidationError struct {
+	// Field is the request field at fault, as named in JSON (e.g. "cardNumber").
+	Field string
+	// Msg is the whole message, e.g. "amount must be greater than 0".
+	Msg string
+}
+
+// Error returns the message.
+func (e *ValidationError) Error() string { return e.Msg }
+
+func invalid(field, msg string) *ValidationError { return &ValidationError{Field: field, Msg: msg} }
+
+// Business errors of the Service.
+var (
+	// ErrNotFound: the order has no payment (gRPC NotFound, HTTP 404).
+	ErrNotFound = errors.New("no payment exists for this order")
+	// ErrConflict: the order already has a payment with another amount, card or method (gRPC AlreadyExists,
+	// HTTP 409).
+	ErrConflict = errors.New("this order already has a payment with another amount, card or payment method")
+	// ErrNotRefundable: the payment is not Approved; the error says why (gRPC FailedPrecondition, HTTP 412).
+	ErrNotRefundable = errors.New("the payment cannot be refunded")
+	// ErrProcessorUnavailable: the processor failed; the payment is unchanged and the call may be repeated
+	// (gRPC Unavailable, HTTP 503).
+	ErrProcessorUnavailable = errors.New("the card processor is unavailable; retry later")
+)
+
+// ErrDuplicate is returned by [Store.Create] when the order already has a payment. The Service never
+// returns it.
+var ErrDuplicate = errors.New("payment: the order already has a stored payment")
+
+// Store keeps payments, one per order. Implementations: [MongoStore].
+type Store interface {
+	// Create stores a new payment, or fails with ErrDuplicate when its order has one.
+	Create(ctx context.Context, p Payment) error
+	// Get returns the payment of an order, or ErrNotFound.
+	Get(ctx context.Context, orderID string) (Payment, error)
+	// Transition applies t if the payment's status is from, atomically, and returns the payment as stored
+	// afterwards (unchanged if its status was not from). ErrNotFound if the order has no payment.
+	Transition(ctx context.Context, orderID string, from Status, t Transition) (Payment, error)
+}
+
+// Transition is a status change recorded by [Store.Transition]. Empty Reason, ChargeID and RefundID leave the
+// stored values as they are.
+type Transition struct {
+	To       Status
+	Reason   string
+	ChargeID string
+	RefundID string
+	At       time.Time
+}
+
+// Defaults of [Options].
+const (
+	DefaultProcessorTimeout = 30 * time.Second
+	// recordTimeout bounds the store write that records a processor's answer after the caller has gone.
+	recordTimeout = 5 * time.Second
+)
+
+// Limits of request fields.
+const (
+	maxOrderIDLen = 128
+	maxNameRunes  = 100
+	maxEmailLen   = 254
+)
+
+// Options configures [NewService].
+type Options struct {
+	// CardKey is the HMAC key of card fingerprints, at least [MinCardKeyBytes] bytes. Required.
+	CardKey []byte
+	// ProcessorTimeout bounds each processor call; a caller's earlier deadline wins. Zero means
+	// DefaultProcessorTimeout.
+	ProcessorTimeout time.Duration
+	// Now is the clock (expiry checks, timestamps). Nil means time.Now.
+	Now func() time.Time
+	// Logger receives processor lookups that failed. Nil discards.
+	Logger *slog.Logger
+}
+
+type service struct {
+	store            Store
+	processor        Processor
+	cardKey          []byte
+	processorTimeout time.Duration
+	now              func() time.Time
+	logger           *slog.Logger
+	flights          singleflight.Group
+}
+
+// NewService returns the payment Service on store and processor.
+func NewService(store Store, processor Processor, opts Options) (Service, error) {
+	if store == nil || processor == nil {
+		return nil, errors.New("payment: a store and a processor are required")
+	}
+	if len(opts.CardKey) < MinCardKeyBytes {
+		return nil, fmt.Errorf("payment: card key has %d bytes, want at least %d", len(opts.CardKey), MinCardKeyBytes)
+	}
+	if opts.ProcessorTimeout < 0 {
+		return nil, fmt.Errorf("payment: negative processor timeout %s", opts.ProcessorTimeout)
+	}
+	s := &service{
+		store:            store,
+		processor:        processor,
+		cardKey:          append([]byte(nil), opts.CardKey...),
+		processorTimeout: opts.ProcessorTimeout,
+		now:              opts.Now,
+		logger:           opts.Logger,
+	}
+	if s.processorTimeout == 0 {
+		s.processorTimeout = DefaultProcessorTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// charge is a validated MakePayment request.
+type charge struct {
+	req         PaymentRequest // Card.Number normalized to digits
+	masked      string
+	fingerprint string
+}
+
+// flightKey identifies identical requests: only they share a run.
+func (c charge) flightKey() string {
+	return strings.Join([]string{c.req.OrderID, string(c.req.Method), strconv.FormatInt(c.req.Amount, 10), c.fingerprint}, "\x00")
+}
+
+// matches reports whether p was made by a request like c (same amount, method and card).
+func (c charge) matches(p Payment) bool {
+	return p.Amount == c.req.Amount && p.Method == c.req.Method &&
+		subtle.ConstantTimeCompare([]byte(p.CardFingerprint), []byte(c.fingerprint)) == 1
+}
+
+// callerGoneError is the result of a shared run whose leading caller's context ended: the other callers of
+// the run, whose contexts are still alive, start a new one.
+type callerGoneError struct{ err error }
+
+func (e *callerGoneError) Error() string { return e.err.Error() }
+func (e *callerGoneError) Unwrap() error { return e.err }
+
+// MakePayment implements [Service].
+func (s *service) MakePayment(ctx context.Context, req PaymentRequest) (Payment, error) {
+	c, err := s.validate(req)
+	if err != nil {
+		return Payment{}, err
+	}
+	for {
+		ch := s.flights.DoChan(c.flightKey(), func() (any, error) {
+			p, err := s.pay(ctx, c)
+			if err != nil && ctx.Err() != nil {
+				return p, &callerGoneError{err: ctx.Err()}
+			}
+			return p, err
+		})
+		select {
+		case <-ctx.Done():
+			return Payment{}, ctx.Err()
+		case r := <-ch:
+			var gone *callerGoneError
+			switch {
+			case errors.As(r.Err, &gone) && ctx.Err() == nil:
+				continue // another caller led the run and went away; this one is still waiting
+			case errors.As(r.Err, &gone):
+				return Payment{}, ctx.Err()
+			case r.Err != nil:
+				return Payment{}, r.Err
+			}
+			return r.Val.(Payment), nil
+		}
+	}
+}
+
+// pay creates the Pending payment if the order has none, then charges it unless it is finished.
+func (s *service) pay(ctx context.Context, c charge) (Payment, error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	p := Payment{
+		ID:               uuid.NewString(),
+		OrderID:          c.req.OrderID,
+		Status:           StatusPending,
+		Method:           c.req.Method,
+		Name:             c.req.Name,
+		Amount:           c.req.Amount,
+		MaskedCardNumber: c.masked,
+		CardFingerprint:  c.fingerprint,
+		UserEmail:        c.req.UserEmail,
+		CreatedAt:        now,
+		UpdatedAt:        now,
+	}
+	err := s.store.Create(ctx, p)
+	if errors.Is(err, ErrDuplicate) {
+		if p, err = s.store.Get(ctx, c.req.OrderID); err != nil {
+			return Payment{}, err
+		}
+		if !c.matches(p) {
+			return Payment{}, ErrConflict
+		}
+		if p.Status != StatusPending {
+			return p, nil
+		}
+	} else if err != nil {
+		return Payment{}, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.processorTimeout)
+	res, err := s.processor.Charge(pctx, ChargeRequest{
+		IdempotencyKey: c.req.OrderID,
+		Method:         c.req.Method,
+		Amount:         c.req.Amount,
+		Card:           c.req.Card,
+		Name:           c.req.Name,
+		Email:          c.req.UserEmail,
+	})
+	cancel()
+	if err != nil {
+		return Payment{}, processorError(err)
+	}
+	return s.record(ctx, c.req.OrderID, res)
+}
+
+// record finishes a Pending payment with the processor's verdict and returns it as stored (as another caller
+// finished it, if one was first). The processor has charged by now, so the write is not abandoned when the
+// caller's context ends: it gets a few seconds of its own, keeping the caller's values.
+func (s *service) record(ctx context.Context, orderID string, res ChargeResult) (Payment, error) {
+	t := Transition{To: StatusApproved, ChargeID: res.ChargeID, At: s.now().UTC().Truncate(time.Millisecond)}
+	if !res.Approved {
+		t.To, t.Reason = StatusRejected, res.DeclineReason
+		if t.Reason == "" {
+			t.Reason = ReasonCardDeclined
+		}
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return s.store.Transition(wctx, orderID, StatusPending, t)
+}
+
+// resolve finishes a Pending payment if the processor has a result for its charge; otherwise, or if the
+// processor cannot be asked, it returns p as it is, since Pending is then the truth.
+func (s *service) resolve(ctx context.Context, p Payment) (Payment, error) {
+	if p.Status != StatusPending {
+		return p, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.processorTimeout)
+	res, err := s.processor.Lookup(pctx, p.OrderID)
+	cancel()
+	switch {
+	case errors.Is(err, ErrUnknownCharge):
+		return p, nil
+	case err != nil:
+		s.logger.WarnContext(ctx, "processor lookup failed; payment left pending", "order_id", p.OrderID, "err", err)
+		return p, nil
+	}
+	return s.record(ctx, p.OrderID, res)
+}
+
+// GetPayment implements [Service].
+func (s *service) GetPayment(ctx context.Context, orderID string) (Payment, error) {
+	if err := checkOrderID(orderID); err != nil {
+		return Payment{}, err
+	}
+	p, err := s.store.Get(ctx, orderID)
+	if err != nil {
+		return Payment{}, err
+	}
+	return s.resolve(ctx, p)
+}
+
+// RefundPayment implements [Service].
+func (s *service) RefundPayment(ctx context.Context, orderID string) (Payment, error) {
+	if err := checkOrderID(orderID); err != nil {
+		return Payment{}, err
+	}
+	p, err := s.store.Get(ctx, orderID)
+	if err != nil {
+		return Payment{}, err
+	}
+	if p, err = s.resolve(ctx, p); err != nil {
+		return Payment{}, err
+	}
+	switch p.Status {
+	case StatusRefunded:
+		return p, nil
+	case StatusRejected:
+		return Payment{}, fmt.Errorf("%w: it was rejected (%s), nothing was charged", ErrNotRefundable, p.Reason)
+	case StatusPending:
+		return Payment{}, fmt.Errorf("%w: it is still pending; repeat MakePayment to finish it", ErrNotRefundable)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.processorTimeout)
+	res, err := s.processor.Refund(pctx, RefundRequest{IdempotencyKey: orderID, ChargeID: p.ChargeID, Amount: p.Amount})
+	cancel()
+	if err != nil {
+		return Payment{}, processorError(err)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	t := Transition{To: StatusRefunded, RefundID: res.RefundID, At: s.now().UTC().Truncate(time.Millisecond)}
+	return s.store.Transition(wctx, orderID, StatusApproved, t)
+}
+
+// processorUnavailableError is a processor failure: ErrProcessorUnavailable with its cause.
+type processorUnavailableError struct{ cause error }
+
+func (e *processorUnavailableError) Error() string {
+	return ErrProcessorUnavailable.Error() + ": " + e.cause.Error()
+}
+
+func (e *processorUnavailableError) Unwrap() []error {
+	return []error{ErrProcessorUnavailable, e.cause}
+}
+
+// processorError passes context errors on (the outcome is unknown and the payment stays as it was) and
+// makes any other failure ErrProcessorUnavailable.
+func processorError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &processorUnavailableError{cause: err}
+}
+
+// validate checks a MakePayment request and prepares it.
+func (s *service) validate(req PaymentRequest) (charge, error) {
+	if err := checkOrderID(req.OrderID); err != nil {
+		return charge{}, err
+	}
+	if req.Method != MethodCreditCard && req.Method != MethodKakao {
+		return charge{}, invalid("paymentMethod", "paymentMethod must be CreditCard or Kakao")
+	}
+	if req.Amount <= 0 {
+		return charge{}, invalid("amount", "amount must be greater than 0")
+	}
+	if err := checkEmail(req.UserEmail); err != nil {
+		return charge{}, err
+	}
+	if err := checkName(req.Name); err != nil {
+		return charge{}, err
+	}
+	c := charge{req: req}
+	if req.Method == MethodKakao {
+		if field := firstCardField(req.Card); field != "" {
+			return charge{}, invalid(field, field+" must be empty for Kakao payments: Kakao Pay charges the customer's Kakao account and takes no card details")
+		}
+		return c, nil
+	}
+	digits, err := normalizeCardNumber(req.Card.Number)
+	if err != nil {
+		return charge{}, err
+	}
+	if err := checkExpiry(req.Card.ExpiryYear, req.Card.ExpiryMonth, s.now()); err != nil {
+		return charge{}, err
+	}
+	if err := checkBirthOrRegistration(req.Card.BirthOrRegistration); err != nil {
+		return charge{}, err
+	}
+	if err := checkPasswordTwoDigits(req.Card.PasswordTwoDigits); err != nil {
+		return charge{}, err
+	}
+	c.req.Card.Number = digits
+	c.masked = MaskCardNumber(digits)
+	c.fingerprint = cardFingerprint(s.cardKey, digits)
+	return c, nil
+}
+
+// firstCardField names the first card field set in c, or returns "".
+func firstCardField(c Card) string {
+	switch {
+	case c.isZero():
+		return ""
+	case c.Number != "":
+		return "cardNumber"
+	case c.ExpiryYear != "":
+		return "expiryYear"
+	case c.ExpiryMonth != "":
+		return "expiryMonth"
+	case c.BirthOrRegistration != "":
+		return "birthOrRegistration"
+	default:
+		return "passwordTwoDigits"
+	}
+}
+
+func checkOrderID(id string) error {
+	if id == "" {
+		return invalid("orderId", "orderId is required")
+	}
+	if len(id) > maxOrderIDLen || !utf8.ValidString(id) || strings.IndexFunc(id, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0 {
+		return invalid("orderId", fmt.Sprintf("orderId must be at most %d bytes of text without spaces or control characters", maxOrderIDLen))
+	}
+	return nil
+}
+
+func checkEmail(email string) error {
+	if email == "" {
+		return invalid("userEmail", "userEmail is required")
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > maxEmailLen {
+		return invalid("userEmail", "userEmail must be a valid e-mail address (name@example.com)")
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameRunes || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return invalid("paymentName", fmt.Sprintf("paymentName must be at most %d characters of text", maxNameRunes))
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+)
+
+// CollectionName is the collection of payments in the payment database.
+const CollectionName = "payments"
+
+// codeNamespaceExists is the server error of creating a collection that exists (MongoDB and FerretDB).
+const codeNamespaceExists = 48
+
+// MongoStore is the [Store] on MongoDB (or the embedded store). Payments are keyed by order id (_id), the
+// only key the service looks them up by, so no other index is needed. Every write is a single-document
+// atomic operation: an insert (the unique _id refuses a second payment for an order) or a findOneAndUpdate
+// guarded by the current status.
+type MongoStore struct {
+	coll *mongo.Collection
+}
+
+// paymentDoc is the stored form of a Payment.
+type paymentDoc struct {
+	OrderID          string    `bson:"_id"`
+	ID               string    `bson:"paymentId"`
+	Status           string    `bson:"status"`
+	Method           string    `bson:"method"`
+	Name             string    `bson:"name,omitempty"`
+	Amount           int64     `bson:"amount"`
+	MaskedCardNumber string    `bson:"maskedCardNumber,omitempty"`
+	CardFingerprint  string    `bson:"cardHmac,omitempty"`
+	UserEmail        string    `bson:"userEmail"`
+	Reason           string    `bson:"reason,omitempty"`
+	ChargeID         string    `bson:"chargeId,omitempty"`
+	RefundID         string    `bson:"refundId,omitempty"`
+	CreatedAt        time.Time `bson:"createdAt"`
+	UpdatedAt        time.Time `bson:"updatedAt"`
+}
+
+// NewMongoStore returns the store on db, creating the payments collection if it does not exist.
+func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+	err := db.CreateCollection(ctx, CollectionName)
+	var se mongo.ServerError
+	if err != nil && !(errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists)) {
+		return nil, fmt.Errorf("payment store: create collection: %w", err)
+	}
+	return &MongoStore{coll: db.Collection(CollectionName)}, nil
+}
+
+// Create implements [Store].
+func (s *MongoStore) Create(ctx context.Context, p Payment) error {
+	_, err := s.coll.InsertOne(ctx, toDoc(p))
+	switch {
+	case docstore.IsDuplicateKey(err):
+		return ErrDuplicate
+	case err != nil:
+		return fmt.Errorf("payment store: insert: %w", err)
+	}
+	return nil
+}
+
+// Get implements [Store].
+func (s *MongoStore) Get(ctx context.Context, orderID string) (Payment, error) {
+	var d paymentDoc
+	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&d)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return Payment{}, ErrNotFound
+	case err != nil:
+		return Payment{}, fmt.Errorf("payment store: get: %w", err)
+	}
+	return d.payment(), nil
+}
+
+// Transition implements [Store].
+func (s *MongoStore) Transition(ctx context.Context, orderID string, from Status, t Transition) (Payment, error) {
+	set := bson.D{{Key: "status", Value: string(t.To)}, {Key: "updatedAt", Value: t.At}}
+	for _, f := range []struct{ key, value string }{
+		{"reason", t.Reason}, {"chargeId", t.ChargeID}, {"refundId", t.RefundID},
+	} {
+		if f.value != "" {
+			set = append(set, bson.E{Key: f.key, Value: f.value})
+		}
+	}
+	var d paymentDoc
+	err := s.coll.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: orderID}, {Key: "status", Value: string(from)}},
+		bson.D{{Key: "$set", Value: set}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&d)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return s.Get(ctx, orderID) // not in status from (or missing): report it as it is
+	case err != nil:
+		return Payment{}, fmt.Errorf("payment store: update: %w", err)
+	}
+	return d.payment(), nil
+}
+
+func toDoc(p Payment) paymentDoc {
+	return paymentDoc{
+		OrderID:          p.OrderID,
+		ID:               p.ID,
+		Status:           string(p.Status),
+		Method:           string(p.Method),
+		Name:             p.Name,
+		Amount:           p.Amount,
+		MaskedCardNumber: p.MaskedCardNumber,
+		CardFingerprint:  p.CardFingerprint,
+		UserEmail:        p.UserEmail,
+		Reason:           p.Reason,
+		ChargeID:         p.ChargeID,
+		RefundID:         p.RefundID,
+		CreatedAt:        p.CreatedAt,
+		UpdatedAt:        p.UpdatedAt,
+	}
+}
+
+func (d paymentDoc) payment() Payment {
+	return Payment{
+		ID:               d.ID,
+		OrderID:          d.OrderID,
+		Status:           Status(d.Status),
+		Method:           Method(d.Method),
+		Name:             d.Name,
+		Amount:           d.Amount,
+		MaskedCardNumber: d.MaskedCardNumber,
+		CardFingerprint:  d.CardFingerprint,
+		UserEmail:        d.UserEmail,
+		Reason:           d.Reason,
+		ChargeID:         d.ChargeID,
+		RefundID:         d.RefundID,
+		CreatedAt:        d.CreatedAt.UTC(),
+		UpdatedAt:        d.UpdatedAt.UTC(),
+	}
+}

@@ -1,0 +1,214 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/go-kit/kit/transport"
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
+)
+
+// grpcServer adapts the go-kit handlers to the generated service interface.
+//
+// Errors: a business failure rides in the endpoint's response (endpoint.Failer); each encoder returns it
+// as its error, so go-kit hands it back from ServeGRPC like an infrastructure failure, and every method
+// passes whatever error it gets through grpcError, the one table that maps errors to gRPC codes.
+type grpcServer struct {
+	paymentv1.UnimplementedPaymentServiceServer
+	makePayment   grpctransport.Handler
+	refundPayment grpctransport.Handler
+	getPayment    grpctransport.Handler
+}
+
+// NewGRPCServer returns the gRPC PaymentService on set. Failed calls are logged at debug level on logger
+// (nil discards).
+func NewGRPCServer(set Set, logger *slog.Logger) paymentv1.PaymentServiceServer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(grpcErrorHandler{logger: logger})}
+	return &grpcServer{
+		makePayment:   grpctransport.NewServer(set.MakePaymentEndpoint, decodeGRPCMakePaymentRequest, encodeGRPCMakePaymentResponse, opts...),
+		refundPayment: grpctransport.NewServer(set.RefundPaymentEndpoint, decodeGRPCRefundPaymentRequest, encodeGRPCRefundPaymentResponse, opts...),
+		getPayment:    grpctransport.NewServer(set.GetPaymentEndpoint, decodeGRPCGetPaymentRequest, encodeGRPCGetPaymentResponse, opts...),
+	}
+}
+
+// MakePayment implements paymentv1.PaymentServiceServer.
+func (s *grpcServer) MakePayment(ctx context.Context, req *paymentv1.MakePaymentRequest) (*paymentv1.MakePaymentResponse, error) {
+	_, resp, err := s.makePayment.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*paymentv1.MakePaymentResponse), nil
+}
+
+// RefundPayment implements paymentv1.PaymentServiceServer.
+func (s *grpcServer) RefundPayment(ctx context.Context, req *paymentv1.RefundPaymentRequest) (*paymentv1.RefundPaymentResponse, error) {
+	_, resp, err := s.refundPayment.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*paymentv1.RefundPaymentResponse), nil
+}
+
+// GetPayment implements paymentv1.PaymentServiceServer.
+func (s *grpcServer) GetPayment(ctx context.Context, req *paymentv1.GetPaymentRequest) (*paymentv1.GetPaymentResponse, error) {
+	_, resp, err := s.getPayment.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return resp.(*paymentv1.GetPaymentResponse), nil
+}
+
+// grpcError is the table of gRPC status codes: every error a method returns goes through it.
+func grpcError(err error) error {
+	var verr *ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return status.Error(codes.InvalidArgument, verr.Msg)
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, ErrNotFound.Error())
+	case errors.Is(err, ErrConflict):
+		return status.Error(codes.AlreadyExists, ErrConflict.Error())
+	case errors.Is(err, ErrNotRefundable):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrProcessorUnavailable):
+		return status.Error(codes.Unavailable, ErrProcessorUnavailable.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the deadline passed before the payment finished; it is pending: repeat the request with the same details")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the request was canceled; a payment in progress is pending: repeat the request with the same details")
+	default:
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+// grpcErrorHandler logs each failed call's error with its cause at debug level: the logging middleware has
+// already logged the call, and grpcserver logs its status code.
+type grpcErrorHandler struct{ logger *slog.Logger }
+
+var _ transport.ErrorHandler = grpcErrorHandler{}
+
+// Handle implements transport.ErrorHandler.
+func (h grpcErrorHandler) Handle(ctx context.Context, err error) {
+	h.logger.DebugContext(ctx, "payment grpc call failed", "code", status.Code(grpcError(err)).String(), "err", err)
+}
+
+func decodeGRPCMakePaymentRequest(_ context.Context, grpcReq any) (any, error) {
+	r := grpcReq.(*paymentv1.MakePaymentRequest)
+	return MakePaymentRequest{Payment: PaymentRequest{
+		OrderID: r.GetOrderId(),
+		Method:  methodFromProto(r.GetPaymentMethod()),
+		Name:    r.GetPaymentName(),
+		Card: Card{
+			Number:              r.GetCardNumber(),
+			ExpiryYear:          r.GetExpiryYear(),
+			ExpiryMonth:         r.GetExpiryMonth(),
+			BirthOrRegistration: r.GetBirthOrRegistration(),
+			PasswordTwoDigits:   r.GetPasswordTwoDigits(),
+		},
+		Amount:    r.GetAmount(),
+		UserEmail: r.GetUserEmail(),
+	}}, nil
+}
+
+func encodeGRPCMakePaymentResponse(_ context.Context, response any) (any, error) {
+	r := response.(MakePaymentResponse)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	p := r.Payment
+	return &paymentv1.MakePaymentResponse{
+		Id:               p.ID,
+		PaymentStatus:    statusToProto(p.Status),
+		PaymentMethod:    methodToProto(p.Method),
+		Reason:           p.Reason,
+		Amount:           p.Amount,
+		MaskedCardNumber: p.MaskedCardNumber,
+	}, nil
+}
+
+func decodeGRPCRefundPaymentRequest(_ context.Context, grpcReq any) (any, error) {
+	return RefundPaymentRequest{OrderID: grpcReq.(*paymentv1.RefundPaymentRequest).GetOrderId()}, nil
+}
+
+func encodeGRPCRefundPaymentResponse(_ context.Context, response any) (any, error) {
+	r := response.(RefundPaymentResponse)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return &paymentv1.RefundPaymentResponse{Payment: paymentToProto(r.Payment)}, nil
+}
+
+func decodeGRPCGetPaymentRequest(_ context.Context, grpcReq any) (any, error) {
+	return GetPaymentRequest{OrderID: grpcReq.(*paymentv1.GetPaymentRequest).GetOrderId()}, nil
+}
+
+func encodeGRPCGetPaymentResponse(_ context.Context, response any) (any, error) {
+	r := response.(GetPaymentResponse)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return &paymentv1.GetPaymentResponse{Payment: paymentToProto(r.Payment)}, nil
+}
+
+func paymentToProto(p Payment) *paymentv1.Payment {
+	return &paymentv1.Payment{
+		Id:               p.ID,
+		OrderId:          p.OrderID,
+		Status:           statusToProto(p.Status),
+		Method:           methodToProto(p.Method),
+		PaymentName:      p.Name,
+		Amount:           p.Amount,
+		MaskedCardNumber: p.MaskedCardNumber,
+		UserEmail:        p.UserEmail,
+		Reason:           p.Reason,
+		CreatedAt:        timestamppb.New(p.CreatedAt),
+		UpdatedAt:        timestamppb.New(p.UpdatedAt),
+	}
+}
+
+// methodFromProto maps the wire method; unspecified or unknown values become "", which validation refuses.
+func methodFromProto(m paymentv1.PaymentMethod) Method {
+	switch m {
+	case paymentv1.PaymentMethod_PAYMENT_METHOD_CREDIT_CARD:
+		return MethodCreditCard
+	case paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO:
+		return MethodKakao
+	default:
+		return ""
+	}
+}
+
+func methodToProto(m Method) paymentv1.PaymentMethod {
+	switch m {
+	case MethodCreditCard:
+		return paymentv1.PaymentMethod_PAYMENT_METHOD_CREDIT_CARD
+	case MethodKakao:
+		return paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO
+	default:
+		return paymentv1.PaymentMethod_PAYMENT_METHOD_UNSPECIFIED
+	}
+}
+
+func statusToProto(s Status) paymentv1.PaymentStatus {
+	switch s {
+	case StatusPending:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_PENDING
+	case StatusRejected:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_REJECTED
+	case StatusApproved:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_APPROVED
+	case StatusRefunded:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED
+	default:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_UNSPECIFIED
+	}
+}

@@ -1,0 +1,93 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"google.golang.org/grpc"
+
+	"github.com/kitshop/kitshop/internal/token"
+	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
+)
+
+// Deps is what Build needs.
+type Deps struct {
+	// DB is the payment service's own database.
+	DB *mongo.Database
+	// Logger receives one line per service call (LoggingMiddleware). Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the service metrics, already wrapped with a "service" label by the caller. Nil
+	// leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Verifier checks the admin tokens of the HTTP route (the user service's public key).
+	Verifier *token.Verifier
+	// Processor is the card network. Nil means a Simulator without latency.
+	Processor Processor
+	// CardKey is the HMAC key of card fingerprints (LoadOrCreateCardKey), at least MinCardKeyBytes bytes.
+	CardKey []byte
+	// ProcessorTimeout bounds each processor call; zero means DefaultProcessorTimeout.
+	ProcessorTimeout time.Duration
+}
+
+// Component is the assembled payment service.
+type Component struct {
+	// Service is the service with its logging and instrumenting middlewares.
+	Service Service
+	// Endpoints are the endpoints the transports serve.
+	Endpoints Set
+	// HTTPHandler serves the public routes (see NewHTTPHandler); wrap it with httpserver.New for health and
+	// metrics.
+	HTTPHandler http.Handler
+	// Background is empty: the payment service has no workers. It is here so that every service's
+	// Component has the same shape.
+	Background []func(context.Context) error
+
+	grpc paymentv1.PaymentServiceServer
+}
+
+// RegisterGRPC registers PaymentService on r.
+func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
+	paymentv1.RegisterPaymentServiceServer(r, c.grpc)
+}
+
+// Build assembles store → service → middlewares → endpoints → transports. ctx bounds the store set-up.
+func Build(ctx context.Context, d Deps) (*Component, error) {
+	if d.DB == nil || d.Verifier == nil {
+		return nil, errors.New("payment: Build needs a database and a token verifier")
+	}
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With(slog.String("service", "payment"))
+	processor := d.Processor
+	if processor == nil {
+		processor = NewSimulator(SimulatorOptions{})
+	}
+	store, err := NewMongoStore(ctx, d.DB)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := NewService(store, processor, Options{
+		CardKey:          d.CardKey,
+		ProcessorTimeout: d.ProcessorTimeout,
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc = LoggingMiddleware(logger)(svc)
+	svc = InstrumentingMiddleware(d.Registerer)(svc)
+	set := NewSet(svc, d.Verifier)
+	return &Component{
+		Service:     svc,
+		Endpoints:   set,
+		HTTPHandler: NewHTTPHandler(set, logger),
+		grpc:        NewGRPCServer(set, logger),
+	}, nil
+}
