@@ -1,0 +1,213 @@
+// Command notification runs the kitshop notification service: gRPC
+// (kitshop.notification.v1 NotificationService, health, reflection) on :50055
+// and HTTP (GET /notification, /healthz, /readyz, /metrics) on :8085, with the
+// embedded document store in -data-dir unless -mongo-uri is set. It calls the
+// order service at -order-addr, sends e-mails through -smtp-addr (or logs them
+// when it is empty) and verifies access tokens with the user service's public
+// key (-jwks-url, fetched at start with retries, or -jwt-public-key-file).
+// Run it with -h for every flag and its KITSHOP_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/grpcclient"
+	"github.com/kitshop/kitshop/internal/grpcserver"
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/logging"
+	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/token"
+	"github.com/kitshop/kitshop/notification"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "notification:", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the notification service's own settings.
+type flags struct {
+	orderAddr     string
+	jwksURL       string
+	publicKeyFile string
+	tokens        token.Options
+	smtp          notification.SMTPConfig
+	service       notification.Options
+	delivery      notification.DeliveryOptions
+	client        grpcclient.Config
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(config.Notification, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config.Service
+	cfg.Register(fs, config.Notification, config.NotificationGRPCPort, config.NotificationHTTPPort)
+	var f flags
+	fs.StringVar(&f.orderAddr, "order-addr", fmt.Sprintf("localhost:%d", config.OrderGRPCPort), "gRPC address (host:port or a gRPC target) of the order service")
+	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "user service's JWK Set, fetched at start (retried until it answers); ignored with -jwt-public-key-file")
+	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key that verifies access tokens, instead of -jwks-url")
+	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "required \"iss\" claim of access tokens")
+	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "required \"aud\" claim of access tokens")
+	fs.StringVar(&f.smtp.Addr, "smtp-addr", "", "SMTP relay host:port; empty logs each e-mail instead of sending it")
+	fs.StringVar(&f.service.From, "smtp-from", notification.DefaultFrom, "sender address of the e-mails")
+	fs.StringVar(&f.smtp.Username, "smtp-username", "", "SMTP AUTH PLAIN user name (sent only over STARTTLS or to localhost); empty: no authentication")
+	fs.StringVar(&f.smtp.Password, "smtp-password", "", "SMTP AUTH PLAIN password (prefer the environment variable: the command line is visible to other users)")
+	fs.DurationVar(&f.service.SendTimeout, "send-timeout", notification.DefaultSendTimeout, "longest wait for one e-mail to be sent")
+	fs.DurationVar(&f.service.SendLatency, "send-latency", 0, "simulated delay before each send (1s reproduces the original)")
+	fs.DurationVar(&f.delivery.InitialBackoff, "delivery-backoff", notification.DefaultDeliveryInitialBackoff, "first wait before retrying OrderService.DeliveryStarted; doubles each failure, with jitter")
+	fs.DurationVar(&f.delivery.MaxBackoff, "delivery-backoff-max", notification.DefaultDeliveryMaxBackoff, "longest wait between DeliveryStarted retries")
+	f.client.RegisterFlags(fs)
+	if err := config.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := errors.Join(cfg.Validate(), f.validate()); err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+
+	verifier, err := loadVerifier(ctx, f, logger)
+	if err != nil {
+		return err
+	}
+	var sender notification.Sender // nil: Build logs the e-mails
+	if f.smtp.Addr != "" {
+		if sender, err = notification.NewSMTPSender(f.smtp); err != nil {
+			return fmt.Errorf("invalid -smtp-addr (%s): %w", config.EnvVar("smtp-addr"), err)
+		}
+	}
+	orderConn, err := grpcclient.Dial(f.orderAddr)
+	if err != nil {
+		return fmt.Errorf("invalid -order-addr (%s): %w", config.EnvVar("order-addr"), err)
+	}
+
+	store, err := docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
+	if err != nil {
+		return errors.Join(err, orderConn.Close())
+	}
+	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	g.Cleanup("store", store.Close)
+	g.Cleanup("order-conn", func(context.Context) error { return orderConn.Close() })
+	cleanup := func(err error) error {
+		return errors.Join(err, store.Close(ctx), orderConn.Close())
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Notification}, reg)
+
+	comp, err := notification.Build(ctx, notification.Deps{
+		DB:         store.Database(config.Notification),
+		Logger:     logger,
+		Registerer: svcReg,
+		Verifier:   verifier,
+		OrderConn:  orderConn,
+		Client:     f.client,
+		Sender:     sender,
+		Options:    f.service,
+		Delivery:   f.delivery,
+	})
+	if err != nil {
+		return cleanup(err)
+	}
+
+	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
+	comp.RegisterGRPC(grpcSrv)
+	grpcSrv.Ready()
+	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
+		Logger:       logger,
+		Registerer:   svcReg,
+		Gatherer:     reg,
+		Ready:        store.Ping,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+
+	grpcAddr, err := g.GRPC(config.Notification, cfg.GRPCAddr, grpcSrv)
+	if err != nil {
+		return cleanup(err)
+	}
+	httpAddr, err := g.HTTP(config.Notification, cfg.HTTPAddr, handler)
+	if err != nil {
+		return cleanup(err)
+	}
+	for i, fn := range comp.Background {
+		g.Background(fmt.Sprintf("notification-%d", i), fn)
+	}
+	logger.Info("notification service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+		slog.String("order", f.orderAddr), slog.Bool("smtp", f.smtp.Addr != ""))
+	return g.Run(ctx)
+}
+
+// validate checks the service's own flags, naming each bad one.
+func (f *flags) validate() error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", flagName, config.EnvVar(flagName), fmt.Sprintf(format, args...)))
+	}
+	if f.orderAddr == "" {
+		bad("order-addr", "must not be empty")
+	}
+	if f.publicKeyFile == "" && f.jwksURL == "" {
+		bad("jwks-url", "must not be empty without -jwt-public-key-file (%s)", config.EnvVar("jwt-public-key-file"))
+	}
+	if _, err := mail.ParseAddress(f.service.From); err != nil {
+		bad("smtp-from", "%q is not an e-mail address: %v", f.service.From, err)
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad(name, "%s: must be positive", d)
+		}
+	}
+	positive("send-timeout", f.service.SendTimeout)
+	positive("delivery-backoff", f.delivery.InitialBackoff)
+	if f.service.SendLatency < 0 {
+		bad("send-latency", "%s: must not be negative", f.service.SendLatency)
+	} else if f.service.SendLatency >= f.service.SendTimeout {
+		bad("send-latency", "%s: must be shorter than -send-timeout (%s), or every send times out", f.service.SendLatency, f.service.SendTimeout)
+	}
+	if f.delivery.MaxBackoff < f.delivery.InitialBackoff {
+		bad("delivery-backoff-max", "%s: must be at least -delivery-backoff (%s)", f.delivery.MaxBackoff, f.delivery.InitialBackoff)
+	}
+	if err := f.client.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// loadVerifier reads the public key file, or fetches the JWK Set, retrying
+// until the user service answers.
+func loadVerifier(ctx context.Context, f flags, logger *slog.Logger) (*token.Verifier, error) {
+	if f.publicKeyFile != "" {
+		v, err := token.LoadVerifier(f.publicKeyFile, f.tokens)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
+		}
+		return v, nil
+	}
+	logger.Info("fetching the user service's public keys", slog.String("url", f.jwksURL))
+	v, err := token.FetchVerifier(ctx, f.jwksURL, nil, logger, f.tokens)
+	if err != nil {
+		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
+	}
+	return v, nil
+}

@@ -1,0 +1,324 @@
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+)
+
+// testDocs is the embedded store shared by the tests of this package; each
+// test uses a database of its own (newTestDB).
+var (
+	testDocs  *docstore.Store
+	testDBSeq atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kitshop-notification-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := docstore.Open(ctx, docstore.Config{DataDir: dir}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start embedded store:", err)
+		return 1
+	}
+	defer s.Close(ctx)
+	testDocs = s
+	return m.Run()
+}
+
+// newTestDB returns a database of its own for the calling test.
+func newTestDB(t testing.TB) *mongo.Database {
+	t.Helper()
+	return testDocs.Database(fmt.Sprintf("notification_test_%d", testDBSeq.Add(1)))
+}
+
+func newTestMongoStore(t testing.TB) *MongoStore {
+	t.Helper()
+	s, err := NewMongoStore(t.Context(), newTestDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func pendingNotification(orderID string, created time.Time) Notification {
+	return Notification{
+		OrderID: orderID, UserID: testUser, From: DefaultFrom, To: testTo,
+		Subject: "Payment received for order " + orderID, Content: "content of " + orderID,
+		Status: StatusPending, CreatedAt: created,
+	}
+}
+
+func TestMongoStoreInsertGet(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	created := time.Date(2025, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
+	n := pendingNotification(testOrder, created)
+	if err := s.Insert(ctx, n, Lease{Owner: "me", Until: created.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, testOrder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Errorf("Get = %+v, want %+v", got, n)
+	}
+	if err = s.Insert(ctx, n, Lease{}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("second Insert err = %v, want ErrDuplicate", err)
+	}
+	if _, err = s.Get(ctx, "order-2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(unknown) err = %v, want ErrNotFound", err)
+	}
+	// Creating the store again on the same database is fine.
+	if _, err = NewMongoStore(ctx, s.coll.Database()); err != nil {
+		t.Errorf("NewMongoStore again: %v", err)
+	}
+}
+
+func TestMongoStoreLease(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: "first", Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(now time.Time, owner string) bool {
+		t.Helper()
+		ok, err := s.Claim(ctx, testOrder, now, Lease{Owner: owner, Until: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if claim(t0.Add(30*time.Second), "second") {
+		t.Error("claimed a lease held by another")
+	}
+	if !claim(t0.Add(2*time.Minute), "second") {
+		t.Error("could not claim an expired lease")
+	}
+	// A release by a former holder changes nothing.
+	if err := s.Release(ctx, testOrder, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if claim(t0.Add(2*time.Minute), "third") {
+		t.Error("claimed after a release by a former holder")
+	}
+	if err := s.Release(ctx, testOrder, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if !claim(t0.Add(2*time.Minute), "third") {
+		t.Error("could not claim a released lease")
+	}
+	if ok, err := s.Claim(ctx, "order-2", t0, Lease{Owner: "x", Until: t0}); ok || err != nil {
+		t.Errorf("Claim(unknown) = %v, %v; want false, nil", ok, err)
+	}
+
+	sentAt := t0.Add(3 * time.Minute)
+	n, err := s.MarkSent(ctx, testOrder, sentAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Status != StatusSent || !n.SentAt.Equal(sentAt) {
+		t.Errorf("MarkSent = %+v", n)
+	}
+	if claim(t0.Add(time.Hour), "fourth") {
+		t.Error("claimed a Sent notification")
+	}
+	// Marking again keeps the first send time.
+	n, err = s.MarkSent(ctx, testOrder, sentAt.Add(time.Hour))
+	if err != nil || !n.SentAt.Equal(sentAt) {
+		t.Errorf("second MarkSent = %+v, %v; want the first sent_at", n, err)
+	}
+	if _, err = s.MarkSent(ctx, "order-2", sentAt); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkSent(unknown) err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestMongoStoreUnacknowledged(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	for _, id := range []string{"pending", "sent-1", "sent-2", "acked"} {
+		if err := s.Insert(ctx, pendingNotification(id, t0), Lease{Owner: "o", Until: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if id != "pending" {
+			if _, err := s.MarkSent(ctx, id, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.AcknowledgeDelivery(ctx, "acked"); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.Unacknowledged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"sent-1", "sent-2"}) {
+		t.Errorf("Unacknowledged = %v, want [sent-1 sent-2]", ids)
+	}
+	if n, err := s.Get(ctx, "acked"); err != nil || !n.DeliveryAcknowledged {
+		t.Errorf("Get(acked) = %+v, %v", n, err)
+	}
+	// Acknowledging twice, or an unknown order, is harmless.
+	if err = s.AcknowledgeDelivery(ctx, "acked"); err != nil {
+		t.Error(err)
+	}
+	if err = s.AcknowledgeDelivery(ctx, "unknown"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestMongoStoreConcurrentInsertAndClaim(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 20
+	var inserted, duplicates, claimed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: fmt.Sprint(i), Until: t0})
+			switch {
+			case err == nil:
+				inserted.Add(1)
+			case errors.Is(err, ErrDuplicate):
+				duplicates.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if inserted.Load() != 1 || duplicates.Load() != n-1 {
+		t.Fatalf("inserted %d, duplicates %d; want 1 and %d", inserted.Load(), duplicates.Load(), n-1)
+	}
+	// The lease expired: of concurrent claimers exactly one wins.
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			now := t0.Add(time.Minute)
+			ok, err := s.Claim(ctx, testOrder, now, Lease{Owner: fmt.Sprint("c", i), Until: now.Add(time.Minute)})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				claimed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if claimed.Load() != 1 {
+		t.Errorf("%d claims succeeded, want 1", claimed.Load())
+	}
+}
+
+func TestServiceOnEmbeddedStoreSendsOnceUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	store := newTestMongoStore(t)
+	sender, queue := &fakeSender{}, &fakeQueue{}
+	// Two service instances on one database, like two replicas: they share
+	// no memory, only the store's lease.
+	var svcs []Service
+	for range 2 {
+		svc, err := NewService(store, sender, queue, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs = append(svcs, svc)
+	}
+	const callers = 20
+	var wg sync.WaitGroup
+	var sent, inProgress atomic.Int32
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := svcs[i%2].SendPaymentNotification(t.Context(), testTo, testOrder, testUser)
+			switch {
+			case err == nil && n.Status == StatusSent:
+				sent.Add(1)
+			case errors.Is(err, ErrInProgress):
+				inProgress.Add(1) // the other replica held the lease: the outbox retries
+			default:
+				t.Errorf("caller %d: %+v, %v", i, n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls, _ := sender.counts(); calls != 1 {
+		t.Errorf("sender called %d times, want 1", calls)
+	}
+	if sent.Load() == 0 || sent.Load()+inProgress.Load() != callers {
+		t.Errorf("sent %d, in progress %d of %d callers", sent.Load(), inProgress.Load(), callers)
+	}
+	// Every retry after that answers Sent without sending.
+	for _, svc := range svcs {
+		if n, err := svc.SendPaymentNotification(t.Context(), testTo, testOrder, testUser); err != nil || n.Status != StatusSent {
+			t.Errorf("retry = %+v, %v", n, err)
+		}
+	}
+	if calls, _ := sender.counts(); calls != 1 {
+		t.Errorf("sender called %d times after retries, want 1", calls)
+	}
+	count, err := store.coll.CountDocuments(t.Context(), bson.D{})
+	if err != nil || count != 1 {
+		t.Errorf("%d documents stored (%v), want 1", count, err)
+	}
+}
+
+func TestServiceOnEmbeddedStoreSenderFailureThenRetry(t *testing.T) {
+	t.Parallel()
+	store := newTestMongoStore(t)
+	sender, queue := &fakeSender{}, &fakeQueue{}
+	svc, err := NewService(store, sender, queue, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender.setFn(func(context.Context, int, Message) error { return errors.New("relay down") })
+	if _, err = svc.SendPaymentNotification(t.Context(), testTo, testOrder, testUser); !errors.Is(err, ErrSendFailed) {
+		t.Fatalf("err = %v, want ErrSendFailed", err)
+	}
+	if n, err := store.Get(t.Context(), testOrder); err != nil || n.Status != StatusPending {
+		t.Fatalf("stored %+v, %v; want Pending", n, err)
+	}
+	sender.setFn(nil)
+	n, err := svc.SendPaymentNotification(t.Context(), testTo, testOrder, testUser)
+	if err != nil || n.Status != StatusSent || n.SentAt.IsZero() {
+		t.Fatalf("retry = %+v, %v; want Sent", n, err)
+	}
+	if _, sent := sender.counts(); sent != 1 {
+		t.Errorf("sent %d, want 1", sent)
+	}
+}

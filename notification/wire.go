@@ -1,0 +1,118 @@
+package notification
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"google.golang.org/grpc"
+
+	"github.com/kitshop/kitshop/internal/grpcclient"
+	"github.com/kitshop/kitshop/internal/token"
+	notificationv1 "github.com/kitshop/kitshop/pb/kitshop/notification/v1"
+)
+
+// Deps is what Build needs.
+type Deps struct {
+	// DB is the notification service's own database.
+	DB *mongo.Database
+	// Logger receives one line per service call, the delivery worker's
+	// lines, the client's breaker changes and, with the default sender,
+	// the messages. Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the service, delivery and client metrics, already
+	// wrapped with a "service" label by the caller. Nil leaves them
+	// unregistered.
+	Registerer prometheus.Registerer
+	// Verifier checks the access tokens of HTTP callers.
+	Verifier *token.Verifier
+	// OrderConn is the connection to the order service (grpcclient.Dial).
+	OrderConn *grpc.ClientConn
+	// Client is the resilience settings of the order service client; the
+	// zero value means grpcclient.DefaultConfig().
+	Client grpcclient.Config
+	// Sender sends the messages; nil means a LogSender on Logger.
+	Sender Sender
+	// Options are the service options (sender address, send timeout and
+	// latency).
+	Options Options
+	// Delivery tunes the delivery worker's backoff; its Logger and
+	// Registerer are set by Build.
+	Delivery DeliveryOptions
+}
+
+// Component is the assembled notification service.
+type Component struct {
+	// Service is the service with its logging and instrumenting middlewares.
+	Service Service
+	// Endpoints are the endpoints the transports serve.
+	Endpoints Set
+	// HTTPHandler serves the public route (see NewHTTPHandler); wrap it with
+	// httpserver.New for health and metrics.
+	HTTPHandler http.Handler
+	// Background holds the delivery worker (DeliveryWorker.Run), which
+	// reports sent notifications to the order service.
+	Background []func(context.Context) error
+
+	grpc *GRPCServer
+}
+
+// RegisterGRPC registers NotificationService on r.
+func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
+	notificationv1.RegisterNotificationServiceServer(r, c.grpc)
+}
+
+// Build assembles store → service → middlewares → endpoints → transports,
+// and the delivery worker with its order service client. ctx bounds the
+// store set-up.
+func Build(ctx context.Context, d Deps) (*Component, error) {
+	if d.DB == nil || d.Verifier == nil || d.OrderConn == nil {
+		return nil, errors.New("notification: Build needs a database, a token verifier and an order service connection")
+	}
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With(slog.String("service", "notification"))
+	store, err := NewMongoStore(ctx, d.DB)
+	if err != nil {
+		return nil, err
+	}
+
+	clientCfg := d.Client
+	if clientCfg == (grpcclient.Config{}) {
+		clientCfg = grpcclient.DefaultConfig()
+	}
+	client, err := grpcclient.New(d.OrderConn, "order", clientCfg, grpcclient.NewMetrics(d.Registerer), logger)
+	if err != nil {
+		return nil, err
+	}
+	deliveryOpts := d.Delivery
+	deliveryOpts.Logger, deliveryOpts.Registerer = logger, d.Registerer
+	worker, err := NewDeliveryWorker(store, NewGRPCOrders(client), deliveryOpts)
+	if err != nil {
+		return nil, err
+	}
+
+	sender := d.Sender
+	if sender == nil {
+		sender = NewLogSender(logger)
+	}
+	svc, err := NewService(store, sender, worker, d.Options)
+	if err != nil {
+		return nil, err
+	}
+	svc = LoggingMiddleware(logger)(svc)
+	svc = InstrumentingMiddleware(d.Registerer)(svc)
+	set := NewSet(svc, d.Verifier)
+	return &Component{
+		Service:     svc,
+		Endpoints:   set,
+		HTTPHandler: NewHTTPHandler(set),
+		Background:  []func(context.Context) error{worker.Run},
+		grpc:        NewGRPCServer(set),
+	}, nil
+}
