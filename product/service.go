@@ -1,0 +1,519 @@
+// Package product is the product service of kitshop: the catalogue (sample
+// products, listing, lookups, admin creation and stock adjustment) and the
+// stock reservations every order makes (ReserveStock, ReleaseStock).
+//
+// The package reads like go-kit's addsvc: service.go (domain, business
+// errors, catalogue logic), stock.go (the reservation protocol),
+// endpoints.go, transport_grpc.go, transport_http.go, store.go (MongoDB),
+// middleware.go (logging, metrics) and wire.go (assembly for cmd/product and
+// cmd/shop).
+//
+// Stock is kept correct without multi-document transactions; stock.go
+// explains how.
+package product
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Service is the product service.
+type Service interface {
+	// CreateSamples creates the five sample products (SampleProducts) unless
+	// they exist, and returns how many it created. Concurrent calls create
+	// each sample once.
+	CreateSamples(ctx context.Context) (created int, err error)
+	// GetProductsInfo returns the products with the given ids, each once, in
+	// the order of their first mention; if any is unknown it fails with a
+	// *ProductsError matching ErrNotFound that names every missing id.
+	GetProductsInfo(ctx context.Context, ids []string) ([]Product, error)
+	// ListProducts returns a page of the catalogue in id order. pageSize 0
+	// means DefaultPageSize; more than MaxPageSize is reduced to it.
+	// pageToken is the NextPageToken of the previous page, "" for the first.
+	ListProducts(ctx context.Context, pageSize int, pageToken string) (Page, error)
+	// GetProduct returns one product.
+	GetProduct(ctx context.Context, id string) (Product, error)
+	// CreateProduct adds a product with a new id. Only admins may call it;
+	// the endpoints check that.
+	CreateProduct(ctx context.Context, p NewProduct) (Product, error)
+	// AdjustStock adds delta (negative: removes) to a product's stock, which
+	// never goes below zero nor above MaxStock. Admins only.
+	AdjustStock(ctx context.Context, id string, delta int64) (Product, error)
+	// ReserveStock takes stock for an order: all items or none. It is
+	// idempotent per order id; see stock.go.
+	ReserveStock(ctx context.Context, orderID string, items []Item) (ReserveResult, error)
+	// ReleaseStock puts an order's reservation back. It reports whether this
+	// call returned stock; releasing twice, or releasing an order never
+	// reserved, returns nothing more (and the latter makes a later
+	// ReserveStock of that order fail with ErrReservationReleased).
+	ReleaseStock(ctx context.Context, orderID string) (released bool, err error)
+}
+
+// Product is a catalogue entry. Price is in minor units (KRW: won).
+type Product struct {
+	ID          string
+	Name        string
+	Description string
+	Price       int64
+	Stock       int64
+}
+
+// NewProduct is what CreateProduct needs.
+type NewProduct struct {
+	Name        string
+	Description string
+	Price       int64
+	Stock       int64
+}
+
+// Item is a quantity of one product in a reservation.
+type Item struct {
+	ProductID string
+	Quantity  int64
+}
+
+// Page is one page of ListProducts. NextPageToken is "" on the last page.
+type Page struct {
+	Products      []Product
+	NextPageToken string
+}
+
+// ReserveResult is the outcome of a successful ReserveStock: the items as
+// reserved (duplicates summed, sorted by product id) and whether the call
+// repeated an earlier reservation of the order.
+type ReserveResult struct {
+	OrderID  string
+	Items    []Item
+	Replayed bool
+}
+
+// Limits of the inputs. Prices and stock are bounded so that no sum of them an
+// order or a reservation makes can overflow int64.
+const (
+	MaxIDLen          = 128
+	MaxNameLen        = 200  // runes
+	MaxDescriptionLen = 2000 // runes
+	MaxPrice          = 1_000_000_000_000
+	MaxStock          = 1_000_000_000_000
+	MaxQuantity       = 1_000_000_000
+	MaxIDs            = 1000 // ids per GetProductsInfo and distinct items per reservation
+	DefaultPageSize   = 20
+	MaxPageSize       = 100
+)
+
+// Business errors. Every error the service returns for a client mistake or a
+// refused operation matches one of them under errors.Is; anything else is an
+// infrastructure failure.
+var (
+	// ErrInvalidArgument: malformed input (InvalidArgument / 400).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotFound: an unknown product (NotFound / 404).
+	ErrNotFound = errors.New("product not found")
+	// ErrInsufficientStock: not enough stock for a reservation or a stock
+	// removal (FailedPrecondition / 409).
+	ErrInsufficientStock = errors.New("insufficient stock")
+	// ErrOrderMismatch: the order already has a reservation with other items
+	// (AlreadyExists / 409).
+	ErrOrderMismatch = errors.New("order already has a different reservation")
+	// ErrReservationReleased: the order's reservation was released, or a
+	// release came first; it can no longer be reserved (FailedPrecondition / 409).
+	ErrReservationReleased = errors.New("reservation released")
+	// ErrReservationBusy: another instance of the service is working on the
+	// same order right now; retry later (Aborted / 409).
+	ErrReservationBusy = errors.New("reservation busy")
+)
+
+// ProductsError is a business error about particular products: Err is
+// ErrNotFound or ErrInsufficientStock, ProductIDs the products concerned.
+type ProductsError struct {
+	Err        error
+	ProductIDs []string
+}
+
+// maxNamedIDs bounds how many ids an error message lists.
+const maxNamedIDs = 20
+
+// Error names the products, at most maxNamedIDs of them.
+func (e *ProductsError) Error() string {
+	ids := e.ProductIDs
+	more := ""
+	if len(ids) > maxNamedIDs {
+		more = fmt.Sprintf(" and %d more", len(ids)-maxNamedIDs)
+		ids = ids[:maxNamedIDs]
+	}
+	return fmt.Sprintf("%v: %s%s", e.Err, strings.Join(ids, ", "), more)
+}
+
+// Unwrap returns Err.
+func (e *ProductsError) Unwrap() error { return e.Err }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+// SampleProducts returns the five sample products CreateSamples makes, with
+// the original system's prices, each with stock units. Their ids are fixed,
+// which is what makes CreateSamples idempotent.
+func SampleProducts(stock int64) []Product {
+	return []Product{
+		{ID: "sample-1", Name: "Bottled Water", Description: "Still spring water, 500 ml.", Price: 1000, Stock: stock},
+		{ID: "sample-2", Name: "Instant Ramyeon", Description: "Spicy instant noodles, one pack.", Price: 2000, Stock: stock},
+		{ID: "sample-3", Name: "Kimbap Roll", Description: "Seaweed rice roll with egg and vegetables.", Price: 3000, Stock: stock},
+		{ID: "sample-4", Name: "Canned Coffee", Description: "Sweet milk coffee, 240 ml can.", Price: 2000, Stock: stock},
+		{ID: "sample-5", Name: "Banana Milk", Description: "Banana-flavoured milk, 240 ml.", Price: 1500, Stock: stock},
+	}
+}
+
+// Store is the persistence the service needs. Every method is a single
+// atomic operation on one document, or one batch of such operations sent as
+// one command; nothing is atomic across documents (see stock.go for how the
+// reservation protocol copes). MongoStore implements it.
+type Store interface {
+	// InsertProducts inserts the products whose ids are new and returns
+	// those ids; existing products are left as they are.
+	InsertProducts(ctx context.Context, ps []Product) (inserted []string, err error)
+	// GetProducts returns the products among ids that exist, in any order.
+	GetProducts(ctx context.Context, ids []string) ([]Product, error)
+	// ListProducts returns up to limit products with ids above afterID, in id
+	// order.
+	ListProducts(ctx context.Context, afterID string, limit int) ([]Product, error)
+	// AdjustStock adds delta to a product's stock if the result stays within
+	// 0..maxStock, and returns the product after. It fails with ErrNotFound,
+	// ErrInsufficientStock (below zero) or errAboveMax.
+	AdjustStock(ctx context.Context, id string, delta, maxStock int64) (Product, error)
+
+	// CreateReservation inserts r and reports true, or, if the order has a
+	// reservation already, returns that one and false.
+	CreateReservation(ctx context.Context, r Reservation) (Reservation, bool, error)
+	// GetReservation returns the order's reservation and whether it exists.
+	GetReservation(ctx context.Context, orderID string) (Reservation, bool, error)
+	// UpdateReservation applies change to the order's reservation if it
+	// matches guard, and returns it as updated; false if it did not match.
+	UpdateReservation(ctx context.Context, orderID string, guard Guard, change Change) (Reservation, bool, error)
+
+	// TakeStock decrements each item's product by its quantity and marks the
+	// product with the order id, for each product that has enough stock and
+	// no mark of the order yet. It reports the items not taken: products
+	// that do not exist, and products short of stock; a product that
+	// carries the order's mark counts as taken, by this call or an earlier one.
+	TakeStock(ctx context.Context, orderID string, items []Item) (TakeResult, error)
+	// UndoTakes gives back the quantity of each item whose product carries
+	// the order's take mark, removing the mark, and returns how many it
+	// gave back.
+	UndoTakes(ctx context.Context, orderID string, items []Item) (int, error)
+	// ClearTakes removes the order's take marks from the products, once the
+	// reservation records the takes.
+	ClearTakes(ctx context.Context, orderID string, productIDs []string) error
+	// ReturnStock adds back each item's quantity to its product unless the
+	// product carries the order's return mark, sets that mark, and removes
+	// any take mark of the order.
+	ReturnStock(ctx context.Context, orderID string, items []Item) error
+	// ClearReturns removes the order's return marks from the products, once
+	// the reservation records the release.
+	ClearReturns(ctx context.Context, orderID string, productIDs []string) error
+}
+
+// errAboveMax is Store.AdjustStock's error when the stock would exceed the
+// maximum.
+var errAboveMax = errors.New("stock would exceed its maximum")
+
+// Options tune the service. Zero fields take the defaults.
+type Options struct {
+	// SampleStock is the stock of each sample product; default
+	// DefaultSampleStock.
+	SampleStock int64
+	// Lease is how long one call may work on an order's reservation before
+	// another instance of the service may take over; default DefaultLease.
+	Lease time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives warnings about marks left on products when their
+	// clearing fails (harmless, see stock.go); nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultSampleStock = 1_000_000
+	DefaultLease       = 15 * time.Second
+)
+
+type service struct {
+	store       Store
+	sampleStock int64
+	lease       time.Duration
+	now         func() time.Time
+	logger      *slog.Logger
+
+	// instance identifies this service value in the owner of reservations
+	// it works on; seq numbers its calls.
+	instance string
+	seq      atomic.Uint64
+	locks    orderLocks
+}
+
+// NewService returns the product service on store.
+func NewService(store Store, opts Options) (Service, error) {
+	if store == nil {
+		return nil, errors.New("product: store is nil")
+	}
+	if opts.SampleStock == 0 {
+		opts.SampleStock = DefaultSampleStock
+	}
+	if opts.SampleStock < 0 || opts.SampleStock > MaxStock {
+		return nil, fmt.Errorf("product: sample stock %d is not within 1..%d", opts.SampleStock, int64(MaxStock))
+	}
+	if opts.Lease == 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Lease < time.Second {
+		return nil, fmt.Errorf("product: reservation lease %s is shorter than a second", opts.Lease)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &service{
+		store:       store,
+		sampleStock: opts.SampleStock,
+		lease:       opts.Lease,
+		now:         opts.Now,
+		logger:      opts.Logger,
+		instance:    strings.ToLower(rand.Text()),
+		locks:       orderLocks{m: make(map[string]*orderLock)},
+	}, nil
+}
+
+func (s *service) CreateSamples(ctx context.Context) (int, error) {
+	inserted, err := s.store.InsertProducts(ctx, SampleProducts(s.sampleStock))
+	if err != nil {
+		return 0, err
+	}
+	return len(inserted), nil
+}
+
+func (s *service) GetProductsInfo(ctx context.Context, ids []string) ([]Product, error) {
+	if len(ids) == 0 {
+		return nil, invalid("productIds must not be empty")
+	}
+	if len(ids) > MaxIDs {
+		return nil, invalid("at most %d productIds per call, got %d", MaxIDs, len(ids))
+	}
+	unique := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if err := checkID(fmt.Sprintf("productIds[%d]", i), id); err != nil {
+			return nil, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			unique = append(unique, id)
+		}
+	}
+	found, err := s.store.GetProducts(ctx, unique)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]Product, len(found))
+	for _, p := range found {
+		byID[p.ID] = p
+	}
+	out := make([]Product, 0, len(unique))
+	var missing []string
+	for _, id := range unique {
+		p, ok := byID[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(missing) > 0 {
+		return nil, &ProductsError{Err: ErrNotFound, ProductIDs: missing}
+	}
+	return out, nil
+}
+
+func (s *service) ListProducts(ctx context.Context, pageSize int, pageToken string) (Page, error) {
+	switch {
+	case pageSize < 0:
+		return Page{}, invalid("pageSize must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	after, err := decodePageToken(pageToken)
+	if err != nil {
+		return Page{}, err
+	}
+	// One more than asked tells whether another page follows.
+	ps, err := s.store.ListProducts(ctx, after, pageSize+1)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Products: ps}
+	if len(ps) > pageSize {
+		page.Products = ps[:pageSize]
+		page.NextPageToken = encodePageToken(ps[pageSize-1].ID)
+	}
+	return page, nil
+}
+
+// pageTokenPrefix versions the page token, so its format can change later.
+const pageTokenPrefix = "p1:"
+
+// encodePageToken returns the opaque token of the page after id.
+func encodePageToken(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + id))
+}
+
+// decodePageToken returns the id a page token continues after ("" for the
+// empty token).
+func decodePageToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	if err != nil || !ok || checkID("", id) != nil {
+		return "", invalid("pageToken is not a token this service issued")
+	}
+	return id, nil
+}
+
+func (s *service) GetProduct(ctx context.Context, id string) (Product, error) {
+	if err := checkID("productId", id); err != nil {
+		return Product{}, err
+	}
+	ps, err := s.store.GetProducts(ctx, []string{id})
+	if err != nil {
+		return Product{}, err
+	}
+	if len(ps) == 0 {
+		return Product{}, &ProductsError{Err: ErrNotFound, ProductIDs: []string{id}}
+	}
+	return ps[0], nil
+}
+
+func (s *service) CreateProduct(ctx context.Context, np NewProduct) (Product, error) {
+	p := Product{
+		Name:        strings.TrimSpace(np.Name),
+		Description: strings.TrimSpace(np.Description),
+		Price:       np.Price,
+		Stock:       np.Stock,
+	}
+	switch {
+	case p.Name == "":
+		return Product{}, invalid("name must not be empty")
+	case !utf8.ValidString(p.Name) || utf8.RuneCountInString(p.Name) > MaxNameLen:
+		return Product{}, invalid("name must be valid UTF-8 of at most %d characters", MaxNameLen)
+	case !utf8.ValidString(p.Description) || utf8.RuneCountInString(p.Description) > MaxDescriptionLen:
+		return Product{}, invalid("description must be valid UTF-8 of at most %d characters", MaxDescriptionLen)
+	case p.Price <= 0 || p.Price > MaxPrice:
+		return Product{}, invalid("price must be within 1..%d", int64(MaxPrice))
+	case p.Stock < 0 || p.Stock > MaxStock:
+		return Product{}, invalid("stock must be within 0..%d", int64(MaxStock))
+	}
+	// Time-ordered ids, like the user service's: new products list last.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Product{}, fmt.Errorf("product: new id: %w", err)
+	}
+	p.ID = id.String()
+	inserted, err := s.store.InsertProducts(ctx, []Product{p})
+	if err != nil {
+		return Product{}, err
+	}
+	if len(inserted) != 1 {
+		// 74 random bits collided: not the client's fault.
+		return Product{}, fmt.Errorf("product: generated id %s exists already", p.ID)
+	}
+	return p, nil
+}
+
+func (s *service) AdjustStock(ctx context.Context, id string, delta int64) (Product, error) {
+	if err := checkID("productId", id); err != nil {
+		return Product{}, err
+	}
+	if delta == 0 || delta < -MaxStock || delta > MaxStock {
+		return Product{}, invalid("delta must be non-zero and within -%d..%d", int64(MaxStock), int64(MaxStock))
+	}
+	p, err := s.store.AdjustStock(ctx, id, delta, MaxStock)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInsufficientStock):
+		return Product{}, &ProductsError{Err: err, ProductIDs: []string{id}}
+	case errors.Is(err, errAboveMax):
+		return Product{}, invalid("stock of %s would exceed %d", id, int64(MaxStock))
+	}
+	return p, err
+}
+
+// checkID checks a product or order id: 1 to MaxIDLen bytes of UTF-8 without
+// spaces or control characters. name is the field, for the message.
+func checkID(name, id string) error {
+	bad := id == "" || len(id) > MaxIDLen || !utf8.ValidString(id) ||
+		strings.ContainsFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	if bad {
+		return invalid("%s must be 1 to %d bytes without spaces or control characters", name, MaxIDLen)
+	}
+	return nil
+}
+
+// orderLocks serializes the calls of one service value on one order, so that
+// the reservation protocol runs once at a time per order in this process
+// (across processes, the reservation's lease does; see stock.go).
+type orderLocks struct {
+	mu sync.Mutex
+	m  map[string]*orderLock
+}
+
+type orderLock struct {
+	ch   chan struct{} // holds a token while locked
+	refs int           // holders and waiters; the entry goes when it drops to 0
+}
+
+// lock waits until the order is free or ctx ends, and returns the unlock.
+func (l *orderLocks) lock(ctx context.Context, orderID string) (unlock func(), err error) {
+	l.mu.Lock()
+	e := l.m[orderID]
+	if e == nil {
+		e = &orderLock{ch: make(chan struct{}, 1)}
+		l.m[orderID] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+
+	select {
+	case e.ch <- struct{}{}:
+		return func() {
+			<-e.ch
+			l.drop(orderID, e)
+		}, nil
+	case <-ctx.Done():
+		l.drop(orderID, e)
+		return nil, ctx.Err()
+	}
+}
+
+func (l *orderLocks) drop(orderID string, e *orderLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.refs--; e.refs == 0 {
+		delete(l.m, orderID)
+	}
+}

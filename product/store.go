@@ -1,0 +1,478 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collection names in the product database.
+const (
+	productsCollection     = "products"
+	reservationsCollection = "reservations"
+)
+
+// MongoStore is the Store on MongoDB (or the embedded FerretDB). Both
+// collections are keyed by their natural id (_id = product id, _id = order
+// id); no other index is needed. Every write is atomic on one document:
+// product changes are conditional updates ({_id: p, stock: {$gte: q}, ...}),
+// reservation changes are guarded entries appended to the reservation's log
+// (UpdateReservation); batches of product changes go as one command
+// (BulkWrite), which keeps the commands per reservation constant.
+//
+// Cost on the embedded store: FerretDB v1 uses its _id index only for a
+// filter that is exactly {_id: <string>}. Reservation reads and changes are
+// such lookups, so they stay cheap however many orders there are; product
+// updates carry guards and listings use ranges, so they scan the products
+// collection, whose size is the catalogue's (five samples in the load tests),
+// not the number of orders.
+type MongoStore struct {
+	products     *mongo.Collection
+	reservations *mongo.Collection
+}
+
+// Compile-time check that MongoStore is a Store.
+var _ Store = (*MongoStore)(nil)
+
+// codeNamespaceExists is MongoDB's error code for creating a collection that
+// exists.
+const codeNamespaceExists = 48
+
+// NewMongoStore returns the store on db, creating its collections if needed.
+func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+	if db == nil {
+		return nil, errors.New("product: database is nil")
+	}
+	for _, name := range []string{productsCollection, reservationsCollection} {
+		err := db.CreateCollection(ctx, name)
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == codeNamespaceExists) {
+			return nil, fmt.Errorf("product: create collection %s: %w", name, err)
+		}
+	}
+	return &MongoStore{
+		products:     db.Collection(productsCollection),
+		reservations: db.Collection(reservationsCollection),
+	}, nil
+}
+
+// productDoc is a product document. Inflight and Returning hold the ids of
+// orders whose take or return of this product is applied but not yet recorded
+// by their reservation (see stock.go); they are never nil, so that $push
+// always finds an array.
+type productDoc struct {
+	ID          string    `bson:"_id"`
+	Name        string    `bson:"name"`
+	Description string    `bson:"description"`
+	Price       int64     `bson:"price"`
+	Stock       int64     `bson:"stock"`
+	Inflight    []string  `bson:"inflight"`
+	Returning   []string  `bson:"returning"`
+	CreatedAt   time.Time `bson:"createdAt"`
+}
+
+func (d productDoc) product() Product {
+	return Product{ID: d.ID, Name: d.Name, Description: d.Description, Price: d.Price, Stock: d.Stock}
+}
+
+// catalogueProjection leaves the marks out of catalogue reads.
+var catalogueProjection = bson.D{{Key: "inflight", Value: 0}, {Key: "returning", Value: 0}}
+
+func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	now := time.Now().UTC()
+	docs := make([]any, len(ps))
+	for i, p := range ps {
+		docs[i] = productDoc{
+			ID: p.ID, Name: p.Name, Description: p.Description, Price: p.Price, Stock: p.Stock,
+			Inflight: []string{}, Returning: []string{}, CreatedAt: now,
+		}
+	}
+	// Unordered: every new id is inserted even when others exist.
+	_, err := m.products.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	dup := make(map[int]bool)
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, fmt.Errorf("product: insert products: %w", err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we.WriteError) {
+				return nil, fmt.Errorf("product: insert products: %w", err)
+			}
+			dup[we.Index] = true
+		}
+	}
+	inserted := make([]string, 0, len(ps))
+	for i, p := range ps {
+		if !dup[i] {
+			inserted = append(inserted, p.ID)
+		}
+	}
+	return inserted, nil
+}
+
+func (m *MongoStore) GetProducts(ctx context.Context, ids []string) ([]Product, error) {
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	if len(ids) == 1 {
+		filter = bson.D{{Key: "_id", Value: ids[0]}} // an indexed lookup on the embedded store
+	}
+	return m.findProducts(ctx, filter, options.Find().SetProjection(catalogueProjection))
+}
+
+func (m *MongoStore) ListProducts(ctx context.Context, afterID string, limit int) ([]Product, error) {
+	filter := bson.D{}
+	if afterID != "" {
+		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: afterID}}}}
+	}
+	return m.findProducts(ctx, filter, options.Find().
+		SetProjection(catalogueProjection).
+		SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetLimit(int64(limit)))
+}
+
+func (m *MongoStore) findProducts(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]Product, error) {
+	cur, err := m.products.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("product: find products: %w", err)
+	}
+	var docs []productDoc
+	if err = cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("product: read products: %w", err)
+	}
+	ps := make([]Product, len(docs))
+	for i, d := range docs {
+		ps[i] = d.product()
+	}
+	return ps, nil
+}
+
+func (m *MongoStore) AdjustStock(ctx context.Context, id string, delta, maxStock int64) (Product, error) {
+	bound := bson.D{{Key: "$lte", Value: maxStock - delta}}
+	if delta < 0 {
+		bound = bson.D{{Key: "$gte", Value: -delta}}
+	}
+	var d productDoc
+	err := m.products.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "stock", Value: bound}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "stock", Value: delta}}}},
+		// No projection: FerretDB v1 does not support one in findAndModify.
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&d)
+	if err == nil {
+		return d.product(), nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return Product{}, fmt.Errorf("product: adjust stock of %s: %w", id, err)
+	}
+	// Unknown product, or the bound refused the change.
+	ps, err := m.GetProducts(ctx, []string{id})
+	switch {
+	case err != nil:
+		return Product{}, err
+	case len(ps) == 0:
+		return Product{}, ErrNotFound
+	case delta < 0:
+		return ps[0], ErrInsufficientStock
+	default:
+		return ps[0], errAboveMax
+	}
+}
+
+type itemDoc struct {
+	ProductID string `bson:"productId"`
+	Quantity  int64  `bson:"quantity"`
+}
+
+type failureDoc struct {
+	Reason     string   `bson:"reason"`
+	ProductIDs []string `bson:"productIds"`
+}
+
+// reservationDoc is a reservation document, _id = order id. State, Owner
+// and LeaseUntil are as created and never change; every later change is an
+// entry of Log, applied in order when its guard holds (see
+// UpdateReservation).
+type reservationDoc struct {
+	ID         string      `bson:"_id"`
+	Items      []itemDoc   `bson:"items"`
+	State      string      `bson:"state"`
+	Owner      string      `bson:"owner"`
+	LeaseUntil time.Time   `bson:"leaseUntil"`
+	CreatedAt  time.Time   `bson:"createdAt"`
+	Log        []changeDoc `bson:"log"`
+}
+
+// changeDoc is a guarded change of a reservation: it applies if, when its
+// turn comes in the log, the reservation is in IfState (and owned by IfOwner
+// unless that is empty).
+type changeDoc struct {
+	IfState    string      `bson:"ifState"`
+	IfOwner    string      `bson:"ifOwner,omitempty"`
+	State      string      `bson:"state,omitempty"`
+	Owner      string      `bson:"owner,omitempty"`
+	LeaseUntil time.Time   `bson:"leaseUntil,omitempty"`
+	Failure    *failureDoc `bson:"failure,omitempty"`
+	At         time.Time   `bson:"at"`
+}
+
+func toReservationDoc(r Reservation) reservationDoc {
+	items := make([]itemDoc, len(r.Items))
+	for i, it := range r.Items {
+		items[i] = itemDoc{ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	return reservationDoc{
+		ID: r.OrderID, Items: items, State: string(r.State), Owner: r.Owner, LeaseUntil: r.LeaseUntil,
+		CreatedAt: r.CreatedAt, Log: []changeDoc{},
+	}
+}
+
+// reservation folds the log into the reservation's current value and
+// reports whether the last change applied.
+func (d reservationDoc) reservation() (Reservation, bool) {
+	var items []Item
+	for _, it := range d.Items {
+		items = append(items, Item{ProductID: it.ProductID, Quantity: it.Quantity})
+	}
+	r := Reservation{
+		OrderID: d.ID, Items: items, State: ReservationState(d.State), Owner: d.Owner,
+		LeaseUntil: d.LeaseUntil, CreatedAt: d.CreatedAt, UpdatedAt: d.CreatedAt,
+	}
+	applied := false
+	for _, c := range d.Log {
+		applied = string(r.State) == c.IfState && (c.IfOwner == "" || r.Owner == c.IfOwner)
+		if !applied {
+			continue
+		}
+		r.UpdatedAt = c.At
+		if c.State != "" {
+			r.State = ReservationState(c.State)
+		}
+		if c.Owner != "" {
+			r.Owner = c.Owner
+		}
+		if !c.LeaseUntil.IsZero() {
+			r.LeaseUntil = c.LeaseUntil
+		}
+		if c.Failure != nil {
+			r.Failure = &Failure{Reason: FailureReason(c.Failure.Reason), ProductIDs: c.Failure.ProductIDs}
+		}
+	}
+	return r, applied
+}
+
+func (m *MongoStore) CreateReservation(ctx context.Context, r Reservation) (Reservation, bool, error) {
+	_, err := m.reservations.InsertOne(ctx, toReservationDoc(r))
+	if err == nil {
+		return r, true, nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return Reservation{}, false, fmt.Errorf("product: insert reservation of order %s: %w", r.OrderID, err)
+	}
+	existing, found, err := m.GetReservation(ctx, r.OrderID)
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	if !found {
+		// Reservations are never deleted.
+		return Reservation{}, false, fmt.Errorf("product: reservation of order %s exists and is not found", r.OrderID)
+	}
+	return existing, false, nil
+}
+
+func (m *MongoStore) GetReservation(ctx context.Context, orderID string) (Reservation, bool, error) {
+	var d reservationDoc
+	err := m.reservations.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Reservation{}, false, nil
+	}
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("product: read reservation of order %s: %w", orderID, err)
+	}
+	r, _ := d.reservation()
+	return r, true, nil
+}
+
+// UpdateReservation is a compare-and-set made of an unconditional append:
+// the guarded change is pushed onto the reservation's log with a bare {_id}
+// filter, and the document as it is right after the push, folded, tells
+// whether the change applied: single-document atomicity orders the log, so
+// exactly one of two competing changes with the same guard applies. It is
+// done this way because the embedded FerretDB uses the _id index only for a
+// filter that is exactly {_id: <string>}; a guard in the filter would scan
+// every reservation ever made. The log grows by one entry per change (two
+// to four per order); the service appends only changes it expects to apply.
+func (m *MongoStore) UpdateReservation(ctx context.Context, orderID string, guard Guard, change Change) (Reservation, bool, error) {
+	c := changeDoc{
+		IfState: string(guard.State), IfOwner: guard.Owner,
+		State: string(change.State), Owner: change.Owner, LeaseUntil: change.LeaseUntil,
+		Failure: toFailureDoc(change.Failure), At: change.UpdatedAt,
+	}
+	var d reservationDoc
+	err := m.reservations.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: orderID}},
+		bson.D{{Key: "$push", Value: bson.D{{Key: "log", Value: c}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Reservation{}, false, nil
+	}
+	if err != nil {
+		return Reservation{}, false, fmt.Errorf("product: update reservation of order %s: %w", orderID, err)
+	}
+	r, applied := d.reservation()
+	if !applied {
+		return Reservation{}, false, nil
+	}
+	return r, true, nil
+}
+
+func toFailureDoc(f *Failure) *failureDoc {
+	if f == nil {
+		return nil
+	}
+	return &failureDoc{Reason: string(f.Reason), ProductIDs: f.ProductIDs}
+}
+
+// The update documents of the reservation protocol (see stock.go), for
+// product p, order o and quantity q:
+//
+//	take:   {_id: p, stock: {$gte: q}, inflight: {$ne: o}} → {$inc: {stock: -q}, $push: {inflight: o}}
+//	undo:   {_id: p, inflight: o}                          → {$inc: {stock: q}, $pull: {inflight: o}}
+//	return: {_id: p, returning: {$ne: o}}                  → {$inc: {stock: q}, $push: {returning: o}, $pull: {inflight: o}}
+//	clear:  {_id: p, <marks>: o}                           → {$pull: {<marks>: o}}
+
+func (m *MongoStore) TakeStock(ctx context.Context, orderID string, items []Item) (TakeResult, error) {
+	models := make([]mongo.WriteModel, len(items))
+	for i, it := range items {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{
+				{Key: "_id", Value: it.ProductID},
+				{Key: "stock", Value: bson.D{{Key: "$gte", Value: it.Quantity}}},
+				{Key: "inflight", Value: bson.D{{Key: "$ne", Value: orderID}}},
+			}).
+			SetUpdate(bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "stock", Value: -it.Quantity}}},
+				{Key: "$push", Value: bson.D{{Key: "inflight", Value: orderID}}},
+			})
+	}
+	res, err := m.bulk(ctx, models)
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("product: take stock for order %s: %w", orderID, err)
+	}
+	if res.MatchedCount == int64(len(items)) {
+		return TakeResult{}, nil
+	}
+
+	// Some were not taken now: tell the taken ones (marked, by this call or
+	// an earlier one) from the missing and the short.
+	cur, err := m.products.Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: productIDs(items)}}}},
+		options.Find().SetProjection(bson.D{{Key: "inflight", Value: 1}}))
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("product: read stock marks for order %s: %w", orderID, err)
+	}
+	var docs []productDoc
+	if err = cur.All(ctx, &docs); err != nil {
+		return TakeResult{}, fmt.Errorf("product: read stock marks for order %s: %w", orderID, err)
+	}
+	marked := make(map[string]bool, len(docs))
+	for _, d := range docs {
+		marked[d.ID] = false
+		for _, o := range d.Inflight {
+			if o == orderID {
+				marked[d.ID] = true
+				break
+			}
+		}
+	}
+	var r TakeResult
+	for _, it := range items {
+		isMarked, exists := marked[it.ProductID]
+		switch {
+		case !exists:
+			r.Missing = append(r.Missing, it.ProductID)
+		case !isMarked:
+			r.Short = append(r.Short, it.ProductID)
+		}
+	}
+	return r, nil
+}
+
+func (m *MongoStore) UndoTakes(ctx context.Context, orderID string, items []Item) (int, error) {
+	models := make([]mongo.WriteModel, len(items))
+	for i, it := range items {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: it.ProductID}, {Key: "inflight", Value: orderID}}).
+			SetUpdate(bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "stock", Value: it.Quantity}}},
+				{Key: "$pull", Value: bson.D{{Key: "inflight", Value: orderID}}},
+			})
+	}
+	res, err := m.bulk(ctx, models)
+	if err != nil {
+		return 0, fmt.Errorf("product: undo takes of order %s: %w", orderID, err)
+	}
+	return int(res.MatchedCount), nil
+}
+
+func (m *MongoStore) ClearTakes(ctx context.Context, orderID string, ids []string) error {
+	if err := m.clearMarks(ctx, "inflight", orderID, ids); err != nil {
+		return fmt.Errorf("product: clear take marks of order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+func (m *MongoStore) ReturnStock(ctx context.Context, orderID string, items []Item) error {
+	models := make([]mongo.WriteModel, len(items))
+	for i, it := range items {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{
+				{Key: "_id", Value: it.ProductID},
+				{Key: "returning", Value: bson.D{{Key: "$ne", Value: orderID}}},
+			}).
+			SetUpdate(bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "stock", Value: it.Quantity}}},
+				{Key: "$push", Value: bson.D{{Key: "returning", Value: orderID}}},
+				{Key: "$pull", Value: bson.D{{Key: "inflight", Value: orderID}}},
+			})
+	}
+	if _, err := m.bulk(ctx, models); err != nil {
+		return fmt.Errorf("product: return stock of order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+func (m *MongoStore) ClearReturns(ctx context.Context, orderID string, ids []string) error {
+	if err := m.clearMarks(ctx, "returning", orderID, ids); err != nil {
+		return fmt.Errorf("product: clear return marks of order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// clearMarks pulls orderID from the field of each product that has it.
+func (m *MongoStore) clearMarks(ctx context.Context, field, orderID string, ids []string) error {
+	models := make([]mongo.WriteModel, len(ids))
+	for i, id := range ids {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: id}, {Key: field, Value: orderID}}).
+			SetUpdate(bson.D{{Key: "$pull", Value: bson.D{{Key: field, Value: orderID}}}})
+	}
+	_, err := m.bulk(ctx, models)
+	return err
+}
+
+// bulk sends the single-document updates as one command. Unordered: each is
+// attempted whatever happens to the others.
+func (m *MongoStore) bulk(ctx context.Context, models []mongo.WriteModel) (*mongo.BulkWriteResult, error) {
+	if len(models) == 0 {
+		return &mongo.BulkWriteResult{}, nil
+	}
+	return m.products.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+}

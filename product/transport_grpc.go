@@ -1,0 +1,327 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/transport"
+	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/kitshop/kitshop/internal/token"
+	productv1 "github.com/kitshop/kitshop/pb/kitshop/product/v1"
+)
+
+// GRPCServer serves ProductService (kitshop.product.v1) from a Set.
+//
+// Errors: every encoder returns the response's Failer error as its own error,
+// so go-kit hands business failures back exactly like endpoint errors (the
+// admin check's), and each method converts whatever came back in one place,
+// grpcError, with the table grpcCodes.
+type GRPCServer struct {
+	productv1.UnimplementedProductServiceServer
+
+	createSamples   grpctransport.Handler
+	getProductsInfo grpctransport.Handler
+	listProducts    grpctransport.Handler
+	getProduct      grpctransport.Handler
+	createProduct   grpctransport.Handler
+	adjustStock     grpctransport.Handler
+	reserveStock    grpctransport.Handler
+	releaseStock    grpctransport.Handler
+}
+
+// Compile-time check that GRPCServer serves ProductService.
+var _ productv1.ProductServiceServer = (*GRPCServer)(nil)
+
+// NewGRPCServer returns the gRPC binding of set; register it with
+// productv1.RegisterProductServiceServer (Component.RegisterGRPC does).
+// logger receives, at debug level, the infrastructure failures go-kit sees;
+// the service's logging middleware and the server's interceptor log the
+// rest. Nil discards.
+func NewGRPCServer(set Set, logger *slog.Logger) *GRPCServer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []grpctransport.ServerOption{
+		grpctransport.ServerBefore(token.GRPCToContext),
+		grpctransport.ServerErrorHandler(transport.ErrorHandlerFunc(func(ctx context.Context, err error) {
+			if business, _ := split(err); business == nil {
+				logger.DebugContext(ctx, "grpc call failed", "error", err)
+			}
+		})),
+	}
+	return &GRPCServer{
+		createSamples:   grpctransport.NewServer(set.CreateSamplesEndpoint, decodeGRPCCreateSamplesRequest, encodeGRPCCreateSamplesResponse, opts...),
+		getProductsInfo: grpctransport.NewServer(set.GetProductsInfoEndpoint, decodeGRPCGetProductsInfoRequest, encodeGRPCGetProductsInfoResponse, opts...),
+		listProducts:    grpctransport.NewServer(set.ListProductsEndpoint, decodeGRPCListProductsRequest, encodeGRPCListProductsResponse, opts...),
+		getProduct:      grpctransport.NewServer(set.GetProductEndpoint, decodeGRPCGetProductRequest, encodeGRPCGetProductResponse, opts...),
+		createProduct:   grpctransport.NewServer(set.CreateProductEndpoint, decodeGRPCCreateProductRequest, encodeGRPCCreateProductResponse, opts...),
+		adjustStock:     grpctransport.NewServer(set.AdjustStockEndpoint, decodeGRPCAdjustStockRequest, encodeGRPCAdjustStockResponse, opts...),
+		reserveStock:    grpctransport.NewServer(set.ReserveStockEndpoint, decodeGRPCReserveStockRequest, encodeGRPCReserveStockResponse, opts...),
+		releaseStock:    grpctransport.NewServer(set.ReleaseStockEndpoint, decodeGRPCReleaseStockRequest, encodeGRPCReleaseStockResponse, opts...),
+	}
+}
+
+// grpcCodes is THE table from business errors to gRPC codes; the first entry
+// that matches (errors.Is) wins. Anything else is codes.Internal.
+var grpcCodes = []struct {
+	err  error
+	code codes.Code
+}{
+	{ErrInvalidArgument, codes.InvalidArgument},
+	{ErrNotFound, codes.NotFound},
+	{ErrOrderMismatch, codes.AlreadyExists},
+	{ErrInsufficientStock, codes.FailedPrecondition},
+	{ErrReservationReleased, codes.FailedPrecondition},
+	{ErrReservationBusy, codes.Aborted},
+	{token.ErrMissingToken, codes.Unauthenticated},
+	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
+	{token.ErrForbidden, codes.PermissionDenied},
+	{ErrAuthUnavailable, codes.Unavailable},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+}
+
+// grpcError converts an error from a go-kit handler into a gRPC status error.
+// A *ProductsError carries its product ids as details too: one ResourceInfo
+// per unknown product, or a PreconditionFailure with one violation per
+// product short of stock.
+func grpcError(err error) error {
+	for _, m := range grpcCodes {
+		if !errors.Is(err, m.err) {
+			continue
+		}
+		st := status.New(m.code, err.Error())
+		var pe *ProductsError
+		if errors.As(err, &pe) {
+			if withDetails, derr := st.WithDetails(productDetails(pe)...); derr == nil {
+				st = withDetails
+			}
+		}
+		return st.Err()
+	}
+	return internalError{cause: err}
+}
+
+// ProductResourceType names products in ResourceInfo error details.
+const ProductResourceType = "kitshop.product.v1.Product"
+
+// ViolationInsufficientStock is the PreconditionFailure violation type of a
+// product short of stock; its subject is the product id.
+const ViolationInsufficientStock = "INSUFFICIENT_STOCK"
+
+func productDetails(pe *ProductsError) []protoadapt.MessageV1 {
+	if errors.Is(pe.Err, ErrNotFound) {
+		details := make([]protoadapt.MessageV1, len(pe.ProductIDs))
+		for i, id := range pe.ProductIDs {
+			details[i] = &errdetails.ResourceInfo{ResourceType: ProductResourceType, ResourceName: id, Description: "no such product"}
+		}
+		return details
+	}
+	pf := &errdetails.PreconditionFailure{}
+	for _, id := range pe.ProductIDs {
+		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
+			Type: ViolationInsufficientStock, Subject: id, Description: "not enough stock",
+		})
+	}
+	return []protoadapt.MessageV1{pf}
+}
+
+// internalError is an infrastructure failure: the client sees only
+// codes.Internal "internal error", while Error() keeps the cause for the
+// server's logging interceptor (internal/grpcserver).
+type internalError struct{ cause error }
+
+func (e internalError) Error() string { return e.cause.Error() }
+func (e internalError) Unwrap() error { return e.cause }
+
+// GRPCStatus is what grpc-go sends the client.
+func (e internalError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error")
+}
+
+// serve runs h and converts its outcome.
+func serve[Resp any](ctx context.Context, h grpctransport.Handler, req any) (Resp, error) {
+	_, resp, err := h.ServeGRPC(ctx, req)
+	if err != nil {
+		var zero Resp
+		return zero, grpcError(err)
+	}
+	return resp.(Resp), nil
+}
+
+// CreateSamples implements productv1.ProductServiceServer.
+func (s *GRPCServer) CreateSamples(ctx context.Context, req *productv1.CreateSamplesRequest) (*productv1.CreateSamplesResponse, error) {
+	return serve[*productv1.CreateSamplesResponse](ctx, s.createSamples, req)
+}
+
+// GetProductsInfo implements productv1.ProductServiceServer.
+func (s *GRPCServer) GetProductsInfo(ctx context.Context, req *productv1.GetProductsInfoRequest) (*productv1.GetProductsInfoResponse, error) {
+	return serve[*productv1.GetProductsInfoResponse](ctx, s.getProductsInfo, req)
+}
+
+// ListProducts implements productv1.ProductServiceServer.
+func (s *GRPCServer) ListProducts(ctx context.Context, req *productv1.ListProductsRequest) (*productv1.ListProductsResponse, error) {
+	return serve[*productv1.ListProductsResponse](ctx, s.listProducts, req)
+}
+
+// GetProduct implements productv1.ProductServiceServer.
+func (s *GRPCServer) GetProduct(ctx context.Context, req *productv1.GetProductRequest) (*productv1.GetProductResponse, error) {
+	return serve[*productv1.GetProductResponse](ctx, s.getProduct, req)
+}
+
+// CreateProduct implements productv1.ProductServiceServer.
+func (s *GRPCServer) CreateProduct(ctx context.Context, req *productv1.CreateProductRequest) (*productv1.CreateProductResponse, error) {
+	return serve[*productv1.CreateProductResponse](ctx, s.createProduct, req)
+}
+
+// AdjustStock implements productv1.ProductServiceServer.
+func (s *GRPCServer) AdjustStock(ctx context.Context, req *productv1.AdjustStockRequest) (*productv1.AdjustStockResponse, error) {
+	return serve[*productv1.AdjustStockResponse](ctx, s.adjustStock, req)
+}
+
+// ReserveStock implements productv1.ProductServiceServer.
+func (s *GRPCServer) ReserveStock(ctx context.Context, req *productv1.ReserveStockRequest) (*productv1.ReserveStockResponse, error) {
+	return serve[*productv1.ReserveStockResponse](ctx, s.reserveStock, req)
+}
+
+// ReleaseStock implements productv1.ProductServiceServer.
+func (s *GRPCServer) ReleaseStock(ctx context.Context, req *productv1.ReleaseStockRequest) (*productv1.ReleaseStockResponse, error) {
+	return serve[*productv1.ReleaseStockResponse](ctx, s.releaseStock, req)
+}
+
+// failure returns the response's business error, if any.
+func failure(response any) error {
+	if f, ok := response.(endpoint.Failer); ok {
+		return f.Failed()
+	}
+	return nil
+}
+
+func toProductPB(p Product) *productv1.Product {
+	return &productv1.Product{Id: p.ID, Name: p.Name, Description: p.Description, Price: p.Price, Stock: p.Stock}
+}
+
+func toProductsPB(ps []Product) []*productv1.Product {
+	out := make([]*productv1.Product, len(ps))
+	for i, p := range ps {
+		out[i] = toProductPB(p)
+	}
+	return out
+}
+
+func toItemsPB(items []Item) []*productv1.StockItem {
+	out := make([]*productv1.StockItem, len(items))
+	for i, it := range items {
+		out[i] = &productv1.StockItem{ProductId: it.ProductID, Quantity: it.Quantity}
+	}
+	return out
+}
+
+func decodeGRPCCreateSamplesRequest(context.Context, any) (any, error) {
+	return CreateSamplesRequest{}, nil
+}
+
+func encodeGRPCCreateSamplesResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	// At most five: fits int32.
+	return &productv1.CreateSamplesResponse{Success: true, Created: int32(response.(CreateSamplesResponse).Created)}, nil
+}
+
+func decodeGRPCGetProductsInfoRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*productv1.GetProductsInfoRequest)
+	return GetProductsInfoRequest{ProductIDs: req.GetProductIds()}, nil
+}
+
+func encodeGRPCGetProductsInfoResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	return &productv1.GetProductsInfoResponse{Products: toProductsPB(response.(ProductsResponse).Products)}, nil
+}
+
+func decodeGRPCListProductsRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*productv1.ListProductsRequest)
+	return ListProductsRequest{PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}, nil
+}
+
+func encodeGRPCListProductsResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	p := response.(ListProductsResponse).Page
+	return &productv1.ListProductsResponse{Products: toProductsPB(p.Products), NextPageToken: p.NextPageToken}, nil
+}
+
+func decodeGRPCGetProductRequest(_ context.Context, grpcReq any) (any, error) {
+	return GetProductRequest{ProductID: grpcReq.(*productv1.GetProductRequest).GetProductId()}, nil
+}
+
+func encodeGRPCGetProductResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	return &productv1.GetProductResponse{Product: toProductPB(response.(ProductResponse).Product)}, nil
+}
+
+func decodeGRPCCreateProductRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*productv1.CreateProductRequest)
+	return CreateProductRequest{Product: NewProduct{
+		Name: req.GetName(), Description: req.GetDescription(), Price: req.GetPrice(), Stock: req.GetStock(),
+	}}, nil
+}
+
+func encodeGRPCCreateProductResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	return &productv1.CreateProductResponse{Product: toProductPB(response.(ProductResponse).Product)}, nil
+}
+
+func decodeGRPCAdjustStockRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*productv1.AdjustStockRequest)
+	return AdjustStockRequest{ProductID: req.GetProductId(), Delta: req.GetDelta()}, nil
+}
+
+func encodeGRPCAdjustStockResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	return &productv1.AdjustStockResponse{Product: toProductPB(response.(ProductResponse).Product)}, nil
+}
+
+func decodeGRPCReserveStockRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*productv1.ReserveStockRequest)
+	items := make([]Item, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = Item{ProductID: it.GetProductId(), Quantity: it.GetQuantity()}
+	}
+	return ReserveStockRequest{OrderID: req.GetOrderId(), Items: items}, nil
+}
+
+func encodeGRPCReserveStockResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	r := response.(ReserveStockResponse).Result
+	return &productv1.ReserveStockResponse{OrderId: r.OrderID, Items: toItemsPB(r.Items), Replayed: r.Replayed}, nil
+}
+
+func decodeGRPCReleaseStockRequest(_ context.Context, grpcReq any) (any, error) {
+	return ReleaseStockRequest{OrderID: grpcReq.(*productv1.ReleaseStockRequest).GetOrderId()}, nil
+}
+
+func encodeGRPCReleaseStockResponse(_ context.Context, response any) (any, error) {
+	if err := failure(response); err != nil {
+		return nil, err
+	}
+	return &productv1.ReleaseStockResponse{Released: response.(ReleaseStockResponse).Released}, nil
+}

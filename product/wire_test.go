@@ -1,0 +1,177 @@
+package product
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kitshop/kitshop/internal/token"
+)
+
+// TestBuild assembles the service on the embedded store with the key set
+// served by a stand-in user service, and drives its HTTP routes.
+func TestBuild(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	signer := newSigner(t)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(signer.JWKS())
+	}))
+	t.Cleanup(jwks.Close)
+
+	reg := prometheus.NewRegistry()
+	comp, err := Build(ctx, Deps{DB: newTestDB(t), Registerer: reg, JWKSURL: jwks.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(comp.Background) != 1 {
+		t.Fatalf("%d background units, want the key set fetch", len(comp.Background))
+	}
+	srv := httptest.NewServer(comp.HTTPHandler)
+	t.Cleanup(srv.Close)
+	post := func(path, tok, body string) int {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	if got := post("/product/sample", "", ""); got != 200 {
+		t.Fatalf("POST /product/sample = %d", got)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/product")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Products []map[string]any `json:"products"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Products) != 5 {
+		t.Fatalf("GET /product = %d products, %v; want 5", len(list.Products), err)
+	}
+
+	admin := issue(t, signer, "admin-1", token.RoleAdmin)
+	body := `{"name":"Tea","price":2500,"stock":1}`
+	if got := post("/product", admin, body); got != http.StatusServiceUnavailable {
+		t.Fatalf("admin call before the keys = %d, want 503", got)
+	}
+	if err := comp.Background[0](ctx); err != nil {
+		t.Fatalf("key set fetch: %v", err)
+	}
+	if got := post("/product", admin, body); got != http.StatusCreated {
+		t.Fatalf("admin call with the keys = %d, want 201", got)
+	}
+
+	if got := counterValue(t, reg, "kitshop_product_requests_total", "CreateSamples", "ok"); got != 1 {
+		t.Errorf("CreateSamples ok count = %v, want 1", got)
+	}
+	if got := counterValue(t, reg, "kitshop_product_requests_total", "CreateProduct", "ok"); got != 1 {
+		t.Errorf("CreateProduct ok count = %v, want 1", got)
+	}
+
+	// A second Build on the same registry reuses the metrics.
+	if _, err := Build(ctx, Deps{DB: newTestDB(t), Registerer: reg, Verifier: signer.Verifier()}); err != nil {
+		t.Errorf("second Build: %v", err)
+	}
+}
+
+func TestBuildChecksDeps(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	for name, d := range map[string]Deps{
+		"no database":        {JWKSURL: "http://localhost/jwks"},
+		"no key source":      {DB: db},
+		"relative JWKS URL":  {DB: db, JWKSURL: "/jwks.json"},
+		"bad sample stock":   {DB: db, JWKSURL: "http://localhost/jwks", Options: Options{SampleStock: -1}},
+		"non-http JWKS URL":  {DB: db, JWKSURL: "file:///etc/jwks.json"},
+		"JWKS URL sans host": {DB: db, JWKSURL: "http:///jwks.json"},
+	} {
+		if _, err := Build(t.Context(), d); err == nil {
+			t.Errorf("%s: Build succeeded", name)
+		}
+	}
+}
+
+func counterValue(t *testing.T, g prometheus.Gatherer, name, method, outcome string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label(m, "method") == method && label(m, "outcome") == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func TestLoggingMiddleware(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store := newFakeStore()
+	seed(t, store, 1)
+	svc := LoggingMiddleware(logger)(newTestService(t, store, newClock()))
+
+	if _, err := svc.ReserveStock(t.Context(), "o1", []Item{{"p1", 2}}); err == nil {
+		t.Fatal("reservation of 2 from 1 succeeded")
+	}
+	if _, err := svc.AdjustStock(t.Context(), "p1", 4); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per call:\n%s", len(lines), buf.String())
+	}
+	var first, second map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
+		t.Fatal(err)
+	}
+	if first["method"] != "ReserveStock" || first["outcome"] != "insufficient_stock" || first["level"] != "DEBUG" || first["order"] != "o1" {
+		t.Errorf("reserve line = %v", first)
+	}
+	if second["method"] != "AdjustStock" || second["outcome"] != "ok" || second["level"] != "INFO" || second["stock"] != 5.0 {
+		t.Errorf("adjust line = %v", second)
+	}
+
+	// Infrastructure failures are errors.
+	buf.Reset()
+	store.err = errors.New("store down")
+	_, _ = svc.GetProduct(t.Context(), "p1")
+	if !strings.Contains(buf.String(), `"level":"ERROR"`) || !strings.Contains(buf.String(), `"outcome":"error"`) {
+		t.Errorf("store failure line = %s", buf.String())
+	}
+}
