@@ -1,0 +1,488 @@
+package grpcclient
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sony/gobreaker"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
+)
+
+// paymentServer is a PaymentService whose answers the test sets, counting the
+// calls that reach it.
+type paymentServer struct {
+	paymentv1.UnimplementedPaymentServiceServer
+	hits   atomic.Int64
+	answer atomic.Pointer[func(ctx context.Context) error] // nil: success
+}
+
+func (s *paymentServer) setAnswer(f func(ctx context.Context) error) { s.answer.Store(&f) }
+
+func (s *paymentServer) fail(code codes.Code) {
+	s.setAnswer(func(context.Context) error { return status.Error(code, "test "+code.String()) })
+}
+
+func (s *paymentServer) succeed() { s.answer.Store(nil) }
+
+func (s *paymentServer) GetPayment(ctx context.Context, req *paymentv1.GetPaymentRequest) (*paymentv1.GetPaymentResponse, error) {
+	s.hits.Add(1)
+	if f := s.answer.Load(); f != nil {
+		if err := (*f)(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &paymentv1.GetPaymentResponse{Payment: &paymentv1.Payment{OrderId: req.GetOrderId(), Amount: 1000}}, nil
+}
+
+// startPayment serves a paymentServer on a loopback port and returns it with
+// a connection made by Dial (a dns:/// target, as in production).
+func startPayment(t testing.TB) (*paymentServer, *grpc.ClientConn) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	ps := &paymentServer{}
+	paymentv1.RegisterPaymentServiceServer(srv, ps)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := Dial("dns:///" + lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return ps, conn
+}
+
+// testConfig has short times and no retries; tests change what they need.
+func testConfig() Config {
+	return Config{
+		AttemptTimeout:          2 * time.Second,
+		RetryBudget:             2 * time.Second,
+		MaxAttempts:             1,
+		BackoffBase:             time.Millisecond,
+		BackoffMax:              2 * time.Millisecond,
+		BreakerFailures:         3,
+		BreakerOpenTimeout:      time.Minute,
+		BreakerHalfOpenRequests: 1,
+	}
+}
+
+func getPayment(t testing.TB, conn *grpc.ClientConn, cfg Config, m *Metrics, idempotent bool) func(context.Context) error {
+	t.Helper()
+	c, err := New(conn, "payment", cfg, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Endpoint(Method{
+		Service:    paymentv1.PaymentService_ServiceDesc.ServiceName,
+		Name:       "GetPayment",
+		Idempotent: idempotent,
+		Reply:      &paymentv1.GetPaymentResponse{},
+	})
+	return func(ctx context.Context) error {
+		resp, err := e(ctx, &paymentv1.GetPaymentRequest{OrderId: "o1"})
+		if err != nil {
+			return err
+		}
+		if got := resp.(*paymentv1.GetPaymentResponse).GetPayment().GetOrderId(); got != "o1" {
+			t.Errorf("response for order %q, want o1", got)
+		}
+		return nil
+	}
+}
+
+func requests(m *Metrics, outcome string) float64 {
+	return testutil.ToFloat64(m.requests.WithLabelValues("payment", "GetPayment", outcome))
+}
+
+func breakerState(t *testing.T, m *Metrics) gobreaker.State {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.breakers)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range metric.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["dependency"] == "payment" && labels["method"] == "GetPayment" {
+				return gobreaker.State(metric.GetGauge().GetValue())
+			}
+		}
+	}
+	t.Fatal("no kitshop_circuit_breaker_state series for payment GetPayment")
+	return 0
+}
+
+func TestBreakerOpensFailsFastAndCloses(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerOpenTimeout = 100 * time.Millisecond
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, false)
+	ctx := t.Context()
+
+	ps.fail(codes.Unavailable)
+	for i := range 3 {
+		if err := call(ctx); status.Code(err) != codes.Unavailable {
+			t.Fatalf("call %d: %v, want Unavailable", i, err)
+		}
+	}
+	if got := breakerState(t, m); got != gobreaker.StateOpen {
+		t.Fatalf("after 3 failures breaker is %v, want open", got)
+	}
+
+	ps.succeed() // the dependency recovers, but the open breaker must not try it
+	err := call(ctx)
+	var open *OpenError
+	if !errors.As(err, &open) {
+		t.Fatalf("call on open breaker: %v, want *OpenError", err)
+	}
+	if open.RetryAfter <= 0 || open.RetryAfter > cfg.BreakerOpenTimeout {
+		t.Errorf("RetryAfter = %v, want in (0, %v]", open.RetryAfter, cfg.BreakerOpenTimeout)
+	}
+	if status.Code(err) != codes.Unavailable || !errors.Is(err, gobreaker.ErrOpenState) {
+		t.Errorf("open error code %v, Is(ErrOpenState) %v", status.Code(err), errors.Is(err, gobreaker.ErrOpenState))
+	}
+	if got := ps.hits.Load(); got != 3 {
+		t.Errorf("server hits = %d, want 3 (the refused call must not reach it)", got)
+	}
+	if requests(m, "unavailable") != 3 || requests(m, "breaker_open") != 1 {
+		t.Errorf("requests unavailable=%v breaker_open=%v, want 3 and 1", requests(m, "unavailable"), requests(m, "breaker_open"))
+	}
+
+	// After the open time the breaker is half-open and lets one probe through.
+	for breakerState(t, m) != gobreaker.StateHalfOpen {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := call(ctx); err != nil {
+		t.Fatalf("half-open probe: %v", err)
+	}
+	if got := breakerState(t, m); got != gobreaker.StateClosed {
+		t.Errorf("after a successful probe breaker is %v, want closed", got)
+	}
+	if got := ps.hits.Load(); got != 4 {
+		t.Errorf("server hits = %d, want 4", got)
+	}
+	if requests(m, "ok") != 1 {
+		t.Errorf("requests ok = %v, want 1", requests(m, "ok"))
+	}
+	if n := testutil.CollectAndCount(m.duration); n != 3 {
+		t.Errorf("duration series = %d, want 3 (unavailable, breaker_open, ok)", n)
+	}
+}
+
+func TestFailedProbeReopens(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerFailures = 1
+	cfg.BreakerOpenTimeout = 50 * time.Millisecond
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, false)
+
+	ps.fail(codes.DeadlineExceeded)
+	_ = call(t.Context())
+	for breakerState(t, m) != gobreaker.StateHalfOpen {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := call(t.Context()); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("probe: %v, want DeadlineExceeded from the server", err)
+	}
+	if got := breakerState(t, m); got != gobreaker.StateOpen {
+		t.Errorf("after a failed probe breaker is %v, want open", got)
+	}
+}
+
+func TestBusinessErrorsNeverOpenTheBreakerNorRetry(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerFailures = 2
+	cfg.MaxAttempts = 5
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, true)
+
+	for _, code := range []codes.Code{codes.NotFound, codes.FailedPrecondition, codes.InvalidArgument, codes.AlreadyExists} {
+		ps.fail(code)
+		for range 3 {
+			if err := call(t.Context()); status.Code(err) != code {
+				t.Fatalf("got %v, want %v", err, code)
+			}
+		}
+	}
+	if got := ps.hits.Load(); got != 12 {
+		t.Errorf("server hits = %d, want 12 (no retries, no refusals)", got)
+	}
+	if got := breakerState(t, m); got != gobreaker.StateClosed {
+		t.Errorf("breaker is %v, want closed", got)
+	}
+	if got := requests(m, "not_found"); got != 3 {
+		t.Errorf("requests not_found = %v, want 3", got)
+	}
+}
+
+func TestInternalCountsButIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerFailures = 2
+	cfg.MaxAttempts = 5
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, true)
+
+	ps.fail(codes.Internal)
+	_ = call(t.Context())
+	_ = call(t.Context())
+	if got := ps.hits.Load(); got != 2 {
+		t.Errorf("server hits = %d, want 2 (Internal is not retried)", got)
+	}
+	if got := breakerState(t, m); got != gobreaker.StateOpen {
+		t.Errorf("breaker is %v, want open after 2 Internal", got)
+	}
+}
+
+func TestRetryOnlyIdempotent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		idempotent bool
+		code       codes.Code
+		wantHits   int64
+	}{
+		{"idempotent unavailable", true, codes.Unavailable, 3},
+		{"idempotent resource exhausted", true, codes.ResourceExhausted, 3},
+		{"not idempotent", false, codes.Unavailable, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ps, conn := startPayment(t)
+			cfg := testConfig()
+			cfg.MaxAttempts = 3
+			cfg.BreakerFailures = 100
+			m := NewMetrics(nil)
+			call := getPayment(t, conn, cfg, m, tc.idempotent)
+			ps.fail(tc.code)
+			if err := call(t.Context()); status.Code(err) != tc.code {
+				t.Fatalf("got %v, want %v", err, tc.code)
+			}
+			if got := ps.hits.Load(); got != tc.wantHits {
+				t.Errorf("server hits = %d, want %d", got, tc.wantHits)
+			}
+			// One logical call, one series sample, whatever the attempts.
+			if got := requests(m, codeName(tc.code)); got != 1 {
+				t.Errorf("requests %s = %v, want 1", codeName(tc.code), got)
+			}
+		})
+	}
+}
+
+func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 3
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, true)
+	ps.setAnswer(func(context.Context) error {
+		if ps.hits.Load() == 1 {
+			return status.Error(codes.Unavailable, "first attempt lost")
+		}
+		return nil
+	})
+	if err := call(t.Context()); err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	if got := ps.hits.Load(); got != 2 {
+		t.Errorf("server hits = %d, want 2", got)
+	}
+	if requests(m, "ok") != 1 || requests(m, "unavailable") != 0 {
+		t.Errorf("requests ok=%v unavailable=%v, want 1 and 0", requests(m, "ok"), requests(m, "unavailable"))
+	}
+}
+
+func TestRetryStopsAtBudget(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 1000
+	cfg.AttemptTimeout = 100 * time.Millisecond
+	cfg.RetryBudget = 100 * time.Millisecond
+	cfg.BackoffBase = 20 * time.Millisecond
+	cfg.BackoffMax = 20 * time.Millisecond
+	cfg.BreakerFailures = 10000
+	call := getPayment(t, conn, cfg, NewMetrics(nil), true)
+	ps.fail(codes.Unavailable)
+	if err := call(t.Context()); status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+	// Waits of 10..20 ms in a 100 ms budget: a handful of attempts, far fewer than MaxAttempts.
+	if got := ps.hits.Load(); got < 2 || got > 11 {
+		t.Errorf("server hits = %d, want 2..11 within the budget", got)
+	}
+}
+
+func TestRetryAttemptDeadline(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 2
+	cfg.AttemptTimeout = 50 * time.Millisecond
+	cfg.BreakerFailures = 100
+	call := getPayment(t, conn, cfg, NewMetrics(nil), true)
+	ps.setAnswer(func(ctx context.Context) error {
+		if ps.hits.Load() == 1 {
+			<-ctx.Done() // the first attempt hangs until its deadline
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err := call(t.Context()); err != nil {
+		t.Fatalf("call: %v (a timed-out attempt of an idempotent call is retried)", err)
+	}
+	if got := ps.hits.Load(); got != 2 {
+		t.Errorf("server hits = %d, want 2", got)
+	}
+}
+
+func TestNoRetryWhenCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 5
+	cfg.BreakerFailures = 100
+	call := getPayment(t, conn, cfg, NewMetrics(nil), true)
+	ctx, cancel := context.WithCancel(t.Context())
+	ps.setAnswer(func(context.Context) error {
+		cancel()
+		return status.Error(codes.Unavailable, "down")
+	})
+	_ = call(ctx)
+	if got := ps.hits.Load(); got != 1 {
+		t.Errorf("server hits = %d, want 1 (caller canceled)", got)
+	}
+}
+
+func TestNoRetryOnOpenBreaker(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 5
+	cfg.BreakerFailures = 2
+	call := getPayment(t, conn, cfg, NewMetrics(nil), true)
+	ps.fail(codes.Unavailable)
+	err := call(t.Context())
+	var open *OpenError
+	if !errors.As(err, &open) {
+		t.Fatalf("got %v, want *OpenError once the breaker opened during the retries", err)
+	}
+	if got := ps.hits.Load(); got != 2 {
+		t.Errorf("server hits = %d, want 2", got)
+	}
+}
+
+func TestBreakersArePerMethod(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerFailures = 1
+	m := NewMetrics(nil)
+	c, err := New(conn, "payment", cfg, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := c.Endpoint(Method{Service: paymentv1.PaymentService_ServiceDesc.ServiceName, Name: "GetPayment", Reply: &paymentv1.GetPaymentResponse{}})
+	refund := c.Endpoint(Method{Service: paymentv1.PaymentService_ServiceDesc.ServiceName, Name: "RefundPayment", Reply: &paymentv1.RefundPaymentResponse{}})
+	ps.fail(codes.Unavailable)
+	_, _ = get(t.Context(), &paymentv1.GetPaymentRequest{OrderId: "o"})
+	// RefundPayment is unimplemented on the test server: its breaker is its own.
+	if _, err := refund(t.Context(), &paymentv1.RefundPaymentRequest{OrderId: "o"}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("refund: %v, want Unimplemented from the server", err)
+	}
+	want := `
+# HELP kitshop_circuit_breaker_state State of the circuit breaker of a dependency's method: 0 closed, 1 half-open, 2 open.
+# TYPE kitshop_circuit_breaker_state gauge
+kitshop_circuit_breaker_state{dependency="payment",method="GetPayment"} 2
+kitshop_circuit_breaker_state{dependency="payment",method="RefundPayment"} 0
+`
+	if err := testutil.CollectAndCompare(m.breakers, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestMetricsRegistration(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	m1 := NewMetrics(reg)
+	m2 := NewMetrics(reg) // same registry: reuses the first collectors
+	m1.requests.WithLabelValues("user", "GetUserInfo", "ok").Inc()
+	if got := testutil.ToFloat64(m2.requests.WithLabelValues("user", "GetUserInfo", "ok")); got != 1 {
+		t.Errorf("second NewMetrics sees %v, want the shared series (1)", got)
+	}
+	if m1.breakers != m2.breakers {
+		t.Error("breaker state collector not shared")
+	}
+}
+
+func TestOutcomeAndClassifier(t *testing.T) {
+	t.Parallel()
+	open := &OpenError{Dependency: "d", Method: "m", Err: gobreaker.ErrOpenState}
+	for _, tc := range []struct {
+		err     error
+		outcome string
+		infra   bool
+	}{
+		{nil, "ok", false},
+		{status.Error(codes.Unavailable, "x"), "unavailable", true},
+		{status.Error(codes.DeadlineExceeded, "x"), "deadline_exceeded", true},
+		{status.Error(codes.ResourceExhausted, "x"), "resource_exhausted", true},
+		{status.Error(codes.Internal, "x"), "internal", true},
+		{status.Error(codes.NotFound, "x"), "not_found", false},
+		{status.Error(codes.FailedPrecondition, "x"), "failed_precondition", false},
+		{status.Error(codes.Canceled, "x"), "canceled", false},
+		{context.DeadlineExceeded, "deadline_exceeded", true},
+		{errors.New("decode"), "unknown", false},
+		{open, "breaker_open", false},
+	} {
+		if got := Outcome(tc.err); got != tc.outcome {
+			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.outcome)
+		}
+		if got := IsInfrastructureFailure(tc.err); got != tc.infra {
+			t.Errorf("IsInfrastructureFailure(%v) = %v, want %v", tc.err, got, tc.infra)
+		}
+	}
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	_, conn := startPayment(t)
+	if _, err := New(nil, "payment", testConfig(), nil, nil); err == nil {
+		t.Error("nil connection accepted")
+	}
+	if _, err := New(conn, "", testConfig(), nil, nil); err == nil {
+		t.Error("empty dependency accepted")
+	}
+	bad := testConfig()
+	bad.MaxAttempts = 0
+	if _, err := New(conn, "payment", bad, nil, nil); err == nil {
+		t.Error("invalid config accepted")
+	}
+}

@@ -1,0 +1,45 @@
+package grpcclient
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// serviceConfig spreads calls over every address the resolver returns (a
+// "dns:///" target naming several instances) instead of pick_first's one.
+const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
+// Keepalive settings of Dial. Pings are sent only while a call is in flight
+// (PermitWithoutStream false), so they stay within grpc-go's default server
+// enforcement policy for the short calls kitshop makes.
+const (
+	KeepaliveTime    = time.Minute
+	KeepaliveTimeout = 20 * time.Second
+)
+
+// Dial returns a client connection to target without connecting yet (it
+// connects on the first call, and reconnects by itself). target is
+// "host:port" (resolved by DNS) or any gRPC name such as
+// "dns:///orders.internal:50053"; calls are load-balanced round-robin over the
+// resolved addresses, with keepalive pings. The connection is plaintext;
+// extra options are appended (e.g. grpc.WithTransportCredentials for TLS, or
+// a bufconn dialer in tests).
+func Dial(target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:    KeepaliveTime,
+			Timeout: KeepaliveTimeout,
+		}),
+	}, extra...)
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcclient: dial %q: %w", target, err)
+	}
+	return conn, nil
+}

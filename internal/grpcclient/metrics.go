@@ -1,0 +1,105 @@
+package grpcclient
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker"
+)
+
+// Metrics holds the client series of a process: create one per Registerer
+// with NewMetrics and share it by every Client of that process.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	breakers *breakerStates
+}
+
+// NewMetrics creates the client series and registers them on reg (nil: not
+// registered, e.g. in tests that read them with prometheus/testutil):
+//
+//	kitshop_client_requests_total{dependency,method,outcome}            counter
+//	kitshop_client_request_duration_seconds{dependency,method,outcome}  histogram
+//	kitshop_circuit_breaker_state{dependency,method}                    gauge: 0 closed, 1 half-open, 2 open
+//
+// Calling it again with the same reg returns series backed by the collectors
+// registered first. It panics if reg refuses them for another reason, as
+// prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	labels := []string{"dependency", "method", "outcome"}
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kitshop_client_requests_total",
+			Help: "Calls to other services, retries included, by dependency, method and outcome (ok, breaker_open or the gRPC code).",
+		}, labels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kitshop_client_request_duration_seconds",
+			Help:    "Time of calls to other services, retries and backoff included, by dependency, method and outcome.",
+			Buckets: prometheus.DefBuckets,
+		}, labels),
+		breakers: newBreakerStates(),
+	}
+	if reg != nil {
+		m.requests = register(reg, m.requests)
+		m.duration = register(reg, m.duration)
+		m.breakers = register(reg, m.breakers)
+	}
+	return m
+}
+
+// register registers c, or returns the identical collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("grpcclient: registering metrics: %v", err))
+}
+
+// breakerStates is the collector of kitshop_circuit_breaker_state. It reads
+// each breaker's state when scraped, so an open breaker whose open time has
+// passed shows half-open even before the next call (gobreaker moves states
+// lazily and reports nothing until asked).
+type breakerStates struct {
+	desc *prometheus.Desc
+
+	mu       sync.Mutex
+	breakers map[[2]string]*gobreaker.CircuitBreaker // by {dependency, method}
+}
+
+func newBreakerStates() *breakerStates {
+	return &breakerStates{
+		desc: prometheus.NewDesc("kitshop_circuit_breaker_state",
+			"State of the circuit breaker of a dependency's method: 0 closed, 1 half-open, 2 open.",
+			[]string{"dependency", "method"}, nil),
+		breakers: make(map[[2]string]*gobreaker.CircuitBreaker),
+	}
+}
+
+// add exports cb's state; a later breaker of the same dependency and method
+// replaces it.
+func (s *breakerStates) add(dependency, method string, cb *gobreaker.CircuitBreaker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.breakers[[2]string{dependency, method}] = cb
+}
+
+// Describe implements prometheus.Collector.
+func (s *breakerStates) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+// Collect implements prometheus.Collector.
+func (s *breakerStates) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, cb := range s.breakers {
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(cb.State()), key[0], key[1])
+	}
+}

@@ -1,0 +1,92 @@
+package grpcclient
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"google.golang.org/grpc/codes"
+)
+
+// retry repeats a call that failed for a transient reason (see retryable), at
+// most cfg.MaxAttempts times in all. The first attempt runs on the caller's
+// context; later ones, and the waits before them, also end at
+// cfg.RetryBudget from the start of the call, so a retried call lasts at most
+// max(AttemptTimeout, RetryBudget). No attempt starts when the remaining
+// budget is shorter than the wait before it.
+func retry(cfg Config) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		if cfg.MaxAttempts <= 1 {
+			return next
+		}
+		return func(ctx context.Context, request any) (any, error) {
+			start := time.Now()
+			resp, err := next(ctx, request)
+			if err == nil || !retryable(ctx, err) {
+				return resp, err
+			}
+			// Allocated only on the retry path, so a first-time success costs nothing here.
+			budgetCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.RetryBudget))
+			defer cancel()
+			for attempt := 2; attempt <= cfg.MaxAttempts && retryable(budgetCtx, err); attempt++ {
+				wait := backoff(cfg, attempt-1)
+				if time.Until(start.Add(cfg.RetryBudget)) <= wait {
+					break
+				}
+				if !sleep(budgetCtx, wait) {
+					break
+				}
+				if resp, err = next(budgetCtx, request); err == nil {
+					return resp, nil
+				}
+			}
+			return nil, err
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may be repeated: the caller is
+// still waiting (ctx not done) and the failure is transient, i.e. the
+// dependency was unreachable (Unavailable), did not answer within the
+// attempt's deadline (DeadlineExceeded) or shed load (ResourceExhausted).
+// Never after a business error, Internal (a server fault is unlikely to go
+// away at once) or a refusal of the breaker, which would only be refused again.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var open *OpenError
+	if errors.As(err, &open) {
+		return false
+	}
+	switch Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// backoff returns the wait before retry n (1 for the first retry): a random
+// duration in [d/2, d] with d = BackoffBase·2^(n-1), capped at BackoffMax.
+func backoff(cfg Config, n int) time.Duration {
+	d := cfg.BackoffBase
+	for i := 1; i < n && d < cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, cfg.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits for d, or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
