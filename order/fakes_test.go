@@ -1,0 +1,469 @@
+package order
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is an in-memory Store with MongoStore's semantics.
+type memStore struct {
+	mu        sync.Mutex
+	orders    map[string]Order
+	customers map[string][]string // user → order ids, oldest first
+	failNext  error               // returned once by the next Transition
+	failGet   error               // returned by Get while set
+}
+
+func newMemStore() *memStore {
+	return &memStore{orders: map[string]Order{}, customers: map[string][]string{}}
+}
+
+func (m *memStore) Insert(_ context.Context, o Order) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !slices.Contains(m.customers[o.Customer.UserID], o.ID) {
+		m.customers[o.Customer.UserID] = append(m.customers[o.Customer.UserID], o.ID)
+	}
+	if _, ok := m.orders[o.ID]; ok {
+		return ErrDuplicateOrder
+	}
+	m.orders[o.ID] = clone(o)
+	return nil
+}
+
+func (m *memStore) Get(_ context.Context, id string) (Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failGet != nil {
+		return Order{}, m.failGet
+	}
+	o, ok := m.orders[id]
+	if !ok {
+		return Order{}, ErrNotFound
+	}
+	return clone(o), nil
+}
+
+func (m *memStore) Transition(_ context.Context, id string, from, to Status, ch Change) (Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.failNext; err != nil {
+		m.failNext = nil
+		return Order{}, err
+	}
+	o, ok := m.orders[id]
+	if !ok {
+		return Order{}, ErrNotFound
+	}
+	if o.Status != from {
+		return clone(o), ErrStaleStatus
+	}
+	o.Status, o.UpdatedAt = to, ch.At
+	if ch.Payment != nil {
+		o.Payment = *ch.Payment
+	}
+	if ch.FailureReason != "" {
+		o.FailureReason = ch.FailureReason
+	}
+	o.Outbox = merge(o.Outbox, ch.Outbox)
+	m.orders[id] = o
+	return clone(o), nil
+}
+
+func merge(a, b Outbox) Outbox {
+	if b.Notify != nil {
+		n := *b.Notify
+		a.Notify = &n
+	}
+	a.ReleaseStock = a.ReleaseStock || b.ReleaseStock
+	a.Refund = a.Refund || b.Refund
+	return a
+}
+
+func (m *memStore) AddOutbox(_ context.Context, id string, b Outbox) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.orders[id]
+	if !ok {
+		return ErrNotFound
+	}
+	o.Outbox = merge(o.Outbox, b)
+	m.orders[id] = o
+	return nil
+}
+
+func (m *memStore) ClearOutbox(_ context.Context, id string, b Outbox) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.orders[id]
+	if !ok {
+		return nil
+	}
+	if b.Notify != nil {
+		o.Outbox.Notify = nil
+	}
+	if b.ReleaseStock {
+		o.Outbox.ReleaseStock = false
+	}
+	if b.Refund {
+		o.Outbox.Refund = false
+	}
+	m.orders[id] = o
+	return nil
+}
+
+func (m *memStore) ListByCustomer(_ context.Context, userID, afterID string, limit int) ([]Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := m.customers[userID]
+	end := len(ids)
+	if afterID != "" {
+		if end = slices.Index(ids, afterID); end < 0 {
+			return nil, nil
+		}
+	}
+	var out []Order
+	for i := end - 1; i >= 0 && len(out) < limit; i-- {
+		if o, ok := m.orders[ids[i]]; ok {
+			out = append(out, clone(o))
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) ListPending(context.Context) ([]Pending, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Pending
+	for _, o := range m.orders {
+		if o.Status == StatusPending {
+			out = append(out, Pending{ID: o.ID, CreatedAt: o.CreatedAt})
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) ListOutbox(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, o := range m.orders {
+		if !o.Outbox.Empty() {
+			out = append(out, o.ID)
+		}
+	}
+	return out, nil
+}
+
+// set overwrites an order, as another actor would.
+func (m *memStore) set(o Order) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.orders[o.ID] = clone(o)
+}
+
+func (m *memStore) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.orders)
+}
+
+func clone(o Order) Order {
+	o.Products = slices.Clone(o.Products)
+	if o.Outbox.Notify != nil {
+		n := *o.Outbox.Notify
+		o.Outbox.Notify = &n
+	}
+	return o
+}
+
+// fakeUsers knows a fixed set of users.
+type fakeUsers struct {
+	users map[string]User
+	err   error
+}
+
+func (f *fakeUsers) GetUser(_ context.Context, id string) (User, error) {
+	if f.err != nil {
+		return User{}, f.err
+	}
+	u, ok := f.users[id]
+	if !ok {
+		return User{}, fmt.Errorf("%w: %s", ErrUserNotFound, id)
+	}
+	return u, nil
+}
+
+// fakeProducts is a catalogue with stock and idempotent reservations.
+type fakeProducts struct {
+	mu         sync.Mutex
+	catalog    map[string]Product
+	stock      map[string]int64
+	reserved   map[string][]Item
+	reserves   int
+	releases   int
+	reserveErr error // returned by ReserveStock instead of reserving
+	releaseErr error // returned by ReleaseStock while set
+}
+
+func (f *fakeProducts) GetProducts(_ context.Context, ids []string) ([]Product, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Product
+	var missing []string
+	for _, id := range ids {
+		p, ok := f.catalog[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, p)
+	}
+	if missing != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProductNotFound, missing)
+	}
+	return out, nil
+}
+
+func (f *fakeProducts) ReserveStock(_ context.Context, orderID string, items []Item) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reserves++
+	if f.reserveErr != nil {
+		return f.reserveErr
+	}
+	if _, ok := f.reserved[orderID]; ok {
+		return nil
+	}
+	for _, it := range items {
+		if f.stock[it.ProductID] < it.Quantity {
+			return fmt.Errorf("%w: %s", ErrOutOfStock, it.ProductID)
+		}
+	}
+	for _, it := range items {
+		f.stock[it.ProductID] -= it.Quantity
+	}
+	f.reserved[orderID] = items
+	return nil
+}
+
+func (f *fakeProducts) ReleaseStock(_ context.Context, orderID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases++
+	if f.releaseErr != nil {
+		return f.releaseErr
+	}
+	for _, it := range f.reserved[orderID] {
+		f.stock[it.ProductID] += it.Quantity
+	}
+	delete(f.reserved, orderID)
+	return nil
+}
+
+func (f *fakeProducts) stockOf(id string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stock[id]
+}
+
+// fakePayments charges at most once per order. decide makes the outcome of a
+// new payment: the payment to record (nil: none) and the error to answer.
+type fakePayments struct {
+	mu       sync.Mutex
+	payments map[string]Payment
+	calls    map[string]int
+	refunds  []string
+	decide   func(req PaymentRequest) (*Payment, error)
+	getErr   error
+	seen     []PaymentRequest
+}
+
+func approve(req PaymentRequest) (*Payment, error) {
+	return &Payment{ID: "pay-" + req.OrderID, Status: PaymentApproved, Method: req.Details.Method,
+		Amount: req.Details.Amount, MaskedCardNumber: MaskCardNumber(req.Details.CardNumber)}, nil
+}
+
+func (f *fakePayments) MakePayment(_ context.Context, req PaymentRequest) (Payment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[req.OrderID]++
+	f.seen = append(f.seen, req)
+	if p, ok := f.payments[req.OrderID]; ok {
+		return p, nil
+	}
+	p, err := f.decide(req)
+	if p != nil {
+		f.payments[req.OrderID] = *p
+	}
+	if err != nil {
+		return Payment{}, err
+	}
+	return *p, nil
+}
+
+func (f *fakePayments) GetPayment(_ context.Context, orderID string) (Payment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getErr != nil {
+		return Payment{}, f.getErr
+	}
+	p, ok := f.payments[orderID]
+	if !ok {
+		return Payment{}, ErrPaymentNotFound
+	}
+	return p, nil
+}
+
+func (f *fakePayments) RefundPayment(_ context.Context, orderID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refunds = append(f.refunds, orderID)
+	if p, ok := f.payments[orderID]; ok && p.Status == PaymentApproved {
+		p.Status = PaymentRefunded
+		f.payments[orderID] = p
+	}
+	return nil
+}
+
+func (f *fakePayments) callsFor(orderID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[orderID]
+}
+
+// fakeNotifier fails while failures > 0, then records what it sends.
+type fakeNotifier struct {
+	mu       sync.Mutex
+	failures int
+	attempts int
+	sent     []string // order ids
+	to       []string
+}
+
+func (f *fakeNotifier) SendPaymentNotification(_ context.Context, to, orderID, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts++
+	if f.failures > 0 {
+		f.failures--
+		return &UnavailableError{Dependency: depNotification, Err: fmt.Errorf("down")}
+	}
+	f.sent = append(f.sent, orderID)
+	f.to = append(f.to, to)
+	return nil
+}
+
+func (f *fakeNotifier) sentOrders() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a service on fakes.
+type env struct {
+	svc      *Orders
+	store    *memStore
+	users    *fakeUsers
+	products *fakeProducts
+	payments *fakePayments
+	notifier *fakeNotifier
+	clock    *clock
+	statuses *statusLog
+}
+
+// statusLog records Options.RecordStatus calls.
+type statusLog struct {
+	mu  sync.Mutex
+	log []Status
+}
+
+func (l *statusLog) record(s Status) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = append(l.log, s)
+}
+
+func (l *statusLog) count(s Status) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, x := range l.log {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Catalogue of the tests: the original's sample prices.
+const (
+	alice = "user-alice"
+	bob   = "user-bob"
+)
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{
+		store: newMemStore(),
+		users: &fakeUsers{users: map[string]User{
+			alice: {ID: alice, Email: "alice@example.com", Name: "Alice"},
+			bob:   {ID: bob, Email: "bob@example.com", Name: "Bob"},
+		}},
+		products: &fakeProducts{
+			catalog: map[string]Product{
+				"p1": {ID: "p1", Name: "Apple", Price: 1000},
+				"p2": {ID: "p2", Name: "Banana", Price: 2000},
+				"p3": {ID: "p3", Name: "Cherry", Price: 3000},
+			},
+			stock:    map[string]int64{"p1": 100, "p2": 100, "p3": 1},
+			reserved: map[string][]Item{},
+		},
+		payments: &fakePayments{payments: map[string]Payment{}, calls: map[string]int{}, decide: approve},
+		notifier: &fakeNotifier{},
+		clock:    &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		statuses: &statusLog{},
+	}
+	svc, err := NewService(e.store, Dependencies{Users: e.users, Products: e.products, Payments: e.payments, Notifier: e.notifier},
+		Options{Now: e.clock.Now, RecordStatus: e.statuses.record, OrderTimeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	return e
+}
+
+// validOrder asks for two p1 (as productIds) and one p2 (as an item): 4000.
+func validOrder() NewOrder {
+	return NewOrder{
+		ProductIDs: []string{"p1", "p1"},
+		Items:      []Item{{ProductID: "p2", Quantity: 1}},
+		Address:    Address{Name: "Alice", Street: "1 Main St", City: "Seoul", PostalCode: "04524", Country: "KR"},
+		Payment: PaymentDetails{
+			Method: MethodCreditCard, Name: "Alice", CardNumber: "4111-1111-1111-1111", ExpiryYear: "2030",
+			ExpiryMonth: "12", BirthOrRegistration: "900101", PasswordTwoDigits: "12", Amount: 4000,
+		},
+	}
+}

@@ -1,0 +1,359 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+)
+
+// The embedded store is shared by the package's tests, started by the first
+// test that needs it; each test uses its own database.
+var (
+	docsOnce  sync.Once
+	docs      *docstore.Store
+	docsErr   error
+	docsDir   string
+	testDBSeq atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if docs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := docs.Close(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "close embedded store:", err)
+		}
+		cancel()
+	}
+	if docsDir != "" {
+		_ = os.RemoveAll(docsDir)
+	}
+	os.Exit(code)
+}
+
+// newTestDB returns a database of its own for the calling test.
+func newTestDB(t testing.TB) *mongo.Database {
+	t.Helper()
+	docsOnce.Do(func() {
+		if docsDir, docsErr = os.MkdirTemp("", "kitshop-order-test-"); docsErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		docs, docsErr = docstore.Open(ctx, docstore.Config{DataDir: docsDir}, nil)
+	})
+	if docsErr != nil {
+		t.Fatalf("embedded store: %v", docsErr)
+	}
+	return docs.Database(fmt.Sprintf("order_test_%d", testDBSeq.Add(1)))
+}
+
+func newTestMongoStore(t testing.TB) *MongoStore {
+	t.Helper()
+	s, err := NewMongoStore(t.Context(), newTestDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func storedOrder(id, user string, created time.Time) Order {
+	o := validOrder()
+	return Order{
+		ID:       id,
+		Customer: Customer{UserID: user, Email: user + "@example.com", Name: user},
+		Products: []Line{{ProductID: "p1", Name: "Apple", Price: 1000, Quantity: 2}},
+		Address:  o.Address,
+		Status:   StatusPending,
+		Payment: PaymentSummary{Method: MethodKakao, Name: "Alice", Amount: 2000, Status: PaymentPending,
+			MaskedCardNumber: "**** **** **** 1111"},
+		Total:       2000,
+		CreatedAt:   created,
+		UpdatedAt:   created,
+		Fingerprint: "fp",
+	}
+}
+
+func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	o := storedOrder("o1", alice, now)
+	if err := s.Insert(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	// The same _id again (a repeat with the same idempotency key) loses.
+	if err := s.Insert(ctx, storedOrder("o1", alice, now.Add(time.Second))); !errors.Is(err, ErrDuplicateOrder) {
+		t.Fatalf("second insert: %v, want ErrDuplicateOrder", err)
+	}
+	got, err := s.Get(ctx, "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", o) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, o)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown order: %v, want ErrNotFound", err)
+	}
+	// The customer's index lists it once.
+	list, err := s.ListByCustomer(ctx, alice, "", 10)
+	if err != nil || len(list) != 1 {
+		t.Errorf("list: %v, %d orders, want 1", err, len(list))
+	}
+}
+
+func TestMongoStoreTransition(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := s.Insert(ctx, storedOrder("o1", alice, now)); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	pay := PaymentSummary{PaymentID: "pay1", Method: MethodKakao, Name: "Alice", Amount: 2000, Status: PaymentApproved, MaskedCardNumber: "**** **** **** 1111"}
+	o, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, Change{
+		Payment: &pay, At: later, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != StatusPaymentProcessed || o.Payment != pay || !o.UpdatedAt.Equal(later) || o.Outbox.Notify == nil || o.Outbox.Notify.To != "a@x" {
+		t.Errorf("after transition %+v", o)
+	}
+	cur, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: later})
+	if !errors.Is(err, ErrStaleStatus) || cur.Status != StatusPaymentProcessed {
+		t.Errorf("stale transition: %v, order %s; want ErrStaleStatus with the current order", err, cur.Status)
+	}
+	if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: later}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown order: %v, want ErrNotFound", err)
+	}
+
+	// Outbox: listed, added to, cleared field by field.
+	if err := s.AddOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.ListOutbox(ctx)
+	if err != nil || len(ids) != 1 || ids[0] != "o1" {
+		t.Fatalf("ListOutbox: %v %v", ids, err)
+	}
+	if err := s.ClearOutbox(ctx, "o1", Outbox{Notify: &Notification{}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify != nil || !o.Outbox.Refund {
+		t.Errorf("after clearing the notification: %+v", o.Outbox)
+	}
+	if err := s.ClearOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ = s.ListOutbox(ctx); len(ids) != 0 {
+		t.Errorf("ListOutbox after clearing: %v", ids)
+	}
+	if err := s.AddOutbox(ctx, "nope", Outbox{Refund: true}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddOutbox of an unknown order: %v", err)
+	}
+}
+
+// TestMongoStoreConcurrentTransitions: of 20 concurrent transitions of one
+// Pending order, half to PaymentProcessed and half to PaymentFailed, exactly
+// one wins and the others see ErrStaleStatus with the winner's status.
+func TestMongoStoreConcurrentTransitions(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	for round := range 3 {
+		id := fmt.Sprintf("race-%d", round)
+		if err := s.Insert(ctx, storedOrder(id, alice, time.Now().UTC().Truncate(time.Millisecond))); err != nil {
+			t.Fatal(err)
+		}
+		const n = 20
+		var (
+			wg      sync.WaitGroup
+			wins    atomic.Int32
+			winners = make([]Status, n)
+			seen    = make([]Status, n)
+		)
+		for i := range n {
+			to := StatusPaymentProcessed
+			if i%2 == 1 {
+				to = StatusPaymentFailed
+			}
+			wg.Go(func() {
+				o, err := s.Transition(ctx, id, StatusPending, to, Change{At: time.Now().UTC(), FailureReason: string(to)})
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winners[i] = to
+				case errors.Is(err, ErrStaleStatus):
+					seen[i] = o.Status
+				default:
+					t.Errorf("transition: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: %d winners, want exactly 1", round, wins.Load())
+		}
+		final, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if winners[i] != "" && winners[i] != final.Status {
+				t.Errorf("winner moved to %s but the order is %s", winners[i], final.Status)
+			}
+			if seen[i] != "" && seen[i] != final.Status {
+				t.Errorf("a loser saw %s, the order is %s", seen[i], final.Status)
+			}
+		}
+		if final.FailureReason != string(final.Status) {
+			t.Errorf("fields of two transitions mixed: status %s reason %s", final.Status, final.FailureReason)
+		}
+	}
+}
+
+// TestMongoStoreConcurrentInsert: concurrent inserts of one _id (repeats of
+// one idempotency key) make one order.
+func TestMongoStoreConcurrentInsert(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	var wg sync.WaitGroup
+	var ok, dup atomic.Int32
+	for range 10 {
+		wg.Go(func() {
+			err := s.Insert(t.Context(), storedOrder("same", bob, time.Now().UTC().Truncate(time.Millisecond)))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrDuplicateOrder):
+				dup.Add(1)
+			default:
+				t.Errorf("insert: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || dup.Load() != 9 {
+		t.Errorf("%d inserted, %d duplicates; want 1 and 9", ok.Load(), dup.Load())
+	}
+	list, err := s.ListByCustomer(t.Context(), bob, "", 100)
+	if err != nil || len(list) != 1 {
+		t.Errorf("customer lists %d orders (%v), want 1", len(list), err)
+	}
+}
+
+func TestMongoStoreListing(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	for i := range 5 {
+		if err := s.Insert(ctx, storedOrder(fmt.Sprintf("a%d", i), alice, base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Insert(ctx, storedOrder("b0", bob, base)); err != nil {
+		t.Fatal(err)
+	}
+	// An index entry whose order insert never happened is skipped.
+	if _, err := s.customers.UpdateOne(ctx, bson.D{{Key: "_id", Value: alice}},
+		bson.D{{Key: "$push", Value: bson.D{{Key: "orders", Value: "ghost"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListByCustomer(ctx, alice, "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(page); got != "[a4 a3 a2]" {
+		t.Errorf("first page %s, want [a4 a3 a2]", got)
+	}
+	page, err = s.ListByCustomer(ctx, alice, "a2", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(page); got != "[a1 a0]" {
+		t.Errorf("second page %s, want [a1 a0]", got)
+	}
+	if page, _ = s.ListByCustomer(ctx, alice, "b0", 3); len(page) != 0 {
+		t.Errorf("after another customer's order: %s", ids(page))
+	}
+	if page, _ = s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
+		t.Errorf("unknown customer: %s", ids(page))
+	}
+
+	if _, err := s.Transition(ctx, "a1", StatusPending, StatusPaymentFailed, Change{At: base}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.ListPending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 5 {
+		t.Errorf("%d pending, want 5", len(pending))
+	}
+	for _, p := range pending {
+		if p.ID == "a1" {
+			t.Error("a failed order is listed as pending")
+		}
+		if p.ID == "a3" && !p.CreatedAt.Equal(base.Add(3*time.Second)) {
+			t.Errorf("created %v, want %v", p.CreatedAt, base.Add(3*time.Second))
+		}
+	}
+}
+
+// TestServiceOnEmbeddedStore runs a whole order, a replay and a sweep on the
+// real store.
+func TestServiceOnEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	store := newTestMongoStore(t)
+	svc, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := validOrder()
+	req.IdempotencyKey = "k1"
+	o, _, err := svc.CreateOrder(t.Context(), alice, req)
+	if err != nil || o.Status != StatusPaymentProcessed {
+		t.Fatalf("CreateOrder: %v %s", err, o.Status)
+	}
+	again, replayed, err := svc.CreateOrder(t.Context(), alice, req)
+	if err != nil || !replayed || again.ID != o.ID {
+		t.Fatalf("replay: %v %v %s", err, replayed, again.ID)
+	}
+	svc.Dispatch(t.Context())
+	if got := e.notifier.sentOrders(); len(got) != 1 {
+		t.Errorf("sent %v", got)
+	}
+	if stored, _ := store.Get(t.Context(), o.ID); !stored.Outbox.Empty() {
+		t.Errorf("outbox %+v after dispatch", stored.Outbox)
+	}
+	if _, err := svc.DeliveryStarted(t.Context(), o.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := svc.ListOrders(t.Context(), alice, 10, "")
+	if err != nil || len(page.Orders) != 1 || page.Orders[0].Status != StatusDeliveryStarted {
+		t.Fatalf("list: %v %+v", err, page)
+	}
+}
+
+func ids(orders []Order) string {
+	s := make([]string, len(orders))
+	for i, o := range orders {
+		s[i] = o.ID
+	}
+	return fmt.Sprint(s)
+}

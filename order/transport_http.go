@@ -1,0 +1,304 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	httptransport "github.com/go-kit/kit/transport/http"
+
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/token"
+)
+
+// IdempotencyKeyHeader carries the idempotency key of POST /order.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ReplayedHeader is set to "true" on the answer of a repeated POST /order.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// NewHTTPHandler returns the public HTTP routes of the order service, in the
+// original gateway's JSON shape, each requiring "Authorization: Bearer
+// <access token>":
+//
+//	POST /order        {productIds, items, address, payment} (+ Idempotency-Key) → 201 order (200 on a replay)
+//	GET  /order        ?pageSize=&pageToken= → 200 {orders, nextPageToken}
+//	GET  /order/{id}   → 200 order (another user's: 404)
+//
+// An order is {id, customer{userId,email,name}, products[{productId,name,
+// price,quantity}], deliveryAddress{name,street,city,postalCode,country},
+// status, payment{paymentId,paymentMethod,paymentName,amount,paymentStatus,
+// maskedCardNumber}, total, failureReason, createdAt, updatedAt}, statuses
+// spelled "Pending", "PaymentProcessed", ... Errors are
+// {"error":{"code","message"}} (httpserver.EncodeError) with the status of
+// the table httpStatuses: every encoder returns the response's Failer error,
+// which go-kit hands to the error encoder like decode and endpoint errors.
+// Health and metrics routes are added by httpserver.New.
+func NewHTTPHandler(set Set) http.Handler {
+	opts := []httptransport.ServerOption{
+		httptransport.ServerErrorEncoder(encodeHTTPError),
+		httptransport.ServerBefore(token.HTTPToContext),
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /order", httptransport.NewServer(
+		set.CreateOrderEndpoint, decodeHTTPCreateOrderRequest, encodeHTTPCreateOrderResponse, opts...))
+	mux.Handle("GET /order", httptransport.NewServer(
+		set.ListOrdersEndpoint, decodeHTTPListOrdersRequest, encodeHTTPListOrdersResponse, opts...))
+	mux.Handle("GET /order/{id}", httptransport.NewServer(
+		set.GetOrderEndpoint, decodeHTTPGetOrderRequest, encodeHTTPOrderResponse, opts...))
+	return mux
+}
+
+// httpStatuses is THE table from business errors to HTTP statuses and error
+// codes; the first entry that matches (errors.Is) wins. challenge, if set, is
+// the WWW-Authenticate header (RFC 6750 §3). An unavailable dependency whose
+// breaker refused the call also gets Retry-After: the time the breaker stays
+// open, rounded up to whole seconds (at least one). Other errors pass to
+// httpserver.EncodeError as they are: its own *RequestError (bad JSON: 400,
+// body too large: 413), a deadline 504, else 500.
+var httpStatuses = []struct {
+	err       error
+	status    int
+	code      string
+	challenge string
+}{
+	{ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", ""},
+	{token.ErrMissingToken, http.StatusUnauthorized, "unauthenticated", `Bearer realm="kitshop"`},
+	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
+	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
+	{ErrNotFound, http.StatusNotFound, "not_found", ""},
+	{ErrUserNotFound, http.StatusNotFound, "user_not_found", ""},
+	{ErrProductNotFound, http.StatusNotFound, "product_not_found", ""},
+	{ErrOutOfStock, http.StatusConflict, "out_of_stock", ""},
+	{ErrPaymentDeclined, http.StatusPaymentRequired, "payment_declined", ""},
+	{ErrIllegalTransition, http.StatusConflict, "failed_precondition", ""},
+	{ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused", ""},
+	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable", ""},
+}
+
+// httpError is a business error with its status, code and headers, in the
+// shape httpserver.EncodeError reads.
+type httpError struct {
+	err     error
+	status  int
+	code    string
+	headers http.Header
+}
+
+func (e *httpError) Error() string     { return e.err.Error() }
+func (e *httpError) Unwrap() error     { return e.err }
+func (e *httpError) StatusCode() int   { return e.status }
+func (e *httpError) ErrorCode() string { return e.code }
+
+// Headers implements go-kit's httptransport.Headerer.
+func (e *httpError) Headers() http.Header { return e.headers }
+
+// encodeHTTPError is the ErrorEncoder of every route.
+func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
+	for _, m := range httpStatuses {
+		if !errors.Is(err, m.err) {
+			continue
+		}
+		h := http.Header{}
+		if m.challenge != "" {
+			h.Set("WWW-Authenticate", m.challenge)
+		}
+		var unavailable *UnavailableError
+		if errors.As(err, &unavailable) && (unavailable.Refused || unavailable.RetryAfter > 0) {
+			h.Set("Retry-After", strconv.FormatInt(int64(retryAfter(unavailable.RetryAfter)/time.Second), 10))
+		}
+		err = &httpError{err: err, status: m.status, code: m.code, headers: h}
+		break
+	}
+	httpserver.EncodeError(ctx, err, w)
+}
+
+// createOrderBody is the body of POST /order: CreateOrder without meta.
+type createOrderBody struct {
+	ProductIDs []string    `json:"productIds"`
+	Items      []itemJSON  `json:"items"`
+	Address    addressJSON `json:"address"`
+	Payment    paymentJSON `json:"payment"`
+}
+
+type itemJSON struct {
+	ProductID string `json:"productId"`
+	Quantity  int64  `json:"quantity"`
+}
+
+type addressJSON struct {
+	Name       string `json:"name"`
+	Street     string `json:"street"`
+	City       string `json:"city"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+// paymentJSON is the payment of POST /order; it is never echoed back.
+type paymentJSON struct {
+	PaymentMethod       string `json:"paymentMethod"`
+	PaymentName         string `json:"paymentName"`
+	CardNumber          string `json:"cardNumber"`
+	ExpiryYear          string `json:"expiryYear"`
+	ExpiryMonth         string `json:"expiryMonth"`
+	BirthOrRegistration string `json:"birthOrRegistration"`
+	PasswordTwoDigits   string `json:"passwordTwoDigits"`
+	Amount              int64  `json:"amount"`
+}
+
+func decodeHTTPCreateOrderRequest(_ context.Context, r *http.Request) (any, error) {
+	var body createOrderBody
+	if err := httpserver.DecodeJSON(r, &body); err != nil {
+		return nil, err
+	}
+	items := make([]Item, len(body.Items))
+	for i, it := range body.Items {
+		items[i] = Item(it)
+	}
+	p := body.Payment
+	return CreateOrderRequest{Order: NewOrder{
+		ProductIDs: body.ProductIDs,
+		Items:      items,
+		Address:    Address(body.Address),
+		Payment: PaymentDetails{
+			Method:              PaymentMethod(p.PaymentMethod),
+			Name:                p.PaymentName,
+			CardNumber:          p.CardNumber,
+			ExpiryYear:          p.ExpiryYear,
+			ExpiryMonth:         p.ExpiryMonth,
+			BirthOrRegistration: p.BirthOrRegistration,
+			PasswordTwoDigits:   p.PasswordTwoDigits,
+			Amount:              p.Amount,
+		},
+		IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
+	}}, nil
+}
+
+func encodeHTTPCreateOrderResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(CreateOrderResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	status := http.StatusCreated
+	if resp.Replayed {
+		status = http.StatusOK
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	return writeJSON(w, status, toOrderJSON(resp.Order))
+}
+
+func decodeHTTPGetOrderRequest(_ context.Context, r *http.Request) (any, error) {
+	return GetOrderRequest{OrderID: r.PathValue("id")}, nil
+}
+
+func encodeHTTPOrderResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(OrderResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	return writeJSON(w, http.StatusOK, toOrderJSON(resp.Order))
+}
+
+func decodeHTTPListOrdersRequest(_ context.Context, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	req := ListOrdersRequest{PageToken: q.Get("pageToken")}
+	if s := q.Get("pageSize"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, &httpserver.RequestError{Status: http.StatusBadRequest, Msg: "pageSize must be a whole number", Err: err}
+		}
+		req.PageSize = n
+	}
+	return req, nil
+}
+
+// ordersPageJSON is the answer of GET /order.
+type ordersPageJSON struct {
+	Orders        []orderJSON `json:"orders"`
+	NextPageToken string      `json:"nextPageToken,omitempty"`
+}
+
+func encodeHTTPListOrdersResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(ListOrdersResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	p := resp.Page
+	out := ordersPageJSON{Orders: make([]orderJSON, len(p.Orders)), NextPageToken: p.NextPageToken}
+	for i, o := range p.Orders {
+		out.Orders[i] = toOrderJSON(o)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// orderJSON is an order in the original gateway's shape, plus total,
+// quantities, failureReason and times.
+type orderJSON struct {
+	ID              string             `json:"id"`
+	Customer        customerJSON       `json:"customer"`
+	Products        []lineJSON         `json:"products"`
+	DeliveryAddress addressJSON        `json:"deliveryAddress"`
+	Status          Status             `json:"status"`
+	Payment         paymentSummaryJSON `json:"payment"`
+	Total           int64              `json:"total"`
+	FailureReason   string             `json:"failureReason,omitempty"`
+	CreatedAt       time.Time          `json:"createdAt"`
+	UpdatedAt       time.Time          `json:"updatedAt"`
+}
+
+type customerJSON struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email"`
+	Name   string `json:"name"`
+}
+
+type lineJSON struct {
+	ProductID string `json:"productId"`
+	Name      string `json:"name"`
+	Price     int64  `json:"price"`
+	Quantity  int64  `json:"quantity"`
+}
+
+type paymentSummaryJSON struct {
+	PaymentID        string        `json:"paymentId,omitempty"`
+	PaymentMethod    PaymentMethod `json:"paymentMethod"`
+	PaymentName      string        `json:"paymentName"`
+	Amount           int64         `json:"amount"`
+	PaymentStatus    PaymentStatus `json:"paymentStatus"`
+	MaskedCardNumber string        `json:"maskedCardNumber,omitempty"`
+}
+
+func toOrderJSON(o Order) orderJSON {
+	lines := make([]lineJSON, len(o.Products))
+	for i, l := range o.Products {
+		lines[i] = lineJSON(l)
+	}
+	return orderJSON{
+		ID:              o.ID,
+		Customer:        customerJSON(o.Customer),
+		Products:        lines,
+		DeliveryAddress: addressJSON(o.Address),
+		Status:          o.Status,
+		Payment: paymentSummaryJSON{
+			PaymentID:        o.Payment.PaymentID,
+			PaymentMethod:    o.Payment.Method,
+			PaymentName:      o.Payment.Name,
+			Amount:           o.Payment.Amount,
+			PaymentStatus:    o.Payment.Status,
+			MaskedCardNumber: o.Payment.MaskedCardNumber,
+		},
+		Total:         o.Total,
+		FailureReason: o.FailureReason,
+		CreatedAt:     o.CreatedAt,
+		UpdatedAt:     o.UpdatedAt,
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,476 @@
+package order
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/token"
+	orderv1 "github.com/kitshop/kitshop/pb/kitshop/order/v1"
+	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
+)
+
+// transport is the service on fakes behind both transports.
+type transport struct {
+	*env
+	url     string                     // HTTP base URL
+	client  orderv1.OrderServiceClient // over bufconn
+	tokens  map[string]string          // user → access token
+	expired string                     // an expired token of alice
+}
+
+func newTransport(t *testing.T) *transport {
+	t.Helper()
+	e := newEnv(t)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := token.NewSigner(key, token.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := token.NewSigner(key, token.Options{Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &transport{env: e, tokens: map[string]string{}}
+	for _, u := range []string{alice, bob} {
+		p, err := signer.IssuePair(u, token.RoleUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.tokens[u] = p.AccessToken
+	}
+	p, err := old.IssuePair(alice, token.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.expired = p.AccessToken
+
+	set := NewSet(e.svc, signer.Verifier())
+	hs := httptest.NewServer(httpserver.New(NewHTTPHandler(set), httpserver.Options{}))
+	t.Cleanup(hs.Close)
+	tr.url = hs.URL
+
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	orderv1.RegisterOrderServiceServer(gs, NewGRPCServer(set))
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	tr.client = orderv1.NewOrderServiceClient(conn)
+	return tr
+}
+
+// orderBody is a valid POST /order body for validOrder (total 4000).
+const orderBody = `{
+  "productIds": ["p1", "p1"],
+  "items": [{"productId": "p2", "quantity": 1}],
+  "address": {"name": "Alice", "street": "1 Main St", "city": "Seoul", "postalCode": "04524", "country": "KR"},
+  "payment": {"paymentMethod": "CreditCard", "paymentName": "Alice", "cardNumber": "4111-1111-1111-1111",
+              "expiryYear": "2030", "expiryMonth": "12", "birthOrRegistration": "900101",
+              "passwordTwoDigits": "12", "amount": 4000}
+}`
+
+type httpAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (tr *transport) do(t *testing.T, method, path, bearer, body string, header map[string]string) httpAnswer {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, tr.url+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpAnswer{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// errorCode returns the "code" of a JSON error body.
+func errorCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	return e.Error.Code
+}
+
+func TestHTTPCreateOrder(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	a := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
+	if a.status != http.StatusCreated {
+		t.Fatalf("status %d %s, want 201", a.status, a.body)
+	}
+	var o orderJSON
+	if err := json.Unmarshal([]byte(a.body), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != "PaymentProcessed" || o.Total != 4000 || o.Payment.PaymentStatus != "Approved" ||
+		o.Payment.PaymentMethod != "CreditCard" || o.Customer.UserID != alice || o.DeliveryAddress.City != "Seoul" ||
+		len(o.Products) != 2 || o.Products[0].Quantity != 2 {
+		t.Errorf("order %+v", o)
+	}
+	for _, secret := range []string{"4111-1111", "900101", "passwordTwoDigits", "cardNumber"} {
+		if strings.Contains(a.body, secret) {
+			t.Errorf("answer contains %q", secret)
+		}
+	}
+	for _, field := range []string{`"deliveryAddress"`, `"postalCode"`, `"paymentId"`, `"maskedCardNumber":"**** **** **** 1111"`, `"createdAt"`} {
+		if !strings.Contains(a.body, field) {
+			t.Errorf("answer lacks %s: %s", field, a.body)
+		}
+	}
+
+	// GET it back, list it; another user cannot see it.
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[alice], "", nil); g.status != http.StatusOK || !strings.Contains(g.body, o.ID) {
+		t.Errorf("GET own order: %d %s", g.status, g.body)
+	}
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[bob], "", nil); g.status != http.StatusNotFound || errorCode(t, g.body) != "not_found" {
+		t.Errorf("GET another user's order: %d %s, want 404", g.status, g.body)
+	}
+	l := tr.do(t, http.MethodGet, "/order?pageSize=10", tr.tokens[alice], "", nil)
+	var page ordersPageJSON
+	if err := json.Unmarshal([]byte(l.body), &page); err != nil || l.status != http.StatusOK || len(page.Orders) != 1 {
+		t.Errorf("GET /order: %d %s", l.status, l.body)
+	}
+	if l = tr.do(t, http.MethodGet, "/order", tr.tokens[bob], "", nil); l.status != http.StatusOK || !strings.Contains(l.body, `"orders":[]`) {
+		t.Errorf("GET /order of bob: %d %s, want an empty list", l.status, l.body)
+	}
+}
+
+func TestHTTPIdempotency(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	key := map[string]string{IdempotencyKeyHeader: "8c1f6a6e-0c55-4c1e-9f0e-6f3b7c2b9d11"}
+	first := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, key)
+	second := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, key)
+	if first.status != http.StatusCreated || second.status != http.StatusOK || second.header.Get(ReplayedHeader) != "true" {
+		t.Fatalf("first %d, repeat %d (replayed %q): want 201 then 200 replayed", first.status, second.status, second.header.Get(ReplayedHeader))
+	}
+	var a, b orderJSON
+	_ = json.Unmarshal([]byte(first.body), &a)
+	_ = json.Unmarshal([]byte(second.body), &b)
+	if a.ID == "" || a.ID != b.ID {
+		t.Errorf("ids %q and %q, want the same order", a.ID, b.ID)
+	}
+	if n := tr.payments.callsFor(a.ID); n != 1 {
+		t.Errorf("charged %d times", n)
+	}
+	other := strings.Replace(orderBody, `"Seoul"`, `"Busan"`, 1)
+	c := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], other, key)
+	if c.status != http.StatusUnprocessableEntity || errorCode(t, c.body) != "idempotency_key_reused" {
+		t.Errorf("same key, other body: %d %s, want 422", c.status, c.body)
+	}
+}
+
+func TestHTTPErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		setup      func(*transport)
+		method     string
+		path       string
+		body       string
+		bearer     func(*transport) string
+		wantStatus int
+		wantCode   string
+		wantInMsg  string
+		wantHeader map[string]string
+	}{
+		{name: "wrong amount", body: strings.Replace(orderBody, `"amount": 4000`, `"amount": 3000`, 1),
+			wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "total is 4000"},
+		{name: "amount not a number", body: strings.Replace(orderBody, `"amount": 4000`, `"amount": "4000"`, 1),
+			wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "payment.amount"},
+		{name: "unknown field", body: strings.Replace(orderBody, `"productIds"`, `"meta": {}, "productIds"`, 1),
+			wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "meta"},
+		{name: "bad JSON", body: `{"productIds": [`, wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "no products", body: strings.NewReplacer(`"productIds": ["p1", "p1"]`, `"productIds": []`, `"items": [{"productId": "p2", "quantity": 1}]`, `"items": []`).Replace(orderBody),
+			wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "no products"},
+		{name: "bad method", body: strings.Replace(orderBody, `"CreditCard"`, `"Cash"`, 1),
+			wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "paymentMethod"},
+		{name: "no token", bearer: func(*transport) string { return "" },
+			wantStatus: 401, wantCode: "unauthenticated", wantHeader: map[string]string{"Www-Authenticate": `Bearer realm="kitshop"`}},
+		{name: "garbage token", bearer: func(*transport) string { return "not.a.jwt" }, wantStatus: 401, wantCode: "invalid_token"},
+		{name: "expired token", bearer: func(tr *transport) string { return tr.expired }, wantStatus: 401, wantCode: "token_expired"},
+		{name: "unknown product", body: strings.Replace(orderBody, `"p2"`, `"p9"`, 1),
+			wantStatus: 404, wantCode: "product_not_found", wantInMsg: "p9"},
+		{name: "unknown user", setup: func(tr *transport) { delete(tr.users.users, alice) }, wantStatus: 404, wantCode: "user_not_found"},
+		{name: "out of stock", body: strings.NewReplacer(`"quantity": 1}`, `"quantity": 1}, {"productId": "p3", "quantity": 2}`,
+			`"amount": 4000`, `"amount": 10000`).Replace(orderBody),
+			wantStatus: 409, wantCode: "out_of_stock", wantInMsg: "p3"},
+		{name: "declined", setup: func(tr *transport) {
+			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
+				return &Payment{Status: PaymentRejected, Reason: "insufficient_funds"}, nil
+			}
+		}, wantStatus: 402, wantCode: "payment_declined", wantInMsg: "insufficient_funds"},
+		{name: "breaker open", setup: func(tr *transport) {
+			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
+				return nil, &UnavailableError{Dependency: depPayment, Refused: true, RetryAfter: 1500 * time.Millisecond}
+			}
+		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "circuit breaker open", wantHeader: map[string]string{"Retry-After": "2"}},
+		{name: "payment down", setup: func(tr *transport) {
+			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
+				return nil, &UnavailableError{Dependency: depPayment, Err: errors.New("unavailable")}
+			}
+		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "will be settled", wantHeader: map[string]string{"Retry-After": ""}},
+		{name: "product service down", setup: func(tr *transport) {
+			tr.products.reserveErr = &UnavailableError{Dependency: depProduct, Err: errors.New("unavailable")}
+		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "product service unavailable"},
+		{name: "store down", setup: func(tr *transport) { tr.store.failGet = errors.New("connection refused") },
+			method: http.MethodGet, path: "/order/abc", wantStatus: 500, wantCode: "internal", wantInMsg: "internal error"},
+		{name: "unknown order", method: http.MethodGet, path: "/order/abc", wantStatus: 404, wantCode: "not_found"},
+		{name: "bad page size", method: http.MethodGet, path: "/order?pageSize=x", wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "negative page size", method: http.MethodGet, path: "/order?pageSize=-1", wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "bad page token", method: http.MethodGet, path: "/order?pageToken=%21", wantStatus: 400, wantCode: "invalid_argument", wantInMsg: "pageToken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr := newTransport(t)
+			if tc.setup != nil {
+				tc.setup(tr)
+			}
+			method, path, body := tc.method, tc.path, tc.body
+			if method == "" {
+				method, path = http.MethodPost, "/order"
+				if body == "" {
+					body = orderBody
+				}
+			}
+			bearer := tr.tokens[alice]
+			if tc.bearer != nil {
+				bearer = tc.bearer(tr)
+			}
+			a := tr.do(t, method, path, bearer, body, nil)
+			if a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode || !strings.Contains(a.body, tc.wantInMsg) {
+				t.Errorf("got %d %s, want %d %s containing %q", a.status, a.body, tc.wantStatus, tc.wantCode, tc.wantInMsg)
+			}
+			for k, v := range tc.wantHeader {
+				if got := a.header.Get(k); got != v {
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+			if strings.Contains(a.body, "4111-1111") {
+				t.Error("an error shows card data")
+			}
+		})
+	}
+}
+
+// grpcCtx returns a context carrying user's bearer token ("" for none).
+func (tr *transport) grpcCtx(t *testing.T, user string) context.Context {
+	if user == "" {
+		return t.Context()
+	}
+	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tr.tokens[user])
+}
+
+func validProto() *orderv1.CreateOrderRequest {
+	return &orderv1.CreateOrderRequest{
+		ProductIds: []string{"p1", "p1"},
+		Items:      []*orderv1.LineItem{{ProductId: "p2", Quantity: 1}},
+		Address:    &orderv1.Address{Name: "Alice", Street: "1 Main St", City: "Seoul", PostalCode: "04524", Country: "KR"},
+		Payment: &orderv1.PaymentDetails{PaymentMethod: paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO, PaymentName: "Alice",
+			CardNumber: "4111111111111111", ExpiryYear: "30", ExpiryMonth: "1", Amount: 4000},
+	}
+}
+
+func TestGRPCCreateAndRead(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	req := validProto()
+	req.IdempotencyKey = "k1"
+	resp, err := tr.client.CreateOrder(tr.grpcCtx(t, alice), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := resp.GetOrder()
+	if resp.GetReplayed() || o.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED || o.GetTotal() != 4000 ||
+		o.GetPayment().GetPaymentStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_APPROVED ||
+		o.GetPayment().GetPaymentMethod() != paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO || o.GetCreatedAt() == nil {
+		t.Errorf("answer %v", resp)
+	}
+	again, err := tr.client.CreateOrder(tr.grpcCtx(t, alice), req)
+	if err != nil || !again.GetReplayed() || again.GetOrder().GetId() != o.GetId() {
+		t.Errorf("repeat: %v %v", again, err)
+	}
+	got, err := tr.client.GetOrder(tr.grpcCtx(t, alice), &orderv1.GetOrderRequest{Id: o.GetId()})
+	if err != nil || got.GetOrder().GetId() != o.GetId() {
+		t.Errorf("GetOrder: %v %v", got, err)
+	}
+	_, err = tr.client.GetOrder(tr.grpcCtx(t, bob), &orderv1.GetOrderRequest{Id: o.GetId()})
+	wantCode(t, err, codes.NotFound)
+	list, err := tr.client.ListOrders(tr.grpcCtx(t, alice), &orderv1.ListOrdersRequest{PageSize: 5})
+	if err != nil || len(list.GetOrders()) != 1 {
+		t.Errorf("ListOrders: %v %v", list, err)
+	}
+	_, err = tr.client.ListOrders(tr.grpcCtx(t, alice), &orderv1.ListOrdersRequest{PageToken: "x"})
+	wantCode(t, err, codes.InvalidArgument)
+
+	// DeliveryStarted (no token: the notification service calls it).
+	d, err := tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{Id: o.GetId()})
+	if err != nil || d.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_DELIVERY_STARTED {
+		t.Errorf("DeliveryStarted: %v %v", d, err)
+	}
+	if _, err = tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{Id: o.GetId()}); err != nil {
+		t.Errorf("repeated DeliveryStarted: %v", err)
+	}
+	_, err = tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{Id: "unknown"})
+	wantCode(t, err, codes.NotFound)
+	_, err = tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{})
+	wantCode(t, err, codes.InvalidArgument)
+	tr.store.set(Order{ID: "failed", Customer: Customer{UserID: alice}, Status: StatusPaymentFailed})
+	_, err = tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{Id: "failed"})
+	wantCode(t, err, codes.FailedPrecondition)
+}
+
+func TestGRPCErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		setup  func(*transport)
+		change func(*orderv1.CreateOrderRequest)
+		user   string
+		want   codes.Code
+		check  func(t *testing.T, st *status.Status)
+	}{
+		{name: "no token", user: "-", want: codes.Unauthenticated},
+		{name: "wrong amount", change: func(r *orderv1.CreateOrderRequest) { r.Payment.Amount = 1 }, want: codes.InvalidArgument},
+		{name: "no method", change: func(r *orderv1.CreateOrderRequest) { r.Payment.PaymentMethod = 0 }, want: codes.InvalidArgument},
+		{name: "no address", change: func(r *orderv1.CreateOrderRequest) { r.Address = nil }, want: codes.InvalidArgument},
+		{name: "unknown product", change: func(r *orderv1.CreateOrderRequest) { r.ProductIds = []string{"p9"} }, want: codes.NotFound},
+		{name: "out of stock", change: func(r *orderv1.CreateOrderRequest) {
+			r.Items = []*orderv1.LineItem{{ProductId: "p3", Quantity: 5}}
+			r.Payment.Amount = 2000 + 15000
+		}, want: codes.FailedPrecondition},
+		{name: "declined", setup: func(tr *transport) {
+			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
+				return &Payment{Status: PaymentRejected, Reason: "stolen_card"}, nil
+			}
+		}, want: codes.FailedPrecondition, check: func(t *testing.T, st *status.Status) {
+			info := errorInfo(st)
+			if info == nil || info.GetReason() != "PAYMENT_DECLINED" || info.GetMetadata()["orderId"] == "" || info.GetMetadata()["reason"] != "stolen_card" {
+				t.Errorf("details %v", st.Details())
+			}
+		}},
+		{name: "key reused", setup: func(tr *transport) {
+			req := validOrder()
+			req.IdempotencyKey = "same"
+			if _, _, err := tr.svc.CreateOrder(context.Background(), alice, req); err != nil {
+				panic(err)
+			}
+		}, change: func(r *orderv1.CreateOrderRequest) { r.IdempotencyKey = "same" }, want: codes.AlreadyExists},
+		{name: "breaker open", setup: func(tr *transport) {
+			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
+				return nil, &UnavailableError{Dependency: depPayment, Refused: true, RetryAfter: 2500 * time.Millisecond}
+			}
+		}, want: codes.Unavailable, check: func(t *testing.T, st *status.Status) {
+			var retry *errdetails.RetryInfo
+			for _, d := range st.Details() {
+				if r, ok := d.(*errdetails.RetryInfo); ok {
+					retry = r
+				}
+			}
+			if retry == nil || retry.GetRetryDelay().AsDuration() != 3*time.Second {
+				t.Errorf("RetryInfo %v, want 3s", retry)
+			}
+			if info := errorInfo(st); info == nil || info.GetMetadata()["dependency"] != "payment" || info.GetMetadata()["orderId"] == "" {
+				t.Errorf("ErrorInfo %v", info)
+			}
+		}},
+		{name: "store failure", setup: func(tr *transport) { tr.store.failGet = errors.New("disk on fire") },
+			change: func(r *orderv1.CreateOrderRequest) { r.IdempotencyKey = "k" }, want: codes.Internal,
+			check: func(t *testing.T, st *status.Status) {
+				if st.Message() != "internal error" {
+					t.Errorf("message %q leaks the cause", st.Message())
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr := newTransport(t)
+			if tc.setup != nil {
+				tc.setup(tr)
+			}
+			req := validProto()
+			if tc.change != nil {
+				tc.change(req)
+			}
+			user := alice
+			if tc.user == "-" {
+				user = ""
+			}
+			_, err := tr.client.CreateOrder(tr.grpcCtx(t, user), req)
+			st := wantCode(t, err, tc.want)
+			if tc.check != nil {
+				tc.check(t, st)
+			}
+		})
+	}
+}
+
+func wantCode(t *testing.T, err error, want codes.Code) *status.Status {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != want {
+		t.Errorf("code %v (%v), want %v", st.Code(), err, want)
+	}
+	return st
+}
+
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
