@@ -1,0 +1,102 @@
+// Package serve puts one kitshop service on the network inside a run group:
+// its gRPC server (internal/grpcserver: health, reflection, recovery,
+// metrics), its HTTP routes behind internal/httpserver (/healthz, /readyz,
+// /metrics, error envelope, body limit) and its background workers. Every
+// cmd/<service> and cmd/shop assemble services through it, in two steps:
+// Listen binds the gRPC address first (so a process running several services
+// knows where each one listens before it builds their clients), Serve then
+// registers the service and binds its HTTP address.
+package serve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/kitshop/kitshop/internal/grpcserver"
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/rungroup"
+)
+
+// NewRegistry returns a registry with the Go runtime and process collectors,
+// for one process.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Registerer returns reg wrapped with the service label, which keeps the
+// series of services sharing a registry (cmd/shop) apart.
+func Registerer(reg prometheus.Registerer, service string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"service": service}, reg)
+}
+
+// Options are what a service's servers need besides its own routes.
+type Options struct {
+	// Logger receives the servers' logs.
+	Logger *slog.Logger
+	// Registerer receives the server metrics, wrapped with the service
+	// label (Registerer).
+	Registerer prometheus.Registerer
+	// Gatherer is served on GET /metrics.
+	Gatherer prometheus.Gatherer
+	// Ready is the readiness check of GET /readyz (e.g. the store's Ping).
+	Ready func(context.Context) error
+	// MaxBodyBytes is the largest HTTP request body.
+	MaxBodyBytes int64
+	// GRPCOptions are extra server options (e.g. TLS credentials).
+	GRPCOptions []grpc.ServerOption
+}
+
+// Server is one service's servers, bound in a run group.
+type Server struct {
+	name     string
+	group    *rungroup.Group
+	grpc     *grpcserver.Server
+	opts     Options
+	grpcAddr string
+}
+
+// Listen creates the gRPC server of service name and binds addr in g. The
+// server answers only once Serve has registered the service and g runs.
+func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error) {
+	srv := grpcserver.New(grpcserver.Options{Logger: opts.Logger, Registerer: opts.Registerer, ServerOptions: opts.GRPCOptions})
+	bound, err := g.GRPC(name, addr, srv)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{name: name, group: g, grpc: srv, opts: opts, grpcAddr: bound}, nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcAddr }
+
+// Serve registers the service's gRPC services (register), marks them
+// serving, binds its HTTP routes (routes, wrapped by httpserver.New) on
+// httpAddr and adds its background workers to the group. It returns the
+// bound HTTP address.
+func (s *Server) Serve(register func(grpc.ServiceRegistrar), routes http.Handler, background []func(context.Context) error, httpAddr string) (string, error) {
+	register(s.grpc)
+	s.grpc.Ready()
+	h := httpserver.New(routes, httpserver.Options{
+		Logger:       s.opts.Logger,
+		Registerer:   s.opts.Registerer,
+		Gatherer:     s.opts.Gatherer,
+		Ready:        s.opts.Ready,
+		MaxBodyBytes: s.opts.MaxBodyBytes,
+	})
+	bound, err := s.group.HTTP(s.name, httpAddr, h)
+	if err != nil {
+		return "", err
+	}
+	for i, fn := range background {
+		s.group.Background(fmt.Sprintf("%s-%d", s.name, i), fn)
+	}
+	return bound, nil
+}

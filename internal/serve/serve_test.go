@@ -1,0 +1,100 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kitshop/kitshop/internal/rungroup"
+)
+
+func TestListenServe(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := NewRegistry()
+	g := rungroup.New(logger, 5*time.Second)
+	var failing atomic.Bool
+	srv, err := Listen(g, "demo", "127.0.0.1:0", Options{
+		Logger: logger, Registerer: Registerer(reg, "demo"), Gatherer: reg, MaxBodyBytes: 1 << 10,
+		Ready: func(context.Context) error {
+			if failing.Load() {
+				return errors.New("store down")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := false
+	workerRan := make(chan struct{})
+	routes := http.NewServeMux()
+	routes.HandleFunc("GET /hello", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hi") })
+	httpAddr, err := srv.Serve(func(grpc.ServiceRegistrar) { registered = true }, routes,
+		[]func(context.Context) error{func(ctx context.Context) error { close(workerRan); <-ctx.Done(); return nil }},
+		"127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !registered {
+		t.Fatal("Serve did not call register")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/hello"); code != 200 || body != "hi" {
+		t.Errorf("/hello: %d %q", code, body)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz while ready: %d", code)
+	}
+	failing.Store(true)
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while the check fails: %d, want 503", code)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `service="demo"`) || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics lacks the service label or the Go collector")
+	}
+
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC health: %v %v", hc, err)
+	}
+	select {
+	case <-workerRan:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the background worker never ran")
+	}
+}
