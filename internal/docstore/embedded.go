@@ -1,0 +1,280 @@
+package docstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Defaults of [EmbeddedOptions].
+const (
+	// DefaultAddr is where the embedded server listens when no address is given: loopback, any free port.
+	DefaultAddr = "127.0.0.1:0"
+
+	// DefaultMaintenanceInterval is how often the embedded server indexes new collection tables and
+	// checkpoints the SQLite write-ahead logs (see the package documentation).
+	DefaultMaintenanceInterval = 250 * time.Millisecond
+)
+
+// EmbeddedOptions configures [StartEmbedded].
+type EmbeddedOptions struct {
+	// DataDir holds one SQLite file per database (<name>.sqlite). It is created if missing. Required.
+	DataDir string
+
+	// Addr is the TCP address to listen on, host:port. The host must be a loopback address or "localhost":
+	// the embedded store has no authentication. Empty means [DefaultAddr].
+	Addr string
+
+	// Logger receives this package's records, and FerretDB's at Warn level and above (FerretDB is very chatty
+	// below that). Nil discards everything.
+	Logger *slog.Logger
+
+	// MaintenanceInterval is how often new collection tables get the _id expression index and the
+	// write-ahead logs are checkpointed. Zero means [DefaultMaintenanceInterval]; it must not be negative.
+	MaintenanceInterval time.Duration
+}
+
+// Embedded is a FerretDB server running inside this process, storing its data in SQLite files under a data
+// directory. It owns those files and keeps them fit for a steady load whoever the clients are, in this process
+// or another one: every collection table gets the expression index that FerretDB's _id lookups and updates can
+// use, and the write-ahead logs are checkpointed in the background (see the package documentation).
+//
+// Only one Embedded at a time may use a data directory: [StartEmbedded] takes an exclusive lock on it, which
+// [Embedded.Close] releases.
+type Embedded struct {
+	dir    string
+	uri    string
+	logger *slog.Logger
+
+	lock *dirLock
+
+	stopServer       context.CancelFunc
+	serverDone       chan struct{}
+	stopMaintenance  context.CancelFunc
+	maintenanceDone  chan struct{}
+	maintenanceError bool // last periodic maintenance failed; guarded by mu
+
+	// mu serializes the SQLite-side work (EnsureIndexes, the periodic maintenance, Close) and guards files.
+	mu    sync.Mutex
+	files map[string]*sqliteFile // by file name, e.g. "user.sqlite"
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartEmbedded starts FerretDB v1 with its SQLite handler on opts.DataDir, makes sure every existing collection
+// table has the _id expression index, and starts the periodic maintenance. It returns once the server accepts
+// connections at [Embedded.URI]. ctx bounds the start-up only.
+func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("docstore: embedded store: data directory is required")
+	}
+	if opts.MaintenanceInterval < 0 {
+		return nil, fmt.Errorf("docstore: embedded store: maintenance interval %s is negative", opts.MaintenanceInterval)
+	}
+	interval := opts.MaintenanceInterval
+	if interval == 0 {
+		interval = DefaultMaintenanceInterval
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	base := opts.Logger
+	if base == nil {
+		base = slog.New(slog.DiscardHandler)
+	}
+	logger := base.With(slog.String("component", "docstore"))
+
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("docstore: embedded store: data directory %q: %w", opts.DataDir, err)
+	}
+	if err = os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("docstore: embedded store: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("docstore: embedded store: %w", err)
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: ferretdbSQLiteURL(dir),
+		Logger:    slog.New(ferretdbLogHandler{next: base.Handler()}).With(slog.String("component", "ferretdb")),
+	})
+	if err != nil {
+		_ = lock.release()
+		return nil, fmt.Errorf("docstore: embedded store: start FerretDB on %s: %w", addr, err)
+	}
+
+	serverCtx, stopServer := context.WithCancel(context.Background())
+	e := &Embedded{
+		dir:        dir,
+		logger:     logger,
+		lock:       lock,
+		stopServer: stopServer,
+		serverDone: make(chan struct{}),
+		files:      map[string]*sqliteFile{},
+	}
+	go func() {
+		defer close(e.serverDone)
+		_ = f.Run(serverCtx) // always nil; it returns after the listener, connections and SQLite files are closed
+	}()
+
+	if e.uri, err = clientURI(f.MongoDBURI()); err != nil {
+		return nil, errors.Join(fmt.Errorf("docstore: embedded store: %w", err), e.Close())
+	}
+	if err = e.EnsureIndexes(ctx); err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+
+	maintenanceCtx, stopMaintenance := context.WithCancel(context.Background())
+	e.stopMaintenance = stopMaintenance
+	e.maintenanceDone = make(chan struct{})
+	go e.maintainEvery(maintenanceCtx, interval)
+
+	logger.InfoContext(ctx, "embedded document store started", slog.String("dir", dir), slog.String("uri", e.uri))
+	return e, nil
+}
+
+// URI returns the MongoDB URI of the server. It carries maxPoolSize=1 and retryWrites=false, so every client
+// made from it, in any process, sends one command at a time and never replays a write (see the package
+// documentation).
+func (e *Embedded) URI() string { return e.uri }
+
+// Close stops the periodic maintenance and the server (waiting up to a few seconds for clients still connected
+// to go away), closes the SQLite files and releases the data directory. It is safe to call more than once.
+func (e *Embedded) Close() error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if e.stopMaintenance != nil {
+			e.stopMaintenance()
+			<-e.maintenanceDone
+		}
+		e.mu.Lock()
+		errs = append(errs, e.closeFiles())
+		e.mu.Unlock()
+		// The server closes its SQLite connections last: the last one to close checkpoints and removes the
+		// write-ahead log.
+		e.stopServer()
+		<-e.serverDone
+		errs = append(errs, e.lock.release())
+		e.closeErr = errors.Join(errs...)
+		e.logger.Info("embedded document store stopped", slog.String("dir", e.dir))
+	})
+	return e.closeErr
+}
+
+// maintainEvery runs maintain every interval until ctx is canceled. A failure is logged once, when it starts,
+// and the recovery too, so a persistent problem does not flood the log.
+func (e *Embedded) maintainEvery(ctx context.Context, interval time.Duration) {
+	defer close(e.maintenanceDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.mu.Lock()
+			err := e.maintain(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil && !e.maintenanceError:
+				e.logger.WarnContext(ctx, "embedded store maintenance failed; retrying", slog.Any("error", err))
+				e.maintenanceError = true
+			case err == nil && e.maintenanceError:
+				e.logger.InfoContext(ctx, "embedded store maintenance recovered")
+				e.maintenanceError = false
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+// ferretdbSQLiteURL is the SQLite URI handed to FerretDB: the data directory plus connection settings.
+// FerretDB adds its own defaults after them (busy_timeout(10000), journal_mode(wal), auto_vacuum(none)), and
+// applies every _pragma to each connection it opens. See the package documentation for the choice of values.
+func ferretdbSQLiteURL(dir string) string {
+	q := url.Values{}
+	for _, p := range []string{pragmaSynchronous, pragmaAutocheckpoint, pragmaJournalSizeLimit} {
+		q.Add("_pragma", p)
+	}
+	return (&url.URL{Scheme: "file", Path: dir + "/", RawQuery: q.Encode()}).String()
+}
+
+// clientURI adds to FerretDB's URI the options every client of the embedded store must use.
+func clientURI(ferretURI string) (string, error) {
+	u, err := url.Parse(ferretURI)
+	if err != nil {
+		return "", fmt.Errorf("parse FerretDB URI %q: %w", ferretURI, err)
+	}
+	q := u.Query()
+	// One command at a time per client: FerretDB v1 does not apply an update atomically (issue #3040);
+	// a service that is the only writer of its database and never has two commands in flight is safe.
+	q.Set("maxPoolSize", "1")
+	// FerretDB advertises sessions but ignores txnNumber, so a retried write would be applied twice.
+	q.Set("retryWrites", "false")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// checkLoopback refuses listen addresses that are reachable from other machines.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("docstore: embedded store: listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("docstore: embedded store: listen address %q is not loopback; the embedded store has no authentication", addr)
+}
+
+// ferretdbLogHandler passes FerretDB's records at Warn level and above on to next, except its dumps of failed
+// command responses: FerretDB logs each failed command (a duplicate key on upsert, the driver's endSessions at
+// disconnect, ...) as two multi-line Warn records, while the client gets the same error and decides whether
+// it matters.
+type ferretdbLogHandler struct {
+	next slog.Handler
+}
+
+// Enabled implements [slog.Handler].
+func (h ferretdbLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.next.Enabled(ctx, l)
+}
+
+// Handle implements [slog.Handler].
+func (h ferretdbLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn || (r.Level < slog.LevelError && strings.HasPrefix(r.Message, "Response ")) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// WithAttrs implements [slog.Handler].
+func (h ferretdbLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return ferretdbLogHandler{next: h.next.WithAttrs(attrs)}
+}
+
+// WithGroup implements [slog.Handler].
+func (h ferretdbLogHandler) WithGroup(name string) slog.Handler {
+	return ferretdbLogHandler{next: h.next.WithGroup(name)}
+}
