@@ -17,18 +17,16 @@ import (
 	"log/slog"
 	"net/mail"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/grpcclient"
-	"github.com/kitshop/kitshop/internal/grpcserver"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
 )
@@ -42,14 +40,12 @@ func main() {
 
 // flags are the notification service's own settings.
 type flags struct {
-	orderAddr     string
-	jwksURL       string
-	publicKeyFile string
-	tokens        token.Options
-	smtp          notification.SMTPConfig
-	service       notification.Options
-	delivery      notification.DeliveryOptions
-	client        grpcclient.Config
+	orderAddr string
+	verifier  token.VerifierConfig
+	smtp      notification.SMTPConfig
+	service   notification.Options
+	delivery  notification.DeliveryOptions
+	client    grpcclient.Config
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -59,10 +55,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Register(fs, config.Notification, config.NotificationGRPCPort, config.NotificationHTTPPort)
 	var f flags
 	fs.StringVar(&f.orderAddr, "order-addr", fmt.Sprintf("localhost:%d", config.OrderGRPCPort), "gRPC address (host:port or a gRPC target) of the order service")
-	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "user service's JWK Set, fetched at start (retried until it answers); ignored with -jwt-public-key-file")
-	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key that verifies access tokens, instead of -jwks-url")
-	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "required \"iss\" claim of access tokens")
-	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "required \"aud\" claim of access tokens")
+	f.verifier.RegisterFlags(fs)
 	fs.StringVar(&f.smtp.Addr, "smtp-addr", "", "SMTP relay host:port; empty logs each e-mail instead of sending it")
 	fs.StringVar(&f.service.From, "smtp-from", notification.DefaultFrom, "sender address of the e-mails")
 	fs.StringVar(&f.smtp.Username, "smtp-username", "", "SMTP AUTH PLAIN user name (sent only over STARTTLS or to localhost); empty: no authentication")
@@ -86,7 +79,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	verifier, err := loadVerifier(ctx, f, logger)
+	// The user service may start after this one: let a signal end the wait.
+	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	verifier, err := f.verifier.Load(fetchCtx, logger)
+	stop()
 	if err != nil {
 		return err
 	}
@@ -105,17 +101,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errors.Join(err, orderConn.Close())
 	}
+	fail := func(err error) error { return errors.Join(err, store.Close(ctx), orderConn.Close()) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
 	g.Cleanup("order-conn", func(context.Context) error { return orderConn.Close() })
-	cleanup := func(err error) error {
-		return errors.Join(err, store.Close(ctx), orderConn.Close())
-	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Notification}, reg)
-
+	reg := serve.NewRegistry()
+	svcReg := serve.Registerer(reg, config.Notification)
 	comp, err := notification.Build(ctx, notification.Deps{
 		DB:         store.Database(config.Notification),
 		Logger:     logger,
@@ -128,32 +120,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Delivery:   f.delivery,
 	})
 	if err != nil {
-		return cleanup(err)
+		return fail(err)
 	}
 
-	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
-	comp.RegisterGRPC(grpcSrv)
-	grpcSrv.Ready()
-	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
-		Logger:       logger,
-		Registerer:   svcReg,
-		Gatherer:     reg,
-		Ready:        store.Ping,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	srv, err := serve.Listen(g, config.Notification, cfg.GRPCAddr, serve.Options{
+		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-
-	grpcAddr, err := g.GRPC(config.Notification, cfg.GRPCAddr, grpcSrv)
 	if err != nil {
-		return cleanup(err)
+		return fail(err)
 	}
-	httpAddr, err := g.HTTP(config.Notification, cfg.HTTPAddr, handler)
+	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
-		return cleanup(err)
+		return fail(err)
 	}
-	for i, fn := range comp.Background {
-		g.Background(fmt.Sprintf("notification-%d", i), fn)
-	}
-	logger.Info("notification service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+	logger.Info("notification service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
 		slog.String("order", f.orderAddr), slog.Bool("smtp", f.smtp.Addr != ""))
 	return g.Run(ctx)
 }
@@ -167,9 +147,7 @@ func (f *flags) validate() error {
 	if f.orderAddr == "" {
 		bad("order-addr", "must not be empty")
 	}
-	if f.publicKeyFile == "" && f.jwksURL == "" {
-		bad("jwks-url", "must not be empty without -jwt-public-key-file (%s)", config.EnvVar("jwt-public-key-file"))
-	}
+	errs = append(errs, f.verifier.Validate())
 	if _, err := mail.ParseAddress(f.service.From); err != nil {
 		bad("smtp-from", "%q is not an e-mail address: %v", f.service.From, err)
 	}
@@ -192,22 +170,4 @@ func (f *flags) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// loadVerifier reads the public key file, or fetches the JWK Set, retrying
-// until the user service answers.
-func loadVerifier(ctx context.Context, f flags, logger *slog.Logger) (*token.Verifier, error) {
-	if f.publicKeyFile != "" {
-		v, err := token.LoadVerifier(f.publicKeyFile, f.tokens)
-		if err != nil {
-			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
-		}
-		return v, nil
-	}
-	logger.Info("fetching the user service's public keys", slog.String("url", f.jwksURL))
-	v, err := token.FetchVerifier(ctx, f.jwksURL, nil, logger, f.tokens)
-	if err != nil {
-		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
-	}
-	return v, nil
 }

@@ -1,39 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/kitshop/kitshop/internal/serve/servetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
@@ -46,7 +20,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"client-retry-budget":          {"-client-retry-budget=1ms"},
 	}
 	for want, args := range tests {
-		var out syncBuffer
+		var out servetest.SyncBuffer
 		err := run(context.Background(), args, &out)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
@@ -56,7 +30,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out servetest.SyncBuffer
 	if err := run(context.Background(), []string{"-h"}, &out); err != nil {
 		t.Fatalf("run(-h) = %v", err)
 	}
@@ -67,66 +41,17 @@ func TestRunHelp(t *testing.T) {
 	}
 }
 
+// TestRunServesAndStops starts the service with the order service down (the
+// connection is lazy): it serves health and answers 401 without a token, then
+// stops cleanly when its context ends.
 func TestRunServesAndStops(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	grpcAddr, httpAddr, stop := servetest.Start(t, run, "-jwt-public-key-file="+servetest.PublicKeyFile(t), "-order-addr=127.0.0.1:1")
+	servetest.CheckServing(t, grpcAddr, httpAddr)
+	if code := servetest.Get(t, httpAddr, "/notification?orderId=o"); code != http.StatusUnauthorized {
+		t.Errorf("GET /notification without a token: %d, want 401", code)
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "public.pem")
-	if err = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{
-			"-grpc-addr=127.0.0.1:0", "-http-addr=127.0.0.1:0", "-data-dir=" + filepath.Join(dir, "data"),
-			"-jwt-public-key-file=" + keyFile, "-order-addr=127.0.0.1:1",
-		}, &logs)
-	}()
-
-	httpAddr := regexp.MustCompile(`http=(127\.0\.0\.1:\d+)`)
-	var addr string
-	deadline := time.Now().Add(time.Minute)
-	for addr == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service did not start:\n%s", logs.String())
-		}
-		if m := httpAddr.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, path := range []string{"/readyz", "/notification?orderId=o"} {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		want := http.StatusOK
-		if strings.HasPrefix(path, "/notification") {
-			want = http.StatusUnauthorized
-		}
-		if resp.StatusCode != want {
-			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run = %v after cancellation, want nil\n%s", err, logs.String())
+	if err := stop(); err != nil {
+		t.Errorf("run = %v after cancellation, want nil", err)
 	}
 }

@@ -20,16 +20,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/grpcclient"
-	"github.com/kitshop/kitshop/internal/grpcserver"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/order"
 )
@@ -43,12 +39,10 @@ func main() {
 
 // flags are the order service's own settings.
 type flags struct {
-	addrs         order.Addrs
-	jwksURL       string
-	publicKeyFile string
-	tokens        token.Options
-	client        grpcclient.Config
-	opts          order.Options
+	addrs    order.Addrs
+	verifier token.VerifierConfig
+	client   grpcclient.Config
+	opts     order.Options
 }
 
 func (f *flags) register(fs *flag.FlagSet) {
@@ -56,10 +50,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addrs.Product, "product-addr", fmt.Sprintf("localhost:%d", config.ProductGRPCPort), "gRPC target of the product service")
 	fs.StringVar(&f.addrs.Payment, "payment-addr", fmt.Sprintf("localhost:%d", config.PaymentGRPCPort), "gRPC target of the payment service")
 	fs.StringVar(&f.addrs.Notification, "notification-addr", fmt.Sprintf("localhost:%d", config.NotificationGRPCPort), "gRPC target of the notification service")
-	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "JWKS of the user service, fetched at start (retried until it answers); unused with -jwt-public-key-file")
-	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key that verifies access tokens, instead of -jwks-url")
-	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "required \"iss\" claim of access tokens")
-	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "required \"aud\" claim of access tokens")
+	f.verifier.RegisterFlags(fs)
 	f.client.RegisterFlags(fs)
 	fs.DurationVar(&f.opts.OrderTimeout, "order-timeout", order.DefaultOrderTimeout, "time limit of all the calls one order creation makes")
 	fs.DurationVar(&f.opts.SweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the sweeper settles orders left pending")
@@ -81,9 +72,7 @@ func (f *flags) validate() error {
 			bad(name, "must not be empty")
 		}
 	}
-	if f.publicKeyFile == "" && f.jwksURL == "" {
-		bad("jwks-url", "must not be empty without -jwt-public-key-file (%s)", config.EnvVar("jwt-public-key-file"))
-	}
+	errs = append(errs, f.verifier.Validate())
 	for name, d := range map[string]time.Duration{"order-timeout": f.opts.OrderTimeout, "sweep-interval": f.opts.SweepInterval,
 		"sweep-grace": f.opts.SweepGrace, "dispatch-interval": f.opts.DispatchInterval,
 		"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax} {
@@ -121,10 +110,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	verifier, err := loadVerifier(ctx, f, logger)
+	// The user service may start after this one: let a signal end the wait.
+	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	verifier, err := f.verifier.Load(fetchCtx, logger)
+	stop()
 	if err != nil {
 		return err
 	}
+
 	store, err := docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
 	if err != nil {
 		return err
@@ -132,14 +125,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Order}, reg)
-
+	reg := serve.NewRegistry()
+	svcReg := serve.Registerer(reg, config.Order)
 	deps, conns, err := order.Dial(f.addrs, f.client, svcReg, logger)
 	if err != nil {
 		return errors.Join(err, store.Close(ctx))
 	}
+	fail := func(err error) error { return errors.Join(err, conns.Close(), store.Close(ctx)) }
 	g.Cleanup("clients", func(context.Context) error { return conns.Close() })
 	comp, err := order.Build(ctx, order.Deps{
 		DB:           store.Database(config.Order),
@@ -150,50 +142,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Options:      f.opts,
 	})
 	if err != nil {
-		return errors.Join(err, conns.Close(), store.Close(ctx))
+		return fail(err)
 	}
 
-	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
-	comp.RegisterGRPC(grpcSrv)
-	grpcSrv.Ready()
-	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
-		Logger:       logger,
-		Registerer:   svcReg,
-		Gatherer:     reg,
-		Ready:        store.Ping,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	srv, err := serve.Listen(g, config.Order, cfg.GRPCAddr, serve.Options{
+		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-
-	grpcAddr, err := g.GRPC(config.Order, cfg.GRPCAddr, grpcSrv)
 	if err != nil {
-		return errors.Join(err, conns.Close(), store.Close(ctx))
+		return fail(err)
 	}
-	httpAddr, err := g.HTTP(config.Order, cfg.HTTPAddr, handler)
+	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
-		return errors.Join(err, conns.Close(), store.Close(ctx))
+		return fail(err)
 	}
-	g.Background("order-sweeper", comp.Background[0])
-	g.Background("order-outbox", comp.Background[1])
-	logger.Info("order service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr))
+	logger.Info("order service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr))
 	return g.Run(ctx)
-}
-
-// loadVerifier reads the public key file, or fetches the JWKS, retrying until
-// the user service answers or the process is interrupted.
-func loadVerifier(ctx context.Context, f flags, logger *slog.Logger) (*token.Verifier, error) {
-	if f.publicKeyFile != "" {
-		v, err := token.LoadVerifier(f.publicKeyFile, f.tokens)
-		if err != nil {
-			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
-		}
-		return v, nil
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger.Info("fetching the token keys", slog.String("url", f.jwksURL))
-	v, err := token.FetchVerifier(ctx, f.jwksURL, nil, logger, f.tokens)
-	if err != nil {
-		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
-	}
-	return v, nil
 }

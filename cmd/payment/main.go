@@ -20,15 +20,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
-	"github.com/kitshop/kitshop/internal/grpcserver"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/payment"
 )
@@ -45,9 +41,7 @@ func main() {
 
 // flags are the payment service's own settings.
 type flags struct {
-	jwksURL          string
-	publicKeyFile    string
-	tokens           token.Options
+	verifier         token.VerifierConfig
 	cardKeyFile      string
 	processorLatency time.Duration
 	processorTimeout time.Duration
@@ -59,10 +53,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg config.Service
 	cfg.Register(fs, config.Payment, config.PaymentGRPCPort, config.PaymentHTTPPort)
 	var f flags
-	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "JWKS of the user service, fetched at start (retried until it answers); unused with -jwt-public-key-file")
-	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key of the user service, instead of -jwks-url")
-	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "\"iss\" claim required in tokens")
-	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "\"aud\" claim required in tokens")
+	f.verifier.RegisterFlags(fs)
 	fs.StringVar(&f.cardKeyFile, "card-key-file", "", "hex HMAC key that fingerprints card numbers (share it between replicas); empty: "+cardKeyFileName+" in -data-dir, generated on first start")
 	fs.DurationVar(&f.processorLatency, "processor-latency", 0, "latency of the simulated card processor (1s reproduces the original system)")
 	fs.DurationVar(&f.processorTimeout, "processor-timeout", payment.DefaultProcessorTimeout, "time limit of each call to the card processor")
@@ -84,7 +75,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := loadVerifier(ctx, f, logger)
+	// The user service may start after this one: let a signal end the wait.
+	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	verifier, err := f.verifier.Load(fetchCtx, logger)
+	stop()
 	if err != nil {
 		return err
 	}
@@ -93,13 +87,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Payment}, reg)
-
+	reg := serve.NewRegistry()
+	svcReg := serve.Registerer(reg, config.Payment)
 	comp, err := payment.Build(ctx, payment.Deps{
 		DB:               store.Database(config.Payment),
 		Logger:           logger,
@@ -110,39 +103,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		ProcessorTimeout: f.processorTimeout,
 	})
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
 
-	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
-	comp.RegisterGRPC(grpcSrv)
-	grpcSrv.Ready()
-	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
-		Logger:       logger,
-		Registerer:   svcReg,
-		Gatherer:     reg,
-		Ready:        store.Ping,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	srv, err := serve.Listen(g, config.Payment, cfg.GRPCAddr, serve.Options{
+		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-
-	grpcAddr, err := g.GRPC(config.Payment, cfg.GRPCAddr, grpcSrv)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	httpAddr, err := g.HTTP(config.Payment, cfg.HTTPAddr, handler)
+	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	for i, fn := range comp.Background {
-		g.Background(fmt.Sprintf("payment-%d", i), fn)
-	}
-	logger.Info("payment service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+	logger.Info("payment service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
 		slog.Duration("processor_latency", f.processorLatency))
 	return g.Run(ctx)
 }
 
 // validate checks the shared settings and the payment service's own.
 func validate(cfg *config.Service, f flags) error {
-	errs := []error{cfg.Validate()}
+	errs := []error{cfg.Validate(), f.verifier.Validate()}
 	if f.processorLatency < 0 {
 		errs = append(errs, fmt.Errorf("invalid -processor-latency (%s): %s is negative", config.EnvVar("processor-latency"), f.processorLatency))
 	}
@@ -170,24 +151,4 @@ func loadCardKey(file, dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("card key in -data-dir: %w", err)
 	}
 	return k, nil
-}
-
-// loadVerifier reads the user service's public key from -jwt-public-key-file, or fetches its JWKS from
-// -jwks-url, retrying until it answers or the process is interrupted.
-func loadVerifier(ctx context.Context, f flags, logger *slog.Logger) (*token.Verifier, error) {
-	if f.publicKeyFile != "" {
-		v, err := token.LoadVerifier(f.publicKeyFile, f.tokens)
-		if err != nil {
-			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
-		}
-		return v, nil
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger.Info("fetching the user service's public keys", slog.String("url", f.jwksURL))
-	v, err := token.FetchVerifier(ctx, f.jwksURL, nil, logger, f.tokens)
-	if err != nil {
-		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
-	}
-	return v, nil
 }

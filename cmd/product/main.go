@@ -21,15 +21,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
-	"github.com/kitshop/kitshop/internal/grpcserver"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/product"
 )
@@ -43,11 +39,9 @@ func main() {
 
 // flags are the product service's own settings.
 type flags struct {
-	sampleStock   int64
-	lease         time.Duration
-	jwksURL       string
-	publicKeyFile string
-	tokens        token.Options
+	sampleStock int64
+	lease       time.Duration
+	verifier    token.VerifierConfig
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -58,27 +52,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var f flags
 	fs.Int64Var(&f.sampleStock, "sample-stock", product.DefaultSampleStock, "stock of each sample product made by POST /product/sample")
 	fs.DurationVar(&f.lease, "reservation-lease", product.DefaultLease, "how long a reservation call may work on an order before another instance may take over")
-	fs.StringVar(&f.jwksURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort), "user service's JWK Set, fetched in the background (retried until it answers); ignored with -jwt-public-key-file")
-	fs.StringVar(&f.publicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key that verifies access tokens, instead of -jwks-url")
-	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "\"iss\" claim required of access tokens")
-	fs.StringVar(&f.tokens.Audience, "jwt-audience", token.DefaultAudience, "\"aud\" claim required of access tokens")
+	f.verifier.RegisterFlags(fs)
 	if err := config.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), f.verifier.Validate()); err != nil {
 		return err
 	}
 	logger, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
+
+	// Without a key file, Build fetches the JWK Set in the background.
 	var verifier *token.Verifier
-	if f.publicKeyFile != "" {
-		if verifier, err = token.LoadVerifier(f.publicKeyFile, f.tokens); err != nil {
-			return fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
+	if f.verifier.PublicKeyFile != "" {
+		if verifier, err = f.verifier.Load(ctx, logger); err != nil {
+			return err
 		}
 	}
 
@@ -86,49 +79,36 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.Product}, reg)
-
+	reg := serve.NewRegistry()
+	svcReg := serve.Registerer(reg, config.Product)
 	comp, err := product.Build(ctx, product.Deps{
 		DB:           store.Database(config.Product),
 		Logger:       logger,
 		Registerer:   svcReg,
 		Verifier:     verifier,
-		JWKSURL:      f.jwksURL,
-		TokenOptions: f.tokens,
+		JWKSURL:      f.verifier.JWKSURL,
+		TokenOptions: f.verifier.Options,
 		Options:      product.Options{SampleStock: f.sampleStock, Lease: f.lease},
 	})
 	if err != nil {
-		return errors.Join(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease, -jwks-url): %w", err), store.Close(ctx))
+		return fail(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease, -jwks-url): %w", err))
 	}
 
-	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
-	comp.RegisterGRPC(grpcSrv)
-	grpcSrv.Ready()
-	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
-		Logger:       logger,
-		Registerer:   svcReg,
-		Gatherer:     reg,
-		Ready:        store.Ping,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	srv, err := serve.Listen(g, config.Product, cfg.GRPCAddr, serve.Options{
+		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-
-	grpcAddr, err := g.GRPC(config.Product, cfg.GRPCAddr, grpcSrv)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	httpAddr, err := g.HTTP(config.Product, cfg.HTTPAddr, handler)
+	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	for i, fn := range comp.Background {
-		g.Background(fmt.Sprintf("product-%d", i), fn)
-	}
-	logger.Info("product service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+	logger.Info("product service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
 		slog.Bool("admin_keys_from_file", verifier != nil))
 	return g.Run(ctx)
 }

@@ -17,16 +17,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
-	"github.com/kitshop/kitshop/internal/grpcserver"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/user"
 )
@@ -95,13 +92,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svcReg := prometheus.WrapRegistererWith(prometheus.Labels{"service": config.User}, reg)
-
+	reg := serve.NewRegistry()
+	svcReg := serve.Registerer(reg, config.User)
 	comp, err := user.Build(ctx, user.Deps{
 		DB:         store.Database(config.User),
 		Logger:     logger,
@@ -110,32 +106,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Options:    opts,
 	})
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
 
-	grpcSrv := grpcserver.New(grpcserver.Options{Logger: logger, Registerer: svcReg})
-	comp.RegisterGRPC(grpcSrv)
-	grpcSrv.Ready()
-	handler := httpserver.New(comp.HTTPHandler, httpserver.Options{
-		Logger:       logger,
-		Registerer:   svcReg,
-		Gatherer:     reg,
-		Ready:        store.Ping,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
+		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 	})
-
-	grpcAddr, err := g.GRPC(config.User, cfg.GRPCAddr, grpcSrv)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	httpAddr, err := g.HTTP(config.User, cfg.HTTPAddr, handler)
+	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return fail(err)
 	}
-	for i, fn := range comp.Background {
-		g.Background(fmt.Sprintf("user-%d", i), fn)
-	}
-	logger.Info("user service started", slog.String("grpc", grpcAddr), slog.String("http", httpAddr),
+	logger.Info("user service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
 		slog.String("jwt_kid", signer.KeyID()))
 	return g.Run(ctx)
 }

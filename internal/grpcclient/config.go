@@ -61,10 +61,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxAttempts, "client-max-attempts", d.MaxAttempts, "most attempts of an idempotent call, the first included (1: no retries)")
 	fs.DurationVar(&c.BackoffBase, "client-backoff", d.BackoffBase, "first backoff between attempts; doubles each retry, with jitter")
 	fs.DurationVar(&c.BackoffMax, "client-backoff-max", d.BackoffMax, "largest backoff between attempts")
+	// The back-quoted `number` names the value in -h: flag can tell no type
+	// for a flag.Value and would print "value".
 	c.BreakerFailures, c.BreakerHalfOpenRequests = d.BreakerFailures, d.BreakerHalfOpenRequests
-	fs.Var(uint32Value{&c.BreakerFailures}, "breaker-failures", "consecutive infrastructure failures that open a circuit breaker")
+	fs.Var(uint32Value{&c.BreakerFailures}, "breaker-failures", "`number` of consecutive infrastructure failures that open a circuit breaker")
 	fs.DurationVar(&c.BreakerOpenTimeout, "breaker-open-timeout", d.BreakerOpenTimeout, "how long an open circuit breaker refuses calls before probing")
-	fs.Var(uint32Value{&c.BreakerHalfOpenRequests}, "breaker-half-open-requests", "probes a half-open circuit breaker lets through; that many successes close it")
+	fs.Var(uint32Value{&c.BreakerHalfOpenRequests}, "breaker-half-open-requests", "`number` of probes a half-open circuit breaker lets through; that many successes close it")
 }
 
 // uint32Value is a flag.Value for a uint32 setting.

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kitshop/kitshop/internal/serve/servetest"
+)
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	t.Parallel()
+	for want, args := range map[string][]string{
+		"KITSHOP_BCRYPT_COST":  {"-bcrypt-cost=99"},
+		"KITSHOP_JWT_KEY_FILE": {"-jwt-key-file=/nonexistent/key.pem"},
+		"KITSHOP_GRPC_ADDR":    {"-grpc-addr=nowhere"},
+	} {
+		var out servetest.SyncBuffer
+		err := run(context.Background(), args, &out)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
+		}
+	}
+}
+
+// TestRunServesAndStops starts the service with a signing key generated in
+// its data directory: it serves health and its JWK Set, then stops cleanly
+// when its context ends.
+func TestRunServesAndStops(t *testing.T) {
+	t.Parallel()
+	grpcAddr, httpAddr, stop := servetest.Start(t, run)
+	servetest.CheckServing(t, grpcAddr, httpAddr)
+	if code := servetest.Get(t, httpAddr, "/.well-known/jwks.json"); code != http.StatusOK {
+		t.Errorf("GET /.well-known/jwks.json: %d, want 200", code)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("run = %v after cancellation, want nil", err)
+	}
+}
