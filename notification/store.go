@@ -57,9 +57,15 @@ func (d *notificationDoc) notification() Notification {
 	return n
 }
 
-// MongoStore is the Store on MongoDB or the embedded document store.
+// MongoStore is the Store on MongoDB or the embedded document store. Every
+// lookup and write is by _id (the order id). The conditional writes (lease
+// claim and release, MarkSent, the delivery acknowledgement) go through
+// docstore.Updater: one guarded findAndModify on MongoDB, {_id}-only commands
+// under a per-notification lock on the embedded store, where a guard in the
+// filter would scan every notification.
 type MongoStore struct {
-	coll *mongo.Collection
+	coll    *mongo.Collection
+	updater *docstore.Updater // every write after Insert
 }
 
 // NewMongoStore returns the store of the notification database db, creating
@@ -86,7 +92,11 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("notification store: create index: %w", err)
 	}
-	return &MongoStore{coll: coll}, nil
+	updater, err := docstore.NewUpdater(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("notification store: %w", err)
+	}
+	return &MongoStore{coll: coll, updater: updater}, nil
 }
 
 // isNamespaceExists reports MongoDB's NamespaceExists (48), returned when the
@@ -132,12 +142,11 @@ func (s *MongoStore) Get(ctx context.Context, orderID string) (Notification, err
 	return doc.notification(), nil
 }
 
-// Claim implements Store with one conditional update: it matches only while
-// the notification is Pending and its lease has expired, so of concurrent
+// Claim implements Store with one guarded update: it matches only while the
+// notification is Pending and its lease has expired, so of concurrent
 // claimers exactly one succeeds.
 func (s *MongoStore) Claim(ctx context.Context, orderID string, now time.Time, lease Lease) (bool, error) {
-	filter := bson.D{
-		{Key: "_id", Value: orderID},
+	guard := bson.D{
 		{Key: "status", Value: string(StatusPending)},
 		{Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}},
 	}
@@ -145,17 +154,19 @@ func (s *MongoStore) Claim(ctx context.Context, orderID string, now time.Time, l
 		{Key: "lease_owner", Value: lease.Owner},
 		{Key: "lease_until", Value: lease.Until},
 	}}}
-	res, err := s.coll.UpdateOne(ctx, filter, update)
-	if err != nil {
+	_, err := s.updater.UpdateByID(ctx, s.coll, orderID, guard, update)
+	switch {
+	case errors.Is(err, docstore.ErrNoMatch):
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("notification store: claim %s: %w", orderID, err)
 	}
-	return res.MatchedCount == 1, nil
+	return true, nil
 }
 
 // Release implements Store.
 func (s *MongoStore) Release(ctx context.Context, orderID, owner string) error {
-	filter := bson.D{
-		{Key: "_id", Value: orderID},
+	guard := bson.D{
 		{Key: "status", Value: string(StatusPending)},
 		{Key: "lease_owner", Value: owner},
 	}
@@ -163,7 +174,8 @@ func (s *MongoStore) Release(ctx context.Context, orderID, owner string) error {
 		{Key: "lease_owner", Value: ""},
 		{Key: "lease_until", Value: time.Unix(0, 0).UTC()},
 	}}}
-	if _, err := s.coll.UpdateOne(ctx, filter, update); err != nil {
+	_, err := s.updater.UpdateByID(ctx, s.coll, orderID, guard, update)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
 		return fmt.Errorf("notification store: release %s: %w", orderID, err)
 	}
 	return nil
@@ -172,25 +184,23 @@ func (s *MongoStore) Release(ctx context.Context, orderID, owner string) error {
 // MarkSent implements Store. Only a Pending notification changes, so a
 // notification is marked Sent once, with the time of the first send.
 func (s *MongoStore) MarkSent(ctx context.Context, orderID string, sentAt time.Time) (Notification, error) {
-	filter := bson.D{
-		{Key: "_id", Value: orderID},
-		{Key: "status", Value: string(StatusPending)},
-	}
 	update := bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(StatusSent)},
 		{Key: "sent_at", Value: sentAt},
 		{Key: "lease_owner", Value: ""},
 		{Key: "lease_until", Value: time.Unix(0, 0).UTC()},
 	}}}
-	var doc notificationDoc
-	err := s.coll.FindOneAndUpdate(ctx, filter, update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	raw, err := s.updater.UpdateByID(ctx, s.coll, orderID, bson.D{{Key: "status", Value: string(StatusPending)}}, update)
+	if errors.Is(err, docstore.ErrNoMatch) {
 		// Sent already (or gone): answer with what is stored.
 		return s.Get(ctx, orderID)
 	}
 	if err != nil {
 		return Notification{}, fmt.Errorf("notification store: mark %s sent: %w", orderID, err)
+	}
+	var doc notificationDoc
+	if err = bson.Unmarshal(raw, &doc); err != nil {
+		return Notification{}, fmt.Errorf("notification store: mark %s sent: decode: %w", orderID, err)
 	}
 	return doc.notification(), nil
 }
@@ -201,8 +211,8 @@ func (s *MongoStore) AcknowledgeDelivery(ctx context.Context, orderID string) er
 		{Key: "delivery_acked", Value: true},
 		{Key: "delivery_acked_at", Value: time.Now().UTC()},
 	}}}
-	filter := bson.D{{Key: "_id", Value: orderID}, {Key: "delivery_acked", Value: false}}
-	if _, err := s.coll.UpdateOne(ctx, filter, update); err != nil {
+	_, err := s.updater.UpdateByID(ctx, s.coll, orderID, bson.D{{Key: "delivery_acked", Value: false}}, update)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
 		return fmt.Errorf("notification store: acknowledge delivery of %s: %w", orderID, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
 // testDocs is the embedded store shared by the tests of this package; each
@@ -194,6 +195,53 @@ func TestMongoStoreUnacknowledged(t *testing.T) {
 	if err = s.AcknowledgeDelivery(ctx, "unknown"); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestMongoStoreHotPathFiltersOnIDOnly: every command of the request and
+// worker paths (all but the start-up scan Unacknowledged) looks notifications
+// up by _id alone, the only lookup whose cost does not grow with the number of
+// notifications on the embedded store.
+func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
+	// Not parallel: FerretDB's embedded start-up writes a global (see
+	// docstoretest.Start), so stores must not start at the same time.
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	s, err := NewMongoStore(ctx, client.Database("notification"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: "a", Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{}); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second Insert: %v", err)
+	}
+	if _, err := s.Get(ctx, testOrder); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Claim(ctx, testOrder, t0, Lease{Owner: "b", Until: t0.Add(time.Minute)}); ok || err != nil {
+		t.Fatalf("Claim of a held lease: %v, %v", ok, err)
+	}
+	if err := s.Release(ctx, testOrder, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Claim(ctx, testOrder, t0, Lease{Owner: "b", Until: t0.Add(time.Minute)}); !ok || err != nil {
+		t.Fatalf("Claim of a released lease: %v, %v", ok, err)
+	}
+	if n, err := s.MarkSent(ctx, testOrder, t0); err != nil || n.Status != StatusSent {
+		t.Fatalf("MarkSent: %+v, %v", n, err)
+	}
+	if n, err := s.MarkSent(ctx, testOrder, t0.Add(time.Hour)); err != nil || !n.SentAt.Equal(t0) {
+		t.Fatalf("second MarkSent: %+v, %v", n, err)
+	}
+	for range 2 {
+		if err := s.AcknowledgeDelivery(ctx, testOrder); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.AssertIDOnly(t, "notification", collectionName)
 }
 
 func TestMongoStoreConcurrentInsertAndClaim(t *testing.T) {

@@ -33,9 +33,12 @@ const (
 // workers' reads) is by order _id, the only indexed lookup on the embedded
 // store. An order placed with an idempotency key has an _id derived from the
 // caller and the key, so the unique _id decides between concurrent repeats.
-// Every status change is one findAndModify guarded by {_id, status: from},
-// atomic on MongoDB and on the embedded store (one command at a time per
-// client): of two concurrent transitions from the same status, one wins.
+// Every status change goes through docstore.Updater guarded by {status: from}:
+// one findAndModify on {_id, status} on MongoDB, a read-check-write of
+// {_id}-only commands under a per-order lock on the embedded store, where a
+// guard in the filter would scan every order. Either way, of two concurrent
+// transitions from the same status, one wins. The outbox fields and the
+// customers list are written by plain _id updates: no guard reads them.
 //
 // A customer's orders are listed from the customers document (one _id
 // lookup, then one per order shown), not by a query on customer.userId that
@@ -50,6 +53,7 @@ const (
 type MongoStore struct {
 	orders    *mongo.Collection
 	customers *mongo.Collection
+	updater   *docstore.Updater // every write of status
 }
 
 // orderDoc is an orders document.
@@ -142,7 +146,11 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("order: store: create indexes: %w", err)
 	}
-	return &MongoStore{orders: orders, customers: db.Collection(customersCollection)}, nil
+	updater, err := docstore.NewUpdater(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("order: store: %w", err)
+	}
+	return &MongoStore{orders: orders, customers: db.Collection(customersCollection), updater: updater}, nil
 }
 
 // namespaceExists is the server error code of creating a collection that exists.
@@ -199,11 +207,9 @@ func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status,
 		set = append(set, bson.E{Key: "failureReason", Value: ch.FailureReason})
 	}
 	set = append(set, outboxFields(ch.Outbox)...)
-	filter := bson.D{{Key: "_id", Value: id}, {Key: "status", Value: string(from)}}
-	var d orderDoc
-	err := s.orders.FindOneAndUpdate(ctx, filter, bson.D{{Key: "$set", Value: set}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	raw, err := s.updater.UpdateByID(ctx, s.orders, id, bson.D{{Key: "status", Value: string(from)}},
+		bson.D{{Key: "$set", Value: set}})
+	if errors.Is(err, docstore.ErrNoMatch) {
 		cur, gerr := s.Get(ctx, id)
 		if gerr != nil {
 			return Order{}, gerr
@@ -212,6 +218,10 @@ func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status,
 	}
 	if err != nil {
 		return Order{}, fmt.Errorf("order: store: transition %s → %s: %w", from, to, err)
+	}
+	var d orderDoc
+	if err = bson.Unmarshal(raw, &d); err != nil {
+		return Order{}, fmt.Errorf("order: store: transition %s → %s: decode: %w", from, to, err)
 	}
 	return fromDoc(d), nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
 // The embedded store is shared by the package's tests, started by the first
@@ -223,6 +224,58 @@ func TestMongoStoreConcurrentTransitions(t *testing.T) {
 			t.Errorf("fields of two transitions mixed: status %s reason %s", final.Status, final.FailureReason)
 		}
 	}
+}
+
+// TestMongoStoreHotPathFiltersOnIDOnly: every command of the request and
+// worker paths (all but the start-up scans ListPending and ListOutbox) looks
+// documents up by _id alone, the only lookup whose cost does not grow with
+// the number of orders on the embedded store.
+func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
+	// Not parallel: FerretDB's embedded start-up writes a global (see
+	// docstoretest.Start), so stores must not start at the same time.
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	s, err := NewMongoStore(ctx, client.Database("order"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, id := range []string{"o1", "o2"} {
+		if err := s.Insert(ctx, storedOrder(id, alice, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Insert(ctx, storedOrder("o1", alice, now)); !errors.Is(err, ErrDuplicateOrder) {
+		t.Fatalf("repeated insert: %v", err)
+	}
+	if _, err := s.Get(ctx, "o1"); err != nil {
+		t.Fatal(err)
+	}
+	paid := Change{At: now, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}}
+	if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, paid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrStaleStatus) {
+		t.Fatalf("stale transition: %v", err)
+	}
+	if _, err := s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown order: %v", err)
+	}
+	if err := s.AddOutbox(ctx, "o2", Outbox{ReleaseStock: true, Refund: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClearOutbox(ctx, "o2", Outbox{ReleaseStock: true}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListByCustomer(ctx, alice, "", 10); err != nil || len(list) != 2 {
+		t.Fatalf("list: %d orders, %v", len(list), err)
+	}
+	rec.AssertIDOnly(t, "order", ordersCollection)
+	rec.AssertIDOnly(t, "order", customersCollection)
 }
 
 // TestMongoStoreConcurrentInsert: concurrent inserts of one _id (repeats of

@@ -8,7 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/docstore"
 )
@@ -21,10 +20,12 @@ const codeNamespaceExists = 48
 
 // MongoStore is the [Store] on MongoDB (or the embedded store). Payments are keyed by order id (_id), the
 // only key the service looks them up by, so no other index is needed. Every write is a single-document
-// atomic operation: an insert (the unique _id refuses a second payment for an order) or a findOneAndUpdate
-// guarded by the current status.
+// atomic operation: an insert (the unique _id refuses a second payment for an order) or an update guarded
+// by the current status through [docstore.Updater], which sends only {_id} filters to the embedded store
+// (a guard in the filter would scan every payment there).
 type MongoStore struct {
-	coll *mongo.Collection
+	coll    *mongo.Collection
+	updater *docstore.Updater // every write of status
 }
 
 // paymentDoc is the stored form of a Payment.
@@ -52,7 +53,11 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	if err != nil && !(errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists)) {
 		return nil, fmt.Errorf("payment store: create collection: %w", err)
 	}
-	return &MongoStore{coll: db.Collection(CollectionName)}, nil
+	updater, err := docstore.NewUpdater(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("payment store: %w", err)
+	}
+	return &MongoStore{coll: db.Collection(CollectionName), updater: updater}, nil
 }
 
 // Create implements [Store].
@@ -90,17 +95,17 @@ func (s *MongoStore) Transition(ctx context.Context, orderID string, from Status
 			set = append(set, bson.E{Key: f.key, Value: f.value})
 		}
 	}
-	var d paymentDoc
-	err := s.coll.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: orderID}, {Key: "status", Value: string(from)}},
-		bson.D{{Key: "$set", Value: set}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&d)
+	raw, err := s.updater.UpdateByID(ctx, s.coll, orderID, bson.D{{Key: "status", Value: string(from)}},
+		bson.D{{Key: "$set", Value: set}})
 	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
+	case errors.Is(err, docstore.ErrNoMatch):
 		return s.Get(ctx, orderID) // not in status from (or missing): report it as it is
 	case err != nil:
 		return Payment{}, fmt.Errorf("payment store: update: %w", err)
+	}
+	var d paymentDoc
+	if err = bson.Unmarshal(raw, &d); err != nil {
+		return Payment{}, fmt.Errorf("payment store: update: decode: %w", err)
 	}
 	return d.payment(), nil
 }

@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
 // testDocs is the embedded store shared by the package's tests; each test uses its own database (newTestDB).
@@ -107,6 +108,40 @@ func TestMongoStore(t *testing.T) {
 	if _, err := s.Transition(ctx, "order-x", StatusPending, Transition{To: StatusApproved, At: later}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Transition of an unknown order: %v, want ErrNotFound", err)
 	}
+}
+
+// TestMongoStoreFiltersOnIDOnly: every command of the store looks payments up
+// by _id alone, the only lookup whose cost does not grow with the number of
+// payments on the embedded store.
+func TestMongoStoreFiltersOnIDOnly(t *testing.T) {
+	// Not parallel: FerretDB's embedded start-up writes a global (see
+	// docstoretest.Start), so stores must not start at the same time.
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	s := newTestMongoStore(t, client.Database("payment"))
+	rec.Reset()
+	at := time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC)
+	p := Payment{ID: "pay-1", OrderID: "order-1", Status: StatusPending, Method: MethodKakao, Amount: 3000,
+		UserEmail: "a@example.com", CreatedAt: at, UpdatedAt: at}
+	if err := s.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, p); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second Create: %v", err)
+	}
+	if _, err := s.Get(ctx, "order-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusApproved, ChargeID: "ch", At: at}); err != nil || got.Status != StatusApproved {
+		t.Fatalf("Transition: %+v, %v", got, err)
+	}
+	if got, err := s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusRejected, At: at}); err != nil || got.Status != StatusApproved {
+		t.Fatalf("guarded Transition: %+v, %v", got, err)
+	}
+	if got, err := s.Transition(ctx, "order-1", StatusApproved, Transition{To: StatusRefunded, RefundID: "re", At: at}); err != nil || got.Status != StatusRefunded {
+		t.Fatalf("refund Transition: %+v, %v", got, err)
+	}
+	rec.AssertIDOnly(t, "payment", CollectionName)
 }
 
 // gatedProcessor holds the first Charge until a second one arrives, so that two callers are sure to

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -152,6 +153,40 @@ func TestMongoStoreCreateReplayed(t *testing.T) {
 	if got, err := s.ByEmail(ctx, a.Email); err != nil || got.ID != a.ID {
 		t.Errorf("ByEmail after replay = %q, %v", got.ID, err)
 	}
+}
+
+// TestMongoStoreFiltersOnIDOnly: every command of the store looks users and
+// e-mail claims up by _id alone, the only lookup whose cost does not grow with
+// the number of users on the embedded store; registering a taken e-mail (read
+// the claim, delete the loser) too.
+func TestMongoStoreFiltersOnIDOnly(t *testing.T) {
+	// Not parallel: FerretDB's embedded start-up writes a global (see
+	// docstoretest.Start), so stores must not start at the same time.
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	s, err := NewMongoStore(ctx, client.Database("user"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	a := testAccount("id-1", "ann@example.com")
+	if err := s.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, testAccount("id-2", a.Email)); !errors.Is(err, ErrEmailTaken) {
+		t.Fatalf("taken e-mail: %v", err)
+	}
+	if _, err := s.ByID(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ByEmail(ctx, a.Email); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, a.ID, token.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	rec.AssertIDOnly(t, "user", usersCollection)
+	rec.AssertIDOnly(t, "user", emailsCollection)
 }
 
 func TestNewMongoStoreIdempotent(t *testing.T) {
