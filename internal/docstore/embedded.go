@@ -26,6 +26,11 @@ const (
 	DefaultMaintenanceInterval = 250 * time.Millisecond
 )
 
+// ferretdbNewMu serializes ferretdb.New, which writes a package-level variable of FerretDB's
+// (version.Get().Package): two embedded stores starting at once (tests, a process with several stores)
+// would race on it. It is the only global of this package, and it guards the dependency's, not ours.
+var ferretdbNewMu sync.Mutex
+
 // EmbeddedOptions configures [StartEmbedded].
 type EmbeddedOptions struct {
 	// DataDir holds one SQLite file per database (<name>.sqlite). It is created if missing. Required.
@@ -111,12 +116,14 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
 
+	ferretdbNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: ferretdbSQLiteURL(dir),
 		Logger:    slog.New(ferretdbLogHandler{next: base.Handler()}).With(slog.String("component", "ferretdb")),
 	})
+	ferretdbNewMu.Unlock()
 	if err != nil {
 		_ = lock.release()
 		return nil, fmt.Errorf("docstore: embedded store: start FerretDB on %s: %w", addr, err)
