@@ -107,10 +107,11 @@ type Addrs struct {
 }
 
 // Dial connects to the dependencies at addrs (grpcclient.Dial: lazy,
-// round-robin, keepalive) and returns their clients, with cfg's retries,
-// deadlines and breakers and the client metrics on reg (nil: unregistered),
-// and the connections, to close at shutdown.
-func Dial(addrs Addrs, cfg grpcclient.Config, reg prometheus.Registerer, logger *slog.Logger) (Dependencies, Conns, error) {
+// round-robin, keepalive, plaintext unless dialOpts say otherwise, e.g.
+// tlsconfig.Credentials.DialOptions) and returns their clients, with cfg's
+// retries, deadlines and breakers and the client metrics on reg (nil:
+// unregistered), and the connections, to close at shutdown.
+func Dial(addrs Addrs, cfg grpcclient.Config, reg prometheus.Registerer, logger *slog.Logger, dialOpts ...grpc.DialOption) (Dependencies, Conns, error) {
 	var conns Conns
 	for _, c := range []struct {
 		conn **grpc.ClientConn
@@ -121,7 +122,7 @@ func Dial(addrs Addrs, cfg grpcclient.Config, reg prometheus.Registerer, logger 
 		{&conns.Payment, addrs.Payment},
 		{&conns.Notification, addrs.Notification},
 	} {
-		conn, err := grpcclient.Dial(c.addr)
+		conn, err := grpcclient.Dial(c.addr, dialOpts...)
 		if err != nil {
 			return Dependencies{}, Conns{}, errors.Join(err, conns.Close())
 		}

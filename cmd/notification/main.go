@@ -27,6 +27,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
 )
@@ -78,6 +79,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := tlsconfig.Load(cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
 
 	// The user service may start after this one: let a signal end the wait.
 	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -92,7 +97,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("invalid -smtp-addr (%s): %w", config.EnvVar("smtp-addr"), err)
 		}
 	}
-	orderConn, err := grpcclient.Dial(f.orderAddr)
+	orderConn, err := grpcclient.Dial(f.orderAddr, creds.DialOptions()...)
 	if err != nil {
 		return fmt.Errorf("invalid -order-addr (%s): %w", config.EnvVar("order-addr"), err)
 	}
@@ -125,6 +130,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Notification, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
+		GRPCOptions: creds.ServerOptions(),
 	})
 	if err != nil {
 		return fail(err)
@@ -134,7 +140,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("notification service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.String("order", f.orderAddr), slog.Bool("smtp", f.smtp.Addr != ""))
+		slog.Bool("mtls", creds.Enabled()), slog.String("order", f.orderAddr), slog.Bool("smtp", f.smtp.Addr != ""))
 	return g.Run(ctx)
 }
 

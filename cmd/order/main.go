@@ -26,6 +26,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/order"
 )
@@ -109,6 +110,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := tlsconfig.Load(cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
 
 	// The user service may start after this one: let a signal end the wait.
 	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -127,7 +132,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
-	deps, conns, err := order.Dial(f.addrs, f.client, svcReg, logger)
+	deps, conns, err := order.Dial(f.addrs, f.client, svcReg, logger, creds.DialOptions()...)
 	if err != nil {
 		return errors.Join(err, store.Close(ctx))
 	}
@@ -147,6 +152,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Order, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
+		GRPCOptions: creds.ServerOptions(),
 	})
 	if err != nil {
 		return fail(err)
@@ -155,6 +161,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	logger.Info("order service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr))
+	logger.Info("order service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr), slog.Bool("mtls", creds.Enabled()))
 	return g.Run(ctx)
 }

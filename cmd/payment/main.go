@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/payment"
 )
@@ -70,6 +71,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := tlsconfig.Load(cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
 
 	cardKey, err := loadCardKey(f.cardKeyFile, cfg.DataDir)
 	if err != nil {
@@ -108,6 +113,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Payment, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
+		GRPCOptions: creds.ServerOptions(),
 	})
 	if err != nil {
 		return fail(err)
@@ -117,7 +123,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("payment service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.Duration("processor_latency", f.processorLatency))
+		slog.Bool("mtls", creds.Enabled()), slog.Duration("processor_latency", f.processorLatency))
 	return g.Run(ctx)
 }
 

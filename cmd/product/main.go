@@ -26,6 +26,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/product"
 )
@@ -66,6 +67,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := tlsconfig.Load(cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
 
 	// Without a key file, Build fetches the JWK Set in the background.
 	var verifier *token.Verifier
@@ -100,6 +105,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Product, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
+		GRPCOptions: creds.ServerOptions(),
 	})
 	if err != nil {
 		return fail(err)
@@ -109,6 +115,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("product service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.Bool("admin_keys_from_file", verifier != nil))
+		slog.Bool("mtls", creds.Enabled()), slog.Bool("admin_keys_from_file", verifier != nil))
 	return g.Run(ctx)
 }

@@ -50,6 +50,8 @@ type settings struct {
 	sendLatency      time.Duration
 	sweepInterval    time.Duration
 	client           grpcclient.Config
+	// tls is mutual TLS on every service's gRPC and every client of it.
+	tls config.TLS
 }
 
 // serviceAddrs are the listen addresses of one service.
@@ -79,6 +81,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the order sweeper resolves stale Pending orders")
 	s.client.RegisterFlags(fs)
+	s.tls.RegisterFlags(fs)
 }
 
 func (s *settings) validate() error {
@@ -113,7 +116,7 @@ func (s *settings) validate() error {
 	if _, err := logging.ParseFormat(s.logFormat); err != nil {
 		bad("log-format", "%v", err)
 	}
-	errs = append(errs, s.client.Validate())
+	errs = append(errs, s.client.Validate(), s.tls.Validate())
 	return errors.Join(errs...)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
 	"github.com/kitshop/kitshop/order"
@@ -103,6 +104,13 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		return nil, fmt.Errorf("card key: %w", err)
 	}
 
+	// Mutual TLS (or plaintext) for every service's gRPC and every client of
+	// it; they dial the bound addresses, which the certificate must name.
+	creds, err := tlsconfig.Load(s.tls, logger)
+	if err != nil {
+		return nil, err
+	}
+
 	reg := serve.NewRegistry()
 	regs := make(map[string]prometheus.Registerer)
 	for _, name := range append(config.ServiceNames(), "edge") {
@@ -114,6 +122,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	for _, name := range config.ServiceNames() {
 		srv, err := serve.Listen(g, name, s.addrs[name].grpc, serve.Options{
 			Logger: logger, Registerer: regs[name], Gatherer: reg, Ready: dbs[name].Ping, MaxBodyBytes: s.maxBodyBytes,
+			GRPCOptions: creds.ServerOptions(),
 		})
 		if err != nil {
 			return nil, err
@@ -126,12 +135,12 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		Product:      sh.grpcAddrs[config.Product],
 		Payment:      sh.grpcAddrs[config.Payment],
 		Notification: sh.grpcAddrs[config.Notification],
-	}, s.client, regs[config.Order], logger)
+	}, s.client, regs[config.Order], logger, creds.DialOptions()...)
 	if err != nil {
 		return nil, err
 	}
 	cleanup("order-conns", func(context.Context) error { return orderConns.Close() })
-	notifConn, err := grpcclient.Dial(sh.grpcAddrs[config.Order])
+	notifConn, err := grpcclient.Dial(sh.grpcAddrs[config.Order], creds.DialOptions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/user"
 )
@@ -78,6 +79,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	creds, err := tlsconfig.Load(cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
 
 	key, err := loadKey(f.keyFile, cfg.DataDir)
 	if err != nil {
@@ -111,6 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
+		GRPCOptions: creds.ServerOptions(),
 	})
 	if err != nil {
 		return fail(err)
@@ -120,7 +126,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("user service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.String("jwt_kid", signer.KeyID()))
+		slog.Bool("mtls", creds.Enabled()), slog.String("jwt_kid", signer.KeyID()))
 	return g.Run(ctx)
 }
 

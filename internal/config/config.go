@@ -111,6 +111,9 @@ type Service struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes is the largest HTTP request body accepted (-max-body-bytes).
 	MaxBodyBytes int64
+	// TLS is mutual TLS on internal gRPC (-tls-cert, -tls-key, -tls-ca);
+	// none set: plaintext.
+	TLS TLS
 }
 
 // Register defines the shared service flags on fs, with listen addresses
@@ -125,6 +128,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 	fs.StringVar(&c.LogFormat, "log-format", DefaultLogFormat, "log format: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time limit for the graceful shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes")
+	c.TLS.RegisterFlags(fs)
 }
 
 // Validate checks the settings and reports every problem found, each naming
@@ -162,6 +166,9 @@ func (c *Service) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -96,6 +96,7 @@ func TestHelpListsEnvNamesAndDefaults(t *testing.T) {
 		"-log-format string", "KITSHOP_LOG_FORMAT", `default "text"`,
 		"-shutdown-timeout duration", "KITSHOP_SHUTDOWN_TIMEOUT", "default 10s",
 		"-max-body-bytes int", "KITSHOP_MAX_BODY_BYTES", "default 1048576",
+		"-tls-cert string", "KITSHOP_TLS_CERT", "-tls-key string", "KITSHOP_TLS_KEY", "-tls-ca string", "KITSHOP_TLS_CA",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help output lacks %q:\n%s", want, help)
@@ -190,7 +191,8 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 	values := map[string]string{
 		"grpc-addr": "127.0.0.1:1", "http-addr": "127.0.0.1:2", "mongo-uri": "mongodb://m:27017",
 		"data-dir": "/tmp/x", "log-level": "error", "log-format": "json", "shutdown-timeout": "1m0s",
-		"max-body-bytes": "99",
+		"max-body-bytes": "99", "tls-cert": "/etc/kitshop/tls.crt", "tls-key": "/etc/kitshop/tls.key",
+		"tls-ca": "/etc/kitshop/ca.crt",
 	}
 	var c Service
 	fs, _ := newFlagSet(&c)

@@ -26,8 +26,8 @@ const (
 // "host:port" (resolved by DNS) or any gRPC name such as
 // "dns:///orders.internal:50053"; calls are load-balanced round-robin over the
 // resolved addresses, with keepalive pings. The connection is plaintext;
-// extra options are appended (e.g. grpc.WithTransportCredentials for TLS, or
-// a bufconn dialer in tests).
+// extra options are appended and win (e.g. tlsconfig.Credentials.DialOptions
+// for mutual TLS, or a bufconn dialer in tests).
 func Dial(target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -82,13 +82,14 @@ func Start(t *testing.T, run RunFunc, args ...string) (grpcAddr, httpAddr string
 }
 
 // CheckServing checks that GET /readyz answers 200 and the gRPC health check
-// SERVING.
-func CheckServing(t *testing.T, grpcAddr, httpAddr string) {
+// SERVING. The gRPC connection is plaintext unless opts say otherwise (e.g.
+// tlsconfig.Credentials.DialOptions for mutual TLS).
+func CheckServing(t *testing.T, grpcAddr, httpAddr string, opts ...grpc.DialOption) {
 	t.Helper()
 	if code := Get(t, httpAddr, "/readyz"); code != http.StatusOK {
 		t.Errorf("GET /readyz: %d, want 200", code)
 	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
