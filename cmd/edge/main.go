@@ -1,0 +1,234 @@
+// Command edge is the public HTTP entry of kitshop when the five services run
+// as separate processes (docker-compose.yml, deploy/k8s): a reverse proxy that
+// sends each public path to the HTTP listener of the service that serves it
+// (the routing table of internal/edge, the one cmd/shop uses in process),
+// plus its own /healthz, /readyz and /metrics. It holds no state, so any
+// number of replicas can run side by side.
+//
+// Run it with -h for every flag and its KITSHOP_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/edge"
+	"github.com/kitshop/kitshop/internal/httpserver"
+	"github.com/kitshop/kitshop/internal/logging"
+	"github.com/kitshop/kitshop/internal/rungroup"
+)
+
+// name is the edge's "service" label and log name.
+const name = "edge"
+
+// Defaults of the edge's own settings.
+const (
+	defaultHTTPAddr        = ":8080"
+	defaultUpstreamTimeout = 30 * time.Second
+	// dialTimeout bounds connecting to a service; a service that does not
+	// accept a connection this fast is down, and the caller gets a 502.
+	dialTimeout = 5 * time.Second
+	// maxIdlePerService keeps enough warm connections to each service for a
+	// busy edge (net/http's default is 2).
+	maxIdlePerService = 64
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "edge:", err)
+		os.Exit(1)
+	}
+}
+
+// settings are everything the edge can be told.
+type settings struct {
+	httpAddr        string
+	upstreams       map[string]*string // base URL of each service's HTTP listener, by service name
+	upstreamTimeout time.Duration
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+	maxBodyBytes    int64
+}
+
+func (s *settings) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.httpAddr, "http-addr", defaultHTTPAddr, "listen address (host:port) of the edge")
+	s.upstreams = make(map[string]*string)
+	for _, svc := range config.ServiceNames() {
+		p, _ := config.DefaultPorts(svc)
+		s.upstreams[svc] = fs.String(svc+"-url", fmt.Sprintf("http://localhost:%d", p.HTTP),
+			"base URL of the "+svc+" service's HTTP listener")
+	}
+	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", defaultUpstreamTimeout, "longest wait for a service's answer to start (504 past it)")
+	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "minimum log level: debug, info, warn or error")
+	fs.StringVar(&s.logFormat, "log-format", config.DefaultLogFormat, "log format: text or json")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "time limit for the graceful shutdown")
+	fs.Int64Var(&s.maxBodyBytes, "max-body-bytes", config.DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes (413 past it)")
+}
+
+// validate checks the settings and returns the parsed upstream URLs.
+func (s *settings) validate() (map[string]*url.URL, error) {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", flagName, config.EnvVar(flagName), fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(s.httpAddr); err != nil {
+		bad("http-addr", "%q: want host:port or :port", s.httpAddr)
+	}
+	targets := make(map[string]*url.URL)
+	for _, svc := range config.ServiceNames() {
+		raw := *s.upstreams[svc]
+		u, err := parseUpstream(raw)
+		if err != nil {
+			bad(svc+"-url", "%v", err) // not echoed: a URL may carry a password
+			continue
+		}
+		targets[svc] = u
+	}
+	if s.upstreamTimeout <= 0 {
+		bad("upstream-timeout", "%s: must be positive", s.upstreamTimeout)
+	}
+	if _, err := logging.ParseLevel(s.logLevel); err != nil {
+		bad("log-level", "%v", err)
+	}
+	if _, err := logging.ParseFormat(s.logFormat); err != nil {
+		bad("log-format", "%v", err)
+	}
+	if s.shutdownTimeout <= 0 {
+		bad("shutdown-timeout", "%s: must be positive", s.shutdownTimeout)
+	}
+	if s.maxBodyBytes <= 0 {
+		bad("max-body-bytes", "%d: must be positive", s.maxBodyBytes)
+	}
+	return targets, errors.Join(errs...)
+}
+
+// parseUpstream accepts an http or https URL with a host and nothing but an
+// optional path prefix.
+func parseUpstream(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("scheme must be http or https")
+	case u.Host == "":
+		return nil, errors.New("missing host")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("want scheme://host[:port][/prefix], without user, query or fragment")
+	}
+	return u, nil
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var s settings
+	s.register(fs)
+	if err := config.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	targets, err := s.validate()
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	transport := newTransport(s.upstreamTimeout)
+	proxies := make(map[string]http.Handler)
+	for svc, u := range targets {
+		proxies[svc] = newProxy(svc, u, transport)
+	}
+	// Readiness is the edge's own: a gateway that went unready whenever one
+	// service did would turn the loss of one route into the loss of all.
+	handler := httpserver.New(edge.New(proxies), httpserver.Options{
+		Logger:       logger,
+		Registerer:   prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
+		Gatherer:     reg,
+		MaxBodyBytes: s.maxBodyBytes,
+	})
+
+	g := rungroup.New(logger, s.shutdownTimeout)
+	g.Cleanup("upstream-connections", func(context.Context) error {
+		transport.CloseIdleConnections()
+		return nil
+	})
+	addr, err := g.HTTP(name, s.httpAddr, handler)
+	if err != nil {
+		return err
+	}
+	attrs := []any{slog.String("http", addr)}
+	for _, svc := range config.ServiceNames() {
+		attrs = append(attrs, slog.String(svc, targets[svc].String()))
+	}
+	logger.Info("edge started", attrs...)
+	return g.Run(ctx)
+}
+
+// newTransport is the connection pool to the services: no proxy from the
+// environment (the services are reached directly), bounded connect and
+// answer waits.
+func newTransport(upstreamTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          maxIdlePerService * len(config.ServiceNames()),
+		MaxIdleConnsPerHost:   maxIdlePerService,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   dialTimeout,
+		ResponseHeaderTimeout: upstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// newProxy forwards requests to the service at target, adding the
+// X-Forwarded-* headers. A service that cannot be reached is a 502, one that
+// does not answer within the upstream timeout a 504, both in kitshop's JSON
+// error envelope and without the service's address.
+func newProxy(svc string, target *url.URL, transport http.RoundTripper) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.SetXForwarded()
+		},
+		Transport: transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			httpserver.EncodeError(r.Context(), upstreamError(svc, r, err), w)
+		},
+	}
+}
+
+// upstreamError is the client-facing error of a failed forward.
+func upstreamError(svc string, r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return r.Context().Err() // the client left or its deadline passed: 499 or 504
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return &httpserver.RequestError{Status: http.StatusGatewayTimeout,
+			Msg: "the " + svc + " service did not answer in time", Err: err}
+	}
+	return &httpserver.RequestError{Status: http.StatusBadGateway,
+		Msg: "the " + svc + " service is unavailable", Err: err}
+}
