@@ -640,7 +640,10 @@ func (s *Orders) process(ctx context.Context, o Order, items []Item, pay Payment
 		switch {
 		case errors.Is(err, ErrOutOfStock), errors.Is(err, ErrProductNotFound):
 		case errors.As(err, &unavailable):
-			ch.Outbox.ReleaseStock = !unavailable.Refused
+			// Even a refused call is followed by a release: releasing is
+			// idempotent, and an earlier request for this order (an
+			// idempotent replay) may have reserved.
+			ch.Outbox.ReleaseStock = true
 			result = withOrder(unavailable, o.ID, "order "+o.ID+" was cancelled")
 		default:
 			ch.Outbox.ReleaseStock = true

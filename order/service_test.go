@@ -289,6 +289,24 @@ func TestCreateOrderReserveUnavailable(t *testing.T) {
 	}
 }
 
+// TestCreateOrderReserveRefusedStillReleases: a reservation refused by the
+// breaker still gets a release in the outbox, so stock an earlier request
+// for the order may have taken (a lost answer, an idempotent replay) cannot
+// leak. The audit of a 64-worker load test found such leaks.
+func TestCreateOrderReserveRefusedStillReleases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.products.reserveErr = &UnavailableError{Dependency: depProduct, Refused: true, RetryAfter: time.Second}
+	_, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+	var unavailable *UnavailableError
+	if !errors.As(err, &unavailable) || !unavailable.Refused {
+		t.Fatalf("got %v, want a refused *UnavailableError", err)
+	}
+	if o := onlyOrder(t, e); o.Status != StatusPaymentCancelled || !o.Outbox.ReleaseStock {
+		t.Fatalf("order %s outbox %+v: want PaymentCancelled with a release due", o.Status, o.Outbox)
+	}
+}
+
 // TestPaymentTimeoutSweeper: the payment's answer is lost; the order stays
 // Pending and the sweeper settles it from GetPayment, both ways.
 func TestPaymentTimeoutSweeper(t *testing.T) {

@@ -391,11 +391,19 @@ func TestNoRetryOnOpenBreaker(t *testing.T) {
 	ps.fail(codes.Unavailable)
 	err := call(t.Context())
 	var open *OpenError
-	if !errors.As(err, &open) {
-		t.Fatalf("got %v, want *OpenError once the breaker opened during the retries", err)
+	if errors.As(err, &open) || status.Code(err) != codes.Unavailable {
+		// Attempts reached the server, so the call may have had an effect:
+		// it must not look refused (an OpenError says "certainly no effect").
+		t.Fatalf("got %v, want the last attempt's Unavailable, not *OpenError", err)
 	}
 	if got := ps.hits.Load(); got != 2 {
-		t.Errorf("server hits = %d, want 2", got)
+		t.Errorf("server hits = %d, want 2 (the breaker opened after the second)", got)
+	}
+	if err := call(t.Context()); !errors.As(err, &open) {
+		t.Fatalf("next call: got %v, want *OpenError at once", err)
+	}
+	if got := ps.hits.Load(); got != 2 {
+		t.Errorf("server hits = %d after a refused call, want still 2", got)
 	}
 }
 

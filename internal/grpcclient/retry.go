@@ -15,7 +15,9 @@ import (
 // context; later ones, and the waits before them, also end at
 // cfg.RetryBudget from the start of the call, so a retried call lasts at most
 // max(AttemptTimeout, RetryBudget). No attempt starts when the remaining
-// budget is shorter than the wait before it.
+// budget is shorter than the wait before it. A call returns an *OpenError
+// only when no attempt of it left the process: when the breaker opens
+// during the retries, the last real attempt's error is returned.
 func retry(cfg Config) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		if cfg.MaxAttempts <= 1 {
@@ -38,8 +40,18 @@ func retry(cfg Config) endpoint.Middleware {
 				if !sleep(budgetCtx, wait) {
 					break
 				}
+				prev := err
 				if resp, err = next(budgetCtx, request); err == nil {
 					return resp, nil
+				}
+				var open *OpenError
+				if errors.As(err, &open) {
+					// The breaker opened during the retries. An earlier attempt
+					// did leave the process and its outcome is unknown, so the
+					// caller must not read this call as "certainly had no
+					// effect" (an OpenError's meaning): report that attempt's
+					// failure instead.
+					return nil, prev
 				}
 			}
 			return nil, err
