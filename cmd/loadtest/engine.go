@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// placeFunc places the i-th order of the run and returns its id, if created, and its error class, "" when
+// it came out as expected.
+type placeFunc func(ctx context.Context, i int64) (id, errClass string)
+
+// limits say when a run stops issuing orders: after count orders (0: no limit) or once duration has passed
+// since the start (0: no limit). At least one is set.
+type limits struct {
+	count    int64
+	duration time.Duration
+}
+
+// closedLoop runs workers that each place one order after another until the limits are reached, then waits
+// for the orders in flight. ctx aborts everything, orders in flight included.
+func closedLoop(ctx context.Context, rec *recorder, workers int, lim limits, place placeFunc) {
+	var next atomic.Int64
+	var deadline time.Time
+	if lim.duration > 0 {
+		deadline = rec.start.Add(lim.duration)
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				started := time.Now()
+				if !deadline.IsZero() && !started.Before(deadline) {
+					return
+				}
+				i := next.Add(1) - 1
+				if lim.count > 0 && i >= lim.count {
+					return
+				}
+				id, class := place(ctx, i)
+				rec.record(started, started, time.Now(), id, class)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// schedule is an open loop's timetable: order i is due at start + i/rate. Computing each time from i, not by
+// adding an interval to the last one, keeps rounding from drifting the rate.
+type schedule struct {
+	start time.Time
+	rate  float64 // orders per second
+}
+
+// at returns when order i is due.
+func (s schedule) at(i int64) time.Time {
+	return s.start.Add(time.Duration(float64(i) / s.rate * float64(time.Second)))
+}
+
+// size returns how many orders the schedule holds within the limits.
+func (s schedule) size(lim limits) int64 {
+	n := int64(-1) // unlimited
+	if lim.duration > 0 {
+		// Orders due strictly before start + duration.
+		end := s.start.Add(lim.duration)
+		n = int64(math.Ceil(lim.duration.Seconds() * s.rate))
+		for n > 0 && !s.at(n-1).Before(end) {
+			n--
+		}
+		for s.at(n).Before(end) {
+			n++
+		}
+	}
+	if lim.count > 0 && (n < 0 || lim.count < n) {
+		n = lim.count
+	}
+	return n
+}
+
+// job is an open-loop order handed to a worker.
+type job struct {
+	i   int64
+	due time.Time
+}
+
+// openLoop places orders on the schedule, whatever the answers' speed, with at most inflight in flight: an
+// order due while every slot is busy waits for one, and since its latency is counted from when it was due,
+// that wait is in its latency (the coordinated omission of a closed loop, which stops sending when the system
+// slows and so never measures the stall). It returns once every scheduled order is answered; ctx aborts it.
+func openLoop(ctx context.Context, rec *recorder, sched schedule, inflight int, lim limits, place placeFunc) {
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range inflight {
+		wg.Go(func() {
+			for j := range jobs {
+				started := time.Now()
+				id, class := place(ctx, j.i)
+				rec.record(j.due, started, time.Now(), id, class)
+			}
+		})
+	}
+	n := sched.size(lim)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+dispatch:
+	for i := int64(0); n < 0 || i < n; i++ {
+		due := sched.at(i)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				break dispatch
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil { // a select with both ready picks at random: check first
+			break
+		}
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case jobs <- job{i: i, due: due}:
+		}
+	}
+	close(jobs)
+	wg.Wait()
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram ranges, in microseconds: 1 µs to 10 minutes. The run's histograms keep 3 significant digits
+// (0.1 %); the per-second ones of the timeline 2 (1 %), which is plenty for a chart and keeps a long run's
+// timeline small (about 20 KB a second instead of 150).
+const (
+	histMin       = 1
+	histMax       = int64(10 * time.Minute / time.Microsecond)
+	histSigFigs   = 3
+	secondSigFigs = 2
+)
+
+// recorder collects the outcome of every order: latency histograms (HDR, see
+// github.com/HdrHistogram/hdrhistogram-go, the Go port of Gil Tene's HdrHistogram that wrk2 uses), counts
+// of errors by class, a per-second timeline, and the ids of the orders created. It is safe for concurrent
+// use.
+type recorder struct {
+	start time.Time
+
+	mu       sync.Mutex
+	latency  *hdrhistogram.Histogram // successful orders, from the scheduled start
+	service  *hdrhistogram.Histogram // successful orders, from the actual start
+	ok       int64
+	failed   int64
+	late     int64 // open loop: orders that started more than lateAfter behind their schedule
+	errors   map[string]int64
+	seconds  []*second
+	created  []string // ids of the orders that came out as expected
+	lastDone time.Time
+}
+
+// second is one second of the timeline.
+type second struct {
+	ok, failed int64
+	latency    *hdrhistogram.Histogram
+}
+
+// lateAfter is how far behind its schedule an open-loop order may start before it counts as late: the
+// load generator itself could not keep up (all -max-inflight slots busy, or the machine saturated).
+const lateAfter = 10 * time.Millisecond
+
+func newRecorder(start time.Time) *recorder {
+	return &recorder{
+		start:   start,
+		latency: hdrhistogram.New(histMin, histMax, histSigFigs),
+		service: hdrhistogram.New(histMin, histMax, histSigFigs),
+		errors:  make(map[string]int64),
+	}
+}
+
+// record adds one order: scheduled is when it should have started (the actual start in a closed loop),
+// started when it did, done when its answer came. errClass is "" for an order that came out as expected,
+// whose id, if any, is kept.
+func (r *recorder) record(scheduled, started, done time.Time, id, errClass string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.secondAt(done)
+	if done.After(r.lastDone) {
+		r.lastDone = done
+	}
+	if started.Sub(scheduled) > lateAfter {
+		r.late++
+	}
+	if errClass != "" {
+		r.failed++
+		s.failed++
+		r.errors[errClass]++
+		return
+	}
+	r.ok++
+	s.ok++
+	lat := micros(done.Sub(scheduled))
+	_ = r.latency.RecordValue(lat) // values past histMax are dropped; ten minutes is past any request timeout
+	_ = r.service.RecordValue(micros(done.Sub(started)))
+	_ = s.latency.RecordValue(lat)
+	if id != "" {
+		r.created = append(r.created, id)
+	}
+}
+
+// secondAt returns the timeline's second of t, growing the timeline as needed.
+func (r *recorder) secondAt(t time.Time) *second {
+	i := max(0, int(t.Sub(r.start)/time.Second))
+	for len(r.seconds) <= i {
+		r.seconds = append(r.seconds, &second{latency: hdrhistogram.New(histMin, histMax, secondSigFigs)})
+	}
+	return r.seconds[i]
+}
+
+// micros converts d to whole microseconds, at least 1 (the histograms' lowest value).
+func micros(d time.Duration) int64 { return max(1, d.Microseconds()) }
+
+// counts returns the orders so far, for the progress bar: successes, failures, and successes in the last
+// complete second before now.
+func (r *recorder) counts(now time.Time) (ok, failed, lastSecond int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := int(now.Sub(r.start)/time.Second) - 1; i >= 0 && i < len(r.seconds) {
+		lastSecond = r.seconds[i].ok
+	}
+	return r.ok, r.failed, lastSecond
+}
+
+// createdIDs returns the ids of the orders that came out as expected.
+func (r *recorder) createdIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.created...)
+}
+
+// Latency is a latency distribution, in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Latency{
+		P50:  ms(h.ValueAtQuantile(50)),
+		P90:  ms(h.ValueAtQuantile(90)),
+		P99:  ms(h.ValueAtQuantile(99)),
+		P999: ms(h.ValueAtQuantile(99.9)),
+		Max:  ms(h.Max()),
+		Mean: h.Mean() / 1000,
+	}
+}
+
+// Second is one second of the timeline in the summary.
+type Second struct {
+	// At is the second's start, in seconds since the run began.
+	At     int     `json:"at"`
+	Orders int64   `json:"orders"`
+	Errors int64   `json:"errors"`
+	P50    float64 `json:"p50"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
+}
+
+// Stats is what the run measured.
+type Stats struct {
+	// Seconds from the start to the last answer.
+	Seconds float64 `json:"seconds"`
+	// Orders that came out as expected (PaymentProcessed), and those that did not.
+	Orders int64 `json:"orders"`
+	Errors int64 `json:"errors"`
+	// OrdersPerSecond is Orders over Seconds.
+	OrdersPerSecond float64 `json:"ordersPerSecond"`
+	// Latency of the successful orders from their scheduled start (open loop; the actual start in a closed
+	// loop), and ServiceTime from their actual start.
+	Latency     Latency `json:"latencyMs"`
+	ServiceTime Latency `json:"serviceTimeMs"`
+	// Late counts the open-loop orders that started more than 10 ms behind their schedule.
+	Late int64 `json:"late"`
+	// ErrorsByClass counts the failures by HTTP status and error code, gRPC code or transport failure.
+	ErrorsByClass map[string]int64 `json:"errorsByClass"`
+	Timeline      []Second         `json:"timeline"`
+}
+
+// stats summarizes everything recorded.
+func (r *recorder) stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Stats{
+		Orders: r.ok, Errors: r.failed, Late: r.late,
+		Latency: latencyOf(r.latency), ServiceTime: latencyOf(r.service),
+		ErrorsByClass: maps.Clone(r.errors),
+	}
+	if !r.lastDone.IsZero() {
+		s.Seconds = r.lastDone.Sub(r.start).Seconds()
+	}
+	if s.Seconds > 0 {
+		s.OrdersPerSecond = float64(r.ok) / s.Seconds
+	}
+	for i, sec := range r.seconds {
+		l := latencyOf(sec.latency)
+		s.Timeline = append(s.Timeline, Second{At: i, Orders: sec.ok, Errors: sec.failed, P50: l.P50, P99: l.P99, Max: l.Max})
+	}
+	return s
+}
