@@ -43,6 +43,7 @@ var businessErrors = []error{
 	ErrEmailTaken,
 	ErrInvalidCredentials,
 	ErrNotFound,
+	ErrRateLimited,
 	token.ErrMissingToken,
 	token.ErrInvalidToken,
 }

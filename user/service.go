@@ -8,8 +8,9 @@
 // It keeps the original course system's contract (RegisterUser and LoginUser
 // take a raw "Basic base64(email:password)" header, GetUserInfo reads a user by
 // id) and fixes its flaws: passwords are bcrypt hashes, tokens are short-lived
-// Ed25519 JWTs with a refresh token (internal/token), and every client mistake
-// is a 4xx / non-Internal gRPC code, never a 500.
+// Ed25519 JWTs with a refresh token (internal/token), logins are rate-limited
+// per e-mail and per client address (LoginRateLimitMiddleware), and every
+// client mistake is a 4xx / non-Internal gRPC code, never a 500.
 package user
 
 import (
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,7 +56,45 @@ var (
 	ErrInvalidCredentials = errors.New("invalid e-mail or password")
 	// ErrNotFound means no user has the id.
 	ErrNotFound = errors.New("user not found")
+	// ErrRateLimited is matched by every *RateLimitedError: a login refused
+	// by a login rate limit before its password was checked.
+	ErrRateLimited = errors.New("too many login attempts")
 )
+
+// Names of the login rate limits, RateLimitedError.Limit.
+const (
+	LimitEmail   = "e-mail"
+	LimitAddress = "address"
+)
+
+// RateLimitedError refuses a login that a login rate limit
+// (LoginRateLimitMiddleware) does not allow yet. Its message names the limit,
+// never the e-mail or the address.
+type RateLimitedError struct {
+	// Limit is LimitEmail (too many failed logins for the e-mail address) or
+	// LimitAddress (too many logins from the client's address).
+	Limit string
+	// RetryAfter is how long until the limit allows another attempt.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *RateLimitedError) Error() string {
+	what := "too many login attempts from this address"
+	if e.Limit == LimitEmail {
+		what = "too many failed logins for this e-mail address"
+	}
+	return fmt.Sprintf("%s: retry in %d s", what, retryAfterSeconds(e.RetryAfter))
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// retryAfterSeconds rounds a wait up to whole seconds, at least one: the
+// value of a Retry-After header.
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(1, int64((d+time.Second-1)/time.Second))
+}
 
 // invalid returns an error wrapping ErrInvalidArgument with a message.
 func invalid(format string, args ...any) error {
@@ -121,7 +161,8 @@ type Service interface {
 	KeySet(ctx context.Context) (token.JWKS, error)
 }
 
-// Options configure NewService. Zero fields take the defaults.
+// Options configure NewService and the login rate limits Build puts in front
+// of it (LoginRateLimitMiddleware). Zero fields take the defaults.
 type Options struct {
 	// AdminEmails get the admin role; every other user has the user role. The
 	// list is authoritative: a user's role is brought in line with it at
@@ -132,7 +173,33 @@ type Options struct {
 	// BcryptCost is the bcrypt work factor; default bcrypt.DefaultCost. Tests
 	// use bcrypt.MinCost.
 	BcryptCost int
+	// LoginRatePerEmail is how many failed logins an e-mail address may have
+	// per minute, which is also the burst; once they are spent, a login for
+	// the address is refused with ErrRateLimited before its password is
+	// checked. Unknown addresses are counted like known ones. Default
+	// DefaultLoginRatePerEmail; negative: no limit.
+	LoginRatePerEmail int
+	// LoginRatePerIP is how many logins, successful or not, one client
+	// address may attempt per minute, which is also the burst. The address
+	// is the connection's peer (an IPv6 address counts as its /64): behind
+	// a proxy, every client shares the proxy's budget unless the proxy is
+	// in TrustedProxies. Default DefaultLoginRatePerIP; negative: no limit.
+	LoginRatePerIP int
+	// TrustedProxies are the proxies (e.g. cmd/edge) whose X-Forwarded-For
+	// header names the client for LoginRatePerIP: for an HTTP login whose
+	// peer is in one of them, the client is the right-most address of
+	// X-Forwarded-For that is not. Empty (the default): X-Forwarded-For,
+	// which any client can write, is never read.
+	TrustedProxies []netip.Prefix
+	// Now is the clock of the login rate limits; default time.Now.
+	Now func() time.Time
 }
+
+// Defaults of the login rate limits.
+const (
+	DefaultLoginRatePerEmail = 5  // failed logins per minute and e-mail address
+	DefaultLoginRatePerIP    = 20 // logins per minute and client address
+)
 
 // Validate reports an admin e-mail that is not a valid address or a bcrypt
 // cost out of range.

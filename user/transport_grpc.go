@@ -3,10 +3,15 @@ package user
 import (
 	"context"
 	"errors"
+	"time"
 
 	grpctransport "github.com/go-kit/kit/transport/grpc"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kitshop/kitshop/internal/token"
 	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
@@ -39,9 +44,10 @@ var (
 // userv1.RegisterAuthServiceServer and userv1.RegisterUserServiceServer
 // (Component.RegisterGRPC does both).
 func NewGRPCServer(set Set) *GRPCServer {
+	clientAddr := grpctransport.ServerBefore(grpcClientAddr)
 	return &GRPCServer{
 		registerUser:     grpctransport.NewServer(set.RegisterUserEndpoint, decodeGRPCRegisterUserRequest, encodeGRPCRegisterUserResponse),
-		loginUser:        grpctransport.NewServer(set.LoginUserEndpoint, decodeGRPCLoginUserRequest, encodeGRPCLoginUserResponse),
+		loginUser:        grpctransport.NewServer(set.LoginUserEndpoint, decodeGRPCLoginUserRequest, encodeGRPCLoginUserResponse, clientAddr),
 		parseBearerToken: grpctransport.NewServer(set.ParseBearerTokenEndpoint, decodeGRPCParseBearerTokenRequest, encodeGRPCParseBearerTokenResponse),
 		refreshToken:     grpctransport.NewServer(set.RefreshTokenEndpoint, decodeGRPCRefreshTokenRequest, encodeGRPCRefreshTokenResponse),
 		getUserInfo:      grpctransport.NewServer(set.GetUserInfoEndpoint, decodeGRPCGetUserInfoRequest, encodeGRPCGetUserInfoResponse),
@@ -60,18 +66,40 @@ var grpcCodes = []struct {
 	{token.ErrMissingToken, codes.Unauthenticated},
 	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
 	{ErrNotFound, codes.NotFound},
+	{ErrRateLimited, codes.ResourceExhausted},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }
 
 // grpcError converts an error from a go-kit handler into a gRPC status error.
+// A *RateLimitedError carries an errdetails.RetryInfo with its wait in whole
+// seconds rounded up, the gRPC counterpart of Retry-After.
 func grpcError(err error) error {
 	for _, m := range grpcCodes {
-		if errors.Is(err, m.err) {
-			return status.Error(m.code, err.Error())
+		if !errors.Is(err, m.err) {
+			continue
 		}
+		st := status.New(m.code, err.Error())
+		var limited *RateLimitedError
+		if errors.As(err, &limited) {
+			delay := time.Duration(retryAfterSeconds(limited.RetryAfter)) * time.Second
+			if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); derr == nil {
+				st = withInfo
+			}
+		}
+		return st.Err()
 	}
 	return internalError{cause: err}
+}
+
+// grpcClientAddr is a go-kit ServerBefore that puts the address of the
+// call's peer in the context, for the login rate limit; metadata such as
+// x-forwarded-for, which any client can send, is not read.
+func grpcClientAddr(ctx context.Context, _ metadata.MD) context.Context {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return withClientAddr(ctx, p.Addr.String(), "")
+	}
+	return ctx
 }
 
 // internalError is an infrastructure failure: the client sees only

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
@@ -22,6 +24,7 @@ const JWKSCacheControl = "public, max-age=300"
 //
 //	POST /auth/register          Basic email:password, {name, age, profile} → 201 user
 //	POST /auth/login             Basic email:password → 200 {accessToken, refreshToken, expiresIn, tokenType}
+//	                             (rate-limited: 429 with Retry-After; see LoginRateLimitMiddleware)
 //	POST /auth/refresh           {refreshToken} → 200 a new pair
 //	GET  /users/me               Bearer access token → 200 user
 //	GET  /.well-known/jwks.json  the public keys that verify our tokens
@@ -38,7 +41,8 @@ func NewHTTPHandler(set Set) http.Handler {
 	mux.Handle("POST /auth/register", httptransport.NewServer(
 		set.RegisterUserEndpoint, decodeHTTPRegisterUserRequest, encodeHTTPRegisterUserResponse, opts...))
 	mux.Handle("POST /auth/login", httptransport.NewServer(
-		set.LoginUserEndpoint, decodeHTTPLoginUserRequest, encodeHTTPTokenPairResponse, opts...))
+		set.LoginUserEndpoint, decodeHTTPLoginUserRequest, encodeHTTPTokenPairResponse,
+		append(opts, httptransport.ServerBefore(httpClientAddr))...))
 	mux.Handle("POST /auth/refresh", httptransport.NewServer(
 		set.RefreshTokenEndpoint, decodeHTTPRefreshTokenRequest, encodeHTTPTokenPairResponse, opts...))
 	mux.Handle("GET /users/me", httptransport.NewServer(
@@ -51,7 +55,8 @@ func NewHTTPHandler(set Set) http.Handler {
 
 // httpStatuses is THE table from business errors to HTTP statuses and error
 // codes; the first entry that matches (errors.Is) wins. challenge, if set, is
-// the WWW-Authenticate header (RFC 6750 §3). Other errors pass to
+// the WWW-Authenticate header (RFC 6750 §3). A *RateLimitedError also sets
+// Retry-After, in whole seconds rounded up. Other errors pass to
 // httpserver.EncodeError as they are: its own *RequestError (bad JSON: 400,
 // body too large: 413), else 500.
 var httpStatuses = []struct {
@@ -68,15 +73,16 @@ var httpStatuses = []struct {
 	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
 	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
 	{ErrNotFound, http.StatusNotFound, "not_found", ""},
+	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", ""},
 }
 
 // httpError is a business error with its status, code and headers, in the
 // shape httpserver.EncodeError reads.
 type httpError struct {
-	err       error
-	status    int
-	code      string
-	challenge string
+	err     error
+	status  int
+	code    string
+	headers http.Header
 }
 
 func (e *httpError) Error() string     { return e.err.Error() }
@@ -85,22 +91,34 @@ func (e *httpError) StatusCode() int   { return e.status }
 func (e *httpError) ErrorCode() string { return e.code }
 
 // Headers implements go-kit's httptransport.Headerer.
-func (e *httpError) Headers() http.Header {
-	if e.challenge == "" {
-		return nil
-	}
-	return http.Header{"Www-Authenticate": {e.challenge}}
-}
+func (e *httpError) Headers() http.Header { return e.headers }
 
 // encodeHTTPError is the ErrorEncoder of every route.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
 	for _, m := range httpStatuses {
-		if errors.Is(err, m.err) {
-			err = &httpError{err: err, status: m.status, code: m.code, challenge: m.challenge}
-			break
+		if !errors.Is(err, m.err) {
+			continue
 		}
+		h := http.Header{}
+		if m.challenge != "" {
+			h.Set("WWW-Authenticate", m.challenge)
+		}
+		var limited *RateLimitedError
+		if errors.As(err, &limited) {
+			h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(limited.RetryAfter), 10))
+		}
+		err = &httpError{err: err, status: m.status, code: m.code, headers: h}
+		break
 	}
 	httpserver.EncodeError(ctx, err, w)
+}
+
+// httpClientAddr is a go-kit ServerBefore that puts the address of the
+// request's connection (r.RemoteAddr) and its X-Forwarded-For in the
+// context, for the login rate limit, which believes X-Forwarded-For only
+// from Options.TrustedProxies.
+func httpClientAddr(ctx context.Context, r *http.Request) context.Context {
+	return withClientAddr(ctx, r.RemoteAddr, strings.Join(r.Header.Values("X-Forwarded-For"), ","))
 }
 
 // userJSON is a user in the original gateway's shape.

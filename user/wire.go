@@ -26,7 +26,8 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Signer issues the tokens; its Verifier checks them.
 	Signer *token.Signer
-	// Options are the service options (admin e-mails, bcrypt cost).
+	// Options are the service options (admin e-mails, bcrypt cost) and the
+	// login rate limits.
 	Options Options
 }
 
@@ -52,8 +53,9 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	userv1.RegisterUserServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports.
-// ctx bounds the store set-up.
+// Build assembles store → service → middlewares (login rate limits inside
+// logging and metrics, so refused logins are logged and counted) →
+// endpoints → transports. ctx bounds the store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
 	if d.DB == nil || d.Signer == nil {
 		return nil, errors.New("user: Build needs a database and a signer")
@@ -70,6 +72,7 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc = LoginRateLimitMiddleware(d.Options)(svc)
 	svc = LoggingMiddleware(logger.With(slog.String("service", "user")))(svc)
 	svc = InstrumentingMiddleware(d.Registerer)(svc)
 	set := NewSet(svc, d.Signer.Verifier())

@@ -22,6 +22,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/order"
 	"github.com/kitshop/kitshop/product"
+	"github.com/kitshop/kitshop/user"
 )
 
 func main() {
@@ -45,6 +46,8 @@ type settings struct {
 	maxBodyBytes    int64
 
 	adminEmails      string
+	loginPerEmail    int
+	loginPerIP       int
 	sampleStock      int64
 	processorLatency time.Duration
 	sendLatency      time.Duration
@@ -76,6 +79,8 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "longest graceful stop")
 	fs.Int64Var(&s.maxBodyBytes, "max-body-bytes", httpserver.DefaultMaxBodyBytes, "largest HTTP request body (413 past it)")
 	fs.StringVar(&s.adminEmails, "admin-emails", "", "comma-separated e-mail addresses whose users get the admin role")
+	fs.IntVar(&s.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address (negative: no limit)")
+	fs.IntVar(&s.loginPerIP, "login-rate-per-ip", user.DefaultLoginRatePerIP, "logins allowed per minute from one client address (negative: no limit; raise it for load tests with many users)")
 	fs.Int64Var(&s.sampleStock, "sample-stock", product.DefaultSampleStock, "stock of each sample product created on first start")
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")

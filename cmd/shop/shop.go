@@ -148,7 +148,8 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 
 	users, err := user.Build(ctx, user.Deps{
 		DB: dbs[config.User].Database(config.User), Logger: logger, Registerer: regs[config.User], Signer: signer,
-		Options: user.Options{AdminEmails: strings.Split(s.adminEmails, ",")},
+		Options: user.Options{AdminEmails: strings.Split(s.adminEmails, ","),
+			LoginRatePerEmail: s.loginPerEmail, LoginRatePerIP: s.loginPerIP},
 	})
 	if err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ type flags struct {
 	adminEmails string
 	bcryptCost  int
 	tokens      token.Options
+
+	loginPerEmail  int
+	loginPerIP     int
+	trustedProxies string
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -57,6 +61,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.keyFile, "jwt-key-file", "", "PEM PKCS#8 Ed25519 private key that signs tokens; empty: "+keyFileName+" in -data-dir, generated on first start")
 	fs.StringVar(&f.adminEmails, "admin-emails", "", "comma-separated e-mail addresses whose users get the admin role")
 	fs.IntVar(&f.bcryptCost, "bcrypt-cost", bcrypt.DefaultCost, "bcrypt work factor of new password hashes")
+	fs.IntVar(&f.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address, also the burst (negative: no limit)")
+	fs.IntVar(&f.loginPerIP, "login-rate-per-ip", user.DefaultLoginRatePerIP, "logins allowed per minute from one client address, also the burst (negative: no limit)")
+	fs.StringVar(&f.trustedProxies, "login-trusted-proxies", "", "comma-separated IPs or CIDRs of proxies (e.g. cmd/edge) whose X-Forwarded-For names the client for -login-rate-per-ip; empty: X-Forwarded-For is never read")
 	fs.DurationVar(&f.tokens.AccessTTL, "access-ttl", token.DefaultAccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&f.tokens.RefreshTTL, "refresh-ttl", token.DefaultRefreshTTL, "lifetime of refresh tokens")
 	fs.StringVar(&f.tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "\"iss\" claim of issued tokens")
@@ -70,7 +77,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	opts := user.Options{AdminEmails: strings.Split(f.adminEmails, ","), BcryptCost: f.bcryptCost}
+	proxies, err := user.ParseTrustedProxies(f.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("invalid -login-trusted-proxies (%s): %w", config.EnvVar("login-trusted-proxies"), err)
+	}
+	opts := user.Options{AdminEmails: strings.Split(f.adminEmails, ","), BcryptCost: f.bcryptCost,
+		LoginRatePerEmail: f.loginPerEmail, LoginRatePerIP: f.loginPerIP, TrustedProxies: proxies}
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("invalid -admin-emails (%s) or -bcrypt-cost (%s): %w",
 			config.EnvVar("admin-emails"), config.EnvVar("bcrypt-cost"), err)
