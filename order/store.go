@@ -137,14 +137,19 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 		}
 	}
 	orders := db.Collection(ordersCollection)
-	_, err = orders.Indexes().CreateMany(ctx, []mongo.IndexModel{
+	// One index per command: FerretDB v1.24.2 breaks the connection when a
+	// createIndexes of three or more indexes finds them all existing (its
+	// handler deletes from the list it ranges over), which made every
+	// restart of the order service on its own data fail.
+	for _, idx := range []mongo.IndexModel{
 		{Keys: bson.D{{Key: "status", Value: 1}}, Options: options.Index().SetName("status")},
 		{Keys: bson.D{{Key: "notify.to", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_notify")},
 		{Keys: bson.D{{Key: "releaseStock", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_release")},
 		{Keys: bson.D{{Key: "refund", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_refund")},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("order: store: create indexes: %w", err)
+	} {
+		if _, err = orders.Indexes().CreateOne(ctx, idx); err != nil {
+			return nil, fmt.Errorf("order: store: create index: %w", err)
+		}
 	}
 	updater, err := docstore.NewUpdater(ctx, db)
 	if err != nil {

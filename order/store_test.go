@@ -115,6 +115,19 @@ func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
 	}
 }
 
+// TestNewMongoStoreTwice: a restart opens the store on a database that has
+// its collections and indexes already (FerretDB broke on re-creating several
+// indexes in one command, so every restart of the order service failed).
+func TestNewMongoStoreTwice(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	for i := range 3 {
+		if _, err := NewMongoStore(t.Context(), db); err != nil {
+			t.Fatalf("opening the store the %d. time: %v", i+1, err)
+		}
+	}
+}
+
 func TestMongoStoreTransition(t *testing.T) {
 	t.Parallel()
 	s := newTestMongoStore(t)
