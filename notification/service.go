@@ -294,11 +294,17 @@ func (s *service) send(ctx context.Context, draft Notification) (Notification, e
 	owner := rand.Text()
 	lease := Lease{Owner: owner, Until: s.now().Add(s.leaseTTL)}
 	n := draft
-	switch err := s.store.Insert(ctx, draft, lease); {
+	// The lease is taken by a write (Insert, or Claim in takeOver) that the
+	// caller's cancellation must not cut off: the write could then be applied
+	// with its answer lost, leaving the notification leased to no one until
+	// the lease expires, and every retry refused with ErrInProgress meanwhile.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	switch err := s.store.Insert(lctx, draft, lease); {
 	case err == nil:
 	case errors.Is(err, ErrDuplicate):
 		var done bool
-		if n, done, err = s.takeOver(ctx, draft, lease); err != nil || done {
+		if n, done, err = s.takeOver(lctx, draft, lease); err != nil || done {
 			return n, err
 		}
 	default:
