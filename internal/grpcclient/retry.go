@@ -44,6 +44,11 @@ func retry(cfg Config) endpoint.Middleware {
 				if resp, err = next(budgetCtx, request); err == nil {
 					return resp, nil
 				}
+				if budgetCtx.Err() != nil && ctx.Err() == nil {
+					// Cut short by the retry budget, not by the caller: the
+					// dependency's own failure is the meaningful answer.
+					return nil, prev
+				}
 				var open *OpenError
 				if errors.As(err, &open) {
 					// The breaker opened during the retries. An earlier attempt
