@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kitshop/kitshop/internal/callmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -128,8 +129,8 @@ func NewDeliveryWorker(store Store, orders Orders, opts DeliveryOptions) (*Deliv
 		wake:    make(chan struct{}, 1),
 	}
 	if opts.Registerer != nil {
-		w.queueLength = register(opts.Registerer, w.queueLength)
-		w.attempts = register(opts.Registerer, w.attempts)
+		w.queueLength = callmetrics.Register(opts.Registerer, w.queueLength)
+		w.attempts = callmetrics.Register(opts.Registerer, w.attempts)
 	}
 	for _, outcome := range []string{"ok", "failed", "rejected"} {
 		w.attempts.WithLabelValues(outcome)

@@ -3,11 +3,12 @@ package notification
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 )
 
 // Middleware decorates a Service.
@@ -77,38 +78,20 @@ var methods = []string{"SendPaymentNotification", "GetNotification", "GetUserNot
 // unregistered; collectors registered on reg before are reused, and any other
 // registration failure panics, as prometheus.MustRegister does.
 func InstrumentingMiddleware(reg prometheus.Registerer) Middleware {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kitshop_notification_requests_total",
-		Help: "Notification service calls by method and outcome.",
-	}, []string{"method", "outcome"})
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kitshop_notification_request_duration_seconds",
-		Help:    "Duration of notification service calls in seconds, by method and outcome.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "outcome"})
-	if reg != nil {
-		requests = register(reg, requests)
-		duration = register(reg, duration)
-	}
-	for _, m := range methods {
-		requests.WithLabelValues(m, "ok")
-		duration.WithLabelValues(m, "ok")
-	}
+	calls := callmetrics.New(reg, "notification", methods)
 	return func(next Service) Service {
-		return &instrumentingService{next: next, requests: requests, duration: duration}
+		return &instrumentingService{next: next, calls: calls}
 	}
 }
 
 type instrumentingService struct {
-	next     Service
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	next  Service
+	calls *callmetrics.Calls
 }
 
 func (s *instrumentingService) observe(method string, start time.Time, err error) {
 	outcome := outcomeOf(err)
-	s.requests.WithLabelValues(method, outcome).Inc()
-	s.duration.WithLabelValues(method, outcome).Observe(time.Since(start).Seconds())
+	s.calls.Observe(method, outcome, start)
 }
 
 func (s *instrumentingService) SendPaymentNotification(ctx context.Context, to, orderID, userID string) (n Notification, err error) {
@@ -144,19 +127,4 @@ func outcomeOf(err error) string {
 	default:
 		return "error"
 	}
-}
-
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("notification: registering metrics: %v", err))
 }

@@ -35,7 +35,7 @@ func TestMiddlewares(t *testing.T) {
 	_, _ = svc.GetNotification(ctx, testOrder)
 
 	expected := `
-# HELP kitshop_notification_requests_total Notification service calls by method and outcome.
+# HELP kitshop_notification_requests_total Calls of the notification service, by method and outcome.
 # TYPE kitshop_notification_requests_total counter
 kitshop_notification_requests_total{method="GetNotification",outcome="error"} 1
 kitshop_notification_requests_total{method="GetNotification",outcome="not_found"} 1

@@ -3,11 +3,12 @@ package order
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -130,25 +131,9 @@ func (m loggingMiddleware) ListOrders(ctx context.Context, userID string, pageSi
 // already holds identical collectors they are reused; any other registration
 // failure panics, as prometheus.MustRegister does.
 func InstrumentingMiddleware(reg prometheus.Registerer) Middleware {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kitshop_order_requests_total",
-		Help: "Calls of the order service, by method and outcome.",
-	}, []string{"method", "outcome"})
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kitshop_order_request_duration_seconds",
-		Help:    "Time an order service call took, by method and outcome.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "outcome"})
-	if reg != nil {
-		requests = register(reg, requests)
-		duration = register(reg, duration)
-	}
-	for _, m := range methods {
-		requests.WithLabelValues(m, "ok")
-		duration.WithLabelValues(m, "ok")
-	}
+	calls := callmetrics.New(reg, "order", methods)
 	return func(next Service) Service {
-		return instrumentingMiddleware{next: next, requests: requests, duration: duration}
+		return instrumentingMiddleware{next: next, calls: calls}
 	}
 }
 
@@ -161,7 +146,7 @@ func NewStatusCounter(reg prometheus.Registerer) func(Status) {
 		Help: "Orders that reached a status (Pending when stored, then the statuses they moved to).",
 	}, []string{"status"})
 	if reg != nil {
-		orders = register(reg, orders)
+		orders = callmetrics.Register(reg, orders)
 	}
 	for _, s := range Statuses() {
 		orders.WithLabelValues(string(s))
@@ -169,31 +154,14 @@ func NewStatusCounter(reg prometheus.Registerer) func(Status) {
 	return func(s Status) { orders.WithLabelValues(string(s)).Inc() }
 }
 
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("order: registering metrics: %v", err))
-}
-
 type instrumentingMiddleware struct {
-	next     Service
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	next  Service
+	calls *callmetrics.Calls
 }
 
 func (m instrumentingMiddleware) observe(method string, begin time.Time, err error) {
 	o := outcome(err)
-	m.requests.WithLabelValues(method, o).Inc()
-	m.duration.WithLabelValues(method, o).Observe(time.Since(begin).Seconds())
+	m.calls.Observe(method, o, begin)
 }
 
 func (m instrumentingMiddleware) CreateOrder(ctx context.Context, userID string, req NewOrder) (_ Order, _ bool, err error) {

@@ -3,11 +3,12 @@ package payment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 )
 
 // Middleware decorates a Service.
@@ -81,43 +82,15 @@ func (m loggingMiddleware) log(ctx context.Context, method string, start time.Ti
 // unavailable, deadline_exceeded, canceled, error. If the metrics are registered on reg already, the
 // registered ones are used; any other registration failure panics, as prometheus.MustRegister does.
 func InstrumentingMiddleware(reg prometheus.Registerer) Middleware {
-	requests := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kitshop_payment_requests_total",
-		Help: "Calls of the payment service, by method and outcome.",
-	}, []string{"method", "outcome"}))
-	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kitshop_payment_request_duration_seconds",
-		Help:    "Duration of payment service calls in seconds, by method and outcome.",
-		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, []string{"method", "outcome"}))
+	calls := callmetrics.New(reg, "payment", []string{"MakePayment", "RefundPayment", "GetPayment"})
 	return func(next Service) Service {
-		return instrumentingMiddleware{next: next, requests: requests, duration: duration}
+		return instrumentingMiddleware{next: next, calls: calls}
 	}
-}
-
-// register registers c on reg (nil: nowhere), or returns the collector registered there before under the
-// same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("payment: registering metrics: %v", err))
 }
 
 type instrumentingMiddleware struct {
-	next     Service
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	next  Service
+	calls *callmetrics.Calls
 }
 
 func (m instrumentingMiddleware) MakePayment(ctx context.Context, req PaymentRequest) (p Payment, err error) {
@@ -137,8 +110,7 @@ func (m instrumentingMiddleware) GetPayment(ctx context.Context, orderID string)
 
 func (m instrumentingMiddleware) observe(method string, start time.Time, p *Payment, err *error) {
 	o := outcome(*p, *err)
-	m.requests.WithLabelValues(method, o).Inc()
-	m.duration.WithLabelValues(method, o).Observe(time.Since(start).Seconds())
+	m.calls.Observe(method, o, start)
 }
 
 // outcome classifies a call's result into a bounded label value.

@@ -3,11 +3,12 @@ package product
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 )
 
 // Middleware decorates a Service.
@@ -155,51 +156,20 @@ func (m loggingMiddleware) ReleaseStock(ctx context.Context, orderID string) (re
 // registered already (then the existing ones are used), as
 // prometheus.MustRegister does.
 func InstrumentingMiddleware(reg prometheus.Registerer) Middleware {
-	requests := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kitshop_product_requests_total",
-		Help: "Product service calls, by method and outcome.",
-	}, []string{"method", "outcome"}))
-	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kitshop_product_request_duration_seconds",
-		Help:    "Time to serve a product service call, by method and outcome.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "outcome"}))
-	// Series of successful calls exist from the start, so rates work at once.
-	for _, m := range methods {
-		requests.WithLabelValues(m, "ok")
-		duration.WithLabelValues(m, "ok")
-	}
+	calls := callmetrics.New(reg, "product", methods)
 	return func(next Service) Service {
-		return instrumentingMiddleware{next: next, requests: requests, duration: duration}
+		return instrumentingMiddleware{next: next, calls: calls}
 	}
-}
-
-// register registers c on reg, or returns the identical collector registered
-// before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("product: register metrics: %v", err))
 }
 
 type instrumentingMiddleware struct {
-	next     Service
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	next  Service
+	calls *callmetrics.Calls
 }
 
 func (m instrumentingMiddleware) observe(method string, begin time.Time, err error) {
 	o := outcome(err)
-	m.requests.WithLabelValues(method, o).Inc()
-	m.duration.WithLabelValues(method, o).Observe(time.Since(begin).Seconds())
+	m.calls.Observe(method, o, begin)
 }
 
 func (m instrumentingMiddleware) CreateSamples(ctx context.Context) (n int, err error) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 	"golang.org/x/time/rate"
 
 	"github.com/kitshop/kitshop/internal/token"
@@ -151,53 +153,20 @@ func userIDAttr(id string) []slog.Attr {
 // already holds identical collectors they are reused; any other registration
 // failure panics, as prometheus.MustRegister does.
 func InstrumentingMiddleware(reg prometheus.Registerer) Middleware {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kitshop_user_requests_total",
-		Help: "Calls of the user service, by method and outcome.",
-	}, []string{"method", "outcome"})
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kitshop_user_request_duration_seconds",
-		Help:    "Time a user service call took, by method and outcome.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "outcome"})
-	if reg != nil {
-		requests = register(reg, requests)
-		duration = register(reg, duration)
-	}
-	for _, m := range methods {
-		requests.WithLabelValues(m, "ok")
-		duration.WithLabelValues(m, "ok")
-	}
+	calls := callmetrics.New(reg, "user", methods)
 	return func(next Service) Service {
-		return instrumentingMiddleware{next: next, requests: requests, duration: duration}
+		return instrumentingMiddleware{next: next, calls: calls}
 	}
-}
-
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("user: registering metrics: %v", err))
 }
 
 type instrumentingMiddleware struct {
-	next     Service
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	next  Service
+	calls *callmetrics.Calls
 }
 
 func (m instrumentingMiddleware) observe(method string, begin time.Time, err error) {
 	o := outcome(err)
-	m.requests.WithLabelValues(method, o).Inc()
-	m.duration.WithLabelValues(method, o).Observe(time.Since(begin).Seconds())
+	m.calls.Observe(method, o, begin)
 }
 
 func (m instrumentingMiddleware) RegisterUser(ctx context.Context, creds Credentials, p Profile) (_ User, err error) {

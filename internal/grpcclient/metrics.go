@@ -1,11 +1,11 @@
 package grpcclient
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 	"github.com/sony/gobreaker"
 )
 
@@ -42,26 +42,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		breakers: newBreakerStates(),
 	}
 	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.duration = register(reg, m.duration)
-		m.breakers = register(reg, m.breakers)
+		m.requests = callmetrics.Register(reg, m.requests)
+		m.duration = callmetrics.Register(reg, m.duration)
+		m.breakers = callmetrics.Register(reg, m.breakers)
 	}
 	return m
-}
-
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("grpcclient: registering metrics: %v", err))
 }
 
 // breakerStates is the collector of kitshop_circuit_breaker_state. It reads

@@ -1,13 +1,13 @@
 package httpserver
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 )
 
 // metrics are the per-route HTTP series, written with client_golang directly.
@@ -29,25 +29,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"handler", "method"}),
 	}
 	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.duration = register(reg, m.duration)
+		m.requests = callmetrics.Register(reg, m.requests)
+		m.duration = callmetrics.Register(reg, m.duration)
 	}
 	return m
-}
-
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("httpserver: registering metrics: %v", err))
 }
 
 func (m *metrics) observe(route, method string, status int, elapsed time.Duration) {

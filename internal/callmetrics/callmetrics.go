@@ -1,0 +1,69 @@
+// Package callmetrics counts and times a kitshop service's calls in
+// Prometheus, the same way for every service:
+// kitshop_<service>_requests_total and
+// kitshop_<service>_request_duration_seconds, both by method and outcome
+// (each service names its own bounded set of outcomes). client_golang is
+// called directly: WithLabelValues on the hot path, no adapter.
+package callmetrics
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Calls records one service's calls.
+type Calls struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns the call metrics of service on reg (nil: not registered), the
+// "ok" series of every method existing from the start. Collectors reg holds
+// already are reused (Register).
+func New(reg prometheus.Registerer, service string, methods []string) *Calls {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kitshop_" + service + "_requests_total",
+		Help: "Calls of the " + service + " service, by method and outcome.",
+	}, []string{"method", "outcome"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kitshop_" + service + "_request_duration_seconds",
+		Help:    "Time a call of the " + service + " service took, by method and outcome.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "outcome"})
+	if reg != nil {
+		requests = Register(reg, requests)
+		duration = Register(reg, duration)
+	}
+	for _, m := range methods {
+		requests.WithLabelValues(m, "ok")
+		duration.WithLabelValues(m, "ok")
+	}
+	return &Calls{requests: requests, duration: duration}
+}
+
+// Observe records a call of method that began at begin and ended with
+// outcome.
+func (c *Calls) Observe(method, outcome string, begin time.Time) {
+	c.requests.WithLabelValues(method, outcome).Inc()
+	c.duration.WithLabelValues(method, outcome).Observe(time.Since(begin).Seconds())
+}
+
+// Register registers c on reg, or returns the identical collector registered
+// before (two servers of one service sharing a registry); any other failure
+// panics, as prometheus.MustRegister does: it is a programming error.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("registering metrics: %v", err))
+}
