@@ -1,7 +1,6 @@
 package order
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,50 +12,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
-// The embedded store is shared by the package's tests, started by the first
-// test that needs it; each test uses its own database.
-var (
-	docsOnce  sync.Once
-	docs      *docstore.Store
-	docsErr   error
-	docsDir   string
-	testDBSeq atomic.Int64
-)
+// testStore is the embedded store shared by the package's tests, started by
+// the first test that needs it; each test uses a database of its own.
+var testStore = docstoretest.NewShared("order")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if docs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := docs.Close(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "close embedded store:", err)
-		}
-		cancel()
-	}
-	if docsDir != "" {
-		_ = os.RemoveAll(docsDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testStore.Run(m)) }
 
 // newTestDB returns a database of its own for the calling test.
 func newTestDB(t testing.TB) *mongo.Database {
 	t.Helper()
-	docsOnce.Do(func() {
-		if docsDir, docsErr = os.MkdirTemp("", "kitshop-order-test-"); docsErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		docs, docsErr = docstore.Open(ctx, docstore.Config{DataDir: docsDir}, nil)
-	})
-	if docsErr != nil {
-		t.Fatalf("embedded store: %v", docsErr)
-	}
-	return docs.Database(fmt.Sprintf("order_test_%d", testDBSeq.Add(1)))
+	return testStore.NewDB(t)
 }
 
 func newTestMongoStore(t testing.TB) *MongoStore {

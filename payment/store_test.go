@@ -17,43 +17,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
-// testDocs is the embedded store shared by the package's tests; each test uses its own database (newTestDB).
-var (
-	testDocs  *docstore.Store
-	testDBSeq atomic.Int64
-)
+// testStore is the embedded store shared by the package's tests, started by
+// the first test that needs it; each test uses a database of its own.
+var testStore = docstoretest.NewShared("payment")
 
-func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kitshop-payment-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := docstore.Open(ctx, docstore.Config{DataDir: dir}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded store:", err)
-		return 1
-	}
-	defer s.Close(ctx)
-	testDocs = s
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testStore.Run(m)) }
 
 // newTestDB returns a database of its own for the calling test.
 func newTestDB(t testing.TB) *mongo.Database {
 	t.Helper()
-	return testDocs.Database(fmt.Sprintf("payment_test_%d", testDBSeq.Add(1)))
+	return testStore.NewDB(t)
 }
 
 func newTestMongoStore(t testing.TB, db *mongo.Database) *MongoStore {

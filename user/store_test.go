@@ -14,45 +14,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
-// testDocs is the embedded store shared by the package's tests; each test
-// uses its own database (newTestDB).
-var (
-	testDocs  *docstore.Store
-	testDBSeq atomic.Int64
-)
+// testStore is the embedded store shared by the package's tests, started by
+// the first test that needs it; each test uses a database of its own.
+var testStore = docstoretest.NewShared("user")
 
-func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kitshop-user-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := docstore.Open(ctx, docstore.Config{DataDir: dir}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded store:", err)
-		return 1
-	}
-	defer s.Close(ctx)
-	testDocs = s
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testStore.Run(m)) }
 
 // newTestDB returns a database of its own for the calling test.
 func newTestDB(t testing.TB) *mongo.Database {
 	t.Helper()
-	return testDocs.Database(fmt.Sprintf("user_test_%d", testDBSeq.Add(1)))
+	return testStore.NewDB(t)
 }
 
 func newTestMongoStore(t testing.TB) *MongoStore {
