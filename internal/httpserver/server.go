@@ -179,7 +179,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := &requestState{}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, req: r}
 	defer func() {
 		p := recover()
 		if p == http.ErrAbortHandler {
@@ -226,16 +226,33 @@ func (h *handler) finish(r *http.Request, status int, elapsed time.Duration, st 
 	h.logger.Log(r.Context(), level, "http request failed", attrs...)
 }
 
-// statusWriter remembers the status written through it.
+// statusWriter remembers the status written through it. It also turns the
+// plain-text 404 and 405 that http.ServeMux writes when no route matches
+// (r.Pattern is then empty) into the JSON error envelope, so every error a
+// client gets has the same shape.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	req     *http.Request
+	status  int
+	wrote   bool
+	swallow bool // the mux's plain-text body, replaced by the envelope
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote && code >= 200 {
-		w.status, w.wrote = code, true
+	if w.wrote || code < 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.status, w.wrote = code, true
+	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) && w.req.Pattern == "" {
+		w.swallow = true
+		msg := "no route for " + w.req.Method + " " + w.req.URL.Path
+		if code == http.StatusMethodNotAllowed {
+			msg = "method " + w.req.Method + " not allowed on " + w.req.URL.Path
+		}
+		w.Header().Del("Content-Length")
+		WriteError(w.ResponseWriter, code, "", msg)
+		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -243,6 +260,9 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
+	}
+	if w.swallow {
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }

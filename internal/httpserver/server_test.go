@@ -306,3 +306,36 @@ func TestWrappedRegisterersKeepServicesApart(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmatchedRoutesAnswerJSON: the ServeMux's own 404 and 405 come in the
+// JSON error envelope; a 404 the app writes itself is left alone.
+func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
+	app := http.NewServeMux()
+	app.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, _ *http.Request) {
+		WriteError(w, http.StatusNotFound, "thing_not_found", "no such thing")
+	})
+	h := New(app, Options{})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/nowhere", http.StatusNotFound, "not_found"},
+		{"DELETE", "/things/1", http.StatusMethodNotAllowed, CodeForStatus(http.StatusMethodNotAllowed)},
+		{"GET", "/things/1", http.StatusNotFound, "thing_not_found"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var body struct{ Error struct{ Code, Message string } }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Errorf("%s %s: body %q is not JSON: %v", tc.method, tc.path, rec.Body.String(), err)
+			continue
+		}
+		if rec.Code != tc.status || body.Error.Code != tc.code || body.Error.Message == "" {
+			t.Errorf("%s %s: %d %+v, want %d with code %q", tc.method, tc.path, rec.Code, body.Error, tc.status, tc.code)
+		}
+		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
+		}
+	}
+}
