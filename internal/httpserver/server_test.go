@@ -326,7 +326,9 @@ func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 			t.Errorf("%s %s: body %q is not JSON: %v", tc.method, tc.path, rec.Body.String(), err)
 			continue
