@@ -86,6 +86,10 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 		line("service", "%s (from the actual start)", formatLatency(s.ServiceTime))
 		line("late", "%d orders started more than 10 ms behind their schedule", s.Late)
 	}
+	if st := s.Steadiness; st != nil {
+		line("steadiness", "first %d s %.1f orders/s, last %d s %.1f orders/s: %.2f×",
+			steadyWindow, st.FirstOrdersPerSecond, steadyWindow, st.LastOrdersPerSecond, st.Ratio)
+	}
 	if len(s.ErrorsByClass) == 0 {
 		line("errors", "none")
 	} else {

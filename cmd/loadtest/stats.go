@@ -170,6 +170,43 @@ type Stats struct {
 	// ErrorsByClass counts the failures by HTTP status and error code, gRPC code or transport failure.
 	ErrorsByClass map[string]int64 `json:"errorsByClass"`
 	Timeline      []Second         `json:"timeline"`
+	// Steadiness compares the first and the last steadyWindow seconds of a run of at least twice that.
+	Steadiness *Steadiness `json:"steadiness,omitempty"`
+}
+
+// steadyWindow is the length of the windows Steadiness compares.
+const steadyWindow = 30
+
+// Steadiness tells whether throughput held as the data grew: the successful orders per second of the
+// first and of the last steadyWindow whole seconds of the run (the last, partial second left out).
+type Steadiness struct {
+	FirstOrdersPerSecond float64 `json:"firstOrdersPerSecond"`
+	LastOrdersPerSecond  float64 `json:"lastOrdersPerSecond"`
+	// Ratio is last over first: 1 is no change, 0.9 a tenth slower at the end.
+	Ratio float64 `json:"ratio"`
+}
+
+// steadiness compares the first and last windows of timeline, or returns nil if it is too short.
+func steadiness(timeline []Second) *Steadiness {
+	whole := len(timeline) - 1 // the last second ends with the last answer: partial
+	if whole < 2*steadyWindow {
+		return nil
+	}
+	rate := func(secs []Second) float64 {
+		var n int64
+		for _, s := range secs {
+			n += s.Orders
+		}
+		return float64(n) / float64(len(secs))
+	}
+	st := &Steadiness{
+		FirstOrdersPerSecond: rate(timeline[:steadyWindow]),
+		LastOrdersPerSecond:  rate(timeline[whole-steadyWindow : whole]),
+	}
+	if st.FirstOrdersPerSecond > 0 {
+		st.Ratio = st.LastOrdersPerSecond / st.FirstOrdersPerSecond
+	}
+	return st
 }
 
 // stats summarizes everything recorded.
@@ -191,5 +228,6 @@ func (r *recorder) stats() Stats {
 		l := latencyOf(sec.latency)
 		s.Timeline = append(s.Timeline, Second{At: i, Orders: sec.ok, Errors: sec.failed, P50: l.P50, P99: l.P99, Max: l.Max})
 	}
+	s.Steadiness = steadiness(s.Timeline)
 	return s
 }

@@ -83,3 +83,29 @@ func TestEmptyStats(t *testing.T) {
 		t.Errorf("stats of nothing: %+v", s)
 	}
 }
+
+func TestSteadiness(t *testing.T) {
+	timeline := func(n int, rate func(i int) int64) []Second {
+		out := make([]Second, n)
+		for i := range out {
+			out[i] = Second{At: i, Orders: rate(i)}
+		}
+		return out
+	}
+	if st := steadiness(timeline(60, func(int) int64 { return 10 })); st != nil {
+		t.Errorf("60 seconds (59 whole): %+v, want nil", st)
+	}
+	// 100 orders/s for the first 40 s, 80 after; the last, partial second is left out.
+	st := steadiness(timeline(121, func(i int) int64 {
+		switch {
+		case i == 120:
+			return 1
+		case i < 40:
+			return 100
+		}
+		return 80
+	}))
+	if st == nil || st.FirstOrdersPerSecond != 100 || st.LastOrdersPerSecond != 80 || math.Abs(st.Ratio-0.8) > 1e-9 {
+		t.Errorf("steadiness %+v, want 100 → 80 (0.8)", st)
+	}
+}
