@@ -56,6 +56,14 @@ type memStore struct {
 	mu   sync.Mutex
 	docs map[string]Payment
 	fail error
+	ops  []string // the methods called, oldest first
+}
+
+// calls returns the methods called so far, oldest first.
+func (s *memStore) calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ops)
 }
 
 func newMemStore() *memStore { return &memStore{docs: make(map[string]Payment)} }
@@ -63,6 +71,7 @@ func newMemStore() *memStore { return &memStore{docs: make(map[string]Payment)} 
 func (s *memStore) Create(_ context.Context, p Payment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ops = append(s.ops, "Create")
 	if s.fail != nil {
 		return s.fail
 	}
@@ -76,6 +85,7 @@ func (s *memStore) Create(_ context.Context, p Payment) error {
 func (s *memStore) Get(_ context.Context, orderID string) (Payment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ops = append(s.ops, "Get")
 	if s.fail != nil {
 		return Payment{}, s.fail
 	}
@@ -89,6 +99,7 @@ func (s *memStore) Get(_ context.Context, orderID string) (Payment, error) {
 func (s *memStore) Transition(_ context.Context, orderID string, from Status, t Transition) (Payment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ops = append(s.ops, "Transition")
 	if s.fail != nil {
 		return Payment{}, s.fail
 	}

@@ -5,7 +5,8 @@
 //
 // A payment's document id is its order id. MakePayment first inserts the payment as Pending (the unique id
 // decides which request creates it), then charges the [Processor] with the order id as idempotency key, then
-// records the verdict (Approved, or Rejected with the reason) with an update guarded by the Pending status.
+// records the verdict (Approved, or Rejected with the reason) with an update guarded by the Pending status,
+// whose answer is the reply: a new payment costs the store the insert and that one update, and no read.
 // Identical concurrent requests in one process share one run (golang.org/x/sync/singleflight, the standard
 // library's companion module); a request that finds the payment Pending (its first caller died, timed out,
 // or runs in another process) charges again with the same key, and since the processor dedupes by key both

@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,10 @@ func TestMakePaymentApproved(t *testing.T) {
 	svc := newTestService(t, store, sim)
 
 	p := mustPay(t, svc, cardRequest("order-1", "4242 4242 4242 4242"))
+	// A new payment is stored Pending and moved to its verdict, whose answer is the reply: no read.
+	if ops := store.calls(); !slices.Equal(ops, []string{"Create", "Transition"}) {
+		t.Errorf("store calls %v, want [Create Transition]", ops)
+	}
 	if p.Status != StatusApproved || p.Reason != "" {
 		t.Errorf("status %s reason %q, want Approved without reason", p.Status, p.Reason)
 	}
@@ -79,7 +84,8 @@ func TestMakePaymentKakao(t *testing.T) {
 func TestMakePaymentRepeatNeverChargesAgain(t *testing.T) {
 	t.Parallel()
 	proc := &countingProcessor{Processor: NewSimulator(SimulatorOptions{})}
-	svc := newTestService(t, newMemStore(), proc)
+	store := newMemStore()
+	svc := newTestService(t, store, proc)
 
 	first := mustPay(t, svc, cardRequest("order-r", "4242 4242 4242 4242"))
 	// The same card written another way, another name and e-mail: still the same payment.
@@ -87,6 +93,10 @@ func TestMakePaymentRepeatNeverChargesAgain(t *testing.T) {
 	req.Name, req.UserEmail = "Someone Else", "other@example.com"
 	if again := mustPay(t, svc, req); again != first {
 		t.Errorf("repeat returned %+v, want %+v", again, first)
+	}
+	// The repeat's insert fails on the order id; it reads the stored payment and writes nothing.
+	if ops := store.calls(); !slices.Equal(ops, []string{"Create", "Transition", "Create", "Get"}) {
+		t.Errorf("store calls %v, want [Create Transition Create Get]", ops)
 	}
 	declined := mustPay(t, svc, cardRequest("order-d", TestCardStolen))
 	if again := mustPay(t, svc, cardRequest("order-d", TestCardStolen)); again != declined {

@@ -19,13 +19,16 @@ const CollectionName = "payments"
 const codeNamespaceExists = 48
 
 // MongoStore is the [Store] on MongoDB (or the embedded store). Payments are keyed by order id (_id), the
-// only key the service looks them up by, so no other index is needed. Every write is a single-document
-// atomic operation: an insert (the unique _id refuses a second payment for an order) or an update guarded
-// by the current status through [docstore.Updater], which sends only {_id} filters to the embedded store
-// (a guard in the filter would scan every payment there).
+// only key the service looks them up by, so no other index is needed (and on the embedded store any other
+// would only make writes dearer). Every read and write goes through one [docstore.Updater], by _id: Create is
+// its InsertOne (the unique _id refuses a second payment for an order), Get its FindByID, and Transition its
+// UpdateByID guarded by the current status, one findAndModify. On the embedded store the Updater remembers
+// the payments it wrote or read, so a guard is checked and a Get answered without a read: a new payment
+// costs an insert and one update. That holds while the Updater sees every write of the collection: create
+// one MongoStore per database per process and write payments through it alone.
 type MongoStore struct {
 	coll    *mongo.Collection
-	updater *docstore.Updater // every write of status
+	updater *docstore.Updater // every read and write
 }
 
 // paymentDoc is the stored form of a Payment.
@@ -46,7 +49,8 @@ type paymentDoc struct {
 	UpdatedAt        time.Time `bson:"updatedAt"`
 }
 
-// NewMongoStore returns the store on db, creating the payments collection if it does not exist.
+// NewMongoStore returns the store on db, creating the payments collection if it does not exist. It creates
+// the store's docstore.Updater: make one MongoStore per database per process.
 func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
 	err := db.CreateCollection(ctx, CollectionName)
 	var se mongo.ServerError
@@ -62,7 +66,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 
 // Create implements [Store].
 func (s *MongoStore) Create(ctx context.Context, p Payment) error {
-	_, err := s.coll.InsertOne(ctx, toDoc(p))
+	err := s.updater.InsertOne(ctx, s.coll, toDoc(p))
 	switch {
 	case docstore.IsDuplicateKey(err):
 		return ErrDuplicate
@@ -74,18 +78,21 @@ func (s *MongoStore) Create(ctx context.Context, p Payment) error {
 
 // Get implements [Store].
 func (s *MongoStore) Get(ctx context.Context, orderID string) (Payment, error) {
-	var d paymentDoc
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&d)
+	raw, err := s.updater.FindByID(ctx, s.coll, orderID)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return Payment{}, ErrNotFound
 	case err != nil:
 		return Payment{}, fmt.Errorf("payment store: get: %w", err)
 	}
+	var d paymentDoc
+	if err = bson.Unmarshal(raw, &d); err != nil {
+		return Payment{}, fmt.Errorf("payment store: get: decode: %w", err)
+	}
 	return d.payment(), nil
 }
 
-// Transition implements [Store].
+// Transition implements [Store]. The answer is the update's, so a transition that applies reads nothing.
 func (s *MongoStore) Transition(ctx context.Context, orderID string, from Status, t Transition) (Payment, error) {
 	set := bson.D{{Key: "status", Value: string(t.To)}, {Key: "updatedAt", Value: t.At}}
 	for _, f := range []struct{ key, value string }{

@@ -174,14 +174,20 @@ func TestConcurrentIdenticalPaymentsChargeOnce(t *testing.T) {
 }
 
 // Two service instances share no singleflight: the second finds the payment Pending and charges too, with
-// the same idempotency key, and the network charges once.
-func TestTwoInstancesOnOneDatabaseChargeOnce(t *testing.T) {
+// the same idempotency key, and the network charges once, and both record and answer the one payment.
+//
+// They share one store, hence one docstore.Updater, as every writer of a database in one process must: an
+// Updater remembers the documents it writes on the embedded store, so a second one on the same database
+// would check its guards on stale copies. Two processes on one embedded database are not supported; on
+// MongoDB each replica has its own store, which remembers nothing there.
+func TestTwoInstancesOnOneStoreChargeOnce(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
 	sim := NewSimulator(SimulatorOptions{})
 	gate := &gatedProcessor{Processor: sim, second: make(chan struct{})}
-	a := newTestService(t, newTestMongoStore(t, db), gate)
-	b := newTestService(t, newTestMongoStore(t, db), gate)
+	store := newTestMongoStore(t, db)
+	a := newTestService(t, store, gate)
+	b := newTestService(t, store, gate)
 	req := cardRequest("order-2x", TestCardApproved)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
