@@ -11,10 +11,10 @@ import (
 
 // memStore is an in-memory Store with the semantics of MongoStore.
 type memStore struct {
-	mu    sync.Mutex
-	docs  map[string]*memDoc
-	fail  error // returned by every method when set
-	calls int
+	mu   sync.Mutex
+	docs map[string]*memDoc
+	fail error    // returned by every method when set
+	ops  []string // the methods called, oldest first
 }
 
 type memDoc struct {
@@ -24,9 +24,17 @@ type memDoc struct {
 
 func newMemStore() *memStore { return &memStore{docs: make(map[string]*memDoc)} }
 
-func (s *memStore) enter() error {
-	s.calls++
+// enter records a call of method; the caller holds mu.
+func (s *memStore) enter(method string) error {
+	s.ops = append(s.ops, method)
 	return s.fail
+}
+
+// calls returns the methods called so far, oldest first.
+func (s *memStore) calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ops)
 }
 
 func (s *memStore) setFail(err error) {
@@ -38,7 +46,7 @@ func (s *memStore) setFail(err error) {
 func (s *memStore) Insert(_ context.Context, n Notification, lease Lease) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
+	if err := s.enter("Insert"); err != nil {
 		return err
 	}
 	if _, ok := s.docs[n.OrderID]; ok {
@@ -52,7 +60,7 @@ func (s *memStore) Insert(_ context.Context, n Notification, lease Lease) error 
 func (s *memStore) Get(_ context.Context, orderID string) (Notification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
+	if err := s.enter("Get"); err != nil {
 		return Notification{}, err
 	}
 	d, ok := s.docs[orderID]
@@ -65,7 +73,7 @@ func (s *memStore) Get(_ context.Context, orderID string) (Notification, error) 
 func (s *memStore) Claim(_ context.Context, orderID string, now time.Time, lease Lease) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
+	if err := s.enter("Claim"); err != nil {
 		return false, err
 	}
 	d, ok := s.docs[orderID]
@@ -79,7 +87,7 @@ func (s *memStore) Claim(_ context.Context, orderID string, now time.Time, lease
 func (s *memStore) Release(_ context.Context, orderID, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
+	if err := s.enter("Release"); err != nil {
 		return err
 	}
 	if d, ok := s.docs[orderID]; ok && d.n.Status == StatusPending && d.lease.Owner == owner {
@@ -91,7 +99,7 @@ func (s *memStore) Release(_ context.Context, orderID, owner string) error {
 func (s *memStore) MarkSent(_ context.Context, orderID string, sentAt time.Time) (Notification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
+	if err := s.enter("MarkSent"); err != nil {
 		return Notification{}, err
 	}
 	d, ok := s.docs[orderID]
@@ -103,34 +111,6 @@ func (s *memStore) MarkSent(_ context.Context, orderID string, sentAt time.Time)
 		d.lease = Lease{Until: time.Unix(0, 0)}
 	}
 	return d.n, nil
-}
-
-func (s *memStore) AcknowledgeDelivery(_ context.Context, orderID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
-		return err
-	}
-	if d, ok := s.docs[orderID]; ok {
-		d.n.DeliveryAcknowledged = true
-	}
-	return nil
-}
-
-func (s *memStore) Unacknowledged(context.Context) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	var ids []string
-	for id, d := range s.docs {
-		if d.n.Status == StatusSent && !d.n.DeliveryAcknowledged {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
 }
 
 // fakeSender records messages; fn, if set, decides each outcome.
@@ -168,24 +148,6 @@ func (s *fakeSender) setFn(fn func(ctx context.Context, call int, m Message) err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fn = fn
-}
-
-// fakeQueue records Enqueue calls.
-type fakeQueue struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func (q *fakeQueue) Enqueue(orderID string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.ids = append(q.ids, orderID)
-}
-
-func (q *fakeQueue) enqueued() []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return slices.Clone(q.ids)
 }
 
 // fakeClock is a settable clock.

@@ -1,10 +1,11 @@
 // Package notification is the kitshop notification service: it tells a
 // customer that the payment of their order went through, exactly once per
-// order, and then tells the order service that delivery has started.
+// order.
 //
 // The order service calls SendPaymentNotification at least once per paid order
-// (it has an outbox that retries). This service turns that into exactly one
-// e-mail:
+// (it has an outbox that retries) and, once the answer is Sent, moves the order
+// to DeliveryStarted itself: this service calls no other. It turns those calls
+// into exactly one e-mail:
 //
 //  1. The notification is stored with _id = orderId and status Pending. The
 //     insert is the deduplication: a second insert of the same order fails on
@@ -20,10 +21,11 @@
 //     outbox retries and the retry sends. A Sender that does not return within
 //     the send timeout also answers ErrSendFailed, but keeps the lease until it
 //     expires, so that a Sender still running cannot be joined by a second one.
-//  4. A successful send marks the notification Sent (sent_at) and queues the
-//     order for the [DeliveryWorker], which calls OrderService.DeliveryStarted
-//     until the order service acknowledges it and records that on the
-//     notification, so unacknowledged ones are finished after a restart too.
+//  4. A successful send marks the notification Sent (sent_at) with one
+//     conditional update, whose answer is the stored notification.
+//
+// A new notification therefore costs the store two commands, the insert and
+// the update to Sent, and no read (see [MongoStore]).
 //
 // Exactly once holds as long as the store can record the send: if the process
 // dies between a successful send and the Sent update, the lease expires and a
@@ -72,9 +74,6 @@ type Notification struct {
 	// while Pending). Both have millisecond precision, as stored.
 	CreatedAt time.Time
 	SentAt    time.Time
-	// DeliveryAcknowledged reports whether the order service has acknowledged
-	// OrderService.DeliveryStarted for the order.
-	DeliveryAcknowledged bool
 }
 
 // Message is an e-mail handed to a Sender.
@@ -123,20 +122,6 @@ type Store interface {
 	// and returns the notification as stored afterwards (also when it was
 	// Sent already).
 	MarkSent(ctx context.Context, orderID string, sentAt time.Time) (Notification, error)
-	// AcknowledgeDelivery records that the order service acknowledged
-	// DeliveryStarted for orderID.
-	AcknowledgeDelivery(ctx context.Context, orderID string) error
-	// Unacknowledged returns the order ids of Sent notifications whose
-	// delivery start is not acknowledged. It filters on fields other than
-	// _id: on the embedded store it scans the collection, so it is meant
-	// for start-up only.
-	Unacknowledged(ctx context.Context) ([]string, error)
-}
-
-// DeliveryQueue takes the orders whose delivery start must be reported to the
-// order service. *DeliveryWorker is one. Enqueue must not block.
-type DeliveryQueue interface {
-	Enqueue(orderID string)
 }
 
 // Service sends and reads payment notifications.
@@ -215,7 +200,6 @@ type Options struct {
 type service struct {
 	store       Store
 	sender      Sender
-	deliveries  DeliveryQueue
 	from        string
 	sendTimeout time.Duration
 	latency     time.Duration
@@ -225,11 +209,10 @@ type service struct {
 	flight singleflight.Group
 }
 
-// NewService returns the notification service. Sent notifications are handed
-// to deliveries.
-func NewService(store Store, sender Sender, deliveries DeliveryQueue, opts Options) (Service, error) {
-	if store == nil || sender == nil || deliveries == nil {
-		return nil, errors.New("notification: store, sender and delivery queue are required")
+// NewService returns the notification service.
+func NewService(store Store, sender Sender, opts Options) (Service, error) {
+	if store == nil || sender == nil {
+		return nil, errors.New("notification: a store and a sender are required")
 	}
 	if opts.From == "" {
 		opts.From = DefaultFrom
@@ -249,7 +232,6 @@ func NewService(store Store, sender Sender, deliveries DeliveryQueue, opts Optio
 	return &service{
 		store:       store,
 		sender:      sender,
-		deliveries:  deliveries,
 		from:        opts.From,
 		sendTimeout: opts.SendTimeout,
 		latency:     opts.SendLatency,
@@ -335,7 +317,6 @@ func (s *service) send(ctx context.Context, draft Notification) (Notification, e
 	if err != nil {
 		return Notification{}, fmt.Errorf("record sent notification of order %s: %w", n.OrderID, err)
 	}
-	s.deliveries.Enqueue(sent.OrderID)
 	return sent, nil
 }
 
@@ -351,7 +332,7 @@ func (s *service) takeOver(ctx context.Context, draft Notification, lease Lease)
 		return Notification{}, true, ErrConflict
 	}
 	if n.Status == StatusSent {
-		return s.repeat(n), true, nil
+		return n, true, nil
 	}
 	claimed, err := s.store.Claim(ctx, draft.OrderID, s.now(), lease)
 	if err != nil {
@@ -365,19 +346,9 @@ func (s *service) takeOver(ctx context.Context, draft Notification, lease Lease)
 		return Notification{}, true, err
 	}
 	if n.Status == StatusSent {
-		return s.repeat(n), true, nil
+		return n, true, nil
 	}
 	return Notification{}, true, ErrInProgress
-}
-
-// repeat answers a repeated request for a Sent notification. The order
-// service is evidently up (it is calling), so an unacknowledged delivery start
-// is worth trying again at once.
-func (s *service) repeat(n Notification) Notification {
-	if !n.DeliveryAcknowledged {
-		s.deliveries.Enqueue(n.OrderID)
-	}
-	return n
 }
 
 // errSendTimeout means the Sender did not return within the send timeout.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,17 +15,16 @@ type serviceFixture struct {
 	svc    Service
 	store  *memStore
 	sender *fakeSender
-	queue  *fakeQueue
 	clock  *fakeClock
 }
 
 func newServiceFixture(t *testing.T, opts Options) *serviceFixture {
 	t.Helper()
-	f := &serviceFixture{store: newMemStore(), sender: &fakeSender{}, queue: &fakeQueue{}, clock: newFakeClock()}
+	f := &serviceFixture{store: newMemStore(), sender: &fakeSender{}, clock: newFakeClock()}
 	if opts.Now == nil {
 		opts.Now = f.clock.Now
 	}
-	svc, err := NewService(f.store, f.sender, f.queue, opts)
+	svc, err := NewService(f.store, f.sender, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +38,18 @@ const (
 	testUser  = "user-1"
 )
 
-func TestSendPaymentNotificationSendsStoresAndQueues(t *testing.T) {
+// TestSendPaymentNotificationSendsAndStores: a new notification is sent once
+// and costs the store an Insert (which takes the lease) and one MarkSent,
+// whose answer is the reply: no read.
+func TestSendPaymentNotificationSendsAndStores(t *testing.T) {
 	t.Parallel()
 	f := newServiceFixture(t, Options{})
 	n, err := f.svc.SendPaymentNotification(context.Background(), testTo, testOrder, testUser)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ops := f.store.calls(); !slices.Equal(ops, []string{"Insert", "MarkSent"}) {
+		t.Errorf("store calls %v, want [Insert MarkSent]", ops)
 	}
 	if n.Status != StatusSent || n.OrderID != testOrder || n.UserID != testUser || n.To != testTo || n.From != DefaultFrom {
 		t.Errorf("answer = %+v", n)
@@ -64,9 +70,6 @@ func TestSendPaymentNotificationSendsStoresAndQueues(t *testing.T) {
 	want := Message{From: DefaultFrom, To: testTo, Subject: n.Subject, Content: n.Content, OrderID: testOrder}
 	if len(sent) != 1 || sent[0] != want {
 		t.Errorf("sender got %+v, want one %+v", sent, want)
-	}
-	if got := f.queue.enqueued(); len(got) != 1 || got[0] != testOrder {
-		t.Errorf("queued %v, want [%s]", got, testOrder)
 	}
 }
 
@@ -89,19 +92,11 @@ func TestSendPaymentNotificationRepeatReturnsStored(t *testing.T) {
 	if calls, _ := f.sender.counts(); calls != 1 {
 		t.Errorf("sender called %d times, want 1", calls)
 	}
-	// Unacknowledged: the repeat queues the delivery start again.
-	if got := f.queue.enqueued(); len(got) != 2 {
-		t.Errorf("queued %v, want the order twice", got)
-	}
-
-	if err = f.store.AcknowledgeDelivery(ctx, testOrder); err != nil {
-		t.Fatal(err)
-	}
-	if _, err = f.svc.SendPaymentNotification(ctx, testTo, testOrder, testUser); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.queue.enqueued(); len(got) != 2 {
-		t.Errorf("queued %v after acknowledgement, want no new entry", got)
+	// The repeat's insert fails on the order id; it reads the stored one and
+	// writes nothing.
+	want := []string{"Insert", "MarkSent", "Insert", "Get"}
+	if ops := f.store.calls(); !slices.Equal(ops, want) {
+		t.Errorf("store calls %v, want %v", ops, want)
 	}
 }
 
@@ -152,9 +147,6 @@ func TestSendPaymentNotificationSenderFailureThenRetrySends(t *testing.T) {
 	stored, err := f.store.Get(ctx, testOrder)
 	if err != nil || stored.Status != StatusPending || !stored.SentAt.IsZero() {
 		t.Fatalf("stored = %+v, %v; want Pending", stored, err)
-	}
-	if got := f.queue.enqueued(); len(got) != 0 {
-		t.Errorf("queued %v for an unsent notification", got)
 	}
 
 	// The outbox retries at once (no clock change): the lease was released.
@@ -251,7 +243,7 @@ func TestSendPaymentNotificationFollowerRetriesWhenLeaderIsCancelled(t *testing.
 	// sharing the attempt, whose context is alive, must not inherit that
 	// error but try again.
 	store := &blockingStore{memStore: f.store, entered: make(chan struct{})}
-	svc, err := NewService(store, f.sender, f.queue, Options{Now: f.clock.Now})
+	svc, err := NewService(store, f.sender, Options{Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +320,8 @@ func TestSendPaymentNotificationValidation(t *testing.T) {
 			if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want ErrInvalidArgument mentioning %q", err, tt.want)
 			}
-			if f.store.calls != 0 {
-				t.Errorf("the store was called %d times for invalid input", f.store.calls)
+			if ops := f.store.calls(); len(ops) != 0 {
+				t.Errorf("the store was called (%v) for invalid input", ops)
 			}
 			if calls, _ := f.sender.counts(); calls != 0 {
 				t.Errorf("the sender was called for invalid input")
@@ -427,11 +419,14 @@ func TestGetNotification(t *testing.T) {
 func TestNewServiceRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	for _, opts := range []Options{{From: "not an address"}, {SendTimeout: -time.Second}, {SendLatency: -time.Second}} {
-		if _, err := NewService(newMemStore(), &fakeSender{}, &fakeQueue{}, opts); err == nil {
+		if _, err := NewService(newMemStore(), &fakeSender{}, opts); err == nil {
 			t.Errorf("NewService(%+v) accepted", opts)
 		}
 	}
-	if _, err := NewService(nil, &fakeSender{}, &fakeQueue{}, Options{}); err == nil {
+	if _, err := NewService(nil, &fakeSender{}, Options{}); err == nil {
 		t.Error("NewService without a store accepted")
+	}
+	if _, err := NewService(newMemStore(), nil, Options{}); err == nil {
+		t.Error("NewService without a sender accepted")
 	}
 }

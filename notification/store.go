@@ -8,7 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/docstore"
 )
@@ -18,6 +17,8 @@ const collectionName = "notifications"
 
 // notificationDoc is a notification as stored. _id is the order id, so the
 // unique _id index deduplicates and every lookup and update by order uses it.
+// Documents stored before the order service took over the delivery start may
+// carry delivery_acked and delivery_acked_at; they are ignored.
 type notificationDoc struct {
 	ID        string     `bson:"_id"`
 	UserID    string     `bson:"user_id"`
@@ -28,10 +29,6 @@ type notificationDoc struct {
 	Status    string     `bson:"status"`
 	CreatedAt time.Time  `bson:"created_at"`
 	SentAt    *time.Time `bson:"sent_at,omitempty"`
-	// DeliveryAcked is false until the order service acknowledges
-	// DeliveryStarted; Unacknowledged looks for Sent ones still false.
-	DeliveryAcked   bool       `bson:"delivery_acked"`
-	DeliveryAckedAt *time.Time `bson:"delivery_acked_at,omitempty"`
 	// LeaseOwner and LeaseUntil say who may send a Pending notification, and
 	// until when. A released or finished lease has the Unix epoch, before
 	// any now.
@@ -41,15 +38,14 @@ type notificationDoc struct {
 
 func (d *notificationDoc) notification() Notification {
 	n := Notification{
-		OrderID:              d.ID,
-		UserID:               d.UserID,
-		From:                 d.From,
-		To:                   d.To,
-		Subject:              d.Subject,
-		Content:              d.Content,
-		Status:               Status(d.Status),
-		CreatedAt:            d.CreatedAt.UTC(),
-		DeliveryAcknowledged: d.DeliveryAcked,
+		OrderID:   d.ID,
+		UserID:    d.UserID,
+		From:      d.From,
+		To:        d.To,
+		Subject:   d.Subject,
+		Content:   d.Content,
+		Status:    Status(d.Status),
+		CreatedAt: d.CreatedAt.UTC(),
 	}
 	if d.SentAt != nil {
 		n.SentAt = d.SentAt.UTC()
@@ -57,40 +53,52 @@ func (d *notificationDoc) notification() Notification {
 	return n
 }
 
-// MongoStore is the Store on MongoDB or the embedded document store. Every
-// lookup and write is by _id (the order id). The conditional writes (lease
-// claim and release, MarkSent, the delivery acknowledgement) go through
-// docstore.Updater: one guarded findAndModify on MongoDB, {_id}-only commands
-// under a per-notification lock on the embedded store, where a guard in the
-// filter would scan every notification.
-type MongoStore struct {
-	coll    *mongo.Collection
-	updater *docstore.Updater // every write after Insert
+// decode turns a stored document into a Notification.
+func decode(raw bson.Raw) (Notification, error) {
+	var doc notificationDoc
+	if err := bson.Unmarshal(raw, &doc); err != nil {
+		return Notification{}, err
+	}
+	return doc.notification(), nil
 }
 
+// MongoStore is the Store on MongoDB or the embedded document store. Every
+// read and write goes through one docstore.Updater and is by _id (the order
+// id): Insert is its InsertOne, Get its FindByID, and the conditional writes
+// (lease claim and release, MarkSent) its UpdateByID, one guarded
+// findAndModify each. On the embedded store the Updater remembers the
+// documents it wrote or read, so a guard is checked and a Get answered without
+// a read, and a new notification costs an insert and one update. That holds
+// while the Updater sees every write of the collection: create one MongoStore
+// per database per process and write notifications through it alone.
+//
+// The collection has no index but _id's: every command looks up by _id.
+type MongoStore struct {
+	coll    *mongo.Collection
+	updater *docstore.Updater // every read and write
+}
+
+// legacyIndex is the secondary index of the delivery worker's start-up scan,
+// which the service no longer makes; NewMongoStore drops it, since an index
+// no query uses only makes every write dearer.
+const legacyIndex = "status_delivery_acked"
+
 // NewMongoStore returns the store of the notification database db, creating
-// its collection and the index of Unacknowledged if missing.
+// its collection if missing and dropping the index earlier versions created
+// (legacyIndex).
 func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
 	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: collectionName}})
 	if err != nil {
 		return nil, fmt.Errorf("notification store: list collections: %w", err)
 	}
+	coll := db.Collection(collectionName)
 	if len(names) == 0 {
 		// Two processes may race here; the loser's "already exists" is fine.
 		if err = db.CreateCollection(ctx, collectionName); err != nil && !isNamespaceExists(err) {
 			return nil, fmt.Errorf("notification store: create collection: %w", err)
 		}
-	}
-	coll := db.Collection(collectionName)
-	// For MongoDB: Unacknowledged filters on these two fields. The embedded
-	// store does not use the index for that filter, which is why
-	// Unacknowledged runs once at start-up only (see DeliveryWorker).
-	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "status", Value: 1}, {Key: "delivery_acked", Value: 1}},
-		Options: options.Index().SetName("status_delivery_acked"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("notification store: create index: %w", err)
+	} else if err = dropLegacyIndex(ctx, coll); err != nil {
+		return nil, err
 	}
 	updater, err := docstore.NewUpdater(ctx, db)
 	if err != nil {
@@ -99,11 +107,36 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	return &MongoStore{coll: coll, updater: updater}, nil
 }
 
+// dropLegacyIndex drops legacyIndex from coll if it is there.
+func dropLegacyIndex(ctx context.Context, coll *mongo.Collection) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("notification store: list indexes: %w", err)
+	}
+	for _, spec := range specs {
+		if spec.Name != legacyIndex {
+			continue
+		}
+		// Another process may have dropped it meanwhile.
+		if err = coll.Indexes().DropOne(ctx, legacyIndex); err != nil && !isIndexNotFound(err) {
+			return fmt.Errorf("notification store: drop index %s: %w", legacyIndex, err)
+		}
+	}
+	return nil
+}
+
 // isNamespaceExists reports MongoDB's NamespaceExists (48), returned when the
 // collection was created meanwhile.
 func isNamespaceExists(err error) bool {
 	var ce mongo.CommandError
 	return errors.As(err, &ce) && ce.Code == 48
+}
+
+// isIndexNotFound reports MongoDB's IndexNotFound (27), returned when the
+// index was dropped meanwhile.
+func isIndexNotFound(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 27
 }
 
 // Insert implements Store.
@@ -120,7 +153,7 @@ func (s *MongoStore) Insert(ctx context.Context, n Notification, lease Lease) er
 		LeaseOwner: lease.Owner,
 		LeaseUntil: lease.Until,
 	}
-	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
+	if err := s.updater.InsertOne(ctx, s.coll, doc); err != nil {
 		if docstore.IsDuplicateKey(err) {
 			return ErrDuplicate
 		}
@@ -131,15 +164,18 @@ func (s *MongoStore) Insert(ctx context.Context, n Notification, lease Lease) er
 
 // Get implements Store.
 func (s *MongoStore) Get(ctx context.Context, orderID string) (Notification, error) {
-	var doc notificationDoc
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&doc)
+	raw, err := s.updater.FindByID(ctx, s.coll, orderID)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Notification{}, ErrNotFound
 	}
 	if err != nil {
 		return Notification{}, fmt.Errorf("notification store: get %s: %w", orderID, err)
 	}
-	return doc.notification(), nil
+	n, err := decode(raw)
+	if err != nil {
+		return Notification{}, fmt.Errorf("notification store: get %s: decode: %w", orderID, err)
+	}
+	return n, nil
 }
 
 // Claim implements Store with one guarded update: it matches only while the
@@ -182,7 +218,8 @@ func (s *MongoStore) Release(ctx context.Context, orderID, owner string) error {
 }
 
 // MarkSent implements Store. Only a Pending notification changes, so a
-// notification is marked Sent once, with the time of the first send.
+// notification is marked Sent once, with the time of the first send. The
+// answer is the update's, so marking a Pending notification reads nothing.
 func (s *MongoStore) MarkSent(ctx context.Context, orderID string, sentAt time.Time) (Notification, error) {
 	update := bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(StatusSent)},
@@ -198,45 +235,9 @@ func (s *MongoStore) MarkSent(ctx context.Context, orderID string, sentAt time.T
 	if err != nil {
 		return Notification{}, fmt.Errorf("notification store: mark %s sent: %w", orderID, err)
 	}
-	var doc notificationDoc
-	if err = bson.Unmarshal(raw, &doc); err != nil {
+	n, err := decode(raw)
+	if err != nil {
 		return Notification{}, fmt.Errorf("notification store: mark %s sent: decode: %w", orderID, err)
 	}
-	return doc.notification(), nil
-}
-
-// AcknowledgeDelivery implements Store.
-func (s *MongoStore) AcknowledgeDelivery(ctx context.Context, orderID string) error {
-	update := bson.D{{Key: "$set", Value: bson.D{
-		{Key: "delivery_acked", Value: true},
-		{Key: "delivery_acked_at", Value: time.Now().UTC()},
-	}}}
-	_, err := s.updater.UpdateByID(ctx, s.coll, orderID, bson.D{{Key: "delivery_acked", Value: false}}, update)
-	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
-		return fmt.Errorf("notification store: acknowledge delivery of %s: %w", orderID, err)
-	}
-	return nil
-}
-
-// Unacknowledged implements Store. It reads only the _id of each match.
-func (s *MongoStore) Unacknowledged(ctx context.Context) ([]string, error) {
-	filter := bson.D{
-		{Key: "status", Value: string(StatusSent)},
-		{Key: "delivery_acked", Value: false},
-	}
-	cur, err := s.coll.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("notification store: find unacknowledged: %w", err)
-	}
-	var rows []struct {
-		ID string `bson:"_id"`
-	}
-	if err = cur.All(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("notification store: find unacknowledged: %w", err)
-	}
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	return ids, nil
+	return n, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
@@ -134,48 +135,56 @@ func TestMongoStoreLease(t *testing.T) {
 	}
 }
 
-func TestMongoStoreUnacknowledged(t *testing.T) {
+// TestMongoStoreDropsLegacyIndex: the index of the former delivery worker's
+// scan is dropped from an existing collection, and a new collection gets no
+// index but _id's (on the embedded store any other only slows writes; on
+// MongoDB no query would use one).
+func TestMongoStoreDropsLegacyIndex(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
 	ctx := t.Context()
-	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	for _, id := range []string{"pending", "sent-1", "sent-2", "acked"} {
-		if err := s.Insert(ctx, pendingNotification(id, t0), Lease{Owner: "o", Until: t0}); err != nil {
+	db := newTestDB(t)
+	coll := db.Collection(collectionName)
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "status", Value: 1}, {Key: "delivery_acked", Value: 1}},
+		Options: options.Index().SetName(legacyIndex),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := indexNames(t, coll); !slices.Contains(got, legacyIndex) {
+		t.Fatalf("indexes %v: the set-up did not create %s", got, legacyIndex)
+	}
+	for range 2 { // and again, with nothing left to drop
+		if _, err := NewMongoStore(ctx, db); err != nil {
 			t.Fatal(err)
 		}
-		if id != "pending" {
-			if _, err := s.MarkSent(ctx, id, t0); err != nil {
-				t.Fatal(err)
-			}
+		if got := indexNames(t, coll); !slices.Equal(got, []string{"_id_"}) {
+			t.Errorf("indexes %v, want [_id_]", got)
 		}
 	}
-	if err := s.AcknowledgeDelivery(ctx, "acked"); err != nil {
-		t.Fatal(err)
-	}
-	ids, err := s.Unacknowledged(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(ids)
-	if !slices.Equal(ids, []string{"sent-1", "sent-2"}) {
-		t.Errorf("Unacknowledged = %v, want [sent-1 sent-2]", ids)
-	}
-	if n, err := s.Get(ctx, "acked"); err != nil || !n.DeliveryAcknowledged {
-		t.Errorf("Get(acked) = %+v, %v", n, err)
-	}
-	// Acknowledging twice, or an unknown order, is harmless.
-	if err = s.AcknowledgeDelivery(ctx, "acked"); err != nil {
-		t.Error(err)
-	}
-	if err = s.AcknowledgeDelivery(ctx, "unknown"); err != nil {
-		t.Error(err)
+	fresh := newTestMongoStore(t)
+	if got := indexNames(t, fresh.coll); !slices.Equal(got, []string{"_id_"}) {
+		t.Errorf("indexes of a new collection %v, want [_id_]", got)
 	}
 }
 
-// TestMongoStoreHotPathFiltersOnIDOnly: every command of the request and
-// worker paths (all but the start-up scan Unacknowledged) looks notifications
-// up by _id alone, the only lookup whose cost does not grow with the number of
-// notifications on the embedded store.
+// indexNames lists the names of coll's indexes, sorted.
+func indexNames(t *testing.T, coll *mongo.Collection) []string {
+	t.Helper()
+	specs, err := coll.Indexes().ListSpecifications(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestMongoStoreHotPathFiltersOnIDOnly: every command of the store looks
+// notifications up by _id alone, the only lookup whose cost does not grow
+// with the number of notifications on the embedded store.
 func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
 	// Not parallel: FerretDB's embedded start-up writes a global (see
 	// docstoretest.Start), so stores must not start at the same time.
@@ -210,11 +219,6 @@ func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
 	}
 	if n, err := s.MarkSent(ctx, testOrder, t0.Add(time.Hour)); err != nil || !n.SentAt.Equal(t0) {
 		t.Fatalf("second MarkSent: %+v, %v", n, err)
-	}
-	for range 2 {
-		if err := s.AcknowledgeDelivery(ctx, testOrder); err != nil {
-			t.Fatal(err)
-		}
 	}
 	rec.AssertIDOnly(t, "notification", collectionName)
 }
@@ -270,12 +274,14 @@ func TestMongoStoreConcurrentInsertAndClaim(t *testing.T) {
 func TestServiceOnEmbeddedStoreSendsOnceUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	store := newTestMongoStore(t)
-	sender, queue := &fakeSender{}, &fakeQueue{}
-	// Two service instances on one database, like two replicas: they share
-	// no memory, only the store's lease.
+	sender := &fakeSender{}
+	// Two service instances on one store, like two replicas: they share no
+	// singleflight, only the store's lease. (Two processes on one embedded
+	// database are not supported; on MongoDB each replica has its own
+	// store, which remembers nothing there.)
 	var svcs []Service
 	for range 2 {
-		svc, err := NewService(store, sender, queue, Options{})
+		svc, err := NewService(store, sender, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,8 +330,8 @@ func TestServiceOnEmbeddedStoreSendsOnceUnderConcurrency(t *testing.T) {
 func TestServiceOnEmbeddedStoreSenderFailureThenRetry(t *testing.T) {
 	t.Parallel()
 	store := newTestMongoStore(t)
-	sender, queue := &fakeSender{}, &fakeQueue{}
-	svc, err := NewService(store, sender, queue, Options{})
+	sender := &fakeSender{}
+	svc, err := NewService(store, sender, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

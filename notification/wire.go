@@ -10,38 +10,29 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"google.golang.org/grpc"
 
-	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/token"
 	notificationv1 "github.com/kitshop/kitshop/pb/kitshop/notification/v1"
 )
 
 // Deps is what Build needs.
 type Deps struct {
-	// DB is the notification service's own database.
+	// DB is the notification service's own database. Build makes the one
+	// store (and docstore.Updater) that writes it: build one Component per
+	// database per process.
 	DB *mongo.Database
-	// Logger receives one line per service call, the delivery worker's
-	// lines, the client's breaker changes and, with the default sender,
-	// the messages. Nil discards.
+	// Logger receives one line per service call and, with the default
+	// sender, the messages. Nil discards.
 	Logger *slog.Logger
-	// Registerer receives the service, delivery and client metrics, already
-	// wrapped with a "service" label by the caller. Nil leaves them
-	// unregistered.
+	// Registerer receives the service metrics, already wrapped with a
+	// "service" label by the caller. Nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	// Verifier checks the access tokens of HTTP callers.
 	Verifier *token.Verifier
-	// OrderConn is the connection to the order service (grpcclient.Dial).
-	OrderConn *grpc.ClientConn
-	// Client is the resilience settings of the order service client; the
-	// zero value means grpcclient.DefaultConfig().
-	Client grpcclient.Config
 	// Sender sends the messages; nil means a LogSender on Logger.
 	Sender Sender
 	// Options are the service options (sender address, send timeout and
 	// latency).
 	Options Options
-	// Delivery tunes the delivery worker's backoff; its Logger and
-	// Registerer are set by Build.
-	Delivery DeliveryOptions
 }
 
 // Component is the assembled notification service.
@@ -53,8 +44,8 @@ type Component struct {
 	// HTTPHandler serves the public route (see NewHTTPHandler); wrap it with
 	// httpserver.New for health and metrics.
 	HTTPHandler http.Handler
-	// Background holds the delivery worker (DeliveryWorker.Run), which
-	// reports sent notifications to the order service.
+	// Background is empty: the notification service has no workers. It is
+	// here so that every service's Component has the same shape.
 	Background []func(context.Context) error
 
 	grpc *GRPCServer
@@ -65,12 +56,11 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	notificationv1.RegisterNotificationServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports,
-// and the delivery worker with its order service client. ctx bounds the
-// store set-up.
+// Build assembles store → service → middlewares → endpoints → transports.
+// ctx bounds the store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
-	if d.DB == nil || d.Verifier == nil || d.OrderConn == nil {
-		return nil, errors.New("notification: Build needs a database, a token verifier and an order service connection")
+	if d.DB == nil || d.Verifier == nil {
+		return nil, errors.New("notification: Build needs a database and a token verifier")
 	}
 	logger := d.Logger
 	if logger == nil {
@@ -81,27 +71,11 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	clientCfg := d.Client
-	if clientCfg == (grpcclient.Config{}) {
-		clientCfg = grpcclient.DefaultConfig()
-	}
-	client, err := grpcclient.New(d.OrderConn, "order", clientCfg, grpcclient.NewMetrics(d.Registerer), logger)
-	if err != nil {
-		return nil, err
-	}
-	deliveryOpts := d.Delivery
-	deliveryOpts.Logger, deliveryOpts.Registerer = logger, d.Registerer
-	worker, err := NewDeliveryWorker(store, NewGRPCOrders(client), deliveryOpts)
-	if err != nil {
-		return nil, err
-	}
-
 	sender := d.Sender
 	if sender == nil {
 		sender = NewLogSender(logger)
 	}
-	svc, err := NewService(store, sender, worker, d.Options)
+	svc, err := NewService(store, sender, d.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +86,6 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		Service:     svc,
 		Endpoints:   set,
 		HTTPHandler: NewHTTPHandler(set),
-		Background:  []func(context.Context) error{worker.Run},
 		grpc:        NewGRPCServer(set),
 	}, nil
 }

@@ -1,10 +1,10 @@
 // Command notification runs the kitshop notification service: gRPC
 // (kitshop.notification.v1 NotificationService, health, reflection) on :50055
 // and HTTP (GET /notification, /healthz, /readyz, /metrics) on :8085, with the
-// embedded document store in -data-dir unless -mongo-uri is set. It calls the
-// order service at -order-addr, sends e-mails through -smtp-addr (or logs them
-// when it is empty) and verifies access tokens with the user service's public
-// key (-jwks-url, fetched at start with retries, or -jwt-public-key-file).
+// embedded document store in -data-dir unless -mongo-uri is set. It calls no
+// other service: it sends e-mails through -smtp-addr (or logs them when it is
+// empty) and verifies access tokens with the user service's public key
+// (-jwks-url, fetched at start with retries, or -jwt-public-key-file).
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
 
@@ -23,7 +23,6 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
-	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -41,12 +40,9 @@ func main() {
 
 // flags are the notification service's own settings.
 type flags struct {
-	orderAddr string
-	verifier  token.VerifierConfig
-	smtp      notification.SMTPConfig
-	service   notification.Options
-	delivery  notification.DeliveryOptions
-	client    grpcclient.Config
+	verifier token.VerifierConfig
+	smtp     notification.SMTPConfig
+	service  notification.Options
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -55,7 +51,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg config.Service
 	cfg.Register(fs, config.Notification, config.NotificationGRPCPort, config.NotificationHTTPPort)
 	var f flags
-	fs.StringVar(&f.orderAddr, "order-addr", fmt.Sprintf("localhost:%d", config.OrderGRPCPort), "gRPC address (host:port or a gRPC target) of the order service")
 	f.verifier.RegisterFlags(fs)
 	fs.StringVar(&f.smtp.Addr, "smtp-addr", "", "SMTP relay host:port; empty logs each e-mail instead of sending it")
 	fs.StringVar(&f.service.From, "smtp-from", notification.DefaultFrom, "sender address of the e-mails")
@@ -63,9 +58,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.smtp.Password, "smtp-password", "", "SMTP AUTH PLAIN password (prefer the environment variable: the command line is visible to other users)")
 	fs.DurationVar(&f.service.SendTimeout, "send-timeout", notification.DefaultSendTimeout, "longest wait for one e-mail to be sent")
 	fs.DurationVar(&f.service.SendLatency, "send-latency", 0, "simulated delay before each send (1s reproduces the original)")
-	fs.DurationVar(&f.delivery.InitialBackoff, "delivery-backoff", notification.DefaultDeliveryInitialBackoff, "first wait before retrying OrderService.DeliveryStarted; doubles each failure, with jitter")
-	fs.DurationVar(&f.delivery.MaxBackoff, "delivery-backoff-max", notification.DefaultDeliveryMaxBackoff, "longest wait between DeliveryStarted retries")
-	f.client.RegisterFlags(fs)
 	if err := config.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -97,19 +89,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("invalid -smtp-addr (%s): %w", config.EnvVar("smtp-addr"), err)
 		}
 	}
-	orderConn, err := grpcclient.Dial(f.orderAddr, creds.DialOptions()...)
-	if err != nil {
-		return fmt.Errorf("invalid -order-addr (%s): %w", config.EnvVar("order-addr"), err)
-	}
-
 	store, err := docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
 	if err != nil {
-		return errors.Join(err, orderConn.Close())
+		return err
 	}
-	fail := func(err error) error { return errors.Join(err, store.Close(ctx), orderConn.Close()) }
+	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
-	g.Cleanup("order-conn", func(context.Context) error { return orderConn.Close() })
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Notification)
@@ -118,11 +104,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:     logger,
 		Registerer: svcReg,
 		Verifier:   verifier,
-		OrderConn:  orderConn,
-		Client:     f.client,
 		Sender:     sender,
 		Options:    f.service,
-		Delivery:   f.delivery,
 	})
 	if err != nil {
 		return fail(err)
@@ -140,7 +123,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("notification service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.Bool("mtls", creds.Enabled()), slog.String("order", f.orderAddr), slog.Bool("smtp", f.smtp.Addr != ""))
+		slog.Bool("mtls", creds.Enabled()), slog.Bool("smtp", f.smtp.Addr != ""))
 	return g.Run(ctx)
 }
 
@@ -149,9 +132,6 @@ func (f *flags) validate() error {
 	var errs []error
 	bad := func(flagName, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", flagName, config.EnvVar(flagName), fmt.Sprintf(format, args...)))
-	}
-	if f.orderAddr == "" {
-		bad("order-addr", "must not be empty")
 	}
 	errs = append(errs, f.verifier.Validate())
 	if _, err := mail.ParseAddress(f.service.From); err != nil {
@@ -163,17 +143,10 @@ func (f *flags) validate() error {
 		}
 	}
 	positive("send-timeout", f.service.SendTimeout)
-	positive("delivery-backoff", f.delivery.InitialBackoff)
 	if f.service.SendLatency < 0 {
 		bad("send-latency", "%s: must not be negative", f.service.SendLatency)
 	} else if f.service.SendLatency >= f.service.SendTimeout {
 		bad("send-latency", "%s: must be shorter than -send-timeout (%s), or every send times out", f.service.SendLatency, f.service.SendTimeout)
-	}
-	if f.delivery.MaxBackoff < f.delivery.InitialBackoff {
-		bad("delivery-backoff-max", "%s: must be at least -delivery-backoff (%s)", f.delivery.MaxBackoff, f.delivery.InitialBackoff)
-	}
-	if err := f.client.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

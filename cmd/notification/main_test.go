@@ -12,12 +12,10 @@ import (
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
 	tests := map[string][]string{
-		"KITSHOP_SEND_TIMEOUT":         {"-send-timeout=0"},
-		"KITSHOP_SEND_LATENCY":         {"-send-latency=20s"},
-		"KITSHOP_SMTP_FROM":            {"-smtp-from=nobody"},
-		"KITSHOP_DELIVERY_BACKOFF_MAX": {"-delivery-backoff=1s", "-delivery-backoff-max=1ms"},
-		"KITSHOP_JWKS_URL":             {"-jwks-url="},
-		"client-retry-budget":          {"-client-retry-budget=1ms"},
+		"KITSHOP_SEND_TIMEOUT": {"-send-timeout=0"},
+		"KITSHOP_SEND_LATENCY": {"-send-latency=20s"},
+		"KITSHOP_SMTP_FROM":    {"-smtp-from=nobody"},
+		"KITSHOP_JWKS_URL":     {"-jwks-url="},
 	}
 	for want, args := range tests {
 		var out servetest.SyncBuffer
@@ -34,19 +32,18 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"-h"}, &out); err != nil {
 		t.Fatalf("run(-h) = %v", err)
 	}
-	for _, flag := range []string{"-order-addr", "-smtp-addr", "-smtp-from", "-send-latency", "-jwks-url", "KITSHOP_SMTP_PASSWORD"} {
+	for _, flag := range []string{"-smtp-addr", "-smtp-from", "-send-latency", "-jwks-url", "KITSHOP_SMTP_PASSWORD"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("usage lacks %s", flag)
 		}
 	}
 }
 
-// TestRunServesAndStops starts the service with the order service down (the
-// connection is lazy): it serves health and answers 401 without a token, then
-// stops cleanly when its context ends.
+// TestRunServesAndStops starts the service: it serves health and answers 401
+// without a token, then stops cleanly when its context ends.
 func TestRunServesAndStops(t *testing.T) {
 	t.Parallel()
-	grpcAddr, httpAddr, stop := servetest.Start(t, run, "-jwt-public-key-file="+servetest.PublicKeyFile(t), "-order-addr=127.0.0.1:1")
+	grpcAddr, httpAddr, stop := servetest.Start(t, run, "-jwt-public-key-file="+servetest.PublicKeyFile(t))
 	servetest.CheckServing(t, grpcAddr, httpAddr)
 	if code := servetest.Get(t, httpAddr, "/notification?orderId=o"); code != http.StatusUnauthorized {
 		t.Errorf("GET /notification without a token: %d, want 401", code)
