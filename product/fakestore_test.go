@@ -16,6 +16,7 @@ type fakeStore struct {
 	products     map[string]*fakeProduct
 	reservations map[string]Reservation
 	err          error
+	clears       int // ClearMarks calls
 }
 
 type fakeProduct struct {
@@ -189,19 +190,6 @@ func (f *fakeStore) UndoTakes(_ context.Context, orderID string, items []Item) (
 	return n, nil
 }
 
-func (f *fakeStore) ClearTakes(_ context.Context, orderID string, ids []string) error {
-	if err := f.lock(); err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	for _, id := range ids {
-		if fp, ok := f.products[id]; ok {
-			fp.inflight = remove(fp.inflight, orderID)
-		}
-	}
-	return nil
-}
-
 func (f *fakeStore) ReturnStock(_ context.Context, orderID string, items []Item) error {
 	if err := f.lock(); err != nil {
 		return err
@@ -217,17 +205,30 @@ func (f *fakeStore) ReturnStock(_ context.Context, orderID string, items []Item)
 	return nil
 }
 
-func (f *fakeStore) ClearReturns(_ context.Context, orderID string, ids []string) error {
+func (f *fakeStore) ClearMarks(_ context.Context, marks []ProductMarks) error {
 	if err := f.lock(); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
-	for _, id := range ids {
-		if fp, ok := f.products[id]; ok {
-			fp.returning = remove(fp.returning, orderID)
+	f.clears++
+	for _, pm := range marks {
+		if fp, ok := f.products[pm.ProductID]; ok {
+			for _, o := range pm.Takes {
+				fp.inflight = remove(fp.inflight, o)
+			}
+			for _, o := range pm.Returns {
+				fp.returning = remove(fp.returning, o)
+			}
 		}
 	}
 	return nil
+}
+
+// clearCount returns how many times ClearMarks was called.
+func (f *fakeStore) clearCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clears
 }
 
 func remove(s []string, v string) []string {
@@ -250,7 +251,7 @@ const (
 	crashNone          = ""
 	crashMidTake       = "mid-take"        // TakeStock applied to the first item only
 	crashBeforeRecord  = "before-record"   // UpdateReservation to reserved/failed/released not applied
-	crashBeforeClear   = "before-clear"    // ClearTakes / ClearReturns not applied
+	crashBeforeClear   = "before-clear"    // ClearMarks not applied
 	crashMidUndo       = "mid-undo"        // UndoTakes applied to the first item only
 	crashMidReturn     = "mid-return"      // ReturnStock applied to the first item only
 	crashBeforeRelease = "before-released" // UpdateReservation to released not applied
@@ -319,18 +320,11 @@ func (c *crashStore) UpdateReservation(ctx context.Context, orderID string, g Gu
 	return c.Store.UpdateReservation(ctx, orderID, g, ch)
 }
 
-func (c *crashStore) ClearTakes(ctx context.Context, orderID string, ids []string) error {
+func (c *crashStore) ClearMarks(ctx context.Context, marks []ProductMarks) error {
 	if c.crash(crashBeforeClear) {
 		return errCrash
 	}
-	return c.Store.ClearTakes(ctx, orderID, ids)
-}
-
-func (c *crashStore) ClearReturns(ctx context.Context, orderID string, ids []string) error {
-	if c.crash(crashBeforeClear) {
-		return errCrash
-	}
-	return c.Store.ClearReturns(ctx, orderID, ids)
+	return c.Store.ClearMarks(ctx, marks)
 }
 
 // sortedIDs returns the ids of ps, sorted.

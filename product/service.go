@@ -3,10 +3,10 @@
 // stock reservations every order makes (ReserveStock, ReleaseStock).
 //
 // The package reads like go-kit's addsvc: service.go (domain, business
-// errors, catalogue logic), stock.go (the reservation protocol),
-// endpoints.go, transport_grpc.go, transport_http.go, store.go (MongoDB),
-// middleware.go (logging, metrics) and wire.go (assembly for cmd/product and
-// cmd/shop).
+// errors, catalogue logic), stock.go (the reservation protocol), marks.go
+// (the batched clearing of its marks), endpoints.go, transport_grpc.go,
+// transport_http.go, store.go (MongoDB), middleware.go (logging, metrics)
+// and wire.go (assembly for cmd/product and cmd/shop).
 //
 // Stock is kept correct without multi-document transactions; stock.go
 // explains how.
@@ -213,16 +213,15 @@ type Store interface {
 	// the order's take mark, removing the mark, and returns how many it
 	// gave back.
 	UndoTakes(ctx context.Context, orderID string, items []Item) (int, error)
-	// ClearTakes removes the order's take marks from the products, once the
-	// reservation records the takes.
-	ClearTakes(ctx context.Context, orderID string, productIDs []string) error
 	// ReturnStock adds back each item's quantity to its product unless the
 	// product carries the order's return mark, sets that mark, and removes
 	// any take mark of the order.
 	ReturnStock(ctx context.Context, orderID string, items []Item) error
-	// ClearReturns removes the order's return marks from the products, once
-	// the reservation records the release.
-	ClearReturns(ctx context.Context, orderID string, productIDs []string) error
+	// ClearMarks removes marks whose reservations record what they stood
+	// for: from each product, the take marks of the orders in Takes and the
+	// return marks of those in Returns, marks absent or not. One command
+	// for all the products.
+	ClearMarks(ctx context.Context, marks []ProductMarks) error
 }
 
 // errAboveMax is Store.AdjustStock's error when the stock would exceed the
@@ -262,10 +261,25 @@ type service struct {
 	instance string
 	seq      atomic.Uint64
 	locks    orderLocks
+
+	// marks clears the marks of finished reservations in batches while its
+	// run runs (Build makes it a background unit); see marks.go.
+	marks *markFlusher
 }
 
-// NewService returns the product service on store.
+// NewService returns the product service on store. Each reservation clears
+// its own marks on the products, as one more store command; the service
+// Build assembles has them cleared in batches instead (see marks.go).
 func NewService(store Store, opts Options) (Service, error) {
+	svc, err := newService(store, opts)
+	if err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// newService returns the service, whose marks.run the caller may run.
+func newService(store Store, opts Options) (*service, error) {
 	if store == nil {
 		return nil, errors.New("product: store is nil")
 	}
@@ -295,6 +309,7 @@ func NewService(store Store, opts Options) (Service, error) {
 		logger:      opts.Logger,
 		instance:    strings.ToLower(rand.Text()),
 		locks:       orderLocks{m: make(map[string]*orderLock)},
+		marks:       newMarkFlusher(store, opts.Logger),
 	}, nil
 }
 

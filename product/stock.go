@@ -25,15 +25,19 @@ package product
 // only after the reservation's state records the outcome, by which time the
 // state alone says what the order holds.
 //
-// ReserveStock of a new order, whatever its number of items, is 4 store
+// ReserveStock of a new order, whatever its number of items, is 3 store
 // commands: insert the reservation (pending, with its items and a lease);
-// one batched command of conditional takes; pending → reserved; one batched
-// command clearing the marks. If some item cannot be taken: insert; takes;
-// one read classifying the items; one batched undo of the takes that carry
-// the mark; pending → failed with the reason (5 commands). A repeat of a
-// finished reservation is 2 (the refused insert, then the read of the record).
-// A release is 5: read; reserved → releasing; one batched return; → released;
-// one batched clearing of the return marks. (How the store makes the state
+// one batched command of conditional takes; pending → reserved. Its take
+// marks then go with those of other reservations, one command per batch
+// (marks.go), or, when the batching is not running or is full, in a 4th
+// command of the call. If some item cannot be taken: insert; takes; one
+// read classifying the items; one batched undo of the takes that carry the
+// mark; pending → failed with the reason (5 commands). A repeat of a
+// finished reservation is 1 or 2: the refused insert, then the read of the
+// record, which MongoStore serves from memory on the embedded store when
+// this process wrote or read it last. A release is 3 or 4: the read
+// (likewise); reserved → releasing; one batched return; → released; its
+// return marks go like the take marks. (How the store makes the state
 // changes compare-and-set operations is its business: MongoStore appends
 // guarded changes to a log, see MongoStore.UpdateReservation.)
 //
@@ -54,7 +58,13 @@ package product
 // What is left after a crash at the very end (marks not yet cleared from a
 // reservation already reserved or released) is harmless: the state answers
 // every later call of that order, a release clears leftover take marks, and
-// marks of one order never affect another.
+// marks of one order never affect another. The same makes clearing them
+// late, outside the order's lock, safe: a reservation never goes back to
+// pending once reserved, nor to releasing once released, and take marks are
+// set only while pending, return marks only while releasing; so once the
+// outcome is recorded, no call of the order sets those marks again or
+// depends on them, and pulling them at any later time changes nothing but
+// the size of the product documents.
 
 import (
 	"context"
@@ -136,6 +146,15 @@ type TakeResult struct {
 
 // OK reports whether every item was taken.
 func (r TakeResult) OK() bool { return len(r.Missing) == 0 && len(r.Short) == 0 }
+
+// ProductMarks are marks to remove from one product (Store.ClearMarks): the
+// take marks of the orders in Takes and the return marks of those in
+// Returns.
+type ProductMarks struct {
+	ProductID string
+	Takes     []string
+	Returns   []string
+}
 
 // failureError returns the business error a stored failure stands for.
 func failureError(f *Failure) error {
@@ -323,12 +342,9 @@ func (s *service) reserve(ctx context.Context, r Reservation, replayed bool) (Re
 		// Our lease ran out and another call took over: it owns the marks now.
 		return ReserveResult{}, busy(r.OrderID)
 	}
-	// The state records the takes; the marks may go. Should this fail, the
-	// leftover marks are harmless (see the top of this file): the
-	// reservation stands.
-	if err = s.store.ClearTakes(ctx, r.OrderID, productIDs(r.Items)); err != nil {
-		s.logger.WarnContext(ctx, "reservation recorded, its take marks stay", "order", r.OrderID, "error", err)
-	}
+	// The state records the takes; the marks may go, now or with others
+	// (marks.go). Until then they are harmless (see the top of this file).
+	s.clearMarks(ctx, r.OrderID, r.Items, false)
 	return ReserveResult{OrderID: r.OrderID, Items: r.Items, Replayed: replayed}, nil
 }
 
@@ -419,9 +435,7 @@ func (s *service) release(ctx context.Context, r Reservation) (bool, error) {
 	if !ok {
 		return false, busy(r.OrderID)
 	}
-	// As in reserve: leftover return marks are harmless.
-	if err = s.store.ClearReturns(ctx, r.OrderID, productIDs(r.Items)); err != nil {
-		s.logger.WarnContext(ctx, "release recorded, its return marks stay", "order", r.OrderID, "error", err)
-	}
+	// As in reserve: the return marks may go, and are harmless until then.
+	s.clearMarks(ctx, r.OrderID, r.Items, true)
 	return true, nil
 }

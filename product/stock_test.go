@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // noMarks fails the test if any product carries a mark.
@@ -140,13 +141,31 @@ func TestReserveStockValidation(t *testing.T) {
 	}
 }
 
+// forEachMode runs fn on each store, with the marks cleared by each call
+// and by a flusher that flushes as often as it can (which it does until
+// the returned stop, which waits for its last flush).
+func forEachMode(t *testing.T, fn func(t *testing.T, h harness, svc Service, stop func())) {
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			t.Parallel()
+			forEachStore(t, func(t *testing.T, h harness) {
+				svc := newTestCore(t, h.store, newClock())
+				stop := func() {}
+				if batched {
+					stop = runFlusher(t, svc, time.Millisecond, 3)
+				}
+				fn(t, h, svc, stop)
+			})
+		})
+	}
+}
+
 // TestConcurrentReservationsNeverOversell: 100 orders of one unit each
 // against a stock of 10.
 func TestConcurrentReservationsNeverOversell(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, h harness) {
+	forEachMode(t, func(t *testing.T, h harness, svc Service, stop func()) {
 		ids := seed(t, h.store, 10)
-		svc := newTestService(t, h.store, newClock())
 		errs := make([]error, 100)
 		var wg sync.WaitGroup
 		for i := range errs {
@@ -167,6 +186,7 @@ func TestConcurrentReservationsNeverOversell(t *testing.T) {
 		if ok != 10 {
 			t.Errorf("%d reservations succeeded, want 10", ok)
 		}
+		stop()
 		wantStocks(t, h.store, ids, 0)
 		noMarks(t, h, ids...)
 	})
@@ -229,9 +249,8 @@ func TestConcurrentIdenticalReservations(t *testing.T) {
 // release comes first, no stock leaks.
 func TestConcurrentReserveAndRelease(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, h harness) {
+	forEachMode(t, func(t *testing.T, h harness, svc Service, stop func()) {
 		ids := seed(t, h.store, 1000)
-		svc := newTestService(t, h.store, newClock())
 		var wg sync.WaitGroup
 		for i := range 50 {
 			order := fmt.Sprintf("order-%d", i)
@@ -248,6 +267,7 @@ func TestConcurrentReserveAndRelease(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		stop()
 		wantStocks(t, h.store, ids, 1000)
 		noMarks(t, h, ids...)
 	})

@@ -57,8 +57,14 @@ type Component struct {
 	// HTTPHandler serves the public HTTP routes (NewHTTPHandler); health
 	// and metrics are added by httpserver.New.
 	HTTPHandler http.Handler
-	// Background holds the JWKS fetch when Deps.Verifier was nil; it
-	// returns nil once the keys are loaded, or when its context ends first.
+	// Background are the units to run beside the servers, until their
+	// context ends (rungroup.Group.Background):
+	//   - the JWKS fetch, first, when Deps.Verifier was nil; it returns nil
+	//     once the keys are loaded, or when its context ends first;
+	//   - the flusher that clears the marks of finished reservations in
+	//     batches (see marks.go); when its context ends it clears what is
+	//     queued (within 10 s) and returns nil. Not running it costs one
+	//     store command per reservation and per release, nothing else.
 	Background []func(context.Context) error
 
 	grpc *GRPCServer
@@ -93,10 +99,11 @@ func Build(ctx context.Context, deps Deps) (*Component, error) {
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}
-	svc, err := NewService(store, opts)
+	core, err := newService(store, opts)
 	if err != nil {
 		return nil, err
 	}
+	var svc Service = core
 	svc = LoggingMiddleware(logger)(svc)
 	if deps.Registerer != nil {
 		svc = InstrumentingMiddleware(deps.Registerer)(svc)
@@ -120,6 +127,7 @@ func Build(ctx context.Context, deps Deps) (*Component, error) {
 			return nil
 		})
 	}
+	c.Background = append(c.Background, core.marks.run)
 	c.Endpoints = NewSet(svc, verifier.Load)
 	c.HTTPHandler = NewHTTPHandler(c.Endpoints)
 	c.grpc = NewGRPCServer(c.Endpoints, logger)

@@ -2,8 +2,10 @@ package product
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -32,8 +35,8 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(comp.Background) != 1 {
-		t.Fatalf("%d background units, want the key set fetch", len(comp.Background))
+	if len(comp.Background) != 2 {
+		t.Fatalf("%d background units, want the key set fetch and the mark flusher", len(comp.Background))
 	}
 	srv := httptest.NewServer(comp.HTTPHandler)
 	t.Cleanup(srv.Close)
@@ -87,6 +90,55 @@ func TestBuild(t *testing.T) {
 	// A second Build on the same registry reuses the metrics.
 	if _, err := Build(ctx, Deps{DB: newTestDB(t), Registerer: reg, Verifier: signer.Verifier()}); err != nil {
 		t.Errorf("second Build: %v", err)
+	}
+}
+
+// TestBuildFlushesMarks: the component's background unit clears the marks
+// of its reservations in one command, at the latest when it stops.
+func TestBuildFlushesMarks(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	comp, err := Build(t.Context(), Deps{DB: db, Verifier: newSigner(t).Verifier()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(comp.Background) != 1 {
+		t.Fatalf("%d background units, want the mark flusher", len(comp.Background))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- comp.Background[0](ctx) }()
+
+	if _, err := comp.Service.CreateSamples(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Until the unit has started, calls clear their own marks: no matter.
+	for i := range 20 {
+		items := []Item{{"sample-1", 1}, {"sample-2", 2}}
+		if _, err := comp.Service.ReserveStock(t.Context(), fmt.Sprintf("o%d", i), items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the flusher returned %v", err)
+	}
+	var leftover []productDoc
+	cur, err := db.Collection(productsCollection).Find(t.Context(), bson.D{})
+	if err == nil {
+		err = cur.All(t.Context(), &leftover)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range leftover {
+		if len(d.Inflight) != 0 || len(d.Returning) != 0 {
+			t.Errorf("product %s keeps marks %v %v after the flusher stopped", d.ID, d.Inflight, d.Returning)
+		}
+	}
+	if ps, err := comp.Service.GetProductsInfo(t.Context(), []string{"sample-1", "sample-2"}); err != nil ||
+		ps[0].Stock != DefaultSampleStock-20 || ps[1].Stock != DefaultSampleStock-40 {
+		t.Errorf("stocks = %+v, %v", ps, err)
 	}
 }
 
