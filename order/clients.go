@@ -3,10 +3,14 @@ package order
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +27,10 @@ import (
 // (internal/grpcclient: metrics → retry → breaker → deadline → go-kit
 // client). Every method the order service calls is idempotent on the callee's
 // side (by user, product or order id), so every one may be retried.
+//
+// Users and Products keep the answers of GetUser and GetProducts for a while
+// (CacheOptions), so that most orders make no call to the user service and
+// none to the product service for their prices.
 
 // Conns are the connections to the order service's dependencies, e.g. from
 // grpcclient.Dial.
@@ -41,11 +49,74 @@ const (
 	depNotification = "notification"
 )
 
+// CacheOptions tune the caches of user and product information the clients
+// keep (see DefaultCacheOptions).
+//
+// A cached answer may be stale by up to its TTL, like a read replica's lag:
+// a user's new e-mail address or name reaches orders within UserTTL, and a
+// product's new price or name applies to new orders within ProductTTL. Until
+// then orders are priced at the old price, and a payment.amount computed at
+// the new one is refused as not the order's total. Only successful answers
+// are cached: an unknown user or product is asked again every time.
+type CacheOptions struct {
+	// UserTTL is how long a user's information is reused; zero or negative:
+	// not cached.
+	UserTTL time.Duration
+	// ProductTTL is how long a product's name and price are reused; zero or
+	// negative: not cached.
+	ProductTTL time.Duration
+	// Size bounds each cache, in entries (least recently used go first);
+	// zero or negative: DefaultCacheSize.
+	Size int
+}
+
+// Defaults of CacheOptions.
+const (
+	DefaultUserCacheTTL    = time.Minute
+	DefaultProductCacheTTL = time.Second
+	DefaultCacheSize       = 10000
+)
+
+// DefaultCacheOptions returns the default caches: users for
+// DefaultUserCacheTTL, products for DefaultProductCacheTTL, DefaultCacheSize
+// entries each.
+func DefaultCacheOptions() CacheOptions {
+	return CacheOptions{UserTTL: DefaultUserCacheTTL, ProductTTL: DefaultProductCacheTTL, Size: DefaultCacheSize}
+}
+
+// RegisterFlags registers -user-cache-ttl and -product-cache-ttl on fs, with
+// the defaults of DefaultCacheOptions.
+func (c *CacheOptions) RegisterFlags(fs *flag.FlagSet) {
+	d := DefaultCacheOptions()
+	c.Size = d.Size
+	fs.DurationVar(&c.UserTTL, "user-cache-ttl", d.UserTTL, "how long the order service reuses a user's name and e-mail (0: ask the user service for every order)")
+	fs.DurationVar(&c.ProductTTL, "product-cache-ttl", d.ProductTTL, "how long the order service reuses a product's name and price; a price change applies to new orders within it (0: ask the product service for every order)")
+}
+
+// newCache returns a cache of at most size entries (DefaultCacheSize when
+// not positive) that expire after ttl, or nil when ttl is not positive.
+//
+// It is github.com/hashicorp/golang-lru/v2/expirable: a well-kept, generic
+// LRU with a TTL per entry, safe for concurrent use, which bounds both the
+// age and the number of entries without code of our own. Each cache runs a
+// goroutine for the process's life that drops expired entries, waking every
+// ttl/100 (the library offers no way to stop it), so make the clients once
+// per process.
+func newCache[V any](ttl time.Duration, size int) *expirable.LRU[string, V] {
+	if ttl <= 0 {
+		return nil
+	}
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	return expirable.NewLRU[string, V](size, nil, ttl)
+}
+
 // NewDependencies returns the gRPC clients of the order service's
-// dependencies over conns, with cfg's retries, deadlines and breakers and the
-// client metrics m (grpcclient.NewMetrics; nil: unregistered). logger nil
-// discards the breakers' state changes.
-func NewDependencies(conns Conns, cfg grpcclient.Config, m *grpcclient.Metrics, logger *slog.Logger) (Dependencies, error) {
+// dependencies over conns, with cfg's retries, deadlines and breakers, the
+// caches of cache, and the client metrics m (grpcclient.NewMetrics; nil:
+// unregistered). logger nil discards the breakers' state changes.
+func NewDependencies(conns Conns, cfg grpcclient.Config, cache CacheOptions, m *grpcclient.Metrics, logger *slog.Logger) (Dependencies, error) {
 	client := func(conn *grpc.ClientConn, dep string) (*grpcclient.Client, error) {
 		c, err := grpcclient.New(conn, dep, cfg, m, logger)
 		if err != nil {
@@ -79,9 +150,11 @@ func NewDependencies(conns Conns, cfg grpcclient.Config, m *grpcclient.Metrics, 
 	return Dependencies{
 		Users: usersClient{
 			getUserInfo: method(uc, user, "GetUserInfo", &userv1.GetUserInfoResponse{}),
+			cache:       newCache[User](cache.UserTTL, cache.Size),
 		},
 		Products: productsClient{
 			getProductsInfo: method(pc, product, "GetProductsInfo", &productv1.GetProductsInfoResponse{}),
+			cache:           newCache[Product](cache.ProductTTL, cache.Size),
 			reserveStock:    method(pc, product, "ReserveStock", &productv1.ReserveStockResponse{}),
 			releaseStock:    method(pc, product, "ReleaseStock", &productv1.ReleaseStockResponse{}),
 		},
@@ -99,16 +172,26 @@ func NewDependencies(conns Conns, cfg grpcclient.Config, m *grpcclient.Metrics, 
 // usersClient implements Users over kitshop.user.v1.UserService.
 type usersClient struct {
 	getUserInfo endpoint.Endpoint
+	cache       *expirable.LRU[string, User] // by user id; nil: none
 }
 
-// GetUser implements Users.
+// GetUser implements Users, from the cache when it holds the user.
 func (c usersClient) GetUser(ctx context.Context, userID string) (User, error) {
+	if c.cache != nil {
+		if u, ok := c.cache.Get(userID); ok {
+			return u, nil
+		}
+	}
 	resp, err := c.getUserInfo(ctx, &userv1.GetUserInfoRequest{UserId: userID})
 	if err != nil {
 		return User{}, depError(depUser, err, known{codes.NotFound, ErrUserNotFound})
 	}
 	r := resp.(*userv1.GetUserInfoResponse)
-	return User{ID: r.GetId(), Email: r.GetEmail(), Name: r.GetName()}, nil
+	u := User{ID: r.GetId(), Email: r.GetEmail(), Name: r.GetName()}
+	if c.cache != nil {
+		c.cache.Add(userID, u)
+	}
+	return u, nil
 }
 
 // productsClient implements Products over kitshop.product.v1.ProductService.
@@ -116,10 +199,63 @@ type productsClient struct {
 	getProductsInfo endpoint.Endpoint
 	reserveStock    endpoint.Endpoint
 	releaseStock    endpoint.Endpoint
+	cache           *expirable.LRU[string, Product] // by product id; nil: none
 }
 
-// GetProducts implements Products.
+// GetProducts implements Products: the products of ids, in that order, or
+// ErrProductNotFound naming those that do not exist. It asks the product
+// service once, for the distinct ids the cache does not hold.
 func (c productsClient) GetProducts(ctx context.Context, ids []string) ([]Product, error) {
+	out := make([]Product, len(ids))
+	var (
+		missing []string // distinct, in first-seen order
+		at      []int    // the places of out they fill
+		seen    = make(map[string]bool)
+	)
+	for i, id := range ids {
+		if c.cache != nil {
+			if p, ok := c.cache.Get(id); ok {
+				out[i] = p
+				continue
+			}
+		}
+		at = append(at, i)
+		if !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	fetched, err := c.fetch(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]Product, len(fetched))
+	for _, p := range fetched {
+		byID[p.ID] = p
+		if c.cache != nil {
+			c.cache.Add(p.ID, p)
+		}
+	}
+	var unknown []string
+	for _, id := range missing {
+		if _, ok := byID[id]; !ok {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrProductNotFound, strings.Join(unknown, ", "))
+	}
+	for _, i := range at {
+		out[i] = byID[ids[i]]
+	}
+	return out, nil
+}
+
+// fetch asks the product service for the products of ids.
+func (c productsClient) fetch(ctx context.Context, ids []string) ([]Product, error) {
 	resp, err := c.getProductsInfo(ctx, &productv1.GetProductsInfoRequest{ProductIds: ids})
 	if err != nil {
 		return nil, depError(depProduct, err,

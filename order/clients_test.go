@@ -3,7 +3,10 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,11 +34,14 @@ type depServers struct {
 
 	paymentHits atomic.Int64
 	paymentDown atomic.Bool
+	userHits    atomic.Int64
 	mu          sync.Mutex
 	notified    []*notificationv1.SendPaymentNotificationRequest
+	asked       [][]string // the product ids of each GetProductsInfo
 }
 
 func (s *depServers) GetUserInfo(_ context.Context, r *userv1.GetUserInfoRequest) (*userv1.GetUserInfoResponse, error) {
+	s.userHits.Add(1)
 	if r.GetUserId() != alice {
 		return nil, status.Error(codes.NotFound, "no such user")
 	}
@@ -43,6 +49,9 @@ func (s *depServers) GetUserInfo(_ context.Context, r *userv1.GetUserInfoRequest
 }
 
 func (s *depServers) GetProductsInfo(_ context.Context, r *productv1.GetProductsInfoRequest) (*productv1.GetProductsInfoResponse, error) {
+	s.mu.Lock()
+	s.asked = append(s.asked, r.GetProductIds())
+	s.mu.Unlock()
 	var out []*productv1.Product
 	for _, id := range r.GetProductIds() {
 		switch id {
@@ -97,9 +106,17 @@ func (s *depServers) SendPaymentNotification(_ context.Context, r *notificationv
 	return &notificationv1.SendPaymentNotificationResponse{To: r.GetTo(), Status: notificationv1.NotificationStatus_NOTIFICATION_STATUS_SENT}, nil
 }
 
+// productCalls returns the product ids of each GetProductsInfo so far.
+func (s *depServers) productCalls() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.asked)
+}
+
 // startDeps serves depServers over bufconn and returns the order service's
-// gRPC clients of them, with a breaker that opens after two failures.
-func startDeps(t *testing.T, reg prometheus.Registerer) (*depServers, Dependencies) {
+// gRPC clients of them, with a breaker that opens after two failures and the
+// caches of cache.
+func startDeps(t *testing.T, reg prometheus.Registerer, cache CacheOptions) (*depServers, Dependencies) {
 	t.Helper()
 	srv := &depServers{}
 	lis := bufconn.Listen(1 << 20)
@@ -121,7 +138,7 @@ func startDeps(t *testing.T, reg prometheus.Registerer) (*depServers, Dependenci
 	cfg.BackoffBase, cfg.BackoffMax = time.Millisecond, time.Millisecond
 	cfg.BreakerFailures = 2
 	cfg.BreakerOpenTimeout = time.Minute
-	deps, err := NewDependencies(Conns{User: conn, Product: conn, Payment: conn, Notification: conn}, cfg, grpcclient.NewMetrics(reg), nil)
+	deps, err := NewDependencies(Conns{User: conn, Product: conn, Payment: conn, Notification: conn}, cfg, cache, grpcclient.NewMetrics(reg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +147,7 @@ func startDeps(t *testing.T, reg prometheus.Registerer) (*depServers, Dependenci
 
 func TestClientsOverGRPC(t *testing.T) {
 	t.Parallel()
-	srv, deps := startDeps(t, nil)
+	srv, deps := startDeps(t, nil, CacheOptions{})
 	ctx := t.Context()
 
 	if _, err := deps.Users.GetUser(ctx, "ghost"); !errors.Is(err, ErrUserNotFound) {
@@ -164,6 +181,107 @@ func TestClientsOverGRPC(t *testing.T) {
 	}
 }
 
+// TestUserCache: a user's answer is reused within its TTL and asked again
+// after it; an unknown user is never cached; a zero TTL caches nothing.
+func TestUserCache(t *testing.T) {
+	t.Parallel()
+	srv, deps := startDeps(t, nil, DefaultCacheOptions())
+	ctx := t.Context()
+	for range 3 {
+		if u, err := deps.Users.GetUser(ctx, alice); err != nil || u.Email != "alice@example.com" {
+			t.Fatalf("GetUser: %+v %v", u, err)
+		}
+	}
+	if n := srv.userHits.Load(); n != 1 {
+		t.Errorf("%d calls to the user service for three GetUser, want 1 (cached)", n)
+	}
+	for range 2 {
+		if _, err := deps.Users.GetUser(ctx, "ghost"); !errors.Is(err, ErrUserNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	}
+	if n := srv.userHits.Load(); n != 3 {
+		t.Errorf("%d calls after two unknown users, want 3 (a miss is not cached)", n)
+	}
+
+	// The library reads the real clock (it takes no injected one): a TTL of
+	// a millisecond is over once the test has slept longer than that.
+	srv, deps = startDeps(t, nil, CacheOptions{UserTTL: time.Millisecond})
+	if _, err := deps.Users.GetUser(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := deps.Users.GetUser(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.userHits.Load(); n != 2 {
+		t.Errorf("%d calls across an expired TTL, want 2", n)
+	}
+
+	srv, deps = startDeps(t, nil, CacheOptions{UserTTL: 0, ProductTTL: -time.Second})
+	for range 2 {
+		if _, err := deps.Users.GetUser(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := deps.Products.GetProducts(ctx, []string{"p1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, p := srv.userHits.Load(), len(srv.productCalls()); u != 2 || p != 2 {
+		t.Errorf("no caches: %d user and %d product calls, want 2 and 2", u, p)
+	}
+}
+
+// TestProductCache: products come back in the order asked, whether cached
+// or not; only the ids the cache lacks are asked for; an unknown id is
+// ErrProductNotFound and is asked again the next time.
+func TestProductCache(t *testing.T) {
+	t.Parallel()
+	srv, deps := startDeps(t, nil, DefaultCacheOptions())
+	ctx := t.Context()
+	names := func(ps []Product) string {
+		var s []string
+		for _, p := range ps {
+			s = append(s, fmt.Sprintf("%s:%d", p.ID, p.Price))
+		}
+		return fmt.Sprint(s)
+	}
+	got, err := deps.Products.GetProducts(ctx, []string{"p2"})
+	if err != nil || names(got) != "[p2:2000]" {
+		t.Fatalf("GetProducts(p2): %s %v", names(got), err)
+	}
+	got, err = deps.Products.GetProducts(ctx, []string{"p1", "p2", "p1"})
+	if err != nil || names(got) != "[p1:1000 p2:2000 p1:1000]" {
+		t.Fatalf("GetProducts(p1 p2 p1): %s %v, want them in the order asked", names(got), err)
+	}
+	got, err = deps.Products.GetProducts(ctx, []string{"p2", "p1"})
+	if err != nil || names(got) != "[p2:2000 p1:1000]" {
+		t.Fatalf("GetProducts(p2 p1): %s %v", names(got), err)
+	}
+	if calls := fmt.Sprint(srv.productCalls()); calls != "[[p2] [p1]]" {
+		t.Errorf("product service asked %s, want [[p2] [p1]] (cached ones not asked again)", calls)
+	}
+	for range 2 {
+		if _, err := deps.Products.GetProducts(ctx, []string{"p1", "nope"}); !errors.Is(err, ErrProductNotFound) || !strings.Contains(err.Error(), "nope") {
+			t.Fatalf("unknown product: %v, want ErrProductNotFound naming it", err)
+		}
+	}
+	if calls := fmt.Sprint(srv.productCalls()); calls != "[[p2] [p1] [nope] [nope]]" {
+		t.Errorf("product service asked %s, want the unknown id asked each time", calls)
+	}
+
+	srv, deps = startDeps(t, nil, CacheOptions{ProductTTL: time.Millisecond})
+	for range 2 {
+		if _, err := deps.Products.GetProducts(ctx, []string{"p1"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // past the TTL (see TestUserCache)
+	}
+	if n := len(srv.productCalls()); n != 2 {
+		t.Errorf("%d product calls across an expired TTL, want 2", n)
+	}
+}
+
 // TestBreakerOpenCancelsOrderAtOnce: with the payment service down, the first
 // order's payment fails after retries (outcome unknown: the order stays
 // Pending for the sweeper) and opens the breaker; the next order is refused
@@ -171,7 +289,7 @@ func TestClientsOverGRPC(t *testing.T) {
 func TestBreakerOpenCancelsOrderAtOnce(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
-	srv, deps := startDeps(t, reg)
+	srv, deps := startDeps(t, reg, DefaultCacheOptions())
 	e := newEnv(t)
 	svc, err := NewService(e.store, deps, Options{Now: e.clock.Now}, nil)
 	if err != nil {

@@ -9,24 +9,48 @@ import (
 	"time"
 )
 
-// memStore is an in-memory Store with MongoStore's semantics.
+// memStore is an in-memory Store with MongoStore's semantics. It counts the
+// calls that reach it.
 type memStore struct {
-	mu        sync.Mutex
-	orders    map[string]Order
-	customers map[string][]string // user → order ids, oldest first
-	failNext  error               // returned once by the next Transition
-	failGet   error               // returned by Get while set
+	mu         sync.Mutex
+	orders     map[string]Order
+	failNext   error // returned once by the next Transition
+	failGet    error // returned by Get while set
+	failInsert error // returned by Insert while set
+	calls      map[string]int
 }
 
 func newMemStore() *memStore {
-	return &memStore{orders: map[string]Order{}, customers: map[string][]string{}}
+	return &memStore{orders: map[string]Order{}, calls: map[string]int{}}
+}
+
+// callsTo returns how many times method was called.
+func (m *memStore) callsTo(method string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls[method]
+}
+
+// callLog shows the calls counted, by method.
+func (m *memStore) callLog() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprint(m.calls)
+}
+
+// resetCalls forgets the calls counted so far.
+func (m *memStore) resetCalls() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = map[string]int{}
 }
 
 func (m *memStore) Insert(_ context.Context, o Order) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !slices.Contains(m.customers[o.Customer.UserID], o.ID) {
-		m.customers[o.Customer.UserID] = append(m.customers[o.Customer.UserID], o.ID)
+	m.calls["Insert"]++
+	if m.failInsert != nil {
+		return m.failInsert
 	}
 	if _, ok := m.orders[o.ID]; ok {
 		return ErrDuplicateOrder
@@ -38,6 +62,7 @@ func (m *memStore) Insert(_ context.Context, o Order) error {
 func (m *memStore) Get(_ context.Context, id string) (Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls["Get"]++
 	if m.failGet != nil {
 		return Order{}, m.failGet
 	}
@@ -51,6 +76,7 @@ func (m *memStore) Get(_ context.Context, id string) (Order, error) {
 func (m *memStore) Transition(_ context.Context, id string, from, to Status, ch Change) (Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls["Transition"]++
 	if err := m.failNext; err != nil {
 		m.failNext = nil
 		return Order{}, err
@@ -69,9 +95,19 @@ func (m *memStore) Transition(_ context.Context, id string, from, to Status, ch 
 	if ch.FailureReason != "" {
 		o.FailureReason = ch.FailureReason
 	}
-	o.Outbox = merge(o.Outbox, ch.Outbox)
+	o.Outbox = merge(without(o.Outbox, ch.Done), ch.Outbox)
 	m.orders[id] = o
 	return clone(o), nil
+}
+
+// without is b with the side effects of done cleared.
+func without(b, done Outbox) Outbox {
+	if done.Notify != nil {
+		b.Notify = nil
+	}
+	b.ReleaseStock = b.ReleaseStock && !done.ReleaseStock
+	b.Refund = b.Refund && !done.Refund
+	return b
 }
 
 func merge(a, b Outbox) Outbox {
@@ -87,6 +123,7 @@ func merge(a, b Outbox) Outbox {
 func (m *memStore) AddOutbox(_ context.Context, id string, b Outbox) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls["AddOutbox"]++
 	o, ok := m.orders[id]
 	if !ok {
 		return ErrNotFound
@@ -99,38 +136,51 @@ func (m *memStore) AddOutbox(_ context.Context, id string, b Outbox) error {
 func (m *memStore) ClearOutbox(_ context.Context, id string, b Outbox) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls["ClearOutbox"]++
 	o, ok := m.orders[id]
 	if !ok {
 		return nil
 	}
-	if b.Notify != nil {
-		o.Outbox.Notify = nil
-	}
-	if b.ReleaseStock {
-		o.Outbox.ReleaseStock = false
-	}
-	if b.Refund {
-		o.Outbox.Refund = false
-	}
+	o.Outbox = without(o.Outbox, b)
 	m.orders[id] = o
 	return nil
 }
 
+// ListByCustomer lists newest first (createdAt, then id, descending).
 func (m *memStore) ListByCustomer(_ context.Context, userID, afterID string, limit int) ([]Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ids := m.customers[userID]
-	end := len(ids)
+	var all []Order
+	for _, o := range m.orders {
+		if o.Customer.UserID == userID {
+			all = append(all, o)
+		}
+	}
+	newer := func(a, b Order) bool {
+		return a.CreatedAt.After(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID > b.ID
+	}
+	slices.SortFunc(all, func(a, b Order) int {
+		if newer(a, b) {
+			return -1
+		}
+		return 1
+	})
+	start := 0
 	if afterID != "" {
-		if end = slices.Index(ids, afterID); end < 0 {
+		after, ok := m.orders[afterID]
+		if !ok || after.Customer.UserID != userID {
 			return nil, nil
+		}
+		for start < len(all) && !newer(after, all[start]) {
+			start++
 		}
 	}
 	var out []Order
-	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		if o, ok := m.orders[ids[i]]; ok {
-			out = append(out, clone(o))
+	for _, o := range all[start:] {
+		if len(out) == limit {
+			break
 		}
+		out = append(out, clone(o))
 	}
 	return out, nil
 }
@@ -336,13 +386,16 @@ func (f *fakePayments) callsFor(orderID string) int {
 	return f.calls[orderID]
 }
 
-// fakeNotifier fails while failures > 0, then records what it sends.
+// fakeNotifier fails while failures > 0, refuses with refuse when set, then
+// records what it sends; onSend runs before it answers.
 type fakeNotifier struct {
 	mu       sync.Mutex
 	failures int
+	refuse   error
 	attempts int
 	sent     []string // order ids
 	to       []string
+	onSend   func(orderID string)
 }
 
 func (f *fakeNotifier) SendPaymentNotification(_ context.Context, to, orderID, _ string) error {
@@ -352,6 +405,12 @@ func (f *fakeNotifier) SendPaymentNotification(_ context.Context, to, orderID, _
 	if f.failures > 0 {
 		f.failures--
 		return &UnavailableError{Dependency: depNotification, Err: fmt.Errorf("down")}
+	}
+	if f.refuse != nil {
+		return f.refuse
+	}
+	if f.onSend != nil {
+		f.onSend(orderID)
 	}
 	f.sent = append(f.sent, orderID)
 	f.to = append(f.to, to)

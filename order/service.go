@@ -1,7 +1,7 @@
 // Package order is the kitshop order service, the orchestrator of a purchase:
 // it reads the caller and the products, checks the amount against the total,
-// stores the order Pending, reserves stock, charges the payment and hands paid
-// orders to the notification service, which later starts their delivery.
+// stores the order Pending, reserves stock, charges the payment, has the
+// notification service tell the customer, and then starts the delivery.
 //
 // Everything that can fail half-way is made safe to repeat: the order's
 // status moves only forward through conditional single-document updates
@@ -10,7 +10,8 @@
 // answer is settled by the sweeper (Orders.Sweep) from the payment service's
 // record, and side effects due after a transition (stock release, refund,
 // payment notification) are written on the order in the same update and
-// delivered at least once by the outbox dispatcher (Orders.Dispatch).
+// delivered at least once by the outbox dispatcher (Orders.Dispatch), which
+// starts the delivery of a paid order once its notification is sent.
 package order
 
 import (
@@ -36,8 +37,8 @@ type Service interface {
 	// reports replayed when an earlier request with the same idempotency key
 	// made the order, which it then returns as it stands.
 	CreateOrder(ctx context.Context, userID string, req NewOrder) (o Order, replayed bool, err error)
-	// DeliveryStarted moves a paid order to StatusDeliveryStarted; repeating
-	// it is harmless.
+	// DeliveryStarted moves a paid order to StatusDeliveryStarted and drops
+	// its payment notification if still due; repeating it is harmless.
 	DeliveryStarted(ctx context.Context, orderID string) (Order, error)
 	// GetOrder returns one of userID's orders; another user's is ErrNotFound.
 	GetOrder(ctx context.Context, userID, orderID string) (Order, error)
@@ -345,6 +346,7 @@ type Change struct {
 	Payment       *PaymentSummary // nil: unchanged
 	FailureReason string          // empty: unchanged
 	Outbox        Outbox          // side effects now due
+	Done          Outbox          // side effects done, cleared in the same update (unless Outbox sets them again)
 	At            time.Time       // the new UpdatedAt
 }
 
@@ -566,50 +568,16 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	if err != nil {
 		return Order{}, false, err
 	}
-	if req.IdempotencyKey != "" {
-		prev, err := s.store.Get(ctx, id)
-		if err == nil {
-			return replay(prev, fingerprint)
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return Order{}, false, err
-		}
-	}
-
-	user, err := s.deps.Users.GetUser(ctx, userID)
+	// No read before the insert: the order is made and inserted, and only a
+	// duplicate _id (a repeat of the key) or a failure on the way reads the
+	// order the key made, if any.
+	o, err := s.newOrder(ctx, userID, id, fingerprint, req, items)
 	if err != nil {
-		return Order{}, false, err
-	}
-	lines, total, err := s.price(ctx, items)
-	if err != nil {
-		return Order{}, false, err
-	}
-	if req.Payment.Amount != total {
-		return Order{}, false, fmt.Errorf("%w: payment.amount is %d but the order total is %d", ErrInvalidArgument, req.Payment.Amount, total)
-	}
-
-	now := s.now()
-	o := Order{
-		ID:       id,
-		Customer: Customer{UserID: userID, Email: user.Email, Name: user.Name},
-		Products: lines,
-		Address:  req.Address,
-		Status:   StatusPending,
-		Payment: PaymentSummary{
-			Method:           req.Payment.Method,
-			Name:             req.Payment.Name,
-			Amount:           total,
-			Status:           PaymentPending,
-			MaskedCardNumber: MaskCardNumber(req.Payment.CardNumber),
-		},
-		Total:       total,
-		CreatedAt:   now,
-		UpdatedAt:   now,
-		Fingerprint: fingerprint,
+		return s.replayOr(ctx, req.IdempotencyKey, id, fingerprint, err)
 	}
 	if err := s.store.Insert(ctx, o); err != nil {
 		if errors.Is(err, ErrDuplicateOrder) && req.IdempotencyKey != "" {
-			// A concurrent request with the same key won the insert.
+			// An earlier or concurrent request with the same key made it.
 			prev, gerr := s.store.Get(ctx, id)
 			if gerr != nil {
 				return Order{}, false, gerr
@@ -627,6 +595,57 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	defer cancelWork()
 	o, err = s.process(work, o, items, req.Payment)
 	return o, false, err
+}
+
+// newOrder makes the Pending order of a request: the user, the products'
+// prices and the total, which must be the amount to pay.
+func (s *Orders) newOrder(ctx context.Context, userID, id, fingerprint string, req NewOrder, items []Item) (Order, error) {
+	user, err := s.deps.Users.GetUser(ctx, userID)
+	if err != nil {
+		return Order{}, err
+	}
+	lines, total, err := s.price(ctx, items)
+	if err != nil {
+		return Order{}, err
+	}
+	if req.Payment.Amount != total {
+		return Order{}, fmt.Errorf("%w: payment.amount is %d but the order total is %d", ErrInvalidArgument, req.Payment.Amount, total)
+	}
+	now := s.now()
+	return Order{
+		ID:       id,
+		Customer: Customer{UserID: userID, Email: user.Email, Name: user.Name},
+		Products: lines,
+		Address:  req.Address,
+		Status:   StatusPending,
+		Payment: PaymentSummary{
+			Method:           req.Payment.Method,
+			Name:             req.Payment.Name,
+			Amount:           total,
+			Status:           PaymentPending,
+			MaskedCardNumber: MaskCardNumber(req.Payment.CardNumber),
+		},
+		Total:       total,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		Fingerprint: fingerprint,
+	}, nil
+}
+
+// replayOr answers a request that failed with err before its insert. A
+// repeat of a keyed request whose order exists gets that order (or
+// ErrIdempotencyKeyReused), as if its insert had found it: the order stands
+// even when it could not be made again now (a user or product gone, a price
+// changed, a dependency down). Only such failures read the store.
+func (s *Orders) replayOr(ctx context.Context, key, id, fingerprint string, err error) (Order, bool, error) {
+	if key == "" {
+		return Order{}, false, err
+	}
+	prev, gerr := s.store.Get(ctx, id)
+	if gerr != nil {
+		return Order{}, false, err // no such order (a first request), or the first failure says more
+	}
+	return replay(prev, fingerprint)
 }
 
 // process reserves the stock of a stored Pending order and charges it.
@@ -769,27 +788,21 @@ func (s *Orders) settle(ctx context.Context, id string, to Status, ch Change, in
 	}
 }
 
-// DeliveryStarted moves a PaymentProcessed order to DeliveryStarted. An order
-// already there is returned as it is; any other status is
-// ErrIllegalTransition.
+// DeliveryStarted moves a PaymentProcessed order to DeliveryStarted, in one
+// conditional update without a read first. An order already there is
+// returned as it is; any other status is ErrIllegalTransition. The order
+// service starts delivery itself once the payment notification is sent
+// (runOutbox); this method is the public contract of the original system,
+// for an operator or an outside caller. It leaves the outbox alone: a
+// payment notification not sent yet is still sent, and then only cleared.
 func (s *Orders) DeliveryStarted(ctx context.Context, orderID string) (Order, error) {
 	if err := checkID("id", orderID); err != nil {
 		return Order{}, err
 	}
-	o, err := s.store.Get(ctx, orderID)
-	if err != nil {
-		return Order{}, err
-	}
-	if o.Status == StatusDeliveryStarted {
-		return o, nil
-	}
-	if !o.Status.CanMoveTo(StatusDeliveryStarted) {
-		return Order{}, fmt.Errorf("%w: order %s is %s, not %s", ErrIllegalTransition, orderID, o.Status, StatusPaymentProcessed)
-	}
-	done, err := s.store.Transition(ctx, orderID, o.Status, StatusDeliveryStarted, Change{At: s.now()})
+	done, err := s.store.Transition(ctx, orderID, StatusPaymentProcessed, StatusDeliveryStarted, Change{At: s.now()})
 	if errors.Is(err, ErrStaleStatus) {
 		if done.Status == StatusDeliveryStarted {
-			return done, nil // a concurrent call won
+			return done, nil // a repeat, or the dispatcher or a concurrent call won
 		}
 		return Order{}, fmt.Errorf("%w: order %s is %s, not %s", ErrIllegalTransition, orderID, done.Status, StatusPaymentProcessed)
 	}

@@ -56,13 +56,17 @@ func TestCreateOrderApproved(t *testing.T) {
 		t.Errorf("%d orders still followed by the sweeper", got)
 	}
 
-	// The dispatcher delivers the notification once and clears the outbox.
+	// The dispatcher delivers the notification once, clears the outbox and
+	// starts the delivery.
 	e.svc.Dispatch(t.Context())
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 		t.Errorf("notifications sent %v, want [%s]", got, o.ID)
 	}
-	if stored, _ = e.store.Get(t.Context(), o.ID); !stored.Outbox.Empty() {
-		t.Errorf("outbox after dispatch %+v, want empty", stored.Outbox)
+	if stored, _ = e.store.Get(t.Context(), o.ID); !stored.Outbox.Empty() || stored.Status != StatusDeliveryStarted {
+		t.Errorf("after dispatch %s with outbox %+v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox)
+	}
+	if e.statuses.count(StatusDeliveryStarted) != 1 {
+		t.Errorf("recorded statuses %v", e.statuses.log)
 	}
 	e.svc.Dispatch(t.Context())
 	if n := len(e.notifier.sentOrders()); n != 1 {
@@ -435,9 +439,18 @@ func TestIdempotentReplay(t *testing.T) {
 	if err != nil || replayed {
 		t.Fatalf("first: %v %v", err, replayed)
 	}
+	// Insert first: a keyed request reads nothing before its insert.
+	if g, i := e.store.callsTo("Get"), e.store.callsTo("Insert"); g != 0 || i != 1 {
+		t.Errorf("first request: %d reads and %d inserts, want 0 and 1", g, i)
+	}
+	e.store.resetCalls()
 	second, replayed, err := e.svc.CreateOrder(t.Context(), alice, req)
 	if err != nil || !replayed {
 		t.Fatalf("repeat: %v, replayed %v; want the same order replayed", err, replayed)
+	}
+	// The repeat's insert finds the _id taken; then it reads the order.
+	if g, i, tr := e.store.callsTo("Get"), e.store.callsTo("Insert"), e.store.callsTo("Transition"); g != 1 || i != 1 || tr != 0 {
+		t.Errorf("repeat: %d reads, %d inserts, %d transitions; want 1, 1 (refused), 0", g, i, tr)
 	}
 	if second.ID != first.ID || second.Status != StatusPaymentProcessed {
 		t.Errorf("repeat gave %s %s, want %s", second.ID, second.Status, first.ID)
@@ -494,6 +507,52 @@ func TestIdempotencyKeyReusedWithAnotherBody(t *testing.T) {
 	}
 }
 
+// TestReplayWhenTheOrderCannotBeMadeAgain: a repeat is answered with the
+// order its key made even when making it again fails now (a price changed,
+// the user service is down, the user is gone); a first request with such a
+// failure gets the failure.
+func TestReplayWhenTheOrderCannotBeMadeAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		fail func(e *env)
+		want error
+	}{
+		{"price changed", func(e *env) { e.products.catalog["p1"] = Product{ID: "p1", Name: "Apple", Price: 1100} }, ErrInvalidArgument},
+		{"user service down", func(e *env) { e.users.err = &UnavailableError{Dependency: depUser, Err: errors.New("down")} }, ErrUnavailable},
+		{"user gone", func(e *env) { delete(e.users.users, alice) }, ErrUserNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			req := validOrder()
+			req.IdempotencyKey = "k"
+			first, _, err := e.svc.CreateOrder(t.Context(), alice, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.fail(e)
+			again, replayed, err := e.svc.CreateOrder(t.Context(), alice, req)
+			if err != nil || !replayed || again.ID != first.ID {
+				t.Fatalf("repeat: %v replayed=%v id=%s, want order %s replayed", err, replayed, again.ID, first.ID)
+			}
+			other := req
+			other.IdempotencyKey = "k2"
+			if _, _, err := e.svc.CreateOrder(t.Context(), alice, other); !errors.Is(err, tc.want) {
+				t.Errorf("new key: %v, want %v", err, tc.want)
+			}
+			conflicting := req
+			conflicting.Address.City = "Busan"
+			if _, _, err := e.svc.CreateOrder(t.Context(), alice, conflicting); !errors.Is(err, ErrIdempotencyKeyReused) {
+				t.Errorf("same key, another body: %v, want ErrIdempotencyKeyReused", err)
+			}
+			if e.store.count() != 1 {
+				t.Errorf("%d orders, want 1", e.store.count())
+			}
+		})
+	}
+}
+
 func TestConcurrentRepeatsCreateOneOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -536,9 +595,25 @@ func TestDeliveryStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.store.resetCalls()
 	d, err := e.svc.DeliveryStarted(t.Context(), o.ID)
 	if err != nil || d.Status != StatusDeliveryStarted {
 		t.Fatalf("DeliveryStarted: %v %s", err, d.Status)
+	}
+	// One conditional update, no read first; the notification not sent yet
+	// stays due, and the dispatcher then sends it and clears it.
+	if g, tr := e.store.callsTo("Get"), e.store.callsTo("Transition"); g != 0 || tr != 1 {
+		t.Errorf("DeliveryStarted: %d reads and %d transitions, want 0 and 1", g, tr)
+	}
+	if d.Outbox.Notify == nil {
+		t.Errorf("outbox %+v, want the notification still due", d.Outbox)
+	}
+	e.svc.Dispatch(t.Context())
+	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
+		t.Errorf("notifications %v after DeliveryStarted, want the order's one", got)
+	}
+	if stored := onlyOrder(t, e); !stored.Outbox.Empty() {
+		t.Errorf("outbox %+v after the dispatch, want nothing due", stored.Outbox)
 	}
 	if d, err = e.svc.DeliveryStarted(t.Context(), o.ID); err != nil || d.Status != StatusDeliveryStarted {
 		t.Errorf("repeat: %v %s, want the same answer", err, d.Status)
@@ -568,6 +643,104 @@ func TestDeliveryStarted(t *testing.T) {
 	e.store.set(pending)
 	if _, err := e.svc.DeliveryStarted(t.Context(), "pending"); !errors.Is(err, ErrIllegalTransition) {
 		t.Errorf("pending order: %v, want ErrIllegalTransition", err)
+	}
+}
+
+// TestDispatchStartsDelivery: once the payment notification is sent, the
+// dispatcher moves the order to DeliveryStarted and clears the outbox in one
+// transition, with nothing else written.
+func TestDispatchStartsDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	o, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.resetCalls()
+	e.svc.Dispatch(t.Context())
+	stored := onlyOrder(t, e)
+	if stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() || !stored.UpdatedAt.Equal(e.clock.Now()) {
+		t.Errorf("order %s outbox %+v updated %v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox, stored.UpdatedAt)
+	}
+	if got := e.store.callLog(); got != "map[Get:1 Transition:1]" {
+		t.Errorf("store calls %s, want one read (from memory on the embedded store) and one transition", got)
+	}
+	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
+		t.Errorf("sent %v", got)
+	}
+	if e.statuses.count(StatusDeliveryStarted) != 1 {
+		t.Errorf("recorded %v", e.statuses.log)
+	}
+	// The RPC afterwards answers the order as it is.
+	if d, err := e.svc.DeliveryStarted(t.Context(), o.ID); err != nil || d.Status != StatusDeliveryStarted {
+		t.Errorf("DeliveryStarted after the dispatcher: %v %s", err, d.Status)
+	}
+	if e.statuses.count(StatusDeliveryStarted) != 1 {
+		t.Errorf("recorded %v, want DeliveryStarted once", e.statuses.log)
+	}
+}
+
+// TestDispatchAfterDeliveryStartedElsewhere: when the order moved to
+// DeliveryStarted while its notification was being sent, the dispatcher's
+// transition loses and it only clears what is left; the status is recorded
+// once.
+func TestDispatchAfterDeliveryStartedElsewhere(t *testing.T) {
+	t.Parallel()
+	t.Run("the RPC, during the send", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err != nil {
+			t.Fatal(err)
+		}
+		e.notifier.onSend = func(id string) {
+			if _, err := e.svc.DeliveryStarted(context.Background(), id); err != nil {
+				t.Errorf("DeliveryStarted: %v", err)
+			}
+		}
+		e.store.resetCalls()
+		e.svc.Dispatch(t.Context())
+		if o := onlyOrder(t, e); o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
+			t.Errorf("order %s outbox %+v", o.Status, o.Outbox)
+		}
+		if n := e.store.callsTo("ClearOutbox"); n != 1 {
+			t.Errorf("%d ClearOutbox, want one (the transition lost to the RPC's)", n)
+		}
+		if e.statuses.count(StatusDeliveryStarted) != 1 {
+			t.Errorf("recorded %v, want DeliveryStarted once", e.statuses.log)
+		}
+	})
+	t.Run("a notification left due on a started order", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.store.set(Order{ID: "o", Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted,
+			Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}})
+		e.svc.outbox.add("o", e.clock.Now())
+		e.svc.Dispatch(t.Context())
+		if o := onlyOrder(t, e); o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
+			t.Errorf("order %s outbox %+v", o.Status, o.Outbox)
+		}
+		if e.store.callsTo("Transition") != 0 || e.store.callsTo("ClearOutbox") != 1 || len(e.notifier.sentOrders()) != 1 {
+			t.Errorf("calls %s, sent %v: want the notification sent and cleared, no transition", e.store.callLog(), e.notifier.sentOrders())
+		}
+		if e.statuses.count(StatusDeliveryStarted) != 0 {
+			t.Errorf("recorded %v", e.statuses.log)
+		}
+	})
+}
+
+// TestRefusedNotificationStartsNoDelivery: a notification the notification
+// service refuses as invalid is dropped, and the order stays PaymentProcessed
+// (delivery starts after a notification that was sent).
+func TestRefusedNotificationStartsNoDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.notifier.refuse = fmt.Errorf("%w: bad address", ErrInvalidArgument)
+	if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Dispatch(t.Context())
+	if o := onlyOrder(t, e); o.Status != StatusPaymentProcessed || !o.Outbox.Empty() {
+		t.Errorf("order %s outbox %+v, want PaymentProcessed with the notification dropped", o.Status, o.Outbox)
 	}
 }
 
@@ -614,8 +787,8 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID || e.notifier.to[0] != "alice@example.com" {
 		t.Fatalf("sent %v to %v", got, e.notifier.to)
 	}
-	if stored, _ := e.store.Get(t.Context(), o.ID); !stored.Outbox.Empty() {
-		t.Errorf("outbox %+v after delivery", stored.Outbox)
+	if stored, _ := e.store.Get(t.Context(), o.ID); !stored.Outbox.Empty() || stored.Status != StatusDeliveryStarted {
+		t.Errorf("%s with outbox %+v after delivery, want DeliveryStarted with nothing due", stored.Status, stored.Outbox)
 	}
 	if e.svc.outbox.claim(o.ID) {
 		t.Error("the dispatcher still follows a delivered order")
@@ -639,9 +812,12 @@ func TestWorkersRecoverAtStartup(t *testing.T) {
 	done := make(chan error, 2)
 	go func() { done <- svc.RunSweeper(ctx) }()
 	go func() { done <- svc.RunDispatcher(ctx) }()
+	// The sweeper settles the Pending order from its approved payment; the
+	// dispatcher notifies both paid orders and starts their delivery.
 	for {
-		o, _ := e.store.Get(t.Context(), "left-pending")
-		if o.Status == StatusPaymentProcessed && len(e.notifier.sentOrders()) == 2 {
+		o1, _ := e.store.Get(t.Context(), "left-pending")
+		o2, _ := e.store.Get(t.Context(), "paid")
+		if o1.Status == StatusDeliveryStarted && o2.Status == StatusDeliveryStarted && len(e.notifier.sentOrders()) == 2 {
 			break
 		}
 		time.Sleep(time.Millisecond)

@@ -14,46 +14,40 @@ import (
 	"github.com/kitshop/kitshop/internal/docstore"
 )
 
-// Collection names of the order database.
-const (
-	ordersCollection    = "orders"
-	customersCollection = "customers"
-)
+// ordersCollection is the collection of the order database.
+const ordersCollection = "orders"
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. Two collections:
+// Key design. One collection:
 //
-//	orders     {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
-//	            total, failureReason, fingerprint, createdAt, updatedAt,
-//	            notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
-//	customers  {_id: userId, orders: [orderId, ...]}            ← oldest first
+//	orders {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
+//	        total, failureReason, fingerprint, createdAt, updatedAt,
+//	        notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
 //
-// The hot path (CreateOrder, every transition, DeliveryStarted, GetOrder, the
-// workers' reads) is by order _id, the only indexed lookup on the embedded
-// store. An order placed with an idempotency key has an _id derived from the
-// caller and the key, so the unique _id decides between concurrent repeats.
-// Every status change goes through docstore.Updater guarded by {status: from}:
-// one findAndModify on {_id, status} on MongoDB, a read-check-write of
-// {_id}-only commands under a per-order lock on the embedded store, where a
-// guard in the filter would scan every order. Either way, of two concurrent
-// transitions from the same status, one wins. The outbox fields and the
-// customers list are written by plain _id updates: no guard reads them.
+// Every read and write of an order by _id goes through the database's
+// docstore.Updater: Insert is its InsertOne, Get its FindByID, and every
+// update (a transition, adding or clearing outbox fields) its UpdateByID,
+// guarded by {status: from} for a transition and unguarded otherwise. On
+// MongoDB a transition is one findAndModify on {_id, status}; on the embedded
+// store the Updater remembers the documents it wrote or read, so a guard is
+// checked and a Get answered without a read, and every command it sends
+// filters on _id alone (the only indexed lookup there). Either way, of two
+// concurrent transitions from the same status, one wins. The Updater's
+// contract is that no write of an order bypasses it: MongoStore has none.
 //
-// A customer's orders are listed from the customers document (one _id
-// lookup, then one per order shown), not by a query on customer.userId that
-// would scan every order on the embedded store. Insert appends the id there
-// before inserting the order ($addToSet: a repeat adds nothing), so an order
-// never exists without its entry; an entry whose order insert failed is
-// skipped when listing.
+// An order placed with an idempotency key has an _id derived from the caller
+// and the key, so the unique _id decides between concurrent repeats: Insert
+// reports ErrDuplicateOrder and the caller reads the existing order.
 //
-// Only the workers' start-up scans (ListPending, ListOutbox) query other
-// fields: on MongoDB the indexes NewMongoStore creates serve them; on the
-// embedded store they scan once per process start.
+// The queries (ListByCustomer, and the workers' start-up scans ListPending
+// and ListOutbox) are served by indexes on MongoDB, which NewMongoStore
+// creates. On the embedded store they scan the orders collection, and
+// NewMongoStore creates no secondary index there: FerretDB v1 only ever uses
+// the _id index, so any other index would only make every write dearer.
 type MongoStore struct {
-	orders    *mongo.Collection
-	customers *mongo.Collection
-	updater   *docstore.Updater // every write of status
+	orders  *mongo.Collection
+	updater *docstore.Updater // every read and write by _id
 }
 
 // orderDoc is an orders document.
@@ -110,52 +104,69 @@ type notifyDoc struct {
 	UserID string `bson:"userId"`
 }
 
-// customerDoc is a customers document.
-type customerDoc struct {
-	UserID string   `bson:"_id"`
-	Orders []string `bson:"orders"`
+// mongoIndexes are the secondary indexes of orders on MongoDB: the listing of
+// a customer's orders, newest first, and the start-up scans.
+var mongoIndexes = []mongo.IndexModel{
+	{Keys: bson.D{{Key: "customer.userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName("customer_orders")},
+	{Keys: bson.D{{Key: "status", Value: 1}}, Options: options.Index().SetName("status")},
+	{Keys: bson.D{{Key: "notify.to", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_notify")},
+	{Keys: bson.D{{Key: "releaseStock", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_release")},
+	{Keys: bson.D{{Key: "refund", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_refund")},
 }
 
-// NewMongoStore returns the store on db, creating its collections and the
-// indexes of the start-up scans if missing.
+// NewMongoStore returns the store on db, creating the orders collection if
+// missing and, on MongoDB, its indexes. On the embedded store it creates no
+// index and drops those an earlier version created (see MongoStore). It makes
+// the Updater of db: the order service is the only writer of its database.
 func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+	updater, err := docstore.NewUpdater(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("order: store: %w", err)
+	}
 	existing, err := db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("order: store: list collections: %w", err)
 	}
-	for _, name := range []string{ordersCollection, customersCollection} {
-		if slices.Contains(existing, name) {
-			continue
-		}
-		err = db.CreateCollection(ctx, name)
+	if !slices.Contains(existing, ordersCollection) {
+		err = db.CreateCollection(ctx, ordersCollection)
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.HasErrorCode(namespaceExists) {
 			err = nil // created meanwhile by another replica
 		}
 		if err != nil {
-			return nil, fmt.Errorf("order: store: create collection %s: %w", name, err)
+			return nil, fmt.Errorf("order: store: create collection %s: %w", ordersCollection, err)
 		}
 	}
 	orders := db.Collection(ordersCollection)
-	// One index per command: FerretDB v1.24.2 breaks the connection when a
-	// createIndexes of three or more indexes finds them all existing (its
-	// handler deletes from the list it ranges over), which made every
-	// restart of the order service on its own data fail.
-	for _, idx := range []mongo.IndexModel{
-		{Keys: bson.D{{Key: "status", Value: 1}}, Options: options.Index().SetName("status")},
-		{Keys: bson.D{{Key: "notify.to", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_notify")},
-		{Keys: bson.D{{Key: "releaseStock", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_release")},
-		{Keys: bson.D{{Key: "refund", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_refund")},
-	} {
-		if _, err = orders.Indexes().CreateOne(ctx, idx); err != nil {
-			return nil, fmt.Errorf("order: store: create index: %w", err)
+	if updater.Serial() {
+		if err := dropSecondaryIndexes(ctx, orders); err != nil {
+			return nil, err
+		}
+	} else if _, err = orders.Indexes().CreateMany(ctx, mongoIndexes); err != nil {
+		// MongoDB accepts indexes that exist already (a restart).
+		return nil, fmt.Errorf("order: store: create indexes: %w", err)
+	}
+	return &MongoStore{orders: orders, updater: updater}, nil
+}
+
+// dropSecondaryIndexes drops every index of coll but _id's: on the embedded
+// store they never serve a query, and data written by an earlier version of
+// the service has some.
+func dropSecondaryIndexes(ctx context.Context, coll *mongo.Collection) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("order: store: list indexes: %w", err)
+	}
+	for _, s := range specs {
+		if s.Name == "_id_" {
+			continue
+		}
+		if err := coll.Indexes().DropOne(ctx, s.Name); err != nil {
+			return fmt.Errorf("order: store: drop index %s: %w", s.Name, err)
 		}
 	}
-	updater, err := docstore.NewUpdater(ctx, db)
-	if err != nil {
-		return nil, fmt.Errorf("order: store: %w", err)
-	}
-	return &MongoStore{orders: orders, customers: db.Collection(customersCollection), updater: updater}, nil
+	return nil
 }
 
 // namespaceExists is the server error code of creating a collection that exists.
@@ -163,24 +174,9 @@ const namespaceExists = 48
 
 var _ Store = (*MongoStore)(nil)
 
-func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
-
 // Insert implements Store.
 func (s *MongoStore) Insert(ctx context.Context, o Order) error {
-	// Two upserts of a new customer can race on MongoDB, one failing with a
-	// duplicate key; the second try then finds the document.
-	for attempt := 0; ; attempt++ {
-		_, err := s.customers.UpdateOne(ctx, byID(o.Customer.UserID),
-			bson.D{{Key: "$addToSet", Value: bson.D{{Key: "orders", Value: o.ID}}}},
-			options.UpdateOne().SetUpsert(true))
-		if err == nil {
-			break
-		}
-		if !docstore.IsDuplicateKey(err) || attempt > 0 {
-			return fmt.Errorf("order: store: index order for customer: %w", err)
-		}
-	}
-	if _, err := s.orders.InsertOne(ctx, toDoc(o)); err != nil {
+	if err := s.updater.InsertOne(ctx, s.orders, toDoc(o)); err != nil {
 		if docstore.IsDuplicateKey(err) {
 			return ErrDuplicateOrder
 		}
@@ -191,13 +187,21 @@ func (s *MongoStore) Insert(ctx context.Context, o Order) error {
 
 // Get implements Store.
 func (s *MongoStore) Get(ctx context.Context, id string) (Order, error) {
-	var d orderDoc
-	err := s.orders.FindOne(ctx, byID(id)).Decode(&d)
+	raw, err := s.updater.FindByID(ctx, s.orders, id)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Order{}, ErrNotFound
 	}
 	if err != nil {
 		return Order{}, fmt.Errorf("order: store: find order: %w", err)
+	}
+	return decode(raw)
+}
+
+// decode turns a stored document into an Order.
+func decode(raw bson.Raw) (Order, error) {
+	var d orderDoc
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return Order{}, fmt.Errorf("order: store: decode order: %w", err)
 	}
 	return fromDoc(d), nil
 }
@@ -212,8 +216,11 @@ func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status,
 		set = append(set, bson.E{Key: "failureReason", Value: ch.FailureReason})
 	}
 	set = append(set, outboxFields(ch.Outbox)...)
-	raw, err := s.updater.UpdateByID(ctx, s.orders, id, bson.D{{Key: "status", Value: string(from)}},
-		bson.D{{Key: "$set", Value: set}})
+	update := bson.D{{Key: "$set", Value: set}}
+	if unset := unsetFields(doneOnly(ch.Done, ch.Outbox)); len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	raw, err := s.updater.UpdateByID(ctx, s.orders, id, bson.D{{Key: "status", Value: string(from)}}, update)
 	if errors.Is(err, docstore.ErrNoMatch) {
 		cur, gerr := s.Get(ctx, id)
 		if gerr != nil {
@@ -224,11 +231,17 @@ func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status,
 	if err != nil {
 		return Order{}, fmt.Errorf("order: store: transition %s → %s: %w", from, to, err)
 	}
-	var d orderDoc
-	if err = bson.Unmarshal(raw, &d); err != nil {
-		return Order{}, fmt.Errorf("order: store: transition %s → %s: decode: %w", from, to, err)
+	return decode(raw)
+}
+
+// doneOnly is done without the side effects that due sets again.
+func doneOnly(done, due Outbox) Outbox {
+	if due.Notify != nil {
+		done.Notify = nil
 	}
-	return fromDoc(d), nil
+	done.ReleaseStock = done.ReleaseStock && !due.ReleaseStock
+	done.Refund = done.Refund && !due.Refund
+	return done
 }
 
 // outboxFields are the document fields of the side effects set in b.
@@ -246,64 +259,84 @@ func outboxFields(b Outbox) bson.D {
 	return f
 }
 
+// unsetFields is the $unset of the outbox fields of the side effects set in b.
+func unsetFields(b Outbox) bson.D {
+	fields := outboxFields(b)
+	unset := make(bson.D, len(fields))
+	for i, f := range fields {
+		unset[i] = bson.E{Key: f.Key, Value: ""}
+	}
+	return unset
+}
+
 // AddOutbox implements Store.
 func (s *MongoStore) AddOutbox(ctx context.Context, id string, b Outbox) error {
 	if b.Empty() {
 		return nil
 	}
-	res, err := s.orders.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: outboxFields(b)}})
+	_, err := s.updater.UpdateByID(ctx, s.orders, id, nil, bson.D{{Key: "$set", Value: outboxFields(b)}})
+	if errors.Is(err, docstore.ErrNoMatch) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("order: store: add outbox: %w", err)
-	}
-	if res.MatchedCount == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
 
 // ClearOutbox implements Store.
 func (s *MongoStore) ClearOutbox(ctx context.Context, id string, b Outbox) error {
-	fields := outboxFields(b)
-	if len(fields) == 0 {
+	if b.Empty() {
 		return nil
 	}
-	unset := make(bson.D, len(fields))
-	for i, f := range fields {
-		unset[i] = bson.E{Key: f.Key, Value: ""}
-	}
-	if _, err := s.orders.UpdateOne(ctx, byID(id), bson.D{{Key: "$unset", Value: unset}}); err != nil {
+	_, err := s.updater.UpdateByID(ctx, s.orders, id, nil, bson.D{{Key: "$unset", Value: unsetFields(b)}})
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) { // an order that is gone has nothing due
 		return fmt.Errorf("order: store: clear outbox: %w", err)
 	}
 	return nil
 }
 
-// ListByCustomer implements Store.
+// ListByCustomer implements Store with a query on customer.userId, sorted
+// by createdAt then _id, both descending. The page after afterID starts from
+// that order's position: afterID is read by _id (no command when the Updater
+// remembers it), and an order of another customer, or none, has nothing
+// after it.
+//
+// On MongoDB the customer_orders index serves the query. On the embedded
+// store, which has no secondary index (see MongoStore), the query scans the
+// orders collection: listing costs in proportion to all the orders, not to
+// the customer's, and stays off the order path.
 func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error) {
-	var c customerDoc
-	err := s.customers.FindOne(ctx, byID(userID)).Decode(&c)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("order: store: find customer: %w", err)
-	}
-	end := len(c.Orders) // exclusive; the list is oldest first
+	filter := bson.D{{Key: "customer.userId", Value: userID}}
 	if afterID != "" {
-		end = slices.Index(c.Orders, afterID)
-		if end < 0 {
-			return nil, nil // not this customer's order: nothing follows it
-		}
-	}
-	var out []Order
-	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		o, err := s.Get(ctx, c.Orders[i])
+		after, err := s.Get(ctx, afterID)
 		if errors.Is(err, ErrNotFound) {
-			continue // its insert failed after the index entry was written
+			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, o)
+		if after.Customer.UserID != userID {
+			return nil, nil
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: after.CreatedAt}}}},
+			bson.D{{Key: "createdAt", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: afterID}}}},
+		}})
+	}
+	cur, err := s.orders.Find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("order: store: find the customer's orders: %w", err)
+	}
+	var docs []orderDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("order: store: read the customer's orders: %w", err)
+	}
+	out := make([]Order, len(docs))
+	for i, d := range docs {
+		out[i] = fromDoc(d)
 	}
 	return out, nil
 }

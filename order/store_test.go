@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
@@ -76,7 +77,7 @@ func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
 	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown order: %v, want ErrNotFound", err)
 	}
-	// The customer's index lists it once.
+	// The customer's listing shows it once.
 	list, err := s.ListByCustomer(ctx, alice, "", 10)
 	if err != nil || len(list) != 1 {
 		t.Errorf("list: %v, %d orders, want 1", err, len(list))
@@ -146,6 +147,26 @@ func TestMongoStoreTransition(t *testing.T) {
 	if err := s.AddOutbox(ctx, "nope", Outbox{Refund: true}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddOutbox of an unknown order: %v", err)
 	}
+	if err := s.ClearOutbox(ctx, "nope", Outbox{Refund: true}); err != nil {
+		t.Errorf("ClearOutbox of an unknown order: %v, want nil (nothing is due)", err)
+	}
+
+	// A transition clears the side effects done in the same update, and
+	// keeps those it sets again.
+	if err := s.AddOutbox(ctx, "o1", Outbox{Notify: &Notification{To: "a@x", UserID: alice}, ReleaseStock: true}); err != nil {
+		t.Fatal(err)
+	}
+	o, err = s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: later,
+		Done: Outbox{Notify: &Notification{}, ReleaseStock: true, Refund: true}, Outbox: Outbox{Refund: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := s.Get(ctx, "o1")
+	for _, got := range []Order{o, stored} {
+		if got.Status != StatusDeliveryStarted || got.Outbox.Notify != nil || got.Outbox.ReleaseStock || !got.Outbox.Refund {
+			t.Errorf("after a transition with done side effects: %s %+v, want DeliveryStarted with only the refund due", got.Status, got.Outbox)
+		}
+	}
 }
 
 // TestMongoStoreConcurrentTransitions: of 20 concurrent transitions of one
@@ -207,56 +228,142 @@ func TestMongoStoreConcurrentTransitions(t *testing.T) {
 	}
 }
 
-// TestMongoStoreHotPathFiltersOnIDOnly: every command of the request and
-// worker paths (all but the start-up scans ListPending and ListOutbox) looks
-// documents up by _id alone, the only lookup whose cost does not grow with
-// the number of orders on the embedded store.
-func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
+// TestMongoStoreCommands runs on an embedded store of its own whose client
+// records the commands it sends.
+func TestMongoStoreCommands(t *testing.T) {
 	// Not parallel: FerretDB's embedded start-up writes a global (see
 	// docstoretest.Start), so stores must not start at the same time.
 	client, rec := docstoretest.Start(t)
+
+	// Every command of the request and worker paths (all but the queries
+	// ListByCustomer, ListPending and ListOutbox) looks documents up by _id
+	// alone, the only lookup whose cost does not grow with the number of
+	// orders on the embedded store.
+	t.Run("by _id only", func(t *testing.T) {
+		ctx := t.Context()
+		s, err := NewMongoStore(ctx, client.Database("order"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		for _, id := range []string{"o1", "o2"} {
+			if err := s.Insert(ctx, storedOrder(id, alice, now)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Insert(ctx, storedOrder("o1", alice, now)); !errors.Is(err, ErrDuplicateOrder) {
+			t.Fatalf("repeated insert: %v", err)
+		}
+		if _, err := s.Get(ctx, "o1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown order: %v", err)
+		}
+		paid := Change{At: now, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}}
+		if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, paid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrStaleStatus) {
+			t.Fatalf("stale transition: %v", err)
+		}
+		if _, err := s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: now, Done: paid.Outbox}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown order: %v", err)
+		}
+		if err := s.AddOutbox(ctx, "o2", Outbox{ReleaseStock: true, Refund: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ClearOutbox(ctx, "o2", Outbox{ReleaseStock: true}); err != nil {
+			t.Fatal(err)
+		}
+		rec.AssertIDOnly(t, "order", ordersCollection)
+	})
+
+	// An order's whole normal life, placed, paid, notified and its delivery
+	// started, sends the orders collection one insert (not recorded) and two
+	// findAndModify: no read, no other update.
+	t.Run("per order", func(t *testing.T) {
+		ctx := t.Context()
+		store, err := NewMongoStore(ctx, client.Database("order_per_order"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t)
+		svc, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Reset()
+		req := validOrder()
+		req.IdempotencyKey = "k"
+		o, _, err := svc.CreateOrder(ctx, alice, req)
+		if err != nil || o.Status != StatusPaymentProcessed {
+			t.Fatalf("CreateOrder: %v %s", err, o.Status)
+		}
+		svc.Dispatch(ctx)
+		if got := e.notifier.sentOrders(); len(got) != 1 {
+			t.Fatalf("notifications %v", got)
+		}
+		cmds := rec.Commands("order_per_order", ordersCollection)
+		if fmt.Sprint(names(cmds)) != "[findAndModify findAndModify]" {
+			t.Errorf("commands per order %v, want two findAndModify (paid, delivery started)", cmds)
+		}
+		stored, err := store.Get(ctx, o.ID)
+		if err != nil || stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() {
+			t.Fatalf("stored %s %+v %v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox, err)
+		}
+		// The order's row holds the same thing: a new store (no memory)
+		// reads it back.
+		fresh, err := NewMongoStore(ctx, client.Database("order_per_order"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := fresh.Get(ctx, o.ID); err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", stored) {
+			t.Errorf("read back %+v %v,\nwant %+v", got, err, stored)
+		}
+	})
+}
+
+func names(cmds []docstoretest.Command) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// TestNoSecondaryIndexOnEmbeddedStore: on the embedded store NewMongoStore
+// creates no index besides _id's, and drops those an earlier version made.
+func TestNoSecondaryIndexOnEmbeddedStore(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
-	s, err := NewMongoStore(ctx, client.Database("order"))
+	db := newTestDB(t)
+	orders := db.Collection(ordersCollection)
+	if _, err := orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}},
+		Options: options.Index().SetName("status")}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewMongoStore(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.Reset()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	for _, id := range []string{"o1", "o2"} {
-		if err := s.Insert(ctx, storedOrder(id, alice, now)); err != nil {
-			t.Fatal(err)
+	if !s.updater.Serial() {
+		t.Fatal("the test store is not the embedded one")
+	}
+	specs, err := orders.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 1 || specs[0].Name != "_id_" {
+		var got []string
+		for _, sp := range specs {
+			got = append(got, sp.Name)
 		}
+		t.Errorf("indexes %v, want only _id_", got)
 	}
-	if err := s.Insert(ctx, storedOrder("o1", alice, now)); !errors.Is(err, ErrDuplicateOrder) {
-		t.Fatalf("repeated insert: %v", err)
-	}
-	if _, err := s.Get(ctx, "o1"); err != nil {
-		t.Fatal(err)
-	}
-	paid := Change{At: now, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}}
-	if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, paid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrStaleStatus) {
-		t.Fatalf("stale transition: %v", err)
-	}
-	if _, err := s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: now}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: now}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown order: %v", err)
-	}
-	if err := s.AddOutbox(ctx, "o2", Outbox{ReleaseStock: true, Refund: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ClearOutbox(ctx, "o2", Outbox{ReleaseStock: true}); err != nil {
-		t.Fatal(err)
-	}
-	if list, err := s.ListByCustomer(ctx, alice, "", 10); err != nil || len(list) != 2 {
-		t.Fatalf("list: %d orders, %v", len(list), err)
-	}
-	rec.AssertIDOnly(t, "order", ordersCollection)
-	rec.AssertIDOnly(t, "order", customersCollection)
 }
 
 // TestMongoStoreConcurrentInsert: concurrent inserts of one _id (repeats of
@@ -299,33 +406,40 @@ func TestMongoStoreListing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Created in the same millisecond as a2: the _id breaks the tie.
+	if err := s.Insert(ctx, storedOrder("a2b", alice, base.Add(2*time.Second))); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Insert(ctx, storedOrder("b0", bob, base)); err != nil {
 		t.Fatal(err)
 	}
-	// An index entry whose order insert never happened is skipped.
-	if _, err := s.customers.UpdateOne(ctx, bson.D{{Key: "_id", Value: alice}},
-		bson.D{{Key: "$push", Value: bson.D{{Key: "orders", Value: "ghost"}}}}); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		after string
+		limit int
+		want  string
+	}{
+		{"", 3, "[a4 a3 a2b]"},
+		{"a2b", 3, "[a2 a1 a0]"},
+		{"a2", 3, "[a1 a0]"},
+		{"a3", 1, "[a2b]"},
+		{"a0", 3, "[]"},
+		{"", 10, "[a4 a3 a2b a2 a1 a0]"},
+		{"b0", 3, "[]"},    // another customer's order: nothing follows it
+		{"ghost", 3, "[]"}, // no such order
+	} {
+		page, err := s.ListByCustomer(ctx, alice, tc.after, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(page); got != tc.want {
+			t.Errorf("after %q, %d: %s, want %s", tc.after, tc.limit, got, tc.want)
+		}
 	}
-	page, err := s.ListByCustomer(ctx, alice, "", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ids(page); got != "[a4 a3 a2]" {
-		t.Errorf("first page %s, want [a4 a3 a2]", got)
-	}
-	page, err = s.ListByCustomer(ctx, alice, "a2", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ids(page); got != "[a1 a0]" {
-		t.Errorf("second page %s, want [a1 a0]", got)
-	}
-	if page, _ = s.ListByCustomer(ctx, alice, "b0", 3); len(page) != 0 {
-		t.Errorf("after another customer's order: %s", ids(page))
-	}
-	if page, _ = s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
+	if page, _ := s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
 		t.Errorf("unknown customer: %s", ids(page))
+	}
+	if page, _ := s.ListByCustomer(ctx, bob, "", 3); ids(page) != "[b0]" {
+		t.Errorf("bob's orders: %s", ids(page))
 	}
 
 	if _, err := s.Transition(ctx, "a1", StatusPending, StatusPaymentFailed, Change{At: base}); err != nil {
@@ -335,8 +449,8 @@ func TestMongoStoreListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pending) != 5 {
-		t.Errorf("%d pending, want 5", len(pending))
+	if len(pending) != 6 {
+		t.Errorf("%d pending, want 6", len(pending))
 	}
 	for _, p := range pending {
 		if p.ID == "a1" {

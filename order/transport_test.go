@@ -426,7 +426,7 @@ func TestGRPCErrors(t *testing.T) {
 				t.Errorf("ErrorInfo %v", info)
 			}
 		}},
-		{name: "store failure", setup: func(tr *transport) { tr.store.failGet = errors.New("disk on fire") },
+		{name: "store failure", setup: func(tr *transport) { tr.store.failInsert = errors.New("disk on fire") },
 			change: func(r *orderv1.CreateOrderRequest) { r.IdempotencyKey = "k" }, want: codes.Internal,
 			check: func(t *testing.T, st *status.Status) {
 				if st.Message() != "internal error" {

@@ -109,9 +109,10 @@ type Addrs struct {
 // Dial connects to the dependencies at addrs (grpcclient.Dial: lazy,
 // round-robin, keepalive, plaintext unless dialOpts say otherwise, e.g.
 // tlsconfig.Credentials.DialOptions) and returns their clients, with cfg's
-// retries, deadlines and breakers and the client metrics on reg (nil:
+// retries, deadlines and breakers, the caches of cache (DefaultCacheOptions
+// unless there is a reason) and the client metrics on reg (nil:
 // unregistered), and the connections, to close at shutdown.
-func Dial(addrs Addrs, cfg grpcclient.Config, reg prometheus.Registerer, logger *slog.Logger, dialOpts ...grpc.DialOption) (Dependencies, Conns, error) {
+func Dial(addrs Addrs, cfg grpcclient.Config, cache CacheOptions, reg prometheus.Registerer, logger *slog.Logger, dialOpts ...grpc.DialOption) (Dependencies, Conns, error) {
 	var conns Conns
 	for _, c := range []struct {
 		conn **grpc.ClientConn
@@ -128,7 +129,7 @@ func Dial(addrs Addrs, cfg grpcclient.Config, reg prometheus.Registerer, logger 
 		}
 		*c.conn = conn
 	}
-	deps, err := NewDependencies(conns, cfg, grpcclient.NewMetrics(reg), logger)
+	deps, err := NewDependencies(conns, cfg, cache, grpcclient.NewMetrics(reg), logger)
 	if err != nil {
 		return Dependencies{}, Conns{}, errors.Join(err, conns.Close())
 	}

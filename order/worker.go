@@ -163,7 +163,11 @@ func (s *Orders) wakeDispatcher() {
 
 // runOutbox runs the side effects due for an order and clears those done. It
 // reports whether nothing is left to do. A side effect the dependency refuses
-// as invalid is dropped (logged): repeating it cannot succeed.
+// as invalid is dropped (logged): repeating it cannot succeed. Once the payment
+// notification is sent, the order's delivery starts: PaymentProcessed →
+// DeliveryStarted and the clearing of what was done are one update
+// (startDelivery). The read is by _id and, on the embedded store, answered
+// from the Updater's memory of the order's last write.
 func (s *Orders) runOutbox(ctx context.Context, id string) bool {
 	o, err := s.store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -175,39 +179,83 @@ func (s *Orders) runOutbox(ctx context.Context, id string) bool {
 	}
 	var done Outbox
 	ok := true
-	run := func(what string, call func() error) bool {
+	// run calls a side effect and reports whether it is done: sent, or
+	// refused as invalid and dropped.
+	run := func(what string, call func() error) (isDone, sent bool) {
 		err := call()
 		switch {
 		case err == nil:
-			return true
+			return true, true
 		case errors.Is(err, ErrInvalidArgument):
 			s.logger.ErrorContext(ctx, "outbox: side effect refused, dropped", "order", id, "what", what, "err", err)
-			return true
+			return true, false
 		default:
 			s.logger.WarnContext(ctx, "outbox: side effect failed, will retry", "order", id, "what", what, "err", err)
 			ok = false
-			return false
+			return false, false
 		}
 	}
 	b := o.Outbox
 	if b.ReleaseStock {
-		done.ReleaseStock = run("release stock", func() error { return s.deps.Products.ReleaseStock(ctx, id) })
+		done.ReleaseStock, _ = run("release stock", func() error { return s.deps.Products.ReleaseStock(ctx, id) })
 	}
 	if b.Refund {
-		done.Refund = run("refund", func() error { return s.deps.Payments.RefundPayment(ctx, id) })
+		done.Refund, _ = run("refund", func() error { return s.deps.Payments.RefundPayment(ctx, id) })
 	}
-	if n := b.Notify; n != nil && run("payment notification", func() error {
-		return s.deps.Notifier.SendPaymentNotification(ctx, n.To, id, n.UserID)
-	}) {
-		done.Notify = n
-	}
-	if !done.Empty() {
-		if err := s.store.ClearOutbox(ctx, id, done); err != nil {
-			s.logger.WarnContext(ctx, "outbox: clearing done side effects failed", "order", id, "err", err)
-			return false // they will run again: each is idempotent
+	notified := false // sent: a refused notification starts no delivery
+	if n := b.Notify; n != nil {
+		var isDone bool
+		isDone, notified = run("payment notification", func() error {
+			return s.deps.Notifier.SendPaymentNotification(ctx, n.To, id, n.UserID)
+		})
+		if isDone {
+			done.Notify = n
 		}
 	}
+	if notified && o.Status == StatusPaymentProcessed {
+		err = s.startDelivery(ctx, id, done)
+	} else if !done.Empty() {
+		err = s.store.ClearOutbox(ctx, id, done)
+	}
+	if err != nil {
+		s.logger.WarnContext(ctx, "outbox: recording the done side effects failed", "order", id, "err", err)
+		return false // they will run again: each is idempotent
+	}
 	return ok
+}
+
+// startDelivery moves an order whose payment notification was sent from
+// PaymentProcessed to DeliveryStarted, clearing the side effects done in the
+// same update. If the order moved on meanwhile (the DeliveryStarted method,
+// which clears the notification too), it only clears what is still there.
+func (s *Orders) startDelivery(ctx context.Context, id string, done Outbox) error {
+	cur, err := s.store.Transition(ctx, id, StatusPaymentProcessed, StatusDeliveryStarted, Change{At: s.now(), Done: done})
+	switch {
+	case err == nil:
+		s.opts.RecordStatus(StatusDeliveryStarted)
+		s.logger.InfoContext(ctx, "delivery started", "order", id)
+		return nil
+	case errors.Is(err, ErrStaleStatus):
+		if left := stillDue(cur.Outbox, done); !left.Empty() {
+			return s.store.ClearOutbox(ctx, id, left)
+		}
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return nil
+	default:
+		return err
+	}
+}
+
+// stillDue is the part of done that b still holds.
+func stillDue(b, done Outbox) Outbox {
+	var left Outbox
+	if b.Notify != nil && done.Notify != nil {
+		left.Notify = done.Notify
+	}
+	left.ReleaseStock = b.ReleaseStock && done.ReleaseStock
+	left.Refund = b.Refund && done.Refund
+	return left
 }
 
 // outboxBackoff is the wait after the n-th failed round of an order's side

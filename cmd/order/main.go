@@ -43,6 +43,7 @@ type flags struct {
 	addrs    order.Addrs
 	verifier token.VerifierConfig
 	client   grpcclient.Config
+	cache    order.CacheOptions
 	opts     order.Options
 }
 
@@ -53,6 +54,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addrs.Notification, "notification-addr", fmt.Sprintf("localhost:%d", config.NotificationGRPCPort), "gRPC target of the notification service")
 	f.verifier.RegisterFlags(fs)
 	f.client.RegisterFlags(fs)
+	f.cache.RegisterFlags(fs)
 	fs.DurationVar(&f.opts.OrderTimeout, "order-timeout", order.DefaultOrderTimeout, "time limit of all the calls one order creation makes")
 	fs.DurationVar(&f.opts.SweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the sweeper settles orders left pending")
 	fs.DurationVar(&f.opts.SweepGrace, "sweep-grace", order.DefaultSweepGrace, "extra age, beyond -order-timeout, before the sweeper touches a pending order")
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
-	deps, conns, err := order.Dial(f.addrs, f.client, svcReg, logger, creds.DialOptions()...)
+	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, creds.DialOptions()...)
 	if err != nil {
 		return errors.Join(err, store.Close(ctx))
 	}
