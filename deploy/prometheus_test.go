@@ -334,7 +334,7 @@ func TestPrometheusScrapesKitshop(t *testing.T) {
 		{"server requests (gRPC)", `grpc_server_handled_total{service="payment",grpc_service="kitshop.payment.v1.PaymentService",grpc_method="MakePayment",grpc_code="OK",job="payment"}`, ""},
 		{"server latency", `kitshop_http_request_duration_seconds_count{service="order",handler="POST /order",job="order"}`, "4"},
 		{"client requests", `kitshop_client_requests_total{service="order",dependency="payment",method="MakePayment",outcome="ok",job="order"}`, ""},
-		{"client requests (notification → order)", `kitshop_client_requests_total{service="notification",dependency="order",method="DeliveryStarted",outcome="ok",job="notification"}`, ""},
+		{"client requests (order → notification)", `kitshop_client_requests_total{service="order",dependency="notification",method="SendPaymentNotification",outcome="ok",job="order"}`, ""},
 		{"client latency", `kitshop_client_request_duration_seconds_count{service="order",dependency="product",method="ReserveStock",job="order"}`, ""},
 		{"breaker state", `kitshop_circuit_breaker_state{service="order",dependency="payment",method="MakePayment",job="order"}`, "0"},
 		{"orders paid", `kitshop_orders_total{service="order",status="PaymentProcessed",job="order"}`, "2"},

@@ -53,6 +53,7 @@ type settings struct {
 	sendLatency      time.Duration
 	sweepInterval    time.Duration
 	client           grpcclient.Config
+	cache            order.CacheOptions
 	// tls is mutual TLS on every service's gRPC and every client of it.
 	tls config.TLS
 }
@@ -86,6 +87,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the order sweeper resolves stale Pending orders")
 	s.client.RegisterFlags(fs)
+	s.cache.RegisterFlags(fs)
 	s.tls.RegisterFlags(fs)
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
-	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -117,7 +116,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		regs[name] = serve.Registerer(reg, name)
 	}
 
-	// gRPC listeners first: order and notification dial the bound addresses.
+	// gRPC listeners first: order dials the bound addresses.
 	servers := make(map[string]*serve.Server)
 	for _, name := range config.ServiceNames() {
 		srv, err := serve.Listen(g, name, s.addrs[name].grpc, serve.Options{
@@ -135,16 +134,11 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		Product:      sh.grpcAddrs[config.Product],
 		Payment:      sh.grpcAddrs[config.Payment],
 		Notification: sh.grpcAddrs[config.Notification],
-	}, s.client, regs[config.Order], logger, creds.DialOptions()...)
+	}, s.client, s.cache, regs[config.Order], logger, creds.DialOptions()...)
 	if err != nil {
 		return nil, err
 	}
 	cleanup("order-conns", func(context.Context) error { return orderConns.Close() })
-	notifConn, err := grpcclient.Dial(sh.grpcAddrs[config.Order], creds.DialOptions()...)
-	if err != nil {
-		return nil, err
-	}
-	cleanup("notification-conn", func(context.Context) error { return notifConn.Close() })
 
 	users, err := user.Build(ctx, user.Deps{
 		DB: dbs[config.User].Database(config.User), Logger: logger, Registerer: regs[config.User], Signer: signer,
@@ -179,7 +173,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	}
 	notifications, err := notification.Build(ctx, notification.Deps{
 		DB: dbs[config.Notification].Database(config.Notification), Logger: logger,
-		Registerer: regs[config.Notification], Verifier: verifier, OrderConn: notifConn, Client: s.client,
+		Registerer: regs[config.Notification], Verifier: verifier,
 		Options: notification.Options{SendLatency: s.sendLatency},
 	})
 	if err != nil {

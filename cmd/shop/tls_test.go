@@ -21,8 +21,8 @@ import (
 
 // TestPurchaseOverMutualTLS runs the whole system with -tls-cert, -tls-key
 // and -tls-ca: a purchase reaches DeliveryStarted, so order's calls to user,
-// product and payment and notification's call back to order all went over
-// mutual TLS, and a plaintext client is refused by every service.
+// product, payment and notification all went over mutual TLS, and a
+// plaintext client is refused by every service.
 func TestPurchaseOverMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	args := append(tlstest.Args(ca.Files(t, ca.Issue(t, tlstest.IssueOptions{}))),

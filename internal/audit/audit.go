@@ -6,7 +6,7 @@
 // document shapes), without importing the services: it is the outside observer that the end-to-end scenarios
 // and cmd/loadtest run after their traffic stops. It only reads, so it is safe to run while the services
 // write, but a live system is in motion: an order between two steps (its outbox not yet delivered, its
-// notification not yet acknowledged) shows as a violation until the step is done. Wait for the orders to
+// notification not yet sent) shows as a violation until the step is done. Wait for the orders to
 // settle ([WaitDelivered]) before calling [Check].
 //
 // The invariants, each reported per document with its [Invariant] name:

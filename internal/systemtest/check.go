@@ -36,8 +36,7 @@ func (s *System) Audit(ctx context.Context, opts audit.Options) (audit.Report, e
 }
 
 // quietTimeout bounds how long CheckInvariants waits for the side effects
-// still due (the order service's outbox, the notification service's delivery
-// worker) to be done.
+// still due (the order service's outbox) to be done.
 const quietTimeout = 10 * time.Second
 
 // CheckInvariants runs Audit and fails the test with every violation. The

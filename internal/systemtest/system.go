@@ -84,7 +84,7 @@ const AdminEmail = "admin@example.com"
 // which are short enough for scenarios to run in seconds.
 type Options struct {
 	// Client is the resilience settings of every service-to-service client
-	// (order → user, product, payment, notification; notification → order).
+	// (order → user, product, payment, notification).
 	// The zero value means FastClientConfig().
 	Client grpcclient.Config
 	// Order tunes the order service. Zero durations take FastOrderOptions'
@@ -392,7 +392,7 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 	case Order:
 		deps, conns, err := order.Dial(order.Addrs{
 			User: s.grpcAddrs[User], Product: s.grpcAddrs[Product], Payment: s.grpcAddrs[Payment], Notification: s.grpcAddrs[Notification],
-		}, s.opts.Client, reg, logger)
+		}, s.opts.Client, order.CacheOptions{}, reg, logger) // no caches: every order asks user and product, as the scenarios expect
 		if err != nil {
 			return "", err
 		}
@@ -404,15 +404,8 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 		}
 		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
 	case Notification:
-		conn, err := grpcclient.Dial(s.grpcAddrs[Order])
-		if err != nil {
-			return "", err
-		}
-		inst.group.Cleanup("notification-conn", func(context.Context) error { return conn.Close() })
 		comp, err := notification.Build(ctx, notification.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			OrderConn: conn, Client: s.opts.Client, Sender: s.sender,
-			Options:  notification.Options{SendLatency: s.opts.SendLatency},
-			Delivery: notification.DeliveryOptions{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, CallTimeout: 3 * time.Second}})
+			Sender: s.sender, Options: notification.Options{SendLatency: s.opts.SendLatency}})
 		if err != nil {
 			return "", err
 		}
