@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +28,10 @@ const (
 	// checkpoints the SQLite write-ahead logs (see the package documentation).
 	DefaultMaintenanceInterval = 250 * time.Millisecond
 )
+
+// socketName is the Unix domain socket the embedded store listens on in its data directory, besides TCP. The
+// MongoDB driver takes a host ending in "sock" for the path of a Unix domain socket.
+const socketName = "docstore.sock"
 
 // ferretdbNewMu serializes ferretdb.New, which writes a package-level variable of FerretDB's
 // (version.Get().Package): two embedded stores starting at once (tests, a process with several stores)
@@ -58,9 +64,11 @@ type EmbeddedOptions struct {
 // Only one Embedded at a time may use a data directory: [StartEmbedded] takes an exclusive lock on it, which
 // [Embedded.Close] releases.
 type Embedded struct {
-	dir    string
-	uri    string
-	logger *slog.Logger
+	dir      string
+	uri      string // TCP
+	socket   string // path of the Unix domain socket; empty when it listens on TCP only
+	localURI string // the socket's URI, or uri
+	logger   *slog.Logger
 
 	lock *dirLock
 
@@ -80,7 +88,12 @@ type Embedded struct {
 
 // StartEmbedded starts FerretDB v1 with its SQLite handler on opts.DataDir, makes sure every existing collection
 // table has the _id expression index, and starts the periodic maintenance. It returns once the server accepts
-// connections at [Embedded.URI]. ctx bounds the start-up only.
+// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only.
+//
+// Besides opts.Addr, the server listens on the Unix domain socket <DataDir>/docstore.sock, replacing one a
+// crashed predecessor left there, unless the socket's path is longer than the operating system allows (107
+// bytes on Linux, 103 on macOS and the BSDs) or holds a colon, which a MongoDB URI cannot carry (logged at
+// Info), or the file system refuses a socket there (logged at Warn): then it listens on TCP only.
 func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("docstore: embedded store: data directory is required")
@@ -116,10 +129,15 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
+	socket, err := prepareSocket(ctx, logger, filepath.Join(dir, socketName))
+	if err != nil {
+		_ = lock.release()
+		return nil, fmt.Errorf("docstore: embedded store: %w", err)
+	}
 
 	ferretdbNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{TCP: addr, Unix: socket},
 		Handler:   "sqlite",
 		SQLiteURL: ferretdbSQLiteURL(dir),
 		Logger:    slog.New(ferretdbLogHandler{next: base.Handler()}).With(slog.String("component", "ferretdb")),
@@ -133,6 +151,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	serverCtx, stopServer := context.WithCancel(context.Background())
 	e := &Embedded{
 		dir:        dir,
+		socket:     socket,
 		logger:     logger,
 		lock:       lock,
 		stopServer: stopServer,
@@ -147,6 +166,10 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if e.uri, err = clientURI(f.MongoDBURI()); err != nil {
 		return nil, errors.Join(fmt.Errorf("docstore: embedded store: %w", err), e.Close())
 	}
+	e.localURI = e.uri
+	if socket != "" {
+		e.localURI = socketURI(socket)
+	}
 	if err = e.EnsureIndexes(ctx); err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
@@ -156,17 +179,26 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	e.maintenanceDone = make(chan struct{})
 	go e.maintainEvery(maintenanceCtx, interval)
 
-	logger.InfoContext(ctx, "embedded document store started", slog.String("dir", dir), slog.String("uri", e.uri))
+	logger.InfoContext(ctx, "embedded document store started",
+		slog.String("dir", dir), slog.String("uri", e.uri), slog.String("socket", socket))
 	return e, nil
 }
 
-// URI returns the MongoDB URI of the server. It carries maxPoolSize=1 and retryWrites=false, so every client
-// made from it, in any process, sends one command at a time and never replays a write (see the package
-// documentation).
+// URI returns the MongoDB URI of the server's TCP listener, for clients in other processes and for tools. It
+// carries maxPoolSize=1 and retryWrites=false, so every client made from it, in any process, sends one command
+// at a time and never replays a write (see the package documentation).
 func (e *Embedded) URI() string { return e.uri }
 
+// LocalURI returns the MongoDB URI of the server's Unix domain socket, with the options of [Embedded.URI], or
+// URI itself when the server listens on TCP only. It is for clients on the same machine (the socket is a file
+// in the data directory): each command costs less through it than through loopback TCP (see the package
+// documentation). It is a driver URI: the socket's path is escaped in its host part, which [net/url.Parse]
+// refuses.
+func (e *Embedded) LocalURI() string { return e.localURI }
+
 // Close stops the periodic maintenance and the server (waiting up to a few seconds for clients still connected
-// to go away), closes the SQLite files and releases the data directory. It is safe to call more than once.
+// to go away), closes the SQLite files, removes the socket file and releases the data directory. It is safe to
+// call more than once.
 func (e *Embedded) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
@@ -181,6 +213,13 @@ func (e *Embedded) Close() error {
 		// write-ahead log.
 		e.stopServer()
 		<-e.serverDone
+		// Closing the listener normally removes the socket file; a file left by a failure must not outlive
+		// the directory lock that makes it ours.
+		if e.socket != "" {
+			if err := os.Remove(e.socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("docstore: remove socket: %w", err))
+			}
+		}
 		errs = append(errs, e.lock.release())
 		e.closeErr = errors.Join(errs...)
 		e.logger.Info("embedded document store stopped", slog.String("dir", e.dir))
@@ -219,7 +258,7 @@ func (e *Embedded) maintainEvery(ctx context.Context, interval time.Duration) {
 // applies every _pragma to each connection it opens. See the package documentation for the choice of values.
 func ferretdbSQLiteURL(dir string) string {
 	q := url.Values{}
-	for _, p := range []string{pragmaSynchronous, pragmaAutocheckpoint, pragmaJournalSizeLimit} {
+	for _, p := range []string{pragmaSynchronous, pragmaAutocheckpoint, pragmaJournalSizeLimit, pragmaTempStore} {
 		q.Add("_pragma", p)
 	}
 	return (&url.URL{Scheme: "file", Path: dir + "/", RawQuery: q.Encode()}).String()
@@ -231,14 +270,88 @@ func clientURI(ferretURI string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parse FerretDB URI %q: %w", ferretURI, err)
 	}
-	q := u.Query()
+	u.RawQuery = clientOptions(u.Query())
+	return u.String(), nil
+}
+
+// socketURI is the URI of the Unix domain socket at path, with the options every client of the embedded
+// store must use. The MongoDB driver reads the path from the host part, query-unescaped (connstring's
+// sanitizeHost), so it is query-escaped here: its slashes, and any '+' or '%', survive.
+func socketURI(path string) string {
+	return "mongodb://" + url.QueryEscape(path) + "/?" + clientOptions(url.Values{})
+}
+
+// clientOptions sets in q the options every client of the embedded store must use and encodes it.
+func clientOptions(q url.Values) string {
 	// One command at a time per client: FerretDB v1 does not apply an update atomically (issue #3040);
 	// a service that is the only writer of its database and never has two commands in flight is safe.
 	q.Set("maxPoolSize", "1")
 	// FerretDB advertises sessions but ignores txnNumber, so a retried write would be applied twice.
 	q.Set("retryWrites", "false")
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return q.Encode()
+}
+
+// prepareSocket returns path if the embedded store can listen on a Unix domain socket there, after removing a
+// stale socket file, or "" when it cannot (and logs why). The caller holds the directory lock.
+func prepareSocket(ctx context.Context, logger *slog.Logger, path string) (string, error) {
+	if err := usableSocketPath(path); err != nil {
+		logger.InfoContext(ctx, "embedded document store listens on TCP only", slog.Any("reason", err))
+		return "", nil
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return "", err
+	}
+	// FerretDB gives up entirely when a listener fails (and keeps its TCP port): try the socket first.
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		logger.WarnContext(ctx, "embedded document store listens on TCP only", slog.Any("reason", err))
+		return "", nil
+	}
+	if err = l.Close(); err != nil { // which removes the file
+		return "", fmt.Errorf("try socket %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// usableSocketPath says why path cannot be the embedded store's Unix domain socket, if it cannot: a socket
+// address holds a path of at most maxSocketPath bytes, and the MongoDB driver splits a host at its last
+// colon to find a port, even in a socket path.
+func usableSocketPath(path string) error {
+	if n, limit := len(path), maxSocketPath(); n > limit {
+		return fmt.Errorf("socket path %s is %d bytes long, more than the %d a Unix socket address holds on %s",
+			path, n, limit, runtime.GOOS)
+	}
+	if strings.Contains(path, ":") {
+		return fmt.Errorf("socket path %s holds a colon, which a MongoDB URI cannot carry", path)
+	}
+	return nil
+}
+
+// maxSocketPath is the longest path of a Unix domain socket, leaving room for the terminating NUL that C
+// clients write: sun_path is 104 bytes on macOS and the BSDs and 108 elsewhere (Linux, Windows).
+func maxSocketPath() int {
+	switch runtime.GOOS {
+	case "darwin", "ios", "freebsd", "netbsd", "openbsd", "dragonfly":
+		return 103
+	}
+	return 107
+}
+
+// removeStaleSocket removes the socket file at path that a store that did not stop cleanly (a crash, a kill)
+// left behind; listening on the path would fail with "address already in use" otherwise. The caller holds
+// the directory lock, so no running store owns it. Anything there that is not a socket is left alone, and
+// the start fails.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	return os.Remove(path)
 }
 
 // checkLoopback refuses listen addresses that are reachable from other machines.

@@ -63,6 +63,18 @@ const (
 	// pragmaJournalSizeLimit shrinks the write-ahead log file back to 64 MiB when the log starts over after a
 	// burst made it bigger.
 	pragmaJournalSizeLimit = "journal_size_limit(67108864)"
+
+	// pragmaTempStore keeps SQLite's temporary files, statement journals included, in memory without limit.
+	// FerretDB runs each UPDATE inside a transaction; as far as SQLite knows, its WHERE on the _id expression
+	// may match several rows (our index on it is not unique) and the new row may break FerretDB's unique _id
+	// index, so every update keeps a statement journal, to undo that statement alone should it fail half way.
+	// With SQLite's default temp_store, that journal stays in memory only up to 64 KiB and starts with one
+	// 64 KiB chunk, which the SQLite FerretDB uses (modernc.org/sqlite: SQLite translated to Go, with its own
+	// C library) takes from the OS: one mmap and three munmap system calls per update (strace). With
+	// temp_store(memory) the journal grows in 1 KiB chunks from the ordinary heap. Measured here (600-byte
+	// documents, update by _id with $set, one client): an update took 0.88–0.93 ms instead of 1.13–1.17 ms;
+	// an insert (no statement journal) 0.44 ms either way.
+	pragmaTempStore = "temp_store(memory)"
 )
 
 // sqliteFile is a connection of this package to one database file.

@@ -30,7 +30,8 @@ type Store struct {
 
 // Connect makes a client for the MongoDB URI. It does not wait for the server: a store that is not reachable
 // yet shows in [Store.Ping] (readiness), and every call waits for it within its context's deadline.
-// Use the URI of [Embedded.URI] as it is: it carries the options the embedded store needs.
+// Use [Embedded.LocalURI] (same machine) or [Embedded.URI] as it is: it carries the options the embedded store
+// needs.
 func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, error) {
 	if uri == "" {
 		return nil, errors.New("docstore: connect: MongoDB URI is empty")
@@ -48,8 +49,9 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 }
 
 // Open returns a Store for cfg: a client of cfg.URI, or, when cfg.URI is empty, a client of an embedded store
-// it starts on cfg.DataDir (FerretDB's logs go to logger at Warn level and above). In that case it waits until
-// the store answers a ping, and [Store.Close] stops the embedded store too.
+// it starts on cfg.DataDir (FerretDB's logs go to logger at Warn level and above), connected through
+// [Embedded.LocalURI]. In that case it waits until the store answers a ping, and [Store.Close] stops the
+// embedded store too.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if cfg.URI != "" {
 		return Connect(ctx, cfg.URI, logger)
@@ -61,7 +63,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := Connect(ctx, e.URI(), logger)
+	s, err := Connect(ctx, e.LocalURI(), logger)
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}

@@ -34,7 +34,9 @@ func seed(t *testing.T, coll *mongo.Collection, rec *docstoretest.Recorder) {
 }
 
 // TestUpdaterOnEmbeddedStoreFiltersOnIDOnly: on the embedded store, the Updater detects FerretDB and every
-// command of its guarded updates, matching or not, filters on _id alone.
+// command of its guarded updates, matching or not, filters on _id alone. A document written elsewhere is
+// read once before its first guarded update; after that the Updater knows it, and refuses a guard that no
+// longer holds without a command.
 func TestUpdaterOnEmbeddedStoreFiltersOnIDOnly(t *testing.T) {
 	client, rec := docstoretest.Start(t)
 	db := client.Database("idonly")
@@ -65,7 +67,7 @@ func TestUpdaterOnEmbeddedStoreFiltersOnIDOnly(t *testing.T) {
 	for _, c := range rec.Commands("idonly", "orders") {
 		names = append(names, c.Name)
 	}
-	want := []string{"find", "findAndModify", "find", "findAndModify", "find", "findAndModify"}
+	want := []string{"find", "findAndModify", "findAndModify", "find", "findAndModify"}
 	if !slices.Equal(names, want) {
 		t.Errorf("commands %v, want %v", names, want)
 	}

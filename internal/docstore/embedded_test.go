@@ -1,0 +1,375 @@
+package docstore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+)
+
+// TestFerretDBConnectionSettings opens a SQLite file with the URI FerretDB builds from ferretdbSQLiteURL for a
+// database (its pool's databaseURI: the directory URI with the file name added) and checks that every setting
+// of this package is in effect on such a connection, as SQLite reports it.
+func TestFerretDBConnectionSettings(t *testing.T) {
+	dir := t.TempDir()
+	u, err := url.Parse(ferretdbSQLiteURL(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = path.Join(u.Path, "settings"+sqliteFileExt)
+	u.Opaque = u.Path
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(1)
+
+	tests := []struct {
+		pragma string
+		want   int64
+	}{
+		{"temp_store", 2},  // MEMORY
+		{"synchronous", 1}, // NORMAL
+		{"wal_autocheckpoint", 0},
+		{"journal_size_limit", 64 << 20},
+	}
+	for _, tt := range tests {
+		var got int64
+		if err := db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("PRAGMA %s = %d, want %d", tt.pragma, got, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "settings"+sqliteFileExt)); err != nil {
+		t.Errorf("the connection did not open the file FerretDB would: %v", err)
+	}
+}
+
+// TestSocketURI checks that the MongoDB driver reads the socket path back from socketURI, whatever the path
+// holds besides a colon, and takes it for a Unix domain socket.
+func TestSocketURI(t *testing.T) {
+	for _, p := range []string{
+		"/var/lib/kitshop/docstore.sock",
+		"/tmp/a b+c%d,e@f?g#h&i=j/docstore.sock",
+	} {
+		cs, err := connstring.ParseAndValidate(socketURI(p))
+		if err != nil {
+			t.Errorf("socketURI(%q) = %q: %v", p, socketURI(p), err)
+			continue
+		}
+		if len(cs.Hosts) != 1 || cs.Hosts[0] != p {
+			t.Errorf("socketURI(%q): the driver reads hosts %q", p, cs.Hosts)
+		}
+		if cs.MaxPoolSize != 1 || !cs.RetryWritesSet || cs.RetryWrites {
+			t.Errorf("socketURI(%q) = %q lacks the client options", p, socketURI(p))
+		}
+	}
+}
+
+// TestUsableSocketPath checks which paths the embedded store refuses for its socket, and that the longest it
+// accepts can be listened on here.
+func TestUsableSocketPath(t *testing.T) {
+	const suffix = "/x/" + socketName
+	limit := maxSocketPath()
+	tests := []struct {
+		name string
+		path string
+		ok   bool
+	}{
+		{"short", "/tmp" + suffix, true},
+		{"at the limit", "/" + strings.Repeat("d", limit-1-len(suffix)) + suffix, true},
+		{"one byte too long", "/" + strings.Repeat("d", limit-len(suffix)) + suffix, false},
+		{"with a colon", "/tmp/a:b" + suffix, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := usableSocketPath(tt.path); (err == nil) != tt.ok {
+				t.Errorf("usableSocketPath(%q) = %v, want ok %v", tt.path, err, tt.ok)
+			}
+		})
+	}
+
+	t.Run("listen at the limit", func(t *testing.T) {
+		dir := t.TempDir()
+		pad := limit - len(filepath.Join(dir, "d", socketName)) + 1
+		if pad < 1 {
+			t.Skipf("temporary directory %s is too deep", dir)
+		}
+		p := filepath.Join(dir, strings.Repeat("d", pad), socketName)
+		if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != limit || usableSocketPath(p) != nil {
+			t.Fatalf("path of %d bytes, want %d and usable", len(p), limit)
+		}
+		l, err := net.Listen("unix", p)
+		if err != nil {
+			t.Fatalf("listen on a socket path of %d bytes: %v", len(p), err)
+		}
+		if err = l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// shortDataDir returns a temporary data directory that can hold the embedded store's socket, or skips the
+// test when the temporary directory of this machine cannot (too deep, or a colon in its path).
+func shortDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := usableSocketPath(filepath.Join(dir, socketName)); err != nil {
+		t.Skipf("no socket in the temporary directory here: %v", err)
+	}
+	return dir
+}
+
+// TestLocalURI checks the Unix domain socket: a client on LocalURI works, URI stays on TCP, and Close removes
+// the socket file.
+func TestLocalURI(t *testing.T) {
+	ctx := t.Context()
+	dir := shortDataDir(t)
+	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
+	socket := filepath.Join(dir, socketName)
+
+	if e.LocalURI() == e.URI() {
+		t.Fatalf("LocalURI is URI (%s)", e.URI())
+	}
+	if u, err := url.Parse(e.URI()); err != nil || u.Port() == "" {
+		t.Errorf("URI %s is not a TCP URI: %v", e.URI(), err)
+	}
+	cs, err := connstring.ParseAndValidate(e.LocalURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Hosts) != 1 || cs.Hosts[0] != socket || cs.MaxPoolSize != 1 || cs.RetryWrites {
+		t.Errorf("LocalURI %s: hosts %q, maxPoolSize %d, retryWrites %v; want %s, 1, false",
+			e.LocalURI(), cs.Hosts, cs.MaxPoolSize, cs.RetryWrites, socket)
+	}
+	if fi, err := os.Lstat(socket); err != nil || fi.Mode().Type() != fs.ModeSocket {
+		t.Fatalf("no socket at %s: %v", socket, err)
+	}
+
+	s, err := Connect(ctx, e.LocalURI(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Database("order").Collection("orders")
+	if _, err = c.InsertOne(ctx, bson.M{"_id": "o1", "status": "Pending"}); err != nil {
+		t.Fatalf("insert through the socket: %v", err)
+	}
+	var doc struct {
+		Status string `bson:"status"`
+	}
+	if err = c.FindOne(ctx, bson.M{"_id": "o1"}).Decode(&doc); err != nil || doc.Status != "Pending" {
+		t.Fatalf("find through the socket: %+v, %v", doc, err)
+	}
+	if err = s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The same document through TCP: one server behind both.
+	if s, err = Connect(ctx, e.URI(), testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err = s.Database("order").Collection("orders").FindOne(ctx, bson.M{"_id": "o1"}).Err(); err != nil {
+		t.Errorf("find through TCP: %v", err)
+	}
+	if err = s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err = e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = os.Lstat(socket); !os.IsNotExist(err) {
+		t.Errorf("the socket file is still there after Close: %v", err)
+	}
+}
+
+// TestOpenConnectsThroughSocket checks that Open's client of the embedded store it starts uses the socket:
+// the driver's hosts, as Connect logs them, are the socket path.
+func TestOpenConnectsThroughSocket(t *testing.T) {
+	dir := shortDataDir(t)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := Open(t.Context(), Config{DataDir: dir}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`msg="document store client created" hosts=[%s]`, filepath.Join(dir, socketName))
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLocalURIFallsBackToTCP checks a data directory too deep for a socket: the store listens on TCP only,
+// says so at Info, and LocalURI is URI.
+func TestLocalURIFallsBackToTCP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", maxSocketPath()))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e := startEmbedded(t, EmbeddedOptions{DataDir: dir, Logger: logger})
+
+	if e.LocalURI() != e.URI() {
+		t.Errorf("LocalURI = %s, want URI %s", e.LocalURI(), e.URI())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, socketName)); !os.IsNotExist(err) {
+		t.Errorf("a socket file was made: %v", err)
+	}
+	if want := `level=INFO msg="embedded document store listens on TCP only"`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+	if err := connect(t, e.LocalURI()).Ping(t.Context()); err != nil {
+		t.Errorf("ping on LocalURI: %v", err)
+	}
+}
+
+// TestStartRefusesNonSocketAtSocketPath checks that a start leaves alone a file that is not a socket where the
+// socket goes, fails, and does not keep the directory.
+func TestStartRefusesNonSocketAtSocketPath(t *testing.T) {
+	dir := shortDataDir(t)
+	socket := filepath.Join(dir, socketName)
+	if err := os.WriteFile(socket, []byte("not a socket"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartEmbedded(t.Context(), EmbeddedOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("StartEmbedded = %v, want a not-a-socket error", err)
+	}
+	if b, err := os.ReadFile(socket); err != nil || string(b) != "not a socket" {
+		t.Errorf("the file was touched: %q, %v", b, err)
+	}
+	if err := os.Remove(socket); err != nil {
+		t.Fatal(err)
+	}
+	startEmbedded(t, EmbeddedOptions{DataDir: dir})
+}
+
+// crashDirEnv names, for the process TestRestartAfterUncleanStop starts, the data directory to serve until
+// it is killed.
+const crashDirEnv = "KITSHOP_DOCSTORE_TEST_CRASH_DIR"
+
+// TestRestartAfterUncleanStop kills a process serving an embedded store (SIGKILL: no Close, the socket file
+// and the write-ahead log stay) and starts a store on the same directory: it replaces the stale socket and
+// serves the data written before the kill.
+func TestRestartAfterUncleanStop(t *testing.T) {
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		serveUntilKilled(t, dir)
+		return
+	}
+	dir := shortDataDir(t)
+	socket := filepath.Join(dir, socketName)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a bound for a stuck child, not a speed requirement
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRestartAfterUncleanStop$")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe() // held open until the kill; the child exits if this process dies first
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err = cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := false
+	for sc := bufio.NewScanner(out); sc.Scan(); {
+		if sc.Text() == "ready" {
+			ready = true
+			break
+		}
+		t.Log("child: ", sc.Text())
+	}
+	if err = cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed
+	if !ready {
+		t.Fatal("the child process did not get its store ready")
+	}
+	if fi, err := os.Lstat(socket); err != nil || fi.Mode().Type() != fs.ModeSocket {
+		t.Fatalf("the killed store left no socket file (%v); this test would prove nothing", err)
+	}
+	if conn, err := net.Dial("unix", socket); err == nil {
+		_ = conn.Close()
+		t.Fatal("the killed store's socket still accepts connections")
+	}
+
+	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
+	var doc struct {
+		Status string `bson:"status"`
+	}
+	err = connect(t, e.LocalURI()).Database("order").Collection("orders").FindOne(t.Context(), bson.M{"_id": "o1"}).Decode(&doc)
+	if err != nil || doc.Status != "Pending" {
+		t.Fatalf("document written before the kill: %+v, %v", doc, err)
+	}
+}
+
+// serveUntilKilled is the child process of TestRestartAfterUncleanStop: it starts a store on dir, writes a
+// document through the socket, says "ready" on stdout and waits to be killed, or for its stdin to close
+// should the parent die first.
+func serveUntilKilled(t *testing.T, dir string) {
+	ctx := t.Context()
+	e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Connect(ctx, e.LocalURI(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.Database("order").Collection("orders").InsertOne(ctx, bson.M{"_id": "o1", "status": "Pending"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = os.Stdout.WriteString("ready\n"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	t.Fatal("the parent test process went away")
+}
