@@ -134,8 +134,10 @@ func newUpdater(serial bool) *Updater {
 // ($in and $nin take an array of those, $exists a boolean). The semantics are MongoDB's: a missing field
 // equals null, $ne and $nin match a missing field, $lte and $gte with null match null and missing fields,
 // ordering compares values of the same kind only. Anything else (other operators, $or, conditions on _id,
-// document or regex values, NaN) is an error on both paths, as is a guarded path that reaches an array, a
-// decimal or a NaN in the stored document on the FerretDB path (which stores neither decimals nor NaN).
+// document or regex values, NaN) is an error on both paths. A stored array is matched as MongoDB does by
+// $eq, $ne, $in and $nin ($eq: some element is equal; $ne: none is); on the FerretDB path, an ordered
+// comparison of an array, a path through an array, a decimal or a NaN in the stored document is an error
+// (FerretDB stores neither decimals nor NaN).
 func (u *Updater) UpdateByID(ctx context.Context, coll *mongo.Collection, id any, guard bson.D, update any) (bson.Raw, error) {
 	g, err := compileGuard(guard)
 	if err != nil {
@@ -557,10 +559,13 @@ func (c condition) eval(v bson.RawValue, found bool) (bool, error) {
 	if c.op == opExists {
 		return found == c.arg.Boolean(), nil
 	}
+	if found && v.Type == bson.TypeArray {
+		return c.evalArray(v)
+	}
 	if found {
 		switch v.Type {
-		case bson.TypeArray, bson.TypeDecimal128, bson.TypeUndefined:
-			// MongoDB matches array elements, decimals by value and undefined as null: not supported.
+		case bson.TypeDecimal128, bson.TypeUndefined:
+			// MongoDB matches decimals by value and undefined as null: not supported.
 			return false, fmt.Errorf("a stored %s is not supported by guards", v.Type)
 		case bson.TypeDouble:
 			if math.IsNaN(v.Double()) {
@@ -585,6 +590,42 @@ func (c condition) eval(v bson.RawValue, found bool) (bool, error) {
 	default:
 		return ordered(c.op, v, found, c.arg), nil
 	}
+}
+
+// evalArray applies an equality condition to a stored array the way MongoDB does for a value that is not
+// an array itself: $eq and $in match when some element is equal, $ne and $nin when none is ("does not
+// contain"). An element that is an array or an embedded document equals no guard value. Ordered
+// comparisons of arrays are not supported.
+func (c condition) evalArray(arr bson.RawValue) (bool, error) {
+	positive := condition{field: c.field, path: c.path, op: c.op, arg: c.arg, args: c.args}
+	switch c.op {
+	case opEq, opIn:
+	case opNe:
+		positive.op = opEq
+	case opNin:
+		positive.op = opIn
+	default:
+		return false, errors.New("ordered comparisons of a stored array are not supported by guards")
+	}
+	elems, err := arr.Array().Values()
+	if err != nil {
+		return false, err
+	}
+	some := false
+	for _, e := range elems {
+		if e.Type == bson.TypeArray || e.Type == bson.TypeEmbeddedDocument {
+			continue
+		}
+		ok, err := positive.eval(e, true)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			some = true
+			break
+		}
+	}
+	return some == (c.op == opEq || c.op == opIn), nil
 }
 
 // equal is MongoDB's equality match of the value v found (or not) with the operand arg.

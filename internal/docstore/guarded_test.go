@@ -220,8 +220,16 @@ func guardCases() []guardCase {
 		{"NaN in $in", cond("f", "$in", bson.A{1.0, math.NaN()}), guardInvalid, false},
 
 		// Stored values the evaluator does not handle: refused on the embedded path.
-		{"array field", cond("arr", "", "a"), guardInvalid, true},
-		{"$ne on an array field", cond("arr", "$ne", "z"), guardInvalid, true},
+		{"array contains", cond("arr", "", "a"), guardMatch, false},
+		{"array lacks", cond("arr", "$eq", "z"), guardNoMatch, false},
+		{"$ne: array lacks", cond("arr", "$ne", "z"), guardMatch, false},
+		{"$ne: array contains", cond("arr", "$ne", "b"), guardNoMatch, false},
+		{"$in: array has one", cond("arr", "$in", bson.A{"z", "b"}), guardMatch, false},
+		{"$in: array has none", cond("arr", "$in", bson.A{"y", "z"}), guardNoMatch, false},
+		{"$nin: array has one", cond("arr", "$nin", bson.A{"a"}), guardNoMatch, false},
+		{"$nin: array has none", cond("arr", "$nin", bson.A{"y", "z"}), guardMatch, false},
+		{"array vs number", cond("arr", "", int32(1)), guardNoMatch, false},
+		{"ordered on an array", cond("arr", "$gte", "a"), guardInvalid, true},
 		{"through an array", cond("arr.x", "", nil), guardInvalid, true},
 	}
 }
