@@ -25,9 +25,11 @@ package product
 // only after the reservation's state records the outcome, by which time the
 // state alone says what the order holds.
 //
-// ReserveStock of a new order, whatever its number of items, is 3 store
-// commands: insert the reservation (pending, with its items and a lease);
-// one batched command of conditional takes; pending → reserved. Its take
+// ReserveStock of a new order is 3 store commands on MongoDB, whatever its
+// number of items: insert the reservation (pending, with its items and a
+// lease); one batched command of conditional takes; pending → reserved. (On
+// the embedded store each product change of a batch is its own cheaper
+// findAndModify by _id, see MongoStore.bulk: 2 + k commands for k items.) Its take
 // marks then go with those of other reservations, one command per batch
 // (marks.go), or, when the batching is not running or is full, in a 4th
 // command of the call. If some item cannot be taken: insert; takes; one

@@ -26,9 +26,10 @@ const (
 // a secondary index would serve no lookup and only slow every write). Every
 // write is atomic on one document: product changes are conditional updates
 // ({_id: p, stock: {$gte: q}, ...}), reservation changes are guarded entries
-// appended to the reservation's log (UpdateReservation); batches of product
-// changes go as one command (BulkWrite), which keeps the commands per
-// reservation constant.
+// appended to the reservation's log (UpdateReservation); on MongoDB batches
+// of product changes go as one command (BulkWrite), which keeps the commands
+// per reservation constant; on the embedded store each goes through the
+// Updater (see bulk).
 //
 // Cost on the embedded store: FerretDB v1 uses its _id index only for a
 // filter that is exactly {_id: <string>}. Reservation reads and changes are
@@ -37,7 +38,8 @@ const (
 // process wrote: a repeat or a release reads its reservation from memory.
 // Mark clearing filters on {_id} alone too. Product reads by id choose
 // between one lookup per id and one scan (see lookupEach). The takes,
-// undos, returns and stock adjustments carry guards, and listings use
+// undos, returns and stock adjustments carry guards, which the Updater checks
+// on the product as it knows it, then writes by _id alone. Listings use
 // ranges, so they scan the products collection, whose size is the
 // catalogue's (five samples in the load tests), not the number of orders.
 //
@@ -46,7 +48,8 @@ const (
 type MongoStore struct {
 	products     *mongo.Collection
 	reservations *mongo.Collection
-	// updater carries every read and write of reservations.
+	// updater carries every read and write of reservations, and on the
+	// embedded store every write of products (see bulk).
 	updater *docstore.Updater
 	// catalogue is the number of products, kept on the embedded store only
 	// (counted once, then by InsertProducts: products are never deleted),
@@ -244,16 +247,15 @@ func (m *MongoStore) AdjustStock(ctx context.Context, id string, delta, maxStock
 		bound = bson.D{{Key: "$gte", Value: -delta}}
 	}
 	var d productDoc
-	err := m.products.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "stock", Value: bound}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "stock", Value: delta}}}},
-		// No projection: FerretDB v1 does not support one in findAndModify.
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&d)
+	raw, err := m.updater.UpdateByID(ctx, m.products, id, bson.D{{Key: "stock", Value: bound}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "stock", Value: delta}}}})
 	if err == nil {
+		if err = bson.Unmarshal(raw, &d); err != nil {
+			return Product{}, fmt.Errorf("product: adjust stock of %s: decode: %w", id, err)
+		}
 		return d.product(), nil
 	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
+	if !errors.Is(err, docstore.ErrNoMatch) {
 		return Product{}, fmt.Errorf("product: adjust stock of %s: %w", id, err)
 	}
 	// Unknown product, or the bound refused the change.
@@ -557,11 +559,34 @@ func (m *MongoStore) ClearMarks(ctx context.Context, marks []ProductMarks) error
 	return nil
 }
 
-// bulk sends the single-document updates as one command. Unordered: each is
-// attempted whatever happens to the others.
+// bulk applies the single-document updates (UpdateOneModel, filter {_id: p,
+// guard...}), each whatever happens to the others. On MongoDB they go as one
+// unordered command. On the embedded store each is a findAndModify through the
+// Updater, guard checked on the product as the Updater knows it: FerretDB v1
+// scans the collection for a filter with more than _id, and its update
+// command costs about twice a findAndModify per statement (measured: two
+// takes 2.8 ms in one update command, 0.73 ms for one findAndModify), while
+// products are the hottest documents of the system.
 func (m *MongoStore) bulk(ctx context.Context, models []mongo.WriteModel) (*mongo.BulkWriteResult, error) {
 	if len(models) == 0 {
 		return &mongo.BulkWriteResult{}, nil
 	}
-	return m.products.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if !m.updater.Serial() {
+		return m.products.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	}
+	res := &mongo.BulkWriteResult{}
+	var errs []error
+	for _, wm := range models {
+		um := wm.(*mongo.UpdateOneModel) // every caller builds these
+		filter := um.Filter.(bson.D)
+		_, err := m.updater.UpdateByID(ctx, m.products, filter[0].Value, filter[1:], um.Update)
+		switch {
+		case err == nil:
+			res.MatchedCount++
+			res.ModifiedCount++
+		case !errors.Is(err, docstore.ErrNoMatch):
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
 }

@@ -459,13 +459,25 @@ func TestMongoStoreMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmds := testRecorder.Commands(db, productsCollection)[before:]
-	if len(cmds) != 1 || cmds[0].Name != "update" || len(cmds[0].Filters) != 3 || !cmds[0].IDOnly() {
-		t.Errorf("ClearMarks sent %v, want one update of 3 statements filtering on _id alone", cmds)
+	if len(cmds) != 3 || !idOnlyFindAndModify(cmds) {
+		t.Errorf("ClearMarks sent %v, want a findAndModify filtering on _id alone for each of p1, p2, p3", cmds)
 	}
 	in, ret = h.marks(t, "p1")
 	if fmt.Sprint(in) != "[o4]" || len(ret) != 0 {
 		t.Fatalf("after ClearMarks: inflight %v, returning %v; want [o4], []", in, ret)
 	}
+}
+
+// idOnlyFindAndModify reports whether every command of cmds is a
+// findAndModify filtering on _id alone: how MongoStore.bulk updates products
+// on the embedded store.
+func idOnlyFindAndModify(cmds []docstoretest.Command) bool {
+	for _, c := range cmds {
+		if c.Name != "findAndModify" || !c.IDOnly() {
+			return false
+		}
+	}
+	return true
 }
 
 // commandNames returns the names of cmds.
@@ -479,7 +491,9 @@ func commandNames(cmds []docstoretest.Command) []string {
 
 // TestReserveStockRoundTrips counts the store commands of the reservation
 // protocol on the embedded store, with the marks cleared by the flusher and
-// by the calls themselves.
+// by the calls themselves. There, each product update is one findAndModify
+// by _id through the Updater (MongoStore.bulk), which reads a product the
+// first time it meets it (the seed inserts them behind its back).
 func TestReserveStockRoundTrips(t *testing.T) {
 	t.Parallel()
 	for _, batched := range []bool{true, false} {
@@ -494,7 +508,7 @@ func TestReserveStockRoundTrips(t *testing.T) {
 			ids := seed(t, s, 100, 100, 100, 0)
 			svc := newTestCore(t, s, newClock())
 			stop := func() {}
-			clear := 1 // the command clearing a call's marks
+			clear := 1 // per product, the command clearing a call's marks
 			if batched {
 				stop = runFlusher(t, svc, never, maxQueued)
 				clear = 0
@@ -507,16 +521,21 @@ func TestReserveStockRoundTrips(t *testing.T) {
 				call func() error
 				want int
 			}{
-				{"reserve 1 item", func() error { _, err := svc.ReserveStock(ctx, "o1", one); return err }, 3 + clear},
-				{"reserve 3 items", func() error { _, err := svc.ReserveStock(ctx, "o3", three); return err }, 3 + clear},
+				// insert, read p1, take, reserved
+				{"reserve 1 item", func() error { _, err := svc.ReserveStock(ctx, "o1", one); return err }, 4 + clear},
+				// insert, read p2 and p3, three takes, reserved
+				{"reserve 3 items", func() error { _, err := svc.ReserveStock(ctx, "o3", three); return err }, 7 + 3*clear},
 				{"repeat", func() error { _, err := svc.ReserveStock(ctx, "o3", three); return err }, 1},
-				{"release", func() error { _, err := svc.ReleaseStock(ctx, "o3"); return err }, 3 + clear},
+				// releasing, three returns, released
+				{"release", func() error { _, err := svc.ReleaseStock(ctx, "o3"); return err }, 5 + 3*clear},
+				// insert, take p1, read p4 (short: no write), the read
+				// classifying the items, undo p1, failed
 				{"reserve short", func() error {
 					if _, err := svc.ReserveStock(ctx, "o4", []Item{{"p1", 1}, {"p4", 1}}); !errors.Is(err, ErrInsufficientStock) {
 						return fmt.Errorf("err = %v, want ErrInsufficientStock", err)
 					}
 					return nil
-				}, 5},
+				}, 6},
 			}
 			for _, c := range cases {
 				count := testCommands.mark(db.Name())
@@ -539,25 +558,24 @@ func TestReserveStockRoundTrips(t *testing.T) {
 			if _, err := svc.ReserveStock(ctx, "o5", three); err != nil {
 				t.Fatal(err)
 			}
-			if got := count(); got != 3+clear {
-				t.Errorf("reserve: %d store commands, want %d", got, 3+clear)
+			if got, want := count(), 5+3*clear; got != want {
+				t.Errorf("reserve: %d store commands, want %d", got, want)
 			}
 			prod := testRecorder.Commands(db.Name(), productsCollection)[prodBefore:]
 			resv := testRecorder.Commands(db.Name(), reservationsCollection)[resvBefore:]
-			wantProd := []string{"update"}
-			if !batched {
-				wantProd = append(wantProd, "update")
-			}
+			wantProd := slices.Repeat([]string{"findAndModify"}, 3+3*clear)
 			if got := commandNames(prod); !slices.Equal(got, wantProd) {
 				t.Errorf("commands on products %v, want %v", got, wantProd)
+			}
+			for _, c := range prod {
+				if !c.IDOnly() {
+					t.Errorf("%v: want a filter on _id alone", c)
+				}
 			}
 			if len(resv) != 1 || resv[0].Name != "findAndModify" || !resv[0].IDOnly() {
 				t.Errorf("commands on reservations %v, want one findAndModify by _id", resv)
 			}
 			if !batched {
-				if clearing := prod[len(prod)-1]; len(clearing.Filters) != 3 || !clearing.IDOnly() {
-					t.Errorf("the clearing %v: want 3 statements by _id alone", clearing)
-				}
 				noMarks(t, mongoHarnessOf(s), ids...)
 				return
 			}
@@ -566,12 +584,17 @@ func TestReserveStockRoundTrips(t *testing.T) {
 			count = testCommands.mark(db.Name())
 			prodBefore = len(testRecorder.Commands(db.Name(), productsCollection))
 			stop()
-			if got := count(); got != 1 {
-				t.Errorf("the flush at stop: %d store commands, want 1", got)
+			if got := count(); got != 3 {
+				t.Errorf("the flush at stop: %d store commands, want 3", got)
 			}
 			prod = testRecorder.Commands(db.Name(), productsCollection)[prodBefore:]
-			if len(prod) != 1 || prod[0].Name != "update" || len(prod[0].Filters) != 3 || !prod[0].IDOnly() {
-				t.Errorf("the flush at stop sent %v, want one update of 3 statements (p1, p2, p3) by _id alone", prod)
+			if got := commandNames(prod); !slices.Equal(got, []string{"findAndModify", "findAndModify", "findAndModify"}) {
+				t.Errorf("the flush at stop sent %v, want one findAndModify per product (p1, p2, p3)", prod)
+			}
+			for _, c := range prod {
+				if !c.IDOnly() {
+					t.Errorf("%v: want a filter on _id alone", c)
+				}
 			}
 			noMarks(t, mongoHarnessOf(s), ids...)
 		})
