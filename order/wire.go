@@ -123,7 +123,9 @@ func Dial(addrs Addrs, cfg grpcclient.Config, cache CacheOptions, reg prometheus
 		{&conns.Payment, addrs.Payment},
 		{&conns.Notification, addrs.Notification},
 	} {
-		conn, err := grpcclient.Dial(c.addr, dialOpts...)
+		// gRPC bounds each attempt itself (cfg.DialOption): the client chain
+		// then adds no deadline context of its own.
+		conn, err := grpcclient.Dial(c.addr, append([]grpc.DialOption{cfg.DialOption()}, dialOpts...)...)
 		if err != nil {
 			return Dependencies{}, Conns{}, errors.Join(err, conns.Close())
 		}

@@ -16,14 +16,17 @@ import (
 )
 
 // Code returns the gRPC code of err: codes.OK for nil, codes.Unavailable for
-// an *OpenError, DeadlineExceeded or Canceled for the context errors, the
-// code of a gRPC status error (also wrapped), and codes.Unknown otherwise.
+// an *OpenError, the code of a gRPC status error, DeadlineExceeded or
+// Canceled for the context errors (all also wrapped), and codes.Unknown
+// otherwise.
 func Code(err error) codes.Code {
 	if err == nil {
 		return codes.OK
 	}
-	var se interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &se) {
+	if isOpen(err) {
+		return codes.Unavailable // without formatting its message, as GRPCStatus would
+	}
+	if se, ok := errors.AsType[grpcStatusError](err); ok {
 		return se.GRPCStatus().Code()
 	}
 	switch {
@@ -35,6 +38,18 @@ func Code(err error) codes.Code {
 	return codes.Unknown
 }
 
+// grpcStatusError is an error with a gRPC status, as status.FromError sees it.
+type grpcStatusError interface {
+	error
+	GRPCStatus() *status.Status
+}
+
+// isOpen reports whether err is, or wraps, an *OpenError.
+func isOpen(err error) bool {
+	_, ok := errors.AsType[*OpenError](err)
+	return ok
+}
+
 // IsInfrastructureFailure reports whether err says the dependency, not the
 // request, is at fault: Unavailable, DeadlineExceeded, ResourceExhausted or
 // Internal. Only these count against a breaker; a business answer
@@ -44,8 +59,7 @@ func IsInfrastructureFailure(err error) bool {
 	if err == nil {
 		return false
 	}
-	var open *OpenError
-	if errors.As(err, &open) {
+	if isOpen(err) {
 		return false // a refusal of our own breaker, not an answer of the dependency
 	}
 	switch Code(err) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
@@ -81,7 +80,8 @@ func (c *Client) Endpoint(m Method) endpoint.Endpoint {
 		dec = passThrough
 	}
 	e := grpctransport.NewClient(c.conn, m.Service, m.Name, enc, dec, m.Reply, m.Options...).Endpoint()
-	e = deadline(c.cfg.AttemptTimeout)(e)
+	fullMethod := "/" + m.Service + "/" + m.Name
+	e = deadline(c.cfg.AttemptTimeout, func() bool { return boundedByGRPC(c.conn, fullMethod, c.cfg.AttemptTimeout) })(e)
 	b := newBreaker(c.dep, m.Name, c.cfg, c.logger)
 	c.metrics.breakers.add(c.dep, m.Name, b.cb)
 	e = b.middleware(e)
@@ -94,29 +94,46 @@ func (c *Client) Endpoint(m Method) endpoint.Endpoint {
 func passThrough(_ context.Context, v any) (any, error) { return v, nil }
 
 // deadline bounds each attempt by d, on a context derived from the caller's.
-func deadline(d time.Duration) endpoint.Middleware {
+// It leaves the caller's context as it is when the attempt is bounded
+// already: by gRPC itself (grpcBounded, see Config.DialOption) or by a
+// caller's deadline that comes first. A derived context would only add a
+// timer and its allocations.
+func deadline(d time.Duration, grpcBounded func() bool) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			ctx, cancel := context.WithTimeout(ctx, d)
+			if grpcBounded() {
+				return next(ctx, request)
+			}
+			end := time.Now().Add(d)
+			if caller, ok := ctx.Deadline(); ok && !caller.After(end) {
+				return next(ctx, request)
+			}
+			ctx, cancel := context.WithDeadline(ctx, end)
 			defer cancel()
 			return next(ctx, request)
 		}
 	}
 }
 
+// boundedByGRPC reports whether gRPC itself bounds each call of method (e.g.
+// "/kitshop.payment.v1.PaymentService/GetPayment") on conn by d or less: the
+// method config in force has a positive timeout no longer than d. It reads
+// the config each time, as gRPC does for each call: a service config that
+// the resolver sends later replaces Config.DialOption's.
+func boundedByGRPC(conn *grpc.ClientConn, method string, d time.Duration) bool {
+	t := conn.GetMethodConfig(method).Timeout
+	return t != nil && *t > 0 && *t <= d
+}
+
 // instrument counts and times each call in the dependency's and method's
 // series, by outcome.
 func instrument(m *Metrics, dep, method string) endpoint.Middleware {
-	labels := prometheus.Labels{"dependency": dep, "method": method}
-	requests := m.requests.MustCurryWith(labels)
-	duration := m.duration.MustCurryWith(labels)
+	series := m.method(dep, method)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
 			start := time.Now()
 			resp, err := next(ctx, request)
-			outcome := Outcome(err)
-			requests.WithLabelValues(outcome).Inc()
-			duration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+			series.observe(outcomeOf(err), start)
 			return resp, err
 		}
 	}
@@ -126,14 +143,7 @@ func instrument(m *Metrics, dep, method string) endpoint.Middleware {
 // an *OpenError, or the snake_case name of its gRPC code ("unavailable",
 // "deadline_exceeded", "not_found", ...; "unknown" for a non-gRPC error).
 func Outcome(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	var open *OpenError
-	if errors.As(err, &open) {
-		return "breaker_open"
-	}
-	return codeName(Code(err))
+	return outcomeName(outcomeOf(err))
 }
 
 // codeName returns the snake_case name of a gRPC code.

@@ -3,6 +3,7 @@ package grpcclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -46,8 +47,8 @@ func (s *paymentServer) GetPayment(ctx context.Context, req *paymentv1.GetPaymen
 }
 
 // startPayment serves a paymentServer on a loopback port and returns it with
-// a connection made by Dial (a dns:/// target, as in production).
-func startPayment(t testing.TB) (*paymentServer, *grpc.ClientConn) {
+// a connection made by Dial (a dns:/// target, as in production) with extra.
+func startPayment(t testing.TB, extra ...grpc.DialOption) (*paymentServer, *grpc.ClientConn) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +59,7 @@ func startPayment(t testing.TB) (*paymentServer, *grpc.ClientConn) {
 	paymentv1.RegisterPaymentServiceServer(srv, ps)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	conn, err := Dial("dns:///" + lis.Addr().String())
+	conn, err := Dial("dns:///"+lis.Addr().String(), extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,24 +343,71 @@ func TestRetryStopsAtBudget(t *testing.T) {
 
 func TestRetryAttemptDeadline(t *testing.T) {
 	t.Parallel()
-	ps, conn := startPayment(t)
 	cfg := testConfig()
 	cfg.MaxAttempts = 2
 	cfg.AttemptTimeout = 50 * time.Millisecond
 	cfg.BreakerFailures = 100
-	call := getPayment(t, conn, cfg, NewMetrics(nil), true)
-	ps.setAnswer(func(ctx context.Context) error {
-		if ps.hits.Load() == 1 {
-			<-ctx.Done() // the first attempt hangs until its deadline
-			return ctx.Err()
-		}
-		return nil
-	})
-	if err := call(t.Context()); err != nil {
-		t.Fatalf("call: %v (a timed-out attempt of an idempotent call is retried)", err)
+	for _, tc := range []struct {
+		name string
+		dial []grpc.DialOption
+	}{
+		{"set by the chain", nil},
+		{"set by gRPC", []grpc.DialOption{cfg.DialOption()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ps, conn := startPayment(t, tc.dial...)
+			call := getPayment(t, conn, cfg, NewMetrics(nil), true)
+			// A first call puts the connection's service config in force.
+			if err := call(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ps.setAnswer(func(ctx context.Context) error {
+				if ps.hits.Load() == 2 {
+					<-ctx.Done() // the first attempt hangs until its deadline
+					return ctx.Err()
+				}
+				return nil
+			})
+			// Without an attempt deadline the attempt would last the
+			// caller's 10 s and not be retried.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := call(ctx); err != nil {
+				t.Fatalf("call: %v (a timed-out attempt of an idempotent call is retried)", err)
+			}
+			if got := ps.hits.Load(); got != 3 {
+				t.Errorf("server hits = %d, want 3", got)
+			}
+		})
 	}
-	if got := ps.hits.Load(); got != 2 {
-		t.Errorf("server hits = %d, want 2", got)
+}
+
+func TestDialOptionLeavesTheDeadlineToGRPC(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.AttemptTimeout = 1500 * time.Millisecond
+	const method = "/kitshop.payment.v1.PaymentService/GetPayment"
+	_, plain := startPayment(t)
+	_, bounded := startPayment(t, cfg.DialOption())
+	for _, conn := range []*grpc.ClientConn{plain, bounded} {
+		// The default service config is in force from the first resolution,
+		// which the first call waits for.
+		if err := getPayment(t, conn, cfg, NewMetrics(nil), false)(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if boundedByGRPC(plain, method, cfg.AttemptTimeout) {
+		t.Error("plain Dial: calls bounded by gRPC, want the chain's deadline")
+	}
+	if got := bounded.GetMethodConfig(method).Timeout; got == nil || *got != cfg.AttemptTimeout {
+		t.Fatalf("Dial with DialOption: method timeout %v, want %v", got, cfg.AttemptTimeout)
+	}
+	if !boundedByGRPC(bounded, method, cfg.AttemptTimeout) {
+		t.Error("Dial with DialOption: calls not bounded by gRPC")
+	}
+	if boundedByGRPC(bounded, method, cfg.AttemptTimeout-time.Millisecond) {
+		t.Error("a gRPC timeout longer than the attempt timeout taken as bounding")
 	}
 }
 
@@ -468,7 +516,11 @@ func TestOutcomeAndClassifier(t *testing.T) {
 		{status.Error(codes.Canceled, "x"), "canceled", false},
 		{context.DeadlineExceeded, "deadline_exceeded", true},
 		{errors.New("decode"), "unknown", false},
+		{status.Error(codes.Code(99), "x"), "unknown", false},
 		{open, "breaker_open", false},
+		{fmt.Errorf("get payment: %w", status.Error(codes.NotFound, "x")), "not_found", false},
+		{fmt.Errorf("get payment: %w", status.Error(codes.Unavailable, "x")), "unavailable", true},
+		{fmt.Errorf("get payment: %w", open), "breaker_open", false},
 	} {
 		if got := Outcome(tc.err); got != tc.outcome {
 			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.outcome)
@@ -492,5 +544,85 @@ func TestNewRejectsBadInput(t *testing.T) {
 	bad.MaxAttempts = 0
 	if _, err := New(conn, "payment", bad, nil, nil); err == nil {
 		t.Error("invalid config accepted")
+	}
+}
+
+func TestMethodSeriesByOutcome(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(nil)
+	s := m.method("payment", "GetPayment")
+	// Two goroutines make each outcome's first call at once: both must count
+	// in the one exported series.
+	done := make(chan struct{})
+	for range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range numOutcomes {
+				s.observe(i, time.Now())
+			}
+		}()
+	}
+	<-done
+	<-done
+	for i := range numOutcomes {
+		if got := requests(m, outcomeName(i)); got != 2 {
+			t.Errorf("requests %s = %v, want 2", outcomeName(i), got)
+		}
+	}
+	if n := testutil.CollectAndCount(m.requests); n != numOutcomes {
+		t.Errorf("%d request series, want %d, one per distinct outcome", n, numOutcomes)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	t.Parallel()
+	const d = time.Minute
+	var got context.Context
+	grpcBounded := false
+	e := deadline(d, func() bool { return grpcBounded })(func(ctx context.Context, _ any) (any, error) {
+		got = ctx
+		return nil, nil
+	})
+	attemptDeadline := func(caller context.Context) (dl, lo, hi time.Time) {
+		t.Helper()
+		lo = time.Now().Add(d)
+		if _, err := e(caller, nil); err != nil {
+			t.Fatal(err)
+		}
+		hi = time.Now().Add(d)
+		dl, ok := got.Deadline()
+		if !ok {
+			t.Fatal("attempt without a deadline")
+		}
+		return dl, lo, hi
+	}
+
+	if dl, lo, hi := attemptDeadline(t.Context()); dl.Before(lo) || dl.After(hi) {
+		t.Errorf("no caller deadline: attempt deadline %v, want in [%v, %v]", dl, lo, hi)
+	}
+	later, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	if dl, lo, hi := attemptDeadline(later); dl.Before(lo) || dl.After(hi) {
+		t.Errorf("caller deadline later: attempt deadline %v, want in [%v, %v]", dl, lo, hi)
+	}
+	if got.Err() == nil {
+		t.Error("attempt context not canceled when the attempt returned")
+	}
+	sooner, cancel := context.WithTimeout(t.Context(), d/2)
+	defer cancel()
+	callerDeadline, _ := sooner.Deadline()
+	if dl, _, _ := attemptDeadline(sooner); !dl.Equal(callerDeadline) {
+		t.Errorf("caller deadline sooner: attempt deadline %v, want the caller's %v", dl, callerDeadline)
+	}
+	if got != sooner {
+		t.Error("caller deadline sooner: the attempt runs on a derived context, want the caller's")
+	}
+
+	grpcBounded = true
+	if _, err := e(later, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got != later {
+		t.Error("deadline left to gRPC: the attempt runs on a derived context, want the caller's")
 	}
 }

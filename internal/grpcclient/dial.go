@@ -10,9 +10,19 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
-// serviceConfig spreads calls over every address the resolver returns (a
-// "dns:///" target naming several instances) instead of pick_first's one.
-const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+// serviceConfig returns the default service config of Dial's connections.
+// It spreads calls over every address the resolver returns (a "dns:///"
+// target naming several instances) instead of pick_first's one; with
+// attemptTimeout positive, gRPC itself bounds every call by it (the "timeout"
+// of a method config naming all methods).
+func serviceConfig(attemptTimeout time.Duration) string {
+	const roundRobin = `"loadBalancingConfig":[{"round_robin":{}}]`
+	if attemptTimeout <= 0 {
+		return "{" + roundRobin + "}"
+	}
+	return fmt.Sprintf(`{%s,"methodConfig":[{"name":[{}],"timeout":"%d.%09ds"}]}`,
+		roundRobin, attemptTimeout/time.Second, attemptTimeout%time.Second)
+}
 
 // Keepalive settings of Dial. Pings are sent only while a call is in flight
 // (PermitWithoutStream false), so they stay within grpc-go's default server
@@ -35,14 +45,15 @@ const ReconnectMaxDelay = 5 * time.Second
 // "host:port" (resolved by DNS) or any gRPC name such as
 // "dns:///orders.internal:50053"; calls are load-balanced round-robin over the
 // resolved addresses, with keepalive pings. The connection is plaintext;
-// extra options are appended and win (e.g. tlsconfig.Credentials.DialOptions
-// for mutual TLS, or a bufconn dialer in tests).
+// extra options are appended and win (e.g. Config.DialOption,
+// tlsconfig.Credentials.DialOptions for mutual TLS, or a bufconn dialer in
+// tests).
 func Dial(target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	reconnect := grpcbackoff.DefaultConfig
 	reconnect.MaxDelay = ReconnectMaxDelay
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithDefaultServiceConfig(serviceConfig(0)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:    KeepaliveTime,
 			Timeout: KeepaliveTimeout,
@@ -57,4 +68,21 @@ func Dial(target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("grpcclient: dial %q: %w", target, err)
 	}
 	return conn, nil
+}
+
+// DialOption is the option of Dial that has gRPC itself bound every call on
+// the connection by c.AttemptTimeout (the service config's method timeout),
+// as the per-attempt deadline of a Client with c would. Such a Client then
+// leaves the deadline to gRPC, which sets it on the context it derives for
+// the call anyway, and spares each attempt a context and a timer of its own:
+//
+//	conn, err := grpcclient.Dial(addr, cfg.DialOption())
+//	client, err := grpcclient.New(conn, "payment", cfg, metrics, logger)
+//
+// It replaces Dial's default service config by the same one with the
+// timeout, so a later grpc.WithDefaultServiceConfig undoes it (the Client
+// then sets its own deadline again). Every call made on the connection is
+// bounded, without a Client too, and streams as well.
+func (c Config) DialOption() grpc.DialOption {
+	return grpc.WithDefaultServiceConfig(serviceConfig(c.AttemptTimeout))
 }

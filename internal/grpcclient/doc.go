@@ -24,14 +24,16 @@
 //     {dependency, method} (0 closed, 1 half-open, 2 open);
 //   - the deadline bounds each attempt by Config.AttemptTimeout, derived from
 //     the caller's context, so the caller's own deadline and cancellation still
-//     apply.
+//     apply. It is left to gRPC on a connection dialed with Config.DialOption
+//     (gRPC derives a context for each call anyway, and sets the deadline on
+//     it), and it is not set when the caller's deadline comes first.
 //
 // The consumer owns its adapters: it declares the small interface it needs and
 // implements it with endpoints from Client.Endpoint, whose default codecs pass
 // the generated request and response messages through unchanged:
 //
-//	conn, err := grpcclient.Dial(addr)
-//	c := grpcclient.New(conn, "payment", cfg, grpcclient.NewMetrics(reg), logger)
+//	conn, err := grpcclient.Dial(addr, cfg.DialOption())
+//	c, err := grpcclient.New(conn, "payment", cfg, grpcclient.NewMetrics(reg), logger)
 //	makePayment := c.Endpoint(grpcclient.Method{
 //		Service:    paymentv1.PaymentService_ServiceDesc.ServiceName,
 //		Name:       "MakePayment",

@@ -2,11 +2,14 @@ package grpcclient
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker"
+	"google.golang.org/grpc/codes"
 
 	"github.com/kitshop/kitshop/internal/callmetrics"
-	"github.com/sony/gobreaker"
 )
 
 // Metrics holds the client series of a process: create one per Registerer
@@ -47,6 +50,79 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.breakers = callmetrics.Register(reg, m.breakers)
 	}
 	return m
+}
+
+// The values of the "outcome" label are numbered for methodSeries: a gRPC
+// code's number (codes.OK for "ok", codes.Unknown for anything past the last
+// code), then breakerOpen.
+const (
+	breakerOpen  = int(codes.Unauthenticated) + 1 // "breaker_open"
+	numOutcomes  = breakerOpen + 1
+	outcomeOK    = int(codes.OK)
+	outcomeOther = int(codes.Unknown)
+)
+
+// outcomeOf returns the number of err's outcome (see Outcome).
+func outcomeOf(err error) int {
+	if err == nil {
+		return outcomeOK
+	}
+	if isOpen(err) {
+		return breakerOpen
+	}
+	if c := Code(err); c <= codes.Unauthenticated {
+		return int(c)
+	}
+	return outcomeOther
+}
+
+// outcomeName returns the "outcome" label value of outcome number i.
+func outcomeName(i int) string {
+	if i == breakerOpen {
+		return "breaker_open"
+	}
+	return codeName(codes.Code(i))
+}
+
+// methodSeries records the calls of one dependency's method. Each outcome's
+// counter and histogram are looked up in their vectors once, on its first
+// call, and kept: a call then costs no label hashing, no vector lock and no
+// allocation. (The vectors are never Reset nor have series deleted, so a
+// kept series stays the exported one.)
+type methodSeries struct {
+	requests  *prometheus.CounterVec // curried with dependency and method
+	duration  prometheus.ObserverVec // idem
+	byOutcome [numOutcomes]atomic.Pointer[outcomeSeries]
+}
+
+// outcomeSeries is the pair of series of one outcome of a method.
+type outcomeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// method returns the series of dependency dep's method, for one endpoint.
+func (m *Metrics) method(dep, method string) *methodSeries {
+	labels := prometheus.Labels{"dependency": dep, "method": method}
+	return &methodSeries{
+		requests: m.requests.MustCurryWith(labels),
+		duration: m.duration.MustCurryWith(labels),
+	}
+}
+
+// observe records a call that began at start and ended with outcome number
+// outcome.
+func (s *methodSeries) observe(outcome int, start time.Time) {
+	o := s.byOutcome[outcome].Load()
+	if o == nil {
+		// Concurrent first calls may both get here: the vectors hand both the
+		// same series, so either store is right.
+		name := outcomeName(outcome)
+		o = &outcomeSeries{requests: s.requests.WithLabelValues(name), duration: s.duration.WithLabelValues(name)}
+		s.byOutcome[outcome].Store(o)
+	}
+	o.requests.Inc()
+	o.duration.Observe(time.Since(start).Seconds())
 }
 
 // breakerStates is the collector of kitshop_circuit_breaker_state. It reads

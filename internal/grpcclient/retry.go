@@ -2,7 +2,6 @@ package grpcclient
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -49,8 +48,7 @@ func retry(cfg Config) endpoint.Middleware {
 					// dependency's own failure is the meaningful answer.
 					return nil, prev
 				}
-				var open *OpenError
-				if errors.As(err, &open) {
+				if isOpen(err) {
 					// The breaker opened during the retries. An earlier attempt
 					// did leave the process and its outcome is unknown, so the
 					// caller must not read this call as "certainly had no
@@ -74,8 +72,7 @@ func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	var open *OpenError
-	if errors.As(err, &open) {
+	if isOpen(err) {
 		return false
 	}
 	switch Code(err) {
