@@ -36,9 +36,11 @@ func TestFlusherBatches(t *testing.T) {
 	}
 	wg.Wait()
 	// Each: insert, two takes (one findAndModify per product on the
-	// embedded store), reserved; plus the first read of each product.
-	if got, want := count(), 4*n+3; got != want {
-		t.Errorf("%d reservations sent %d store commands, want %d", n, got, want)
+	// embedded store), reserved; plus the first read of each product. The
+	// inserts of reservations waiting for the connection go together
+	// (docstore.Updater), so there are at most n insert commands.
+	if got := count(); got < 3*n+3+1 || got > 4*n+3 {
+		t.Errorf("%d reservations sent %d store commands, want %d to %d", n, got, 3*n+3+1, 4*n+3)
 	}
 	if in, _ := mongoHarnessOf(s).marks(t, "p1"); len(in) != 2*n/3 {
 		t.Errorf("p1 carries %d take marks before the flush, want %d", len(in), 2*n/3)

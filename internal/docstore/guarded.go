@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -74,6 +75,10 @@ type Updater struct {
 	// docs are the documents as last written or read, by database, collection and _id; nil unless serial.
 	// An entry changes only under its document's stripe.
 	docs *lru.Cache[docKey, bson.Raw]
+
+	// inserters batch the inserts of each collection, by database and collection name; serial only.
+	insertersMu sync.Mutex
+	inserters   map[[2]string]*inserter
 }
 
 // DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
@@ -190,7 +195,8 @@ func (u *Updater) UpdateByID(ctx context.Context, coll *mongo.Collection, id any
 
 // InsertOne inserts doc, which must have an _id (a string or an ObjectID), into coll. On the embedded store
 // it remembers the document as inserted, so that FindByID and the guard of UpdateByID need no read (see
-// [Updater]). Errors are the driver's, wrapped: [IsDuplicateKey] recognizes an existing _id.
+// [Updater]), and inserts that wait for the store's one connection go together, as one command per batch
+// (see inserter). Errors are the driver's, wrapped: [IsDuplicateKey] recognizes an existing _id.
 func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any) error {
 	raw, err := bson.Marshal(doc)
 	if err != nil {
@@ -213,7 +219,7 @@ func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any
 		return fmt.Errorf("docstore: insert into %s: %w", coll.Name(), err)
 	}
 	defer unlock()
-	if _, err = coll.InsertOne(ctx, bson.Raw(raw)); err != nil {
+	if err = u.inserter(coll).insert(ctx, raw); err != nil {
 		if !IsDuplicateKey(err) {
 			u.docs.Remove(key) // the outcome is unknown
 		}
@@ -221,6 +227,22 @@ func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any
 	}
 	u.docs.Add(key, raw)
 	return nil
+}
+
+// inserter returns the inserter of coll.
+func (u *Updater) inserter(coll *mongo.Collection) *inserter {
+	name := [2]string{coll.Database().Name(), coll.Name()}
+	u.insertersMu.Lock()
+	defer u.insertersMu.Unlock()
+	in, ok := u.inserters[name]
+	if !ok {
+		if u.inserters == nil {
+			u.inserters = make(map[[2]string]*inserter)
+		}
+		in = &inserter{coll: coll}
+		u.inserters[name] = in
+	}
+	return in
 }
 
 // FindByID returns the document _id=id of coll: on the embedded store from memory when this Updater wrote

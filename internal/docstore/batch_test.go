@@ -1,0 +1,102 @@
+package docstore
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// TestInsertOneBatchesWaitingInserts: concurrent inserts into one collection go in fewer commands than
+// documents, each caller gets its own document's outcome (a duplicate _id fails that one alone), and every
+// inserted document is remembered.
+func TestInsertOneBatchesWaitingInserts(t *testing.T) {
+	db, log := cachedDB(t)
+	ctx := t.Context()
+	coll := db.Collection("orders")
+	u, err := NewUpdater(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "taken"}, {Key: "n", Value: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	const n = 40
+	start := make(chan struct{})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("o%02d", i)
+		if i%10 == 0 {
+			id = "taken" // already there
+		}
+		wg.Go(func() {
+			<-start
+			errs[i] = u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: i}})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	cmds := log.take()
+	if len(cmds) == 0 || len(cmds) >= n/2 || slices.ContainsFunc(cmds, func(c string) bool { return c != "insert" }) {
+		t.Errorf("%d inserts sent as %v, want a few insert commands", n, cmds)
+	}
+	for i, err := range errs {
+		switch {
+		case i%10 == 0 && !IsDuplicateKey(err):
+			t.Errorf("insert %d of an existing _id: %v, want a duplicate key", i, err)
+		case i%10 != 0 && err != nil:
+			t.Errorf("insert %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		if i%10 == 0 {
+			continue
+		}
+		doc, err := u.FindByID(ctx, coll, fmt.Sprintf("o%02d", i))
+		if err != nil || doc.Lookup("n").Int32() != int32(i) {
+			t.Errorf("o%02d: %s, %v", i, doc, err)
+		}
+	}
+	if got := log.take(); len(got) != 0 {
+		t.Errorf("reading the inserted documents sent %v, want nothing (remembered)", got)
+	}
+	stored, err := coll.CountDocuments(ctx, bson.D{})
+	if err != nil || stored != n-n/10+1 {
+		t.Errorf("%d documents stored (%v), want %d", stored, err, n-n/10+1)
+	}
+	var taken struct{ N int32 }
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "taken"}}).Decode(&taken); err != nil || taken.N != -1 {
+		t.Errorf("the existing document became %+v (%v)", taken, err)
+	}
+}
+
+func TestSplitInsertError(t *testing.T) {
+	if got := splitInsertError(nil, 3); slices.ContainsFunc(got, func(e error) bool { return e != nil }) {
+		t.Errorf("no error: %v", got)
+	}
+	broken := errors.New("connection reset")
+	for i, e := range splitInsertError(broken, 3) {
+		if !errors.Is(e, broken) {
+			t.Errorf("document %d of a failed command: %v", i, e)
+		}
+	}
+	dup := mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 1, Code: 11000, Message: "E11000 duplicate key"}}}}
+	got := splitInsertError(dup, 3)
+	if got[0] != nil || got[2] != nil || !IsDuplicateKey(got[1]) {
+		t.Errorf("a duplicate in the middle: %v", got)
+	}
+	unknown := mongo.BulkWriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Message: "timeout"}}
+	for i, e := range splitInsertError(unknown, 2) {
+		if e == nil {
+			t.Errorf("document %d with a write concern error: nil", i)
+		}
+	}
+}
