@@ -17,8 +17,9 @@ type Set struct {
 	CreateOrderEndpoint endpoint.Endpoint
 	GetOrderEndpoint    endpoint.Endpoint
 	ListOrdersEndpoint  endpoint.Endpoint
-	// DeliveryStartedEndpoint is for the notification service and takes no
-	// token: it is served on gRPC only, on the internal network.
+	// DeliveryStartedEndpoint is the original system's call, for operators
+	// and outside callers (the order service starts delivery itself); it
+	// takes no token: it is served on gRPC only, on the internal network.
 	DeliveryStartedEndpoint endpoint.Endpoint
 }
 

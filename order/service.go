@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -468,6 +469,15 @@ type Options struct {
 	OutboxBackoffMax time.Duration
 	// DispatchConcurrency is how many orders' side effects run at once (default 8).
 	DispatchConcurrency int
+	// MaxConcurrentOrders bounds the CreateOrder calls at work at once
+	// (default 32; negative: no bound). A call past it waits up to
+	// AdmissionWait for a turn (default 1s), then fails with ErrUnavailable
+	// and a retry advice, having done nothing: under more load than the
+	// store can take, orders in progress keep their speed instead of all
+	// slowing down until their calls time out half-way (an open loop at 200
+	// orders/s against a capacity of ~150 served 61 orders/s without it).
+	MaxConcurrentOrders int
+	AdmissionWait       time.Duration
 	// RecordStatus is called each time an order reaches a status (metrics).
 	RecordStatus func(Status)
 	// Now is the clock of creation times and the sweeper's ages (default time.Now).
@@ -483,6 +493,8 @@ const (
 	DefaultOutboxBackoff       = 500 * time.Millisecond
 	DefaultOutboxBackoffMax    = time.Minute
 	DefaultDispatchConcurrency = 8
+	DefaultMaxConcurrentOrders = 32
+	DefaultAdmissionWait       = time.Second
 	// finalizeTimeout bounds the store update that settles an order after
 	// its calls, which runs even when the order's deadline has passed.
 	finalizeTimeout = 5 * time.Second
@@ -503,6 +515,10 @@ func (o Options) withDefaults() Options {
 	if o.DispatchConcurrency <= 0 {
 		o.DispatchConcurrency = DefaultDispatchConcurrency
 	}
+	if o.MaxConcurrentOrders == 0 {
+		o.MaxConcurrentOrders = DefaultMaxConcurrentOrders
+	}
+	def(&o.AdmissionWait, DefaultAdmissionWait)
 	if o.RecordStatus == nil {
 		o.RecordStatus = func(Status) {}
 	}
@@ -522,6 +538,7 @@ type Orders struct {
 	inflight *tracker // Pending orders, for the sweeper
 	outbox   *queue   // orders with side effects due, for the dispatcher
 	wake     chan struct{}
+	admitted chan struct{} // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
 }
 
 // NewService returns the order service. logger nil discards the workers' logs.
@@ -533,7 +550,7 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts = opts.withDefaults()
-	return &Orders{
+	s := &Orders{
 		store:    store,
 		deps:     deps,
 		opts:     opts,
@@ -541,7 +558,47 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 		inflight: newTracker(),
 		outbox:   newQueue(),
 		wake:     make(chan struct{}, 1),
-	}, nil
+	}
+	if opts.MaxConcurrentOrders > 0 {
+		s.admitted = make(chan struct{}, opts.MaxConcurrentOrders)
+	}
+	return s, nil
+}
+
+// RegisterAdmissionFlags registers -max-concurrent-orders and -admission-wait
+// on fs, for MaxConcurrentOrders and AdmissionWait.
+func (o *Options) RegisterAdmissionFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.MaxConcurrentOrders, "max-concurrent-orders", DefaultMaxConcurrentOrders, "most order creations at work at once; past it one waits up to -admission-wait for a turn, then gets 503 with Retry-After (negative: no bound)")
+	fs.DurationVar(&o.AdmissionWait, "admission-wait", DefaultAdmissionWait, "longest wait of an order creation for a turn (see -max-concurrent-orders)")
+}
+
+// ErrOverloaded is the cause of the ErrUnavailable a CreateOrder gets when
+// no turn came within Options.AdmissionWait.
+var ErrOverloaded = errors.New("too many orders in progress")
+
+// admit waits for a turn of CreateOrder and returns the function that gives
+// it back (see Options.MaxConcurrentOrders).
+func (s *Orders) admit(ctx context.Context) (func(), error) {
+	if s.admitted == nil {
+		return func() {}, nil
+	}
+	release := func() { <-s.admitted }
+	select {
+	case s.admitted <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(s.opts.AdmissionWait)
+	defer t.Stop()
+	select {
+	case s.admitted <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, &UnavailableError{Dependency: "order", Refused: true, RetryAfter: time.Second,
+			Detail: "too many orders in progress, nothing was done; retry shortly", Err: ErrOverloaded}
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 var _ Service = (*Orders)(nil)
@@ -560,6 +617,11 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	if err != nil {
 		return Order{}, false, err
 	}
+	release, err := s.admit(ctx)
+	if err != nil {
+		return Order{}, false, err
+	}
+	defer release()
 	deadline := time.Now().Add(s.opts.OrderTimeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

@@ -939,3 +939,49 @@ func TestStoreFailureAfterPaymentIsSweptLater(t *testing.T) {
 		t.Error("the sweeper charged again")
 	}
 }
+
+// TestCreateOrderAdmission: past Options.MaxConcurrentOrders, a CreateOrder
+// waits up to AdmissionWait for a turn, then fails with a retryable
+// ErrUnavailable having called nothing and stored nothing; a turn given back
+// is taken by the next call.
+func TestCreateOrderAdmission(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc, err := NewService(e.store, Dependencies{Users: e.users, Products: e.products, Payments: e.payments, Notifier: e.notifier},
+		Options{Now: e.clock.Now, OrderTimeout: 5 * time.Second, MaxConcurrentOrders: 1, AdmissionWait: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paying, unblock := make(chan struct{}), make(chan struct{})
+	e.payments.decide = func(req PaymentRequest) (*Payment, error) {
+		close(paying)
+		<-unblock
+		return approve(req)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := svc.CreateOrder(context.Background(), alice, validOrder())
+		first <- err
+	}()
+	<-paying // the first order holds the only turn
+
+	e.store.resetCalls()
+	reserves := e.products.reserves
+	_, _, err = svc.CreateOrder(t.Context(), bob, validOrder())
+	var unavailable *UnavailableError
+	if !errors.As(err, &unavailable) || !unavailable.Refused || unavailable.RetryAfter <= 0 || !errors.Is(err, ErrOverloaded) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("second order while the first holds the turn: %v, want a refused, retryable ErrUnavailable (ErrOverloaded)", err)
+	}
+	if got := e.store.callLog(); got != "map[]" || e.products.reserves != reserves {
+		t.Errorf("a refused order touched the store (%s) or reserved stock (%d → %d)", got, reserves, e.products.reserves)
+	}
+
+	close(unblock)
+	if err := <-first; err != nil {
+		t.Fatalf("first order: %v", err)
+	}
+	e.payments.decide = approve
+	if _, _, err := svc.CreateOrder(t.Context(), bob, validOrder()); err != nil {
+		t.Errorf("an order after the turn came back: %v", err)
+	}
+}

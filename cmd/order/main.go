@@ -60,6 +60,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.opts.SweepGrace, "sweep-grace", order.DefaultSweepGrace, "extra age, beyond -order-timeout, before the sweeper touches a pending order")
 	fs.DurationVar(&f.opts.DispatchInterval, "dispatch-interval", order.DefaultDispatchInterval, "how often the outbox dispatcher looks for due notifications, releases and refunds")
 	fs.IntVar(&f.opts.DispatchConcurrency, "dispatch-concurrency", order.DefaultDispatchConcurrency, "orders whose side effects the dispatcher runs at once")
+	f.opts.RegisterAdmissionFlags(fs)
 	fs.DurationVar(&f.opts.OutboxBackoff, "outbox-backoff", order.DefaultOutboxBackoff, "first wait before retrying a failed side effect (doubles up to -outbox-backoff-max)")
 	fs.DurationVar(&f.opts.OutboxBackoffMax, "outbox-backoff-max", order.DefaultOutboxBackoffMax, "longest wait between retries of a failed side effect")
 }
@@ -78,10 +79,14 @@ func (f *flags) validate() error {
 	errs = append(errs, f.verifier.Validate())
 	for name, d := range map[string]time.Duration{"order-timeout": f.opts.OrderTimeout, "sweep-interval": f.opts.SweepInterval,
 		"sweep-grace": f.opts.SweepGrace, "dispatch-interval": f.opts.DispatchInterval,
-		"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax} {
+		"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax,
+		"admission-wait": f.opts.AdmissionWait} {
 		if d <= 0 {
 			bad(name, "%s: must be positive", d)
 		}
+	}
+	if f.opts.MaxConcurrentOrders == 0 {
+		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
 	}
 	if f.opts.DispatchConcurrency < 1 {
 		bad("dispatch-concurrency", "%d: must be at least 1", f.opts.DispatchConcurrency)

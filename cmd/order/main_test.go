@@ -12,14 +12,16 @@ import (
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
 	for want, args := range map[string][]string{
-		"KITSHOP_ORDER_TIMEOUT":        {"-order-timeout=0"},
-		"KITSHOP_SWEEP_INTERVAL":       {"-sweep-interval=-1s"},
-		"KITSHOP_DISPATCH_CONCURRENCY": {"-dispatch-concurrency=0"},
-		"KITSHOP_PAYMENT_ADDR":         {"-payment-addr="},
-		"KITSHOP_JWKS_URL":             {"-jwks-url="},
-		"client-retry-budget":          {"-client-retry-budget=1ms"},
-		"breaker-failures":             {"-breaker-failures=0"},
-		"KITSHOP_JWT_PUBLIC_KEY_FILE":  {"-jwt-public-key-file=/nonexistent/key.pem"},
+		"KITSHOP_ORDER_TIMEOUT":         {"-order-timeout=0"},
+		"KITSHOP_SWEEP_INTERVAL":        {"-sweep-interval=-1s"},
+		"KITSHOP_DISPATCH_CONCURRENCY":  {"-dispatch-concurrency=0"},
+		"KITSHOP_MAX_CONCURRENT_ORDERS": {"-max-concurrent-orders=0"},
+		"KITSHOP_ADMISSION_WAIT":        {"-admission-wait=0"},
+		"KITSHOP_PAYMENT_ADDR":          {"-payment-addr="},
+		"KITSHOP_JWKS_URL":              {"-jwks-url="},
+		"client-retry-budget":           {"-client-retry-budget=1ms"},
+		"breaker-failures":              {"-breaker-failures=0"},
+		"KITSHOP_JWT_PUBLIC_KEY_FILE":   {"-jwt-public-key-file=/nonexistent/key.pem"},
 	} {
 		var out servetest.SyncBuffer
 		err := run(context.Background(), args, &out)

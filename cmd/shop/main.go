@@ -52,6 +52,7 @@ type settings struct {
 	processorLatency time.Duration
 	sendLatency      time.Duration
 	sweepInterval    time.Duration
+	orderOpts        order.Options // admission (-max-concurrent-orders, -admission-wait)
 	client           grpcclient.Config
 	cache            order.CacheOptions
 	// tls is mutual TLS on every service's gRPC and every client of it.
@@ -86,6 +87,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the order sweeper resolves stale Pending orders")
+	s.orderOpts.RegisterAdmissionFlags(fs)
 	s.client.RegisterFlags(fs)
 	s.cache.RegisterFlags(fs)
 	s.tls.RegisterFlags(fs)
@@ -116,6 +118,12 @@ func (s *settings) validate() error {
 	}
 	if s.sweepInterval <= 0 {
 		bad("sweep-interval", "must be positive")
+	}
+	if s.orderOpts.MaxConcurrentOrders == 0 {
+		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
+	}
+	if s.orderOpts.AdmissionWait <= 0 {
+		bad("admission-wait", "must be positive")
 	}
 	if _, err := logging.ParseLevel(s.logLevel); err != nil {
 		bad("log-level", "%v", err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,4 +424,22 @@ func TestOrderErrorsEndToEnd(t *testing.T) {
 			t.Fatalf("same key, other body: %d %s, want 422", code, raw)
 		}
 	})
+}
+
+// TestRunRejectsBadFlags: each bad setting fails the start, naming its flag
+// and environment variable.
+func TestRunRejectsBadFlags(t *testing.T) {
+	t.Parallel()
+	for want, args := range map[string][]string{
+		"KITSHOP_SWEEP_INTERVAL":        {"-sweep-interval=0"},
+		"KITSHOP_MAX_CONCURRENT_ORDERS": {"-max-concurrent-orders=0"},
+		"KITSHOP_ADMISSION_WAIT":        {"-admission-wait=-1s"},
+		"KITSHOP_SAMPLE_STOCK":          {"-sample-stock=-1"},
+	} {
+		var out servetest.SyncBuffer
+		err := run(t.Context(), args, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
+		}
+	}
 }

@@ -166,7 +166,8 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	orders, err := order.Build(ctx, order.Deps{
 		DB: dbs[config.Order].Database(config.Order), Logger: logger, Registerer: regs[config.Order],
 		Verifier: verifier, Dependencies: orderDeps,
-		Options: order.Options{SweepInterval: s.sweepInterval},
+		Options: order.Options{SweepInterval: s.sweepInterval,
+			MaxConcurrentOrders: s.orderOpts.MaxConcurrentOrders, AdmissionWait: s.orderOpts.AdmissionWait},
 	})
 	if err != nil {
 		return nil, err

@@ -82,9 +82,10 @@ type Updater struct {
 }
 
 // DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
-// are needed for a few seconds; at a few hundred orders a second this keeps well over a minute of them
-// (an order document is about 1 KiB: at most ~16 MiB per service).
-const DocumentCacheSize = 16384
+// are needed for a few seconds, from its insert to its last update; at 350 orders a second this keeps the
+// last ~10 s of them, and an older one is read again when needed (the sweeper's, a retried side effect's).
+// An order document is under 1 KiB: a few MiB per service.
+const DocumentCacheSize = 4096
 
 // docKey names a document: database, collection, and the _id's BSON type and bytes.
 type docKey struct {
