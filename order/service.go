@@ -470,7 +470,7 @@ type Options struct {
 	// DispatchConcurrency is how many orders' side effects run at once (default 8).
 	DispatchConcurrency int
 	// MaxConcurrentOrders bounds the CreateOrder calls at work at once
-	// (default 32; negative: no bound). A call past it waits up to
+	// (default 64; negative: no bound). A call past it waits up to
 	// AdmissionWait for a turn (default 1s), then fails with ErrUnavailable
 	// and a retry advice, having done nothing: under more load than the
 	// store can take, orders in progress keep their speed instead of all
@@ -493,7 +493,7 @@ const (
 	DefaultOutboxBackoff       = 500 * time.Millisecond
 	DefaultOutboxBackoffMax    = time.Minute
 	DefaultDispatchConcurrency = 8
-	DefaultMaxConcurrentOrders = 32
+	DefaultMaxConcurrentOrders = 64
 	DefaultAdmissionWait       = time.Second
 	// finalizeTimeout bounds the store update that settles an order after
 	// its calls, which runs even when the order's deadline has passed.
