@@ -57,10 +57,11 @@ func (c Command) String() string {
 }
 
 // Recorder keeps the document commands a client sends (see [Command]); other commands (insert, index and
-// collection management, handshakes...) are not kept. It is safe for concurrent use.
+// collection management, handshakes...) are not kept, only counted (see [Recorder.Take]). It is safe for concurrent use.
 type Recorder struct {
-	mu   sync.Mutex
-	cmds []Command
+	mu     sync.Mutex
+	cmds   []Command
+	counts map[[2]string]map[string]int // every command on a collection, inserts too, by database and collection
 }
 
 // NewRecorder returns an empty Recorder.
@@ -71,15 +72,38 @@ func (r *Recorder) Monitor() *event.CommandMonitor {
 	return &event.CommandMonitor{Started: r.started}
 }
 
-// started records e if it is a document command.
+// started counts e if it names a collection, and records it if it is a document command.
 func (r *Recorder) started(_ context.Context, e *event.CommandStartedEvent) {
-	c, ok := parse(e)
-	if !ok {
-		return
-	}
 	r.mu.Lock()
-	r.cmds = append(r.cmds, c)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if coll, ok := e.Command.Lookup(e.CommandName).StringValueOK(); ok {
+		ns := [2]string{e.DatabaseName, coll}
+		if r.counts == nil {
+			r.counts = make(map[[2]string]map[string]int)
+		}
+		if r.counts[ns] == nil {
+			r.counts[ns] = make(map[string]int)
+		}
+		r.counts[ns][e.CommandName]++
+	}
+	if c, ok := parse(e); ok {
+		r.cmds = append(r.cmds, c)
+	}
+}
+
+// Take returns how many commands of each name (insert, find, findAndModify, createIndexes...) the client
+// sent on the collection coll of database db since the last Take of it, and starts counting again. Unlike
+// [Recorder.Commands], it counts every command that names the collection, inserts included.
+func (r *Recorder) Take(db, coll string) map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := [2]string{db, coll}
+	got := r.counts[ns]
+	delete(r.counts, ns)
+	if got == nil {
+		got = map[string]int{}
+	}
+	return got
 }
 
 // parse turns e into a Command if it is one to keep. The driver's started events carry a copy of the

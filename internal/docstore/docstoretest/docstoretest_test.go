@@ -2,6 +2,7 @@ package docstoretest_test
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -139,5 +140,31 @@ func TestRecorderFlagsScans(t *testing.T) {
 	}
 	if err := rec.CheckIDOnly("scans", "other"); err == nil {
 		t.Error("the scan of another collection was not recorded")
+	}
+}
+
+// TestRecorderTake: Take counts every command naming the collection, inserts and index creation too, per
+// name, and starts again after each call; other collections do not count.
+func TestRecorderTake(t *testing.T) {
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	coll := client.Database("take").Collection("orders")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "b"}}, bson.D{{Key: "_id", Value: "c"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.FindOne(ctx, byID("a")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Database("take").Collection("other").InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.Take("take", "orders"), map[string]int{"insert": 2, "find": 1}; !maps.Equal(got, want) {
+		t.Errorf("Take = %v, want %v", got, want)
+	}
+	if got := rec.Take("take", "orders"); len(got) != 0 {
+		t.Errorf("second Take = %v, want nothing", got)
 	}
 }
