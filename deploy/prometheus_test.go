@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/serve/servetest"
 )
 
 // scrapeJobs are the jobs deploy/prometheus/prometheus.yml must have: one per
@@ -270,7 +271,7 @@ func TestPrometheusScrapesKitshop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen, "--log.level=warn")
-	var logs syncBuffer
+	var logs servetest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {

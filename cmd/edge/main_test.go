@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,29 +13,12 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/serve/servetest"
 )
-
-// syncBuffer is an io.Writer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out servetest.SyncBuffer
 	if err := run(context.Background(), []string{"-h"}, &out); err != nil {
 		t.Fatalf("run(-h) = %v", err)
 	}
@@ -62,7 +44,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"KITSHOP_MAX_BODY_BYTES":   {"-max-body-bytes=-1"},
 		"KITSHOP_LOG_LEVEL":        {"-log-level=loud"},
 	} {
-		var out syncBuffer
+		var out servetest.SyncBuffer
 		err := run(context.Background(), args, &out)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
@@ -101,7 +83,7 @@ func newUpstream(t *testing.T, svc string) *upstream {
 // base URL; it is stopped when the test ends.
 func startEdge(t *testing.T, args ...string) string {
 	t.Helper()
-	var logs syncBuffer
+	var logs servetest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -2,7 +2,6 @@ package docstore
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -16,10 +15,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
@@ -209,7 +208,7 @@ func TestLocalURI(t *testing.T) {
 // the driver's hosts, as Connect logs them, are the socket path.
 func TestOpenConnectsThroughSocket(t *testing.T) {
 	dir := shortDataDir(t)
-	var logs syncBuffer
+	var logs servetest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s, err := Open(t.Context(), Config{DataDir: dir}, logger)
 	if err != nil {
@@ -224,31 +223,11 @@ func TestOpenConnectsThroughSocket(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLocalURIFallsBackToTCP checks a data directory too deep for a socket: the store listens on TCP only,
 // says so at Info, and LocalURI is URI.
 func TestLocalURIFallsBackToTCP(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("d", maxSocketPath()))
-	var logs syncBuffer
+	var logs servetest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e := startEmbedded(t, EmbeddedOptions{DataDir: dir, Logger: logger})
 
