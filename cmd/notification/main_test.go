@@ -17,13 +17,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"KITSHOP_SMTP_FROM":    {"-smtp-from=nobody"},
 		"KITSHOP_JWKS_URL":     {"-jwks-url="},
 	}
-	for want, args := range tests {
-		var out servetest.SyncBuffer
-		err := run(context.Background(), args, &out)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
-		}
-	}
+	servetest.CheckRejected(t, run, tests)
 }
 
 func TestRunHelp(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for want, args := range map[string][]string{
+	servetest.CheckRejected(t, run, map[string][]string{
 		"KITSHOP_ORDER_TIMEOUT":         {"-order-timeout=0"},
 		"KITSHOP_SWEEP_INTERVAL":        {"-sweep-interval=-1s"},
 		"KITSHOP_DISPATCH_CONCURRENCY":  {"-dispatch-concurrency=0"},
@@ -22,13 +22,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"client-retry-budget":           {"-client-retry-budget=1ms"},
 		"breaker-failures":              {"-breaker-failures=0"},
 		"KITSHOP_JWT_PUBLIC_KEY_FILE":   {"-jwt-public-key-file=/nonexistent/key.pem"},
-	} {
-		var out servetest.SyncBuffer
-		err := run(context.Background(), args, &out)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
-		}
-	}
+	})
 }
 
 func TestRunHelp(t *testing.T) {

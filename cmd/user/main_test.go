@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/kitshop/kitshop/internal/serve/servetest"
@@ -11,17 +9,11 @@ import (
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for want, args := range map[string][]string{
+	servetest.CheckRejected(t, run, map[string][]string{
 		"KITSHOP_BCRYPT_COST":  {"-bcrypt-cost=99"},
 		"KITSHOP_JWT_KEY_FILE": {"-jwt-key-file=/nonexistent/key.pem"},
 		"KITSHOP_GRPC_ADDR":    {"-grpc-addr=nowhere"},
-	} {
-		var out servetest.SyncBuffer
-		err := run(context.Background(), args, &out)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
-		}
-	}
+	})
 }
 
 // TestRunServesAndStops starts the service with a signing key generated in

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,18 @@ func Start(t *testing.T, run RunFunc, args ...string) (grpcAddr, httpAddr string
 		case <-timeout:
 			t.Fatalf("not serving after a minute:\n%s", logs.String())
 		case <-tick.C:
+		}
+	}
+}
+
+// CheckRejected runs run with each set of arguments of cases and fails the test unless it returns an error
+// naming the key (typically the flag's KITSHOP_* environment variable): how every command reports a bad setting.
+func CheckRejected(t *testing.T, run RunFunc, cases map[string][]string) {
+	t.Helper()
+	for want, args := range cases {
+		var out SyncBuffer
+		if err := run(t.Context(), args, &out); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
 		}
 	}
 }
