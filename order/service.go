@@ -594,7 +594,7 @@ func (s *Orders) admit(ctx context.Context) (func(), error) {
 	case s.admitted <- struct{}{}:
 		return release, nil
 	case <-t.C:
-		return nil, &UnavailableError{Dependency: "order", Refused: true, RetryAfter: time.Second,
+		return nil, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
 			Detail: "too many orders in progress, nothing was done; retry shortly", Err: ErrOverloaded}
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)

@@ -969,8 +969,17 @@ func TestCreateOrderAdmission(t *testing.T) {
 	reserves := e.products.reserves
 	_, _, err = svc.CreateOrder(t.Context(), bob, validOrder())
 	var unavailable *UnavailableError
-	if !errors.As(err, &unavailable) || !unavailable.Refused || unavailable.RetryAfter <= 0 || !errors.Is(err, ErrOverloaded) || !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("second order while the first holds the turn: %v, want a refused, retryable ErrUnavailable (ErrOverloaded)", err)
+	if !errors.As(err, &unavailable) || unavailable.RetryAfter <= 0 || !errors.Is(err, ErrOverloaded) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("second order while the first holds the turn: %v, want a retryable ErrUnavailable (ErrOverloaded)", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "breaker") || !strings.Contains(msg, "too many orders") {
+		t.Errorf("message %q: want it to say the order service is busy, not name a breaker", msg)
+	}
+	// A caller that gives up while waiting gets its own error.
+	gone, cancelWait := context.WithCancel(t.Context())
+	cancelWait()
+	if _, _, err := svc.CreateOrder(gone, bob, validOrder()); !errors.Is(err, context.Canceled) {
+		t.Errorf("a canceled wait: %v, want context.Canceled", err)
 	}
 	if got := e.store.callLog(); got != "map[]" || e.products.reserves != reserves {
 		t.Errorf("a refused order touched the store (%s) or reserved stock (%d → %d)", got, reserves, e.products.reserves)
