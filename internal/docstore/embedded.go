@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -88,7 +89,9 @@ type Embedded struct {
 
 // StartEmbedded starts FerretDB v1 with its SQLite handler on opts.DataDir, makes sure every existing collection
 // table has the _id expression index, and starts the periodic maintenance. It returns once the server accepts
-// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only.
+// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only. It raises the process's
+// garbage collection target to [EmbeddedGCPercent] unless the GOGC environment variable is set (see the package
+// documentation).
 //
 // Besides opts.Addr, the server listens on the Unix domain socket <DataDir>/docstore.sock, replacing one a
 // crashed predecessor left there, unless the socket's path is longer than the operating system allows (107
@@ -135,6 +138,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
 
+	raiseGCPercent()
 	ferretdbNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr, Unix: socket},
@@ -182,6 +186,21 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	logger.InfoContext(ctx, "embedded document store started",
 		slog.String("dir", dir), slog.String("uri", e.uri), slog.String("socket", socket))
 	return e, nil
+}
+
+// EmbeddedGCPercent is the garbage collection target (GOGC) of a process that hosts the embedded store, unless
+// its GOGC environment variable says otherwise. See "Garbage collection" in the package documentation.
+const EmbeddedGCPercent = 200
+
+// raiseGCPercent sets the garbage collection target to EmbeddedGCPercent, unless GOGC is set or the target is
+// higher already.
+func raiseGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	if prev := debug.SetGCPercent(EmbeddedGCPercent); prev > EmbeddedGCPercent || prev < 0 {
+		debug.SetGCPercent(prev)
+	}
 }
 
 // URI returns the MongoDB URI of the server's TCP listener, for clients in other processes and for tools. It

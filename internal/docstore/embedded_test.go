@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -351,4 +352,27 @@ func serveUntilKilled(t *testing.T, dir string) {
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	t.Fatal("the parent test process went away")
+}
+
+// TestStartEmbeddedRaisesGCPercent checks that hosting the store raises the collector's target, and that
+// GOGC, when set, wins.
+func TestStartEmbeddedRaisesGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+
+	t.Setenv("GOGC", "100")
+	startEmbedded(t, EmbeddedOptions{})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set, the target became %d, want it left at 100", got)
+	}
+
+	os.Unsetenv("GOGC") // t.Setenv restores it
+	startEmbedded(t, EmbeddedOptions{})
+	if got := debug.SetGCPercent(400); got != EmbeddedGCPercent {
+		t.Errorf("without GOGC, the target is %d, want %d", got, EmbeddedGCPercent)
+	}
+	startEmbedded(t, EmbeddedOptions{})
+	if got := debug.SetGCPercent(100); got != 400 {
+		t.Errorf("a higher target became %d, want it left at 400", got)
+	}
 }
