@@ -300,7 +300,7 @@ func TestBreakerOpenCancelsOrderAtOnce(t *testing.T) {
 	req.Payment.Amount = 2000
 
 	o, _, err := svc.CreateOrder(t.Context(), alice, req)
-	if err != nil || o.Status != StatusPaymentProcessed {
+	if err != nil || o.Status != StatusDeliveryStarted {
 		t.Fatalf("healthy: %v %s", err, o.Status)
 	}
 	srv.paymentDown.Store(true)

@@ -391,6 +391,7 @@ func (f *fakePayments) callsFor(orderID string) int {
 type fakeNotifier struct {
 	mu       sync.Mutex
 	failures int
+	hangs    int // calls that wait for their context's end, as a notification service that does not answer
 	refuse   error
 	attempts int
 	sent     []string // order ids
@@ -398,10 +399,17 @@ type fakeNotifier struct {
 	onSend   func(orderID string)
 }
 
-func (f *fakeNotifier) SendPaymentNotification(_ context.Context, to, orderID, _ string) error {
+func (f *fakeNotifier) SendPaymentNotification(ctx context.Context, to, orderID, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts++
+	if f.hangs > 0 {
+		f.hangs--
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return &UnavailableError{Dependency: depNotification, Err: ctx.Err()}
+	}
 	if f.failures > 0 {
 		f.failures--
 		return &UnavailableError{Dependency: depNotification, Err: fmt.Errorf("down")}
@@ -483,7 +491,15 @@ const (
 	bob   = "user-bob"
 )
 
+// newEnv returns a service over fakes whose CreateOrder leaves the payment
+// notification to the dispatcher (a negative NotifyWithin), the path most
+// tests follow; newEnvNotifyWithin one that waits that long for it.
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvNotifyWithin(t, -1)
+}
+
+func newEnvNotifyWithin(t testing.TB, notifyWithin time.Duration) *env {
 	t.Helper()
 	e := &env{
 		store: newMemStore(),
@@ -506,7 +522,7 @@ func newEnv(t testing.TB) *env {
 		statuses: &statusLog{},
 	}
 	svc, err := NewService(e.store, Dependencies{Users: e.users, Products: e.products, Payments: e.payments, Notifier: e.notifier},
-		Options{Now: e.clock.Now, RecordStatus: e.statuses.record, OrderTimeout: 5 * time.Second}, nil)
+		Options{Now: e.clock.Now, RecordStatus: e.statuses.record, OrderTimeout: 5 * time.Second, NotifyWithin: notifyWithin}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

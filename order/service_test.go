@@ -74,6 +74,71 @@ func TestCreateOrderApproved(t *testing.T) {
 	}
 }
 
+// TestCreateOrderNotifiesAtOnce: with Options.NotifyWithin, an approved order
+// is notified while CreateOrder waits and goes from Pending to DeliveryStarted
+// in one update, with nothing left for the dispatcher.
+func TestCreateOrderNotifiesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnvNotifyWithin(t, time.Minute)
+	o, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+	if err != nil || o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
+		t.Fatalf("CreateOrder: %v, %s with outbox %+v, want DeliveryStarted with nothing due", err, o.Status, o.Outbox)
+	}
+	if p := o.Payment; p.Status != PaymentApproved || p.PaymentID != "pay-"+o.ID {
+		t.Errorf("payment summary %+v", p)
+	}
+	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID || e.notifier.to[0] != "alice@example.com" {
+		t.Errorf("notifications %v to %v, want one for %s to alice", got, e.notifier.to, o.ID)
+	}
+	if stored, _ := e.store.Get(t.Context(), o.ID); stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() {
+		t.Errorf("stored %s with outbox %+v", stored.Status, stored.Outbox)
+	}
+	// Each status it passed is counted once, PaymentProcessed included.
+	for _, st := range []Status{StatusPending, StatusPaymentProcessed, StatusDeliveryStarted} {
+		if n := e.statuses.count(st); n != 1 {
+			t.Errorf("%s recorded %d times (%v), want once", st, n, e.statuses.log)
+		}
+	}
+	e.svc.Dispatch(t.Context())
+	if n := len(e.notifier.sentOrders()); n != 1 {
+		t.Errorf("%d notifications after a dispatch, want 1", n)
+	}
+}
+
+// TestCreateOrderLeavesNotificationToOutbox: a notification that fails or does
+// not come within NotifyWithin is left to the dispatcher; the order is
+// PaymentProcessed with it due, and starts delivery once it is sent.
+func TestCreateOrderLeavesNotificationToOutbox(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		spoil func(*fakeNotifier)
+	}{
+		{"failed", func(n *fakeNotifier) { n.failures = 1 }},
+		{"late", func(n *fakeNotifier) { n.hangs = 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvNotifyWithin(t, 20*time.Millisecond)
+			tc.spoil(e.notifier)
+			o, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+			if err != nil || o.Status != StatusPaymentProcessed || o.Outbox.Notify == nil {
+				t.Fatalf("CreateOrder: %v, %s with outbox %+v, want PaymentProcessed with the notification due", err, o.Status, o.Outbox)
+			}
+			if got := e.notifier.sentOrders(); len(got) != 0 {
+				t.Fatalf("notifications %v before the dispatch", got)
+			}
+			e.svc.Dispatch(t.Context())
+			if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
+				t.Errorf("notifications %v, want one for %s", got, o.ID)
+			}
+			if stored, _ := e.store.Get(t.Context(), o.ID); stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() {
+				t.Errorf("after the dispatch %s with outbox %+v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox)
+			}
+		})
+	}
+}
+
 func TestCreateOrderValidation(t *testing.T) {
 	t.Parallel()
 	many := make([]Item, MaxProducts+1)
@@ -750,6 +815,7 @@ func TestStatusTransitions(t *testing.T) {
 		{StatusPending, StatusPaymentCancelled}:         true,
 		{StatusPending, StatusPaymentFailed}:            true,
 		{StatusPending, StatusPaymentProcessed}:         true,
+		{StatusPending, StatusDeliveryStarted}:          true,
 		{StatusPaymentProcessed, StatusDeliveryStarted}: true,
 		{StatusDeliveryStarted, StatusDeliveryDone}:     true,
 	}

@@ -283,8 +283,11 @@ func TestMongoStoreCommands(t *testing.T) {
 	})
 
 	// An order's whole normal life, placed, paid, notified and its delivery
-	// started, sends the orders collection one insert (not recorded) and two
-	// findAndModify: no read, no other update.
+	// started, sends the orders collection one insert (not recorded) and one
+	// findAndModify (Pending → DeliveryStarted, the notification sent while
+	// CreateOrder waited): no read, no other update. When the notification
+	// is left to the dispatcher, two (paid with the notification due;
+	// delivery started with it cleared).
 	t.Run("per order", func(t *testing.T) {
 		ctx := t.Context()
 		store, err := NewMongoStore(ctx, client.Database("order_per_order"))
@@ -300,17 +303,36 @@ func TestMongoStoreCommands(t *testing.T) {
 		req := validOrder()
 		req.IdempotencyKey = "k"
 		o, _, err := svc.CreateOrder(ctx, alice, req)
-		if err != nil || o.Status != StatusPaymentProcessed {
-			t.Fatalf("CreateOrder: %v %s", err, o.Status)
+		if err != nil || o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
+			t.Fatalf("CreateOrder: %v %s %+v, want DeliveryStarted with nothing due", err, o.Status, o.Outbox)
 		}
-		svc.Dispatch(ctx)
 		if got := e.notifier.sentOrders(); len(got) != 1 {
 			t.Fatalf("notifications %v", got)
 		}
 		cmds := rec.Commands("order_per_order", ordersCollection)
+		if fmt.Sprint(names(cmds)) != "[findAndModify]" {
+			t.Errorf("commands per order %v, want one findAndModify (delivery started)", cmds)
+		}
+
+		queued, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now, NotifyWithin: -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Reset()
+		req.IdempotencyKey = "k2"
+		later, _, err := queued.CreateOrder(ctx, alice, req)
+		if err != nil || later.Status != StatusPaymentProcessed {
+			t.Fatalf("CreateOrder, notification queued: %v %s", err, later.Status)
+		}
+		queued.Dispatch(ctx)
+		if got := e.notifier.sentOrders(); len(got) != 2 {
+			t.Fatalf("notifications %v", got)
+		}
+		cmds = rec.Commands("order_per_order", ordersCollection)
 		if fmt.Sprint(names(cmds)) != "[findAndModify findAndModify]" {
 			t.Errorf("commands per order %v, want two findAndModify (paid, delivery started)", cmds)
 		}
+
 		stored, err := store.Get(ctx, o.ID)
 		if err != nil || stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() {
 			t.Fatalf("stored %s %+v %v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox, err)
@@ -475,7 +497,7 @@ func TestServiceOnEmbeddedStore(t *testing.T) {
 	req := validOrder()
 	req.IdempotencyKey = "k1"
 	o, _, err := svc.CreateOrder(t.Context(), alice, req)
-	if err != nil || o.Status != StatusPaymentProcessed {
+	if err != nil || o.Status != StatusDeliveryStarted {
 		t.Fatalf("CreateOrder: %v %s", err, o.Status)
 	}
 	again, replayed, err := svc.CreateOrder(t.Context(), alice, req)

@@ -62,7 +62,7 @@ func TestBuild(t *testing.T) {
 # HELP kitshop_orders_total Orders that reached a status (Pending when stored, then the statuses they moved to).
 # TYPE kitshop_orders_total counter
 kitshop_orders_total{status="DeliveryDone"} 0
-kitshop_orders_total{status="DeliveryStarted"} 0
+kitshop_orders_total{status="DeliveryStarted"} 1
 kitshop_orders_total{status="Pending"} 1
 kitshop_orders_total{status="PaymentCancelled"} 0
 kitshop_orders_total{status="PaymentFailed"} 0

@@ -113,8 +113,13 @@ func (f *fakeShop) handler() http.Handler {
 			writeErr(w, http.StatusConflict, "insufficient_stock")
 			return
 		}
+		// Paid orders come out PaymentProcessed, or DeliveryStarted when kitshop sent the notification at once.
+		st := "PaymentProcessed"
+		if n%2 == 0 {
+			st = "DeliveryStarted"
+		}
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"id":"order-%d","status":"PaymentProcessed","total":%d}`, n, total)
+		fmt.Fprintf(w, `{"id":"order-%d","status":%q,"total":%d}`, n, st, total)
 	})
 	return mux
 }
@@ -209,9 +214,11 @@ func (f *fakeOrders) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRe
 	if n%4 == 0 {
 		return nil, status.Error(codes.FailedPrecondition, "out of stock")
 	}
-	return &orderv1.CreateOrderResponse{Order: &orderv1.Order{
-		Id: fmt.Sprintf("order-%d", n), Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED, Total: total,
-	}}, nil
+	st := orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED
+	if n%3 == 0 {
+		st = orderv1.OrderStatus_ORDER_STATUS_DELIVERY_STARTED
+	}
+	return &orderv1.CreateOrderResponse{Order: &orderv1.Order{Id: fmt.Sprintf("order-%d", n), Status: st, Total: total}}, nil
 }
 
 func TestGRPCMode(t *testing.T) {

@@ -156,7 +156,8 @@ type Second struct {
 type Stats struct {
 	// Seconds from the start to the last answer.
 	Seconds float64 `json:"seconds"`
-	// Orders that came out as expected (PaymentProcessed), and those that did not.
+	// Orders that came out as expected (paid: PaymentProcessed, or DeliveryStarted when the notification went
+	// out at once), and those that did not.
 	Orders int64 `json:"orders"`
 	Errors int64 `json:"errors"`
 	// OrdersPerSecond is Orders over Seconds.

@@ -288,7 +288,7 @@ func (p httpPlacer) place(ctx context.Context, o order) (string, error) {
 	if id == "" {
 		id = out.MongoID
 	}
-	if out.Status != "PaymentProcessed" {
+	if out.Status != "PaymentProcessed" && out.Status != "DeliveryStarted" {
 		return id, &outcomeError{"created " + out.Status}
 	}
 	return id, nil
@@ -343,7 +343,8 @@ func (p grpcPlacer) place(ctx context.Context, o order) (string, error) {
 	switch {
 	case resp.GetReplayed():
 		return "", &outcomeError{"grpc replayed"}
-	case resp.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED:
+	case resp.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED &&
+		resp.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_DELIVERY_STARTED:
 		return id, &outcomeError{"created " + resp.GetOrder().GetStatus().String()}
 	}
 	return id, nil

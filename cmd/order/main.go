@@ -60,7 +60,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.opts.SweepGrace, "sweep-grace", order.DefaultSweepGrace, "extra age, beyond -order-timeout, before the sweeper touches a pending order")
 	fs.DurationVar(&f.opts.DispatchInterval, "dispatch-interval", order.DefaultDispatchInterval, "how often the outbox dispatcher looks for due notifications, releases and refunds")
 	fs.IntVar(&f.opts.DispatchConcurrency, "dispatch-concurrency", order.DefaultDispatchConcurrency, "orders whose side effects the dispatcher runs at once")
-	f.opts.RegisterAdmissionFlags(fs)
+	f.opts.RegisterFlags(fs)
 	fs.DurationVar(&f.opts.OutboxBackoff, "outbox-backoff", order.DefaultOutboxBackoff, "first wait before retrying a failed side effect (doubles up to -outbox-backoff-max)")
 	fs.DurationVar(&f.opts.OutboxBackoffMax, "outbox-backoff-max", order.DefaultOutboxBackoffMax, "longest wait between retries of a failed side effect")
 }

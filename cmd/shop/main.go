@@ -87,7 +87,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the order sweeper resolves stale Pending orders")
-	s.orderOpts.RegisterAdmissionFlags(fs)
+	s.orderOpts.RegisterFlags(fs)
 	s.client.RegisterFlags(fs)
 	s.cache.RegisterFlags(fs)
 	s.tls.RegisterFlags(fs)

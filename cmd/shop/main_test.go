@@ -282,7 +282,7 @@ func TestPurchaseEndToEnd(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("POST /order: %d %s", code, raw)
 	}
-	if o.Status != "PaymentProcessed" || o.Total != 5000 || o.Payment.PaymentStatus != "Approved" || o.Customer.Email != "alice@example.com" {
+	if o.Status != "DeliveryStarted" || o.Total != 5000 || o.Payment.PaymentStatus != "Approved" || o.Customer.Email != "alice@example.com" {
 		t.Fatalf("created order = %+v", o)
 	}
 	if bytes.Contains(raw, []byte(approvedCard)) {

@@ -60,7 +60,7 @@ func TestPurchaseOverMutualTLS(t *testing.T) {
 	if code, raw := sys.call(t, "POST", "/order", bearer(alice), orderBody([]string{"sample-1"}, approvedCard, 1000), &o); code != http.StatusCreated {
 		t.Fatalf("POST /order: %d %s", code, raw)
 	}
-	if o.Status != "PaymentProcessed" || o.Customer.Email != "alice@example.com" {
+	if o.Status != "DeliveryStarted" || o.Customer.Email != "alice@example.com" {
 		t.Fatalf("created order = %+v", o)
 	}
 	sys.waitStatus(t, alice, o.ID, "DeliveryStarted")

@@ -48,7 +48,7 @@ func TestHealthySystem(t *testing.T) {
 	tok := sys.SignUp(t, "kim@example.com")
 
 	r, o, err := sys.PlaceOrder(ctx, tok, systemtest.OrderRequest{ProductIDs: []string{"sample-1", "sample-3"}, Key: "healthy-1"})
-	if err != nil || r.Status != http.StatusCreated || o.Status != order.StatusPaymentProcessed {
+	if err != nil || r.Status != http.StatusCreated || o.Status != order.StatusDeliveryStarted {
 		t.Fatalf("POST /order: %v %v %+v", r, err, o)
 	}
 	r, _, err = sys.PlaceOrder(ctx, tok, systemtest.OrderRequest{ProductIDs: []string{"sample-2"}, Card: systemtest.CardDeclined})
@@ -154,7 +154,7 @@ func TestPaymentDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r.Status == http.StatusCreated {
-			if o.Status != order.StatusPaymentProcessed {
+			if o.Status != order.StatusDeliveryStarted {
 				t.Fatalf("the probe's order is %s", o.Status)
 			}
 			break
@@ -262,7 +262,7 @@ func TestPaymentAnswerLost(t *testing.T) {
 	tok := sys.SignUp(t, "kim@example.com")
 
 	r, o, err := sys.PlaceOrder(ctx, tok, systemtest.OrderRequest{ProductIDs: []string{"sample-1"}, Card: systemtest.CardHang})
-	if err != nil || r.Status != http.StatusCreated || o.Status != order.StatusPaymentProcessed {
+	if err != nil || r.Status != http.StatusCreated || o.Status != order.StatusDeliveryStarted {
 		t.Fatalf("POST /order with the hang card: %v %v", r, err)
 	}
 	if c := network.Charges(); c != 1 {
