@@ -117,12 +117,15 @@
 //
 // FerretDB allocates a great deal for every command (it decodes each document it reads from SQLite through
 // encoding/json into its own types, and builds each answer anew), while the live heap of a whole kitshop
-// stays small (~20 MB). With Go's default target (GOGC=100) the collector then runs many times a second:
+// stays small (~20-40 MB). With Go's default target (GOGC=100) the collector then runs many times a second:
 // its mark workers took 10-11 % of cmd/shop's CPU at full load, plus 1-2 % of assists. [StartEmbedded]
-// therefore raises the target of the process that hosts the store to [EmbeddedGCPercent] (200), unless the
-// GOGC environment variable is set: the mark workers then took 5 % and the assists almost nothing (CPU
-// profiles of the same load), for ~30 MB more resident memory at the end of a 30 s load (108 → 138-141 MB
-// of cmd/shop, within its 150 MB budget; GOGC=300 and 400 reached 145 and 176 MB).
+// therefore sets, in the process that hosts the store, a target of [EmbeddedGCPercent] (GOGC=200: the mark
+// workers then took 5 % and the assists almost nothing, in CPU profiles of the same load) and a soft limit of
+// [EmbeddedMemoryLimit] (96 MiB) on the memory the Go runtime manages. The target alone let cmd/shop's
+// resident memory grow from ~110 MB to 145 MB at full load and to 172 MB under overload (an open loop at
+// 200 orders/s, with hundreds of requests waiting for a turn); near the limit the collector runs as often as
+// needed to stay under it, so a small heap is collected rarely and a large one as before. GOGC and
+// GOMEMLIMIT, when set, win; a process that set a higher target or a lower limit itself keeps it.
 //
 // # Logs
 //

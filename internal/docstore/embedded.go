@@ -89,9 +89,9 @@ type Embedded struct {
 
 // StartEmbedded starts FerretDB v1 with its SQLite handler on opts.DataDir, makes sure every existing collection
 // table has the _id expression index, and starts the periodic maintenance. It returns once the server accepts
-// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only. It raises the process's
-// garbage collection target to [EmbeddedGCPercent] unless the GOGC environment variable is set (see the package
-// documentation).
+// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only. It sets the process's
+// garbage collection target and soft memory limit ([EmbeddedGCPercent], [EmbeddedMemoryLimit]) unless GOGC or
+// GOMEMLIMIT is set (see the package documentation).
 //
 // Besides opts.Addr, the server listens on the Unix domain socket <DataDir>/docstore.sock, replacing one a
 // crashed predecessor left there, unless the socket's path is longer than the operating system allows (107
@@ -138,7 +138,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
 
-	raiseGCPercent()
+	tuneGC()
 	ferretdbNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr, Unix: socket},
@@ -188,18 +188,27 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	return e, nil
 }
 
-// EmbeddedGCPercent is the garbage collection target (GOGC) of a process that hosts the embedded store, unless
-// its GOGC environment variable says otherwise. See "Garbage collection" in the package documentation.
-const EmbeddedGCPercent = 200
+// The garbage collection settings of a process that hosts the embedded store, unless its GOGC or GOMEMLIMIT
+// environment variable says otherwise: a target of EmbeddedGCPercent (GOGC) and a soft limit of
+// EmbeddedMemoryLimit bytes on the memory the Go runtime manages (GOMEMLIMIT), near which the collector runs
+// more often. See "Garbage collection" in the package documentation.
+const (
+	EmbeddedGCPercent   = 200
+	EmbeddedMemoryLimit = 96 << 20
+)
 
-// raiseGCPercent sets the garbage collection target to EmbeddedGCPercent, unless GOGC is set or the target is
-// higher already.
-func raiseGCPercent() {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return
+// tuneGC applies EmbeddedGCPercent and EmbeddedMemoryLimit, each unless its environment variable is set or the
+// process has a higher target or a lower limit already.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		if prev := debug.SetGCPercent(EmbeddedGCPercent); prev > EmbeddedGCPercent || prev < 0 {
+			debug.SetGCPercent(prev)
+		}
 	}
-	if prev := debug.SetGCPercent(EmbeddedGCPercent); prev > EmbeddedGCPercent || prev < 0 {
-		debug.SetGCPercent(prev)
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		if prev := debug.SetMemoryLimit(EmbeddedMemoryLimit); prev < EmbeddedMemoryLimit {
+			debug.SetMemoryLimit(prev)
+		}
 	}
 }
 

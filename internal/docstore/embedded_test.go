@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -354,25 +355,36 @@ func serveUntilKilled(t *testing.T, dir string) {
 	t.Fatal("the parent test process went away")
 }
 
-// TestStartEmbeddedRaisesGCPercent checks that hosting the store raises the collector's target, and that
-// GOGC, when set, wins.
-func TestStartEmbeddedRaisesGCPercent(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(prev) })
+// TestStartEmbeddedTunesGC checks that hosting the store sets the collector's target and soft memory limit,
+// that GOGC and GOMEMLIMIT, when set, win, and that a higher target or a lower limit stays.
+func TestStartEmbeddedTunesGC(t *testing.T) {
+	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
 
 	t.Setenv("GOGC", "100")
+	t.Setenv("GOMEMLIMIT", "off")
 	startEmbedded(t, EmbeddedOptions{})
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC set, the target became %d, want it left at 100", got)
 	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("with GOMEMLIMIT set, the limit became %d, want it left off", got)
+	}
 
-	os.Unsetenv("GOGC") // t.Setenv restores it
+	os.Unsetenv("GOGC") // t.Setenv restores them
+	os.Unsetenv("GOMEMLIMIT")
 	startEmbedded(t, EmbeddedOptions{})
 	if got := debug.SetGCPercent(400); got != EmbeddedGCPercent {
 		t.Errorf("without GOGC, the target is %d, want %d", got, EmbeddedGCPercent)
 	}
+	if got := debug.SetMemoryLimit(64 << 20); got != EmbeddedMemoryLimit {
+		t.Errorf("without GOMEMLIMIT, the limit is %d, want %d", got, EmbeddedMemoryLimit)
+	}
 	startEmbedded(t, EmbeddedOptions{})
 	if got := debug.SetGCPercent(100); got != 400 {
 		t.Errorf("a higher target became %d, want it left at 400", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != 64<<20 {
+		t.Errorf("a lower limit became %d, want it left at %d", got, 64<<20)
 	}
 }
