@@ -36,11 +36,13 @@ type system struct {
 	http    *http.Client
 }
 
-func startSystem(t *testing.T) *system {
+// startSystem starts cmd/shop on loopback ports and a new data directory, with the flags in extra besides.
+func startSystem(t *testing.T, extra ...string) *system {
 	t.Helper()
 	dir := t.TempDir()
 	args := []string{"-data-dir", dir, "-edge-addr", "127.0.0.1:0", "-store-addr", "127.0.0.1:0", "-admin-emails", adminEmail,
 		"-sweep-interval", "200ms", "-log-level", "warn"}
+	args = append(args, extra...)
 	for _, name := range config.ServiceNames() {
 		args = append(args, "-"+name+"-grpc-addr", "127.0.0.1:0", "-"+name+"-http-addr", "127.0.0.1:0")
 	}
@@ -318,6 +320,24 @@ func TestPurchaseEndToEnd(t *testing.T) {
 	if code, _ := sys.call(t, "GET", "/notification?orderId="+o.ID, bearer(bob), nil, nil); code != http.StatusNotFound {
 		t.Errorf("bob reading alice's notification: %d, want 404", code)
 	}
+}
+
+// TestNotifyWithinReachesTheOrderService: with -notify-within negative, an
+// order's notification goes through the outbox, so the order is created
+// PaymentProcessed (and still reaches DeliveryStarted), where by default it is
+// created DeliveryStarted (TestPurchaseEndToEnd).
+func TestNotifyWithinReachesTheOrderService(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t, "-notify-within", "-1ns")
+	alice := sys.signUp(t, "alice@example.com")
+	var o orderJSON
+	if code, raw := sys.call(t, "POST", "/order", bearer(alice), orderBody([]string{"sample-1"}, approvedCard, 1000), &o); code != http.StatusCreated {
+		t.Fatalf("POST /order: %d %s", code, raw)
+	}
+	if o.Status != "PaymentProcessed" {
+		t.Fatalf("created %s, want PaymentProcessed (the notification left to the outbox)", o.Status)
+	}
+	sys.waitStatus(t, alice, o.ID, "DeliveryStarted")
 }
 
 func TestOrderErrorsEndToEnd(t *testing.T) {

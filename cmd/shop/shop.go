@@ -163,11 +163,12 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	if err != nil {
 		return nil, err
 	}
+	orderOpts := s.orderOpts // -max-concurrent-orders, -admission-wait, -notify-within
+	orderOpts.SweepInterval = s.sweepInterval
 	orders, err := order.Build(ctx, order.Deps{
 		DB: dbs[config.Order].Database(config.Order), Logger: logger, Registerer: regs[config.Order],
 		Verifier: verifier, Dependencies: orderDeps,
-		Options: order.Options{SweepInterval: s.sweepInterval,
-			MaxConcurrentOrders: s.orderOpts.MaxConcurrentOrders, AdmissionWait: s.orderOpts.AdmissionWait},
+		Options: orderOpts,
 	})
 	if err != nil {
 		return nil, err
