@@ -44,9 +44,13 @@ const ordersCollection = "orders"
 // and ListOutbox) are served by indexes on MongoDB, which NewMongoStore
 // creates. On the embedded store they scan the orders collection, and
 // NewMongoStore creates no secondary index there: FerretDB v1 only ever uses
-// the _id index, so any other index would only make every write dearer.
+// the _id index, so any other index would only make every write dearer. There
+// a scan of a large collection takes seconds (every order decoded), so the
+// queries go through a client of their own when one is given (QueryThrough),
+// and the orders in progress do not wait for them.
 type MongoStore struct {
 	orders  *mongo.Collection
+	queries *mongo.Collection // the orders, for the queries: orders unless QueryThrough
 	updater *docstore.Updater // every read and write by _id
 }
 
@@ -147,7 +151,16 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 		// MongoDB accepts indexes that exist already (a restart).
 		return nil, fmt.Errorf("order: store: create indexes: %w", err)
 	}
-	return &MongoStore{orders: orders, updater: updater}, nil
+	return &MongoStore{orders: orders, queries: orders, updater: updater}, nil
+}
+
+// QueryThrough makes the store send its queries (ListByCustomer, ListPending,
+// ListOutbox) to db, the order database reached through another client
+// (docstore.Store.Reader), instead of the client of its writes. Call it before
+// the store is used. The queries only read; every write and every read by _id
+// still goes through the Updater.
+func (s *MongoStore) QueryThrough(db *mongo.Database) {
+	s.queries = db.Collection(ordersCollection)
 }
 
 // dropSecondaryIndexes drops every index of coll but _id's: on the embedded
@@ -324,7 +337,7 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string,
 			bson.D{{Key: "createdAt", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: afterID}}}},
 		}})
 	}
-	cur, err := s.orders.Find(ctx, filter, options.Find().
+	cur, err := s.queries.Find(ctx, filter, options.Find().
 		SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}).
 		SetLimit(int64(limit)))
 	if err != nil {
@@ -343,7 +356,7 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string,
 
 // ListPending implements Store.
 func (s *MongoStore) ListPending(ctx context.Context) ([]Pending, error) {
-	cur, err := s.orders.Find(ctx, bson.D{{Key: "status", Value: string(StatusPending)}},
+	cur, err := s.queries.Find(ctx, bson.D{{Key: "status", Value: string(StatusPending)}},
 		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "createdAt", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("order: store: find pending orders: %w", err)
@@ -370,7 +383,7 @@ func (s *MongoStore) ListOutbox(ctx context.Context) ([]string, error) {
 		bson.D{{Key: "releaseStock", Value: true}},
 		bson.D{{Key: "refund", Value: true}},
 	}}}
-	cur, err := s.orders.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	cur, err := s.queries.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("order: store: find orders with an outbox: %w", err)
 	}

@@ -527,3 +527,30 @@ func ids(orders []Order) string {
 	}
 	return fmt.Sprint(s)
 }
+
+// TestQueryThrough: with QueryThrough, the queries read the database given,
+// while writes and reads by _id stay on the store's own.
+func TestQueryThrough(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, other := newTestMongoStore(t), newTestMongoStore(t)
+	s.QueryThrough(other.orders.Database())
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := s.Insert(ctx, storedOrder("mine", "alice", now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Insert(ctx, storedOrder("theirs", "alice", now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "mine"); err != nil {
+		t.Errorf("Get by _id: %v, want the store's own order", err)
+	}
+	pending, err := s.ListPending(ctx)
+	if err != nil || len(pending) != 1 || pending[0].ID != "theirs" {
+		t.Errorf("ListPending = %v %v, want [theirs] from the query database", pending, err)
+	}
+	listed, err := s.ListByCustomer(ctx, "alice", "", 10)
+	if err != nil || len(listed) != 1 || listed[0].ID != "theirs" {
+		t.Errorf("ListByCustomer = %v %v, want [theirs] from the query database", listed, err)
+	}
+}

@@ -19,6 +19,11 @@ import (
 type Deps struct {
 	// DB is the order service's own database.
 	DB *mongo.Database
+	// QueryDB, if set, is the same database through a client of its own
+	// (docstore.Store.Reader), for the queries that read many orders: on the
+	// embedded store they then do not hold up the orders in progress
+	// (MongoStore.QueryThrough).
+	QueryDB *mongo.Database
 	// Logger receives one line per service call and the workers' logs. Nil
 	// discards.
 	Logger *slog.Logger
@@ -74,6 +79,9 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	store, err := NewMongoStore(ctx, d.DB)
 	if err != nil {
 		return nil, err
+	}
+	if d.QueryDB != nil {
+		store.QueryThrough(d.QueryDB)
 	}
 	opts := d.Options
 	if opts.RecordStatus == nil {

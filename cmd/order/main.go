@@ -134,19 +134,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	queries, err := store.Reader(ctx, logger) // listings and start-up scans: order.Deps.QueryDB
+	if err != nil {
+		return errors.Join(err, store.Close(ctx))
+	}
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
+	g.Cleanup("store-queries", queries.Close)
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
 	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, creds.DialOptions()...)
 	if err != nil {
-		return errors.Join(err, store.Close(ctx))
+		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
 	}
-	fail := func(err error) error { return errors.Join(err, conns.Close(), store.Close(ctx)) }
+	fail := func(err error) error { return errors.Join(err, conns.Close(), queries.Close(ctx), store.Close(ctx)) }
 	g.Cleanup("clients", func(context.Context) error { return conns.Close() })
 	comp, err := order.Build(ctx, order.Deps{
 		DB:           store.Database(config.Order),
+		QueryDB:      queries.Database(config.Order),
 		Logger:       logger,
 		Registerer:   svcReg,
 		Verifier:     verifier,

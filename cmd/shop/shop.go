@@ -88,6 +88,13 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		cleanup(name+"-store", st.Close)
 		dbs[name] = st
 	}
+	// The order service's listings and start-up scans read through a client of
+	// their own, so that they never hold up its writes (order.Deps.QueryDB).
+	orderQueries, err := dbs[config.Order].Reader(ctx, logger)
+	if err != nil {
+		return nil, err
+	}
+	cleanup("order-store-queries", orderQueries.Close)
 
 	key, err := token.LoadOrCreateKey(filepath.Join(s.dataDir, signingKeyFile))
 	if err != nil {
@@ -166,7 +173,8 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	orderOpts := s.orderOpts // -max-concurrent-orders, -admission-wait, -notify-within
 	orderOpts.SweepInterval = s.sweepInterval
 	orders, err := order.Build(ctx, order.Deps{
-		DB: dbs[config.Order].Database(config.Order), Logger: logger, Registerer: regs[config.Order],
+		DB: dbs[config.Order].Database(config.Order), QueryDB: orderQueries.Database(config.Order),
+		Logger: logger, Registerer: regs[config.Order],
 		Verifier: verifier, Dependencies: orderDeps,
 		Options: orderOpts,
 	})

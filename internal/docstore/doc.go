@@ -27,7 +27,8 @@
 // transaction numbers, so the driver's retry of a write whose answer was lost would apply it twice.
 //
 // Rule 1: a service is the only writer of its database, through one Store, made from a URI of the embedded
-// store as it is. Two processes writing one database, or one process with two clients of it, are not atomic. A
+// store as it is. Two processes writing one database, or one process with two clients writing it, are not
+// atomic; a second client that only reads ([Store.Reader]) is harmless. A
 // read-then-write done by the service itself (read a document, decide, write it) is not one command and needs
 // a lock of its own in the service; [Updater] does that for guarded updates by _id. The price of one
 // connection per service: its commands queue, so a slow command (see rule 2) delays every other command of

@@ -25,6 +25,7 @@ type Config struct {
 // (see the package documentation). Its methods are safe for concurrent use.
 type Store struct {
 	client   *mongo.Client
+	uri      string
 	embedded *Embedded // started by Open, stopped by Close; nil otherwise
 }
 
@@ -45,7 +46,16 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 		return nil, fmt.Errorf("docstore: connect: %w", err)
 	}
 	logger.InfoContext(ctx, "document store client created", slog.Any("hosts", opts.Hosts))
-	return &Store{client: client}, nil
+	return &Store{client: client, uri: uri}, nil
+}
+
+// Reader returns a second client of the same store, for the queries of a service that must not wait behind its
+// writes. On the embedded store a Store sends one command at a time (rule 1 of the package documentation) and
+// a query on anything but _id reads the whole collection (rule 2): through the Store itself, a listing or a
+// start-up scan of a large collection would hold up every write of the service for as long. Only read through
+// a Reader: a second writer of a database breaks rule 1. Close it on its own; it never stops the embedded store.
+func (s *Store) Reader(ctx context.Context, logger *slog.Logger) (*Store, error) {
+	return Connect(ctx, s.uri, logger)
 }
 
 // Open returns a Store for cfg: a client of cfg.URI, or, when cfg.URI is empty, a client of an embedded store

@@ -285,3 +285,33 @@ func TestConnectToRunningStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReader: a Reader is a client of its own that sees what the Store wrote, and closing it leaves the Store
+// and the embedded store running.
+func TestReader(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Config{DataDir: t.TempDir()}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	r, err := s.Reader(ctx, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.client == s.client {
+		t.Fatal("the Reader shares the Store's client")
+	}
+	if _, err := s.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Database("d").Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Errorf("the Reader counts %d documents (%v), want 1", n, err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("the Store after closing its Reader: %v", err)
+	}
+}
