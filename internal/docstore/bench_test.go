@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitshop/kitshop/internal/cputime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -59,11 +60,11 @@ func benchOn(b *testing.B, coll string, doc func(id string, i int) bson.D,
 			e := startEmbedded(b, EmbeddedOptions{})
 			c := connect(b, e.LocalURI()).Database("bench").Collection(coll)
 			ids := seed(b, e, c, n, doc)
-			cpu0, ok := processCPU()
+			cpu0, ok := cputime.Process()
 			for i := 0; b.Loop(); i++ {
 				op(b, c, ids, i)
 			}
-			if cpu1, _ := processCPU(); ok {
+			if cpu1, _ := cputime.Process(); ok {
 				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 			}
 		})

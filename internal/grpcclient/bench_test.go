@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/kitshop/kitshop/internal/cputime"
 	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
 )
 
@@ -98,9 +99,9 @@ func BenchmarkGetPaymentClientSide(b *testing.B) {
 // the waits for a core, CPU time hardly.
 func measure(b *testing.B, loop func()) {
 	b.ReportAllocs()
-	before, ok := processCPU()
+	before, ok := cputime.Process()
 	loop()
-	if after, _ := processCPU(); ok && b.N > 0 {
+	if after, _ := cputime.Process(); ok && b.N > 0 {
 		b.ReportMetric(float64(after-before)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -1,15 +1,14 @@
 //go:build unix
 
-package grpcclient
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time (user and system) this process has used,
-// and whether the system tells it.
-func processCPU() (time.Duration, bool) {
+// Process returns the CPU time (user and system) this process has used so far, and whether it could be read.
+func Process() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
