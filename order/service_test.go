@@ -472,26 +472,35 @@ func TestSweeperRejectedPayment(t *testing.T) {
 	}
 }
 
+// TestApprovedPaymentOfFailedOrderIsRefunded: an order settled elsewhere while
+// its payment was in flight keeps that settlement and its payment is
+// refunded, whether the order was on its way to PaymentProcessed (the
+// notification queued) or to DeliveryStarted (the notification sent at once).
 func TestApprovedPaymentOfFailedOrderIsRefunded(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.payments.decide = func(req PaymentRequest) (*Payment, error) {
-		// Another actor settled the order while the payment was in flight.
-		o, _ := e.store.Get(t.Context(), req.OrderID)
-		o.Status = StatusPaymentCancelled
-		e.store.set(o)
-		return approve(req)
-	}
-	_, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
-	if !errors.Is(err, ErrIllegalTransition) {
-		t.Fatalf("got %v, want ErrIllegalTransition", err)
-	}
-	o := onlyOrder(t, e)
-	if o.Status != StatusPaymentCancelled {
-		t.Errorf("order %s, want PaymentCancelled (the first settlement stands)", o.Status)
-	}
-	if len(e.payments.refunds) != 1 || e.payments.refunds[0] != o.ID || o.Outbox.Refund {
-		t.Errorf("refunds %v, outbox %+v: want one refund done", e.payments.refunds, o.Outbox)
+	for name, notifyWithin := range map[string]time.Duration{"notification queued": -1, "notification at once": time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvNotifyWithin(t, notifyWithin)
+			e.payments.decide = func(req PaymentRequest) (*Payment, error) {
+				// Another actor settled the order while the payment was in flight.
+				o, _ := e.store.Get(t.Context(), req.OrderID)
+				o.Status = StatusPaymentCancelled
+				e.store.set(o)
+				return approve(req)
+			}
+			_, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+			if !errors.Is(err, ErrIllegalTransition) {
+				t.Fatalf("got %v, want ErrIllegalTransition", err)
+			}
+			o := onlyOrder(t, e)
+			if o.Status != StatusPaymentCancelled {
+				t.Errorf("order %s, want PaymentCancelled (the first settlement stands)", o.Status)
+			}
+			if len(e.payments.refunds) != 1 || e.payments.refunds[0] != o.ID || o.Outbox.Refund {
+				t.Errorf("refunds %v, outbox %+v: want one refund done", e.payments.refunds, o.Outbox)
+			}
+		})
 	}
 }
 
