@@ -123,17 +123,20 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		regs[name] = serve.Registerer(reg, name)
 	}
 
-	// gRPC listeners first: order dials the bound addresses.
+	// gRPC listeners first: order dials the bound addresses, which each
+	// service also serves in memory for it (serve.InProcessDialer).
 	servers := make(map[string]*serve.Server)
+	var inProcess []*serve.Server
 	for _, name := range config.ServiceNames() {
 		srv, err := serve.Listen(g, name, s.addrs[name].grpc, serve.Options{
 			Logger: logger, Registerer: regs[name], Gatherer: reg, Ready: dbs[name].Ping, MaxBodyBytes: s.maxBodyBytes,
-			GRPCOptions: creds.ServerOptions(),
+			GRPCOptions: creds.ServerOptions(), InProcess: true,
 		})
 		if err != nil {
 			return nil, err
 		}
 		servers[name], sh.grpcAddrs[name] = srv, srv.GRPCAddr()
+		inProcess = append(inProcess, srv)
 	}
 
 	orderDeps, orderConns, err := order.Dial(order.Addrs{
@@ -141,7 +144,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		Product:      sh.grpcAddrs[config.Product],
 		Payment:      sh.grpcAddrs[config.Payment],
 		Notification: sh.grpcAddrs[config.Notification],
-	}, s.client, s.cache, regs[config.Order], logger, creds.DialOptions()...)
+	}, s.client, s.cache, regs[config.Order], logger, append(creds.DialOptions(), serve.InProcessDialer(inProcess...))...)
 	if err != nil {
 		return nil, err
 	}

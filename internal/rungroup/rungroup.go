@@ -94,6 +94,14 @@ func (g *Group) GRPC(name, addr string, srv GRPCServer) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("grpc %s: listen on %q: %w", name, addr, err)
 	}
+	g.GRPCOn(name, lis, srv)
+	return lis.Addr().String(), nil
+}
+
+// GRPCOn serves srv on lis, a listener bound already (such as an in-memory
+// one), as GRPC does on its own. One server may be served on several
+// listeners: stopping it stops them all.
+func (g *Group) GRPCOn(name string, lis net.Listener, srv GRPCServer) {
 	s := server{
 		name:  "grpc " + name,
 		lis:   lis,
@@ -118,7 +126,6 @@ func (g *Group) GRPC(name, addr string, srv GRPCServer) (string, error) {
 		s.markNotServing = m.MarkNotServing
 	}
 	g.servers = append(g.servers, s)
-	return lis.Addr().String(), nil
 }
 
 // HTTP binds addr at once (":0" picks a free port) and returns the bound

@@ -6,17 +6,25 @@
 // Listen binds the gRPC address first (so a process running several services
 // knows where each one listens before it builds their clients), Serve then
 // registers the service and binds its HTTP address.
+//
+// A process running several services can also serve each one's gRPC in
+// memory (Options.InProcess) and have its clients dial it there
+// (InProcessDialer): the calls between services keep gRPC, its interceptors,
+// breakers and TLS, but skip the kernel. cmd/shop does, which took 7 % off its
+// CPU per order (BENCHMARKS.md).
 package serve
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/kitshop/kitshop/internal/grpcserver"
 	"github.com/kitshop/kitshop/internal/httpserver"
@@ -52,7 +60,14 @@ type Options struct {
 	MaxBodyBytes int64
 	// GRPCOptions are extra server options (e.g. TLS credentials).
 	GRPCOptions []grpc.ServerOption
+	// InProcess also serves gRPC on an in-memory listener, which clients in
+	// this process reach through InProcessDialer.
+	InProcess bool
 }
+
+// inProcessBuffer is the size of each direction of an in-memory connection.
+// gRPC's reader drains it continuously; a writer that fills it waits.
+const inProcessBuffer = 256 << 10
 
 // Server is one service's servers, bound in a run group.
 type Server struct {
@@ -61,6 +76,8 @@ type Server struct {
 	grpc     *grpcserver.Server
 	opts     Options
 	grpcAddr string
+	// mem is the in-memory listener (Options.InProcess), or nil.
+	mem *bufconn.Listener
 }
 
 // Listen creates the gRPC server of service name and binds addr in g. The
@@ -71,7 +88,34 @@ func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{name: name, group: g, grpc: srv, opts: opts, grpcAddr: bound}, nil
+	s := &Server{name: name, group: g, grpc: srv, opts: opts, grpcAddr: bound}
+	if opts.InProcess {
+		// google.golang.org/grpc/test/bufconn: gRPC's own in-memory
+		// net.Listener, made for tests, is a plain pipe that serves here as
+		// well; writing one would copy it.
+		s.mem = bufconn.Listen(inProcessBuffer)
+		g.GRPCOn(name+" in-process", s.mem, srv)
+	}
+	return s, nil
+}
+
+// InProcessDialer is a dial option that connects to each of servers
+// listening in memory (Options.InProcess) there, when dialled at its
+// GRPCAddr; any other address is dialled over TCP.
+func InProcessDialer(servers ...*Server) grpc.DialOption {
+	mem := make(map[string]*bufconn.Listener, len(servers))
+	for _, s := range servers {
+		if s.mem != nil {
+			mem[s.grpcAddr] = s.mem
+		}
+	}
+	return grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		if l, ok := mem[addr]; ok {
+			return l.DialContext(ctx)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	})
 }
 
 // GRPCAddr is the bound gRPC address.

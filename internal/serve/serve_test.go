@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 
 	"github.com/kitshop/kitshop/internal/rungroup"
 )
@@ -96,5 +97,62 @@ func TestListenServe(t *testing.T) {
 	case <-workerRan:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the background worker never ran")
+	}
+}
+
+// TestInProcessDialer checks that InProcessDialer reaches a server that
+// listens in memory there, and any other over TCP, and that the in-memory
+// listener stops with the group.
+func TestInProcessDialer(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	g := rungroup.New(logger, 5*time.Second)
+	networks := make(chan string, 4)
+	recordPeer := grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if p, ok := peer.FromContext(ctx); ok {
+			networks <- p.Addr.Network()
+		}
+		return h(ctx, req)
+	})
+	listen := func(name string, inProcess bool) *Server {
+		srv, err := Listen(g, name, "127.0.0.1:0", Options{Logger: logger, GRPCOptions: []grpc.ServerOption{recordPeer}, InProcess: inProcess})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Serve(func(grpc.ServiceRegistrar) {}, http.NewServeMux(), nil, "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	mem, tcp := listen("mem", true), listen("tcp", false)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+
+	dialer := InProcessDialer(mem, tcp)
+	for _, c := range []struct {
+		srv  *Server
+		want string
+	}{{mem, "bufconn"}, {tcp, "tcp"}} {
+		conn, err := grpc.NewClient(c.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()), dialer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil || hc.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("%s: gRPC health: %v %v", c.srv.name, hc, err)
+		}
+		if got := <-networks; got != c.want {
+			t.Errorf("%s: the call came over %q, want %q", c.srv.name, got, c.want)
+		}
+		conn.Close()
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := mem.mem.DialContext(t.Context()); err == nil {
+		t.Error("the in-memory listener still accepts after the group stopped")
 	}
 }
