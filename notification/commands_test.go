@@ -10,7 +10,7 @@ import (
 
 // TestServiceOnEmbeddedStoreCommandsPerNotification counts the store
 // commands of the service on the embedded store: a new notification costs one
-// insert and one findAndModify and no read; a repeat costs only its failed
+// insert and one update and no read; a repeat costs only its failed
 // insert (the stored notification is remembered); reading it back costs
 // nothing; and the Updater's set-up creates no index.
 func TestServiceOnEmbeddedStoreCommandsPerNotification(t *testing.T) {
@@ -40,7 +40,7 @@ func TestServiceOnEmbeddedStoreCommandsPerNotification(t *testing.T) {
 			t.Fatalf("order %d: %+v, %v", i, n, err)
 		}
 	}
-	want := map[string]int{"insert": orders, "findAndModify": orders}
+	want := map[string]int{"insert": orders, "update": orders}
 	if got := counter.Take(dbName, collectionName); !maps.Equal(got, want) {
 		t.Errorf("%d new notifications sent commands %v, want %v", orders, got, want)
 	}

@@ -284,10 +284,11 @@ func TestMongoStoreCommands(t *testing.T) {
 
 	// An order's whole normal life, placed, paid, notified and its delivery
 	// started, sends the orders collection one insert (not recorded) and one
-	// findAndModify (Pending → DeliveryStarted, the notification sent while
-	// CreateOrder waited): no read, no other update. When the notification
-	// is left to the dispatcher, two (paid with the notification due;
-	// delivery started with it cleared).
+	// update (Pending → DeliveryStarted, the notification sent while
+	// CreateOrder waited; an update command, since the Updater knows the
+	// order before and after): no read, no other update. When the
+	// notification is left to the dispatcher, two (paid with the
+	// notification due; delivery started with it cleared).
 	t.Run("per order", func(t *testing.T) {
 		ctx := t.Context()
 		store, err := NewMongoStore(ctx, client.Database("order_per_order"))
@@ -310,8 +311,8 @@ func TestMongoStoreCommands(t *testing.T) {
 			t.Fatalf("notifications %v", got)
 		}
 		cmds := rec.Commands("order_per_order", ordersCollection)
-		if fmt.Sprint(names(cmds)) != "[findAndModify]" {
-			t.Errorf("commands per order %v, want one findAndModify (delivery started)", cmds)
+		if fmt.Sprint(names(cmds)) != "[update]" {
+			t.Errorf("commands per order %v, want one update (delivery started)", cmds)
 		}
 
 		queued, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now, NotifyWithin: -1}, nil)
@@ -329,8 +330,8 @@ func TestMongoStoreCommands(t *testing.T) {
 			t.Fatalf("notifications %v", got)
 		}
 		cmds = rec.Commands("order_per_order", ordersCollection)
-		if fmt.Sprint(names(cmds)) != "[findAndModify findAndModify]" {
-			t.Errorf("commands per order %v, want two findAndModify (paid, delivery started)", cmds)
+		if fmt.Sprint(names(cmds)) != "[update update]" {
+			t.Errorf("commands per order %v, want two updates (paid, delivery started)", cmds)
 		}
 
 		stored, err := store.Get(ctx, o.ID)

@@ -8,7 +8,7 @@ import (
 )
 
 // TestServiceOnEmbeddedStoreCommandsPerPayment counts the store commands of MakePayment on the embedded
-// store: a new payment, approved or declined, costs one insert and one findAndModify and no read; a repeat
+// store: a new payment, approved or declined, costs one insert and one update and no read; a repeat
 // costs only its failed insert (the stored payment is remembered); reading a finished payment back costs
 // nothing; and the store's set-up creates no index.
 func TestServiceOnEmbeddedStoreCommandsPerPayment(t *testing.T) {
@@ -35,7 +35,7 @@ func TestServiceOnEmbeddedStoreCommandsPerPayment(t *testing.T) {
 			t.Fatalf("%s is still Pending", req.OrderID)
 		}
 	}
-	want := map[string]int{"insert": len(reqs), "findAndModify": len(reqs)}
+	want := map[string]int{"insert": len(reqs), "update": len(reqs)}
 	if got := counter.Take(dbName, CollectionName); !maps.Equal(got, want) {
 		t.Errorf("%d new payments sent commands %v, want %v", len(reqs), got, want)
 	}

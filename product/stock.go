@@ -28,8 +28,9 @@ package product
 // ReserveStock of a new order is 3 store commands on MongoDB, whatever its
 // number of items: insert the reservation (pending, with its items and a
 // lease); one batched command of conditional takes; pending → reserved. (On
-// the embedded store each product change of a batch is its own cheaper
-// findAndModify by _id, see MongoStore.bulk: 2 + k commands for k items.) Its take
+// the embedded store each product change of a batch is its own update by
+// _id, see MongoStore.bulk, which goes with the other updates waiting for the
+// connection (docstore.Updater): 2 + k commands for k items at most.) Its take
 // marks then go with those of other reservations, one command per batch
 // (marks.go), or, when the batching is not running or is full, in a 4th
 // command of the call. If some item cannot be taken: insert; takes; one

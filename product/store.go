@@ -561,12 +561,13 @@ func (m *MongoStore) ClearMarks(ctx context.Context, marks []ProductMarks) error
 
 // bulk applies the single-document updates (UpdateOneModel, filter {_id: p,
 // guard...}), each whatever happens to the others. On MongoDB they go as one
-// unordered command. On the embedded store each is a findAndModify through the
-// Updater, guard checked on the product as the Updater knows it: FerretDB v1
-// scans the collection for a filter with more than _id, and its update
-// command costs about twice a findAndModify per statement (measured: two
-// takes 2.8 ms in one update command, 0.73 ms for one findAndModify), while
-// products are the hottest documents of the system.
+// unordered command. On the embedded store each is an update by _id alone
+// through the Updater, guard checked on the product as the Updater knows it:
+// FerretDB v1 scans the collection for a filter with more than _id, and an
+// update command with the guards in its filters cost about twice a
+// findAndModify per statement (measured: two takes 2.8 ms in one update
+// command, 0.73 ms for one findAndModify), while products are the hottest
+// documents of the system.
 func (m *MongoStore) bulk(ctx context.Context, models []mongo.WriteModel) (*mongo.BulkWriteResult, error) {
 	if len(models) == 0 {
 		return &mongo.BulkWriteResult{}, nil

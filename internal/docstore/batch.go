@@ -10,90 +10,139 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// maxInsertBatch is the most documents one insert command of an inserter carries.
-const maxInsertBatch = 64
+// maxBatch is the most documents one command of a batcher carries.
+const maxBatch = 64
 
-// inserter coalesces the inserts into one collection that wait for each other: on the embedded store a
-// service's client sends one command at a time, so under load inserts queue behind the command in flight,
-// and the embedded store inserts many documents in one command for much less than one command each
-// (measured here: ~0.19 ms a document in batches of 16 against ~0.45 ms alone). Each caller queues its
-// document; the first one finding no command of this inserter in flight sends everything queued, unordered,
-// and when it is done hands the turn to the first document queued meanwhile, whose caller sends the next
-// batch. No goroutine of its own, and no wait when nothing else is queued: a lone insert goes at once.
+// batcher coalesces the writes into one collection that wait for each other: on the embedded store a
+// service's client sends one command at a time, so under load writes queue behind the command in flight,
+// and the embedded store writes many documents in one command for much less than one command each
+// (measured here: an insert ~0.19 ms a document in batches of 16 against ~0.45 ms alone; an update by _id
+// ~0.42 ms a document in batches of 4 against ~0.60 ms alone). Each caller queues its item; the first one
+// finding no command of this batcher in flight sends everything queued, as one unordered command, and when
+// it is done hands the turn to the first item queued meanwhile, whose caller sends the next batch. No
+// goroutine of its own, and no wait when nothing else is queued: a lone write goes at once.
 //
-// Every document's outcome is its own: a duplicate _id fails that document alone, with a
-// mongo.WriteException that [IsDuplicateKey] recognizes; an error of the whole command fails every
-// document of the batch.
-type inserter struct {
-	coll *mongo.Collection
+// Every item's outcome is its own (see splitWriteError): the error of one document fails that document
+// alone; an error of the whole command fails every item of the batch.
+type batcher[T any] struct {
+	// send writes items as one command and returns each one's outcome.
+	send func(ctx context.Context, items []T) []error
 
 	mu      sync.Mutex
-	queue   []*insertRequest
+	queue   []*batchRequest[T]
 	sending bool // a caller is sending a batch; until it is done, others queue
 }
 
-// insertRequest is one caller's document, waiting for its batch.
-type insertRequest struct {
-	doc  bson.Raw
-	done chan error    // the document's outcome; buffered
+// batchRequest is one caller's item, waiting for its batch.
+type batchRequest[T any] struct {
+	item T
+	done chan error    // the item's outcome; buffered
 	turn chan struct{} // this caller is to send the next batch; buffered
 }
 
-// insert inserts doc as part of the next batch and returns its outcome. ctx bounds the command only if
-// this caller sends it (its deadline, not its cancellation: see detach); a caller waiting for another's
-// batch waits for its outcome.
-func (in *inserter) insert(ctx context.Context, doc bson.Raw) error {
-	r := &insertRequest{doc: doc, done: make(chan error, 1), turn: make(chan struct{}, 1)}
-	in.mu.Lock()
-	in.queue = append(in.queue, r)
-	lead := !in.sending
-	in.sending = true
-	in.mu.Unlock()
+// do writes item as part of the next batch and returns its outcome. ctx bounds the command only if this
+// caller sends it (its deadline, not its cancellation: see detach); a caller waiting for another's batch
+// waits for its outcome.
+func (b *batcher[T]) do(ctx context.Context, item T) error {
+	r := &batchRequest[T]{item: item, done: make(chan error, 1), turn: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	lead := !b.sending
+	b.sending = true
+	b.mu.Unlock()
 	if lead {
-		in.send(ctx)
+		b.sendQueued(ctx)
 	}
 	for {
 		select {
 		case err := <-r.done:
 			return err
 		case <-r.turn:
-			in.send(ctx)
+			b.sendQueued(ctx)
 		}
 	}
 }
 
-// send sends up to maxInsertBatch queued documents as one command, gives each its outcome, then passes
-// the turn on to the first document still queued, or marks the inserter idle.
-func (in *inserter) send(ctx context.Context) {
-	in.mu.Lock()
-	n := min(len(in.queue), maxInsertBatch)
-	batch := in.queue[:n:n]
-	in.queue = append([]*insertRequest(nil), in.queue[n:]...)
-	in.mu.Unlock()
+// sendQueued sends up to maxBatch queued items as one command, gives each its outcome, then passes the
+// turn on to the first item still queued, or marks the batcher idle.
+func (b *batcher[T]) sendQueued(ctx context.Context) {
+	b.mu.Lock()
+	n := min(len(b.queue), maxBatch)
+	batch := b.queue[:n:n]
+	b.queue = append([]*batchRequest[T](nil), b.queue[n:]...)
+	b.mu.Unlock()
 
-	docs := make([]any, len(batch))
+	items := make([]T, len(batch))
 	for i, r := range batch {
-		docs[i] = r.doc
+		items[i] = r.item
 	}
 	wctx, cancel := detach(ctx)
-	_, err := in.coll.InsertMany(wctx, docs, options.InsertMany().SetOrdered(false))
+	outcomes := b.send(wctx, items)
 	cancel()
-	outcomes := splitInsertError(err, len(batch))
 	for i, r := range batch {
 		r.done <- outcomes[i]
 	}
 
-	in.mu.Lock()
-	if len(in.queue) == 0 {
-		in.sending = false
+	b.mu.Lock()
+	if len(b.queue) == 0 {
+		b.sending = false
 	} else {
-		in.queue[0].turn <- struct{}{}
+		b.queue[0].turn <- struct{}{}
 	}
-	in.mu.Unlock()
+	b.mu.Unlock()
 }
 
-// splitInsertError turns the error of an unordered insert of n documents into each document's.
-func splitInsertError(err error, n int) []error {
+// newInserter returns the batcher of the inserts into coll.
+func newInserter(coll *mongo.Collection) *batcher[bson.Raw] {
+	return &batcher[bson.Raw]{send: func(ctx context.Context, docs []bson.Raw) []error {
+		anys := make([]any, len(docs))
+		for i, d := range docs {
+			anys[i] = d
+		}
+		_, err := coll.InsertMany(ctx, anys, options.InsertMany().SetOrdered(false))
+		return splitWriteError(err, len(docs))
+	}}
+}
+
+// updateByID is an update of the document _id=id, for an update batcher.
+type updateByID struct {
+	id     any
+	update bson.Raw
+}
+
+// errOutcomeUnknown is an update's outcome when its batch matched fewer documents than it updated and had
+// no error for this one: which of them matched is not known.
+var errOutcomeUnknown = errors.New("docstore: the batch of updates matched fewer documents than it had")
+
+// newUpdateBatcher returns the batcher of the updates by _id of coll. A batch is one update command of
+// statements {q: {_id}, u: update}: each filter is an index lookup on the embedded store.
+func newUpdateBatcher(coll *mongo.Collection) *batcher[updateByID] {
+	return &batcher[updateByID]{send: func(ctx context.Context, ups []updateByID) []error {
+		models := make([]mongo.WriteModel, len(ups))
+		for i, up := range ups {
+			models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: up.id}}).SetUpdate(up.update)
+		}
+		res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		out := splitWriteError(err, len(ups))
+		failed := 0
+		for _, e := range out {
+			if e != nil {
+				failed++
+			}
+		}
+		if res != nil && failed < len(ups) && res.MatchedCount != int64(len(ups)-failed) {
+			for i, e := range out {
+				if e == nil {
+					out[i] = errOutcomeUnknown
+				}
+			}
+		}
+		return out
+	}}
+}
+
+// splitWriteError turns the error of an unordered write of n documents into each document's.
+func splitWriteError(err error, n int) []error {
 	out := make([]error, n)
 	if err == nil {
 		return out

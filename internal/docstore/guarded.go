@@ -35,6 +35,12 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 //     evaluates the guard in Go on that document and, if it matches, sends findAndModify with the
 //     filter {_id: id}. Every command filters on _id alone, so each one is an indexed lookup.
 //
+// On FerretDB, when the Updater remembers the document (below) and can tell what the update makes of it
+// (applyUpdate: $set, $unset, $inc, $push, $pull and $pullAll of top-level fields), it sends the update
+// as a statement of an update command instead, together with the other updates by _id of the collection
+// waiting for the connection meanwhile (batcher): an update command answers with counts only, and costs
+// the store ~0.42 ms a document in batches of 4 against ~0.60 ms for a findAndModify alone.
+//
 // The FerretDB path is atomic under the embedded store's rule (see the package documentation): the
 // service is the only writer of its database and its client sends one command at a time, so no other
 // command changes the document in the middle of a command, and the lock keeps other guarded updates
@@ -76,9 +82,11 @@ type Updater struct {
 	// An entry changes only under its document's stripe.
 	docs *lru.Cache[docKey, bson.Raw]
 
-	// inserters batch the inserts of each collection, by database and collection name; serial only.
-	insertersMu sync.Mutex
-	inserters   map[[2]string]*inserter
+	// inserters and updaters batch the inserts and the updates by _id of each collection, by database and
+	// collection name; serial only.
+	batchersMu sync.Mutex
+	inserters  map[[2]string]*batcher[bson.Raw]
+	updaters   map[[2]string]*batcher[updateByID]
 }
 
 // DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
@@ -167,13 +175,15 @@ func (u *Updater) UpdateByID(ctx context.Context, coll *mongo.Collection, id any
 		return nil, fmt.Errorf("docstore: update %v in %s: %w", id, coll.Name(), err)
 	}
 	defer unlock()
+	cur, known := u.docs.Get(key)
 	if len(g) > 0 {
-		cur, err := u.find(ctx, coll, key, id)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, ErrNoMatch
-		}
-		if err != nil {
-			return nil, fmt.Errorf("docstore: read %v in %s: %w", id, coll.Name(), err)
+		if !known {
+			if cur, err = u.find(ctx, coll, key, id); errors.Is(err, mongo.ErrNoDocuments) {
+				return nil, ErrNoMatch
+			} else if err != nil {
+				return nil, fmt.Errorf("docstore: read %v in %s: %w", id, coll.Name(), err)
+			}
+			known = true
 		}
 		ok, err := g.matches(cur)
 		if err != nil {
@@ -181,6 +191,11 @@ func (u *Updater) UpdateByID(ctx context.Context, coll *mongo.Collection, id any
 		}
 		if !ok {
 			return nil, ErrNoMatch
+		}
+	}
+	if known {
+		if doc, ok, err := u.batchUpdate(ctx, coll, key, id, cur, update); ok {
+			return doc, err
 		}
 	}
 	wctx, cancel := detach(ctx)
@@ -194,10 +209,48 @@ func (u *Updater) UpdateByID(ctx context.Context, coll *mongo.Collection, id any
 	return result(coll, id, doc, err)
 }
 
+// batchUpdate applies update to cur, the document _id=id of coll as remembered, through the update
+// batcher of coll, when applyUpdate can tell the document after it; it reports false when it cannot, and
+// the caller sends a findAndModify. The caller holds the document's stripe.
+func (u *Updater) batchUpdate(ctx context.Context, coll *mongo.Collection, key docKey, id any, cur bson.Raw,
+	update any,
+) (bson.Raw, bool, error) {
+	raw, ok := update.(bson.Raw)
+	if !ok {
+		b, err := bson.Marshal(update)
+		if err != nil {
+			return nil, false, nil // the driver reports it
+		}
+		raw = b
+	}
+	next, ok := applyUpdate(cur, raw)
+	if !ok {
+		return nil, false, nil
+	}
+	err := batcherOf(u, &u.updaters, coll, newUpdateBatcher).do(ctx, updateByID{id: id, update: raw})
+	switch {
+	case err == nil:
+		u.docs.Add(key, next)
+		return next, true, nil
+	case errors.Is(err, errOutcomeUnknown):
+		// Some update of the batch matched nothing: read this one's document to know.
+		u.docs.Remove(key)
+		rctx, cancel := detach(ctx)
+		defer cancel()
+		doc, err := u.find(rctx, coll, key, id)
+		doc, err = result(coll, id, doc, err)
+		return doc, true, err
+	default:
+		u.docs.Remove(key) // the outcome is unknown
+		doc, err := result(coll, id, nil, err)
+		return doc, true, err
+	}
+}
+
 // InsertOne inserts doc, which must have an _id (a string or an ObjectID), into coll. On the embedded store
 // it remembers the document as inserted, so that FindByID and the guard of UpdateByID need no read (see
 // [Updater]), and inserts that wait for the store's one connection go together, as one command per batch
-// (see inserter). Errors are the driver's, wrapped: [IsDuplicateKey] recognizes an existing _id.
+// (see batcher). Errors are the driver's, wrapped: [IsDuplicateKey] recognizes an existing _id.
 func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any) error {
 	raw, err := bson.Marshal(doc)
 	if err != nil {
@@ -220,7 +273,7 @@ func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any
 		return fmt.Errorf("docstore: insert into %s: %w", coll.Name(), err)
 	}
 	defer unlock()
-	if err = u.inserter(coll).insert(ctx, raw); err != nil {
+	if err = batcherOf(u, &u.inserters, coll, newInserter).do(ctx, raw); err != nil {
 		if !IsDuplicateKey(err) {
 			u.docs.Remove(key) // the outcome is unknown
 		}
@@ -230,20 +283,22 @@ func (u *Updater) InsertOne(ctx context.Context, coll *mongo.Collection, doc any
 	return nil
 }
 
-// inserter returns the inserter of coll.
-func (u *Updater) inserter(coll *mongo.Collection) *inserter {
+// batcherOf returns the batcher of coll in m, made by newBatcher the first time.
+func batcherOf[T any](u *Updater, m *map[[2]string]*batcher[T], coll *mongo.Collection,
+	newBatcher func(*mongo.Collection) *batcher[T],
+) *batcher[T] {
 	name := [2]string{coll.Database().Name(), coll.Name()}
-	u.insertersMu.Lock()
-	defer u.insertersMu.Unlock()
-	in, ok := u.inserters[name]
+	u.batchersMu.Lock()
+	defer u.batchersMu.Unlock()
+	b, ok := (*m)[name]
 	if !ok {
-		if u.inserters == nil {
-			u.inserters = make(map[[2]string]*inserter)
+		if *m == nil {
+			*m = make(map[[2]string]*batcher[T])
 		}
-		in = &inserter{coll: coll}
-		u.inserters[name] = in
+		b = newBatcher(coll)
+		(*m)[name] = b
 	}
-	return in
+	return b
 }
 
 // FindByID returns the document _id=id of coll: on the embedded store from memory when this Updater wrote
