@@ -231,7 +231,7 @@ func (u *Updater) batchUpdate(ctx context.Context, coll *mongo.Collection, key d
 	switch {
 	case err == nil:
 		u.docs.Add(key, next)
-		return next, true, nil
+		return slices.Clone(next), true, nil // the caller's to keep, as findAndModify's answer is
 	case errors.Is(err, errOutcomeUnknown):
 		// Some update of the batch matched nothing: read this one's document to know.
 		u.docs.Remove(key)
