@@ -15,13 +15,8 @@ import (
 // documents, each caller gets its own document's outcome (a duplicate _id fails that one alone), and every
 // inserted document is remembered.
 func TestInsertOneBatchesWaitingInserts(t *testing.T) {
-	db, log := cachedDB(t)
+	coll, log, u := cachedUpdater(t, "orders")
 	ctx := t.Context()
-	coll := db.Collection("orders")
-	u, err := NewUpdater(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "taken"}, {Key: "n", Value: -1}}); err != nil {
 		t.Fatal(err)
 	}

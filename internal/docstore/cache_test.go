@@ -55,6 +55,18 @@ func cachedDB(t *testing.T) (*mongo.Database, *commandLog) {
 	return client.Database("cached"), log
 }
 
+// cachedUpdater returns collection name of a fresh embedded store through a client whose commands land in
+// the log, and an Updater of its database.
+func cachedUpdater(t *testing.T, name string) (*mongo.Collection, *commandLog, *Updater) {
+	t.Helper()
+	db, log := cachedDB(t)
+	u, err := NewUpdater(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db.Collection(name), log, u
+}
+
 func wantCommands(t *testing.T, log *commandLog, step string, want ...string) {
 	t.Helper()
 	if got := log.take(); !slices.Equal(got, want) {
@@ -63,13 +75,8 @@ func wantCommands(t *testing.T, log *commandLog, step string, want ...string) {
 }
 
 func TestUpdaterRemembersWhatItWrites(t *testing.T) {
-	db, log := cachedDB(t)
+	coll, log, u := cachedUpdater(t, "orders")
 	ctx := t.Context()
-	coll := db.Collection("orders")
-	u, err := NewUpdater(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log.take()
 
 	if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "o1"}, {Key: "status", Value: "Pending"}}); err != nil {
@@ -121,13 +128,8 @@ func TestUpdaterRemembersWhatItWrites(t *testing.T) {
 }
 
 func TestUpdaterReadsWhatItDoesNotKnow(t *testing.T) {
-	db, log := cachedDB(t)
+	coll, log, u := cachedUpdater(t, "orders")
 	ctx := t.Context()
-	coll := db.Collection("orders")
-	u, err := NewUpdater(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "o2"}, {Key: "n", Value: "text"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -122,13 +122,8 @@ func TestApplyUpdateAgreesWithTheStore(t *testing.T) {
 // fewer commands than updates, each caller gets its document as updated, and the store agrees; an update
 // applyUpdate refuses still goes as a findAndModify.
 func TestUpdateByIDBatchesRememberedDocuments(t *testing.T) {
-	db, log := cachedDB(t)
+	coll, log, u := cachedUpdater(t, "products")
 	ctx := t.Context()
-	coll := db.Collection("products")
-	u, err := NewUpdater(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 40
 	for i := range n {
 		if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: fmt.Sprintf("p%02d", i)}, {Key: "stock", Value: int64(i)}}); err != nil {
@@ -188,13 +183,8 @@ func TestUpdateByIDBatchesRememberedDocuments(t *testing.T) {
 // TestUpdateByIDOfADocumentGoneBehindItsBack: a remembered document deleted by another client makes its
 // batched update match nothing; the Updater then reads it and reports ErrNoMatch, and forgets it.
 func TestUpdateByIDOfADocumentGoneBehindItsBack(t *testing.T) {
-	db, log := cachedDB(t)
+	coll, log, u := cachedUpdater(t, "orders")
 	ctx := t.Context()
-	coll := db.Collection("orders")
-	u, err := NewUpdater(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "gone"}, {Key: "n", Value: int64(1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +192,7 @@ func TestUpdateByIDOfADocumentGoneBehindItsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.take()
-	_, err = u.UpdateByID(ctx, coll, "gone", nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
+	_, err := u.UpdateByID(ctx, coll, "gone", nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
 	if !errors.Is(err, ErrNoMatch) {
 		t.Errorf("update of a document deleted meanwhile: %v, want ErrNoMatch", err)
 	}
