@@ -8,6 +8,7 @@ import (
 	"github.com/kitshop/kitshop/internal/cputime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // The benchmarks below measure one command at a time through one Store on [Embedded.LocalURI], as a service
@@ -142,5 +143,45 @@ func orderDoc(id string, i int) bson.D {
 			{Key: "amount", Value: int64(6000)},
 		}},
 		{Key: "createdAt", Value: time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second)},
+	}
+}
+
+// BenchmarkUpdateBatch measures updates by _id of products ({$inc}) on 1k documents, one findAndModify each
+// (statements=0) and as update commands of 1, 4 and 8 statements, which is how the Updater sends the updates
+// waiting for the connection together (batcher). cpu-ns/doc is the process's CPU per document updated.
+func BenchmarkUpdateBatch(b *testing.B) {
+	for _, k := range []int{0, 1, 4, 8} {
+		b.Run(fmt.Sprintf("statements=%d", k), func(b *testing.B) {
+			e := startEmbedded(b, EmbeddedOptions{})
+			c := connect(b, e.LocalURI()).Database("bench").Collection("products")
+			ids := seed(b, e, c, 1_000, productDoc)
+			inc := bson.M{"$inc": bson.M{"stock": 1}}
+			cpu0, ok := cputime.Process()
+			docs := 0
+			for i := 0; b.Loop(); i++ {
+				if k == 0 {
+					if err := c.FindOneAndUpdate(b.Context(), bson.M{"_id": scattered(ids, i)}, inc).Err(); err != nil {
+						b.Fatal(err)
+					}
+					docs++
+					continue
+				}
+				models := make([]mongo.WriteModel, k)
+				for j := range models {
+					models[j] = mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": scattered(ids, i*k+j)}).SetUpdate(inc)
+				}
+				res, err := c.BulkWrite(b.Context(), models, options.BulkWrite().SetOrdered(false))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.MatchedCount != int64(k) {
+					b.Fatalf("matched %d documents, want %d", res.MatchedCount, k)
+				}
+				docs += k
+			}
+			if cpu1, _ := cputime.Process(); ok {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(docs), "cpu-ns/doc")
+			}
+		})
 	}
 }

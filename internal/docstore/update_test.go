@@ -201,3 +201,24 @@ func TestUpdateByIDOfADocumentGoneBehindItsBack(t *testing.T) {
 		t.Error("the deleted document is still remembered")
 	}
 }
+
+// TestUpdateByIDBatchFailureForgets: when the batched update command fails as a whole (here: the client is
+// gone), the caller gets the error, not ErrNoMatch, and the Updater forgets the document, whose state it no
+// longer knows: the next read goes to the store.
+func TestUpdateByIDBatchFailureForgets(t *testing.T) {
+	coll, _, u := cachedUpdater(t, "orders")
+	ctx := t.Context()
+	if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "o"}, {Key: "n", Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.Database().Client().Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u.UpdateByID(ctx, coll, "o", nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
+	if err == nil || errors.Is(err, ErrNoMatch) {
+		t.Fatalf("update through a disconnected client: %v, want the driver's error", err)
+	}
+	if doc, err := u.FindByID(ctx, coll, "o"); err == nil {
+		t.Errorf("the document is still remembered after a failed update: %s", doc)
+	}
+}

@@ -91,8 +91,8 @@ func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error)
 	s := &Server{name: name, group: g, grpc: srv, opts: opts, grpcAddr: bound}
 	if opts.InProcess {
 		// google.golang.org/grpc/test/bufconn: gRPC's own in-memory
-		// net.Listener, made for tests, is a plain pipe that serves here as
-		// well; writing one would copy it.
+		// net.Listener. It is made for tests, but it is a plain pipe that
+		// serves here as well, and gRPC keeps it; we need no copy of our own.
 		s.mem = bufconn.Listen(inProcessBuffer)
 		g.GRPCOn(name+" in-process", s.mem, srv)
 	}
