@@ -88,7 +88,16 @@ type SimulatorOptions struct {
 	// Latency is how long every charge and refund takes before its answer; 0 answers at once, 1s is the
 	// original system's simulated processor.
 	Latency time.Duration
+	// Retention is how long at least the network remembers an idempotency key after the charge or refund
+	// that first used it; 0 means [DefaultSimulatorRetention]. See [Simulator].
+	Retention time.Duration
 }
+
+// DefaultSimulatorRetention is the Simulator's default [SimulatorOptions.Retention]: far longer than the
+// order service takes to settle an order whose payment answer was lost (its sweeper's age, under a minute
+// by default), while the keys of a day at load-test rates would take gigabytes. Real networks remember
+// keys longer (Stripe: 24 hours) on disks of their own.
+const DefaultSimulatorRetention = 10 * time.Minute
 
 // Simulator is the default [Processor]: a deterministic, in-memory card network. Its verdict depends on the
 // card number alone:
@@ -107,33 +116,85 @@ type SimulatorOptions struct {
 // Every charge and refund answers after [SimulatorOptions.Latency]. Like a real network, the Simulator
 // dedupes by idempotency key: a key seen before gets the first result (waiting for it if it is still in
 // flight), whatever the rest of the request says, and a caller that goes away does not undo a charge the
-// network has received. Refunds always succeed and are deduped by key too. Its memory is the process's:
-// a restarted payment service gets a network that has forgotten earlier charges, which a real one would not.
+// network has received.
+//
+// Like a real network too, it forgets a key some time after its first use: at least
+// [SimulatorOptions.Retention] later and at most twice that (keys are kept in two generations, the newer
+// one becoming the older once it is Retention old, and the older one dropped then), so that its memory
+// stays bounded by the rate of charges, not by the uptime. A forgotten key is a new charge, and [Simulator.Lookup]
+// no longer knows it. It remembers each key as its SHA-256 with the verdict and the time of the answer,
+// in maps without pointers, which the garbage collector does not scan: at 200 charges a second, ten
+// minutes of keys take ~6 MB and no marking work. Its memory is the process's: a restarted payment service
+// gets a network that has forgotten earlier charges, which a real one would not.
 type Simulator struct {
-	latency time.Duration
+	latency, retention time.Duration
+	start              time.Time // the zero of the times the Simulator remembers
 
 	mu      sync.Mutex
-	charges map[string]simCharge // by idempotency key
-	refunds map[string]simRefund // by idempotency key
-}
-
-type simCharge struct {
-	result  ChargeResult
-	readyAt time.Time
-}
-
-type simRefund struct {
-	result  RefundResult
-	readyAt time.Time
+	charges generations
+	refunds generations
+	made    int // charges made since the start
 }
 
 // NewSimulator returns a Simulator with no charges.
 func NewSimulator(opts SimulatorOptions) *Simulator {
-	return &Simulator{
-		latency: max(opts.Latency, 0),
-		charges: make(map[string]simCharge),
-		refunds: make(map[string]simRefund),
+	retention := opts.Retention
+	if retention <= 0 {
+		retention = DefaultSimulatorRetention
 	}
+	return &Simulator{
+		latency:   max(opts.Latency, 0),
+		retention: retention,
+		start:     time.Now(),
+		charges:   newGenerations(),
+		refunds:   newGenerations(),
+	}
+}
+
+// simKey is an idempotency key as the Simulator remembers it: its SHA-256.
+type simKey [sha256.Size]byte
+
+// simEntry is what the Simulator remembers of a charge or refund.
+type simEntry struct {
+	readyAt time.Duration // when the answer is ready, after the Simulator's start
+	verdict verdict       // of a charge
+}
+
+// verdict is the Simulator's verdict on a charge.
+type verdict uint8
+
+const (
+	approved verdict = iota
+	declinedInsufficientFunds
+	declinedStolen
+	declinedCard
+)
+
+// generations remembers entries for at least a retention: new ones go into cur; once cur is a retention
+// old, it becomes prev, and what prev held is forgotten.
+type generations struct {
+	cur, prev map[simKey]simEntry
+	curSince  time.Duration // when cur started, after the Simulator's start
+}
+
+func newGenerations() generations {
+	return generations{cur: make(map[simKey]simEntry), prev: make(map[simKey]simEntry)}
+}
+
+func (g *generations) get(k simKey) (simEntry, bool) {
+	if e, ok := g.cur[k]; ok {
+		return e, true
+	}
+	e, ok := g.prev[k]
+	return e, ok
+}
+
+// put remembers e under k at now.
+func (g *generations) put(k simKey, e simEntry, now, retention time.Duration) {
+	if now-g.curSince >= retention {
+		g.prev, g.cur, g.curSince = g.cur, make(map[simKey]simEntry, len(g.cur)), now
+	}
+	g.cur[k] = e
 }
 
 var errNoIdempotencyKey = errors.New("processor: idempotency key is required")
@@ -143,11 +204,14 @@ func (s *Simulator) Charge(ctx context.Context, req ChargeRequest) (ChargeResult
 	if req.IdempotencyKey == "" {
 		return ChargeResult{}, errNoIdempotencyKey
 	}
+	k := simKey(sha256.Sum256([]byte(req.IdempotencyKey)))
 	s.mu.Lock()
-	c, seen := s.charges[req.IdempotencyKey]
+	e, seen := s.charges.get(k)
 	if !seen {
-		c = simCharge{result: simulateCharge(req), readyAt: time.Now().Add(s.latency)}
-		s.charges[req.IdempotencyKey] = c
+		now := time.Since(s.start)
+		e = simEntry{readyAt: now + s.latency, verdict: simulateCharge(req)}
+		s.charges.put(k, e, now, s.retention)
+		s.made++
 	}
 	s.mu.Unlock()
 	if !seen && req.Method == MethodCreditCard && req.Card.Number == TestCardHang {
@@ -155,24 +219,24 @@ func (s *Simulator) Charge(ctx context.Context, req ChargeRequest) (ChargeResult
 		<-ctx.Done()
 		return ChargeResult{}, ctx.Err()
 	}
-	if err := waitUntil(ctx, c.readyAt); err != nil {
+	if err := s.waitFor(ctx, e); err != nil {
 		return ChargeResult{}, err
 	}
-	return c.result, nil
+	return e.verdict.result(req.IdempotencyKey), nil
 }
 
 // Lookup implements [Processor].
 func (s *Simulator) Lookup(ctx context.Context, idempotencyKey string) (ChargeResult, error) {
 	s.mu.Lock()
-	c, seen := s.charges[idempotencyKey]
+	e, seen := s.charges.get(sha256.Sum256([]byte(idempotencyKey)))
 	s.mu.Unlock()
 	if !seen {
 		return ChargeResult{}, ErrUnknownCharge
 	}
-	if err := waitUntil(ctx, c.readyAt); err != nil {
+	if err := s.waitFor(ctx, e); err != nil {
 		return ChargeResult{}, err
 	}
-	return c.result, nil
+	return e.verdict.result(idempotencyKey), nil
 }
 
 // Refund implements [Processor].
@@ -180,40 +244,61 @@ func (s *Simulator) Refund(ctx context.Context, req RefundRequest) (RefundResult
 	if req.IdempotencyKey == "" {
 		return RefundResult{}, errNoIdempotencyKey
 	}
+	k := simKey(sha256.Sum256([]byte(req.IdempotencyKey)))
 	s.mu.Lock()
-	r, seen := s.refunds[req.IdempotencyKey]
+	e, seen := s.refunds.get(k)
 	if !seen {
-		r = simRefund{result: RefundResult{RefundID: simID("re_", req.IdempotencyKey)}, readyAt: time.Now().Add(s.latency)}
-		s.refunds[req.IdempotencyKey] = r
+		now := time.Since(s.start)
+		e = simEntry{readyAt: now + s.latency}
+		s.refunds.put(k, e, now, s.retention)
 	}
 	s.mu.Unlock()
-	if err := waitUntil(ctx, r.readyAt); err != nil {
+	if err := s.waitFor(ctx, e); err != nil {
 		return RefundResult{}, err
 	}
-	return r.result, nil
+	return RefundResult{RefundID: simID("re_", req.IdempotencyKey)}, nil
 }
 
-// Charges returns how many charges the network has made (approved or declined): one per idempotency key,
-// however often it was retried. It is what a statement would list, and what tests and load tests check.
+// Charges returns how many charges the network has made (approved or declined) since it started: one per
+// idempotency key, however often it was retried within the retention. It is what a statement would list,
+// and what tests and load tests check.
 func (s *Simulator) Charges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.charges)
+	return s.made
+}
+
+// waitFor returns when e's answer is ready, or ctx's error if ctx ends first.
+func (s *Simulator) waitFor(ctx context.Context, e simEntry) error {
+	return waitUntil(ctx, s.start.Add(e.readyAt))
 }
 
 // simulateCharge is the Simulator's verdict table.
-func simulateCharge(req ChargeRequest) ChargeResult {
-	r := ChargeResult{ChargeID: simID("ch_", req.IdempotencyKey), Approved: true}
+func simulateCharge(req ChargeRequest) verdict {
 	if req.Method != MethodCreditCard {
-		return r
+		return approved
 	}
 	switch req.Card.Number {
 	case TestCardInsufficientFunds:
-		r.Approved, r.DeclineReason = false, ReasonInsufficientFunds
+		return declinedInsufficientFunds
 	case TestCardStolen:
-		r.Approved, r.DeclineReason = false, ReasonStolenCard
+		return declinedStolen
 	case TestCardDeclined:
-		r.Approved, r.DeclineReason = false, ReasonCardDeclined
+		return declinedCard
+	}
+	return approved
+}
+
+// result is the answer to the charge with key whose verdict is v.
+func (v verdict) result(key string) ChargeResult {
+	r := ChargeResult{ChargeID: simID("ch_", key), Approved: v == approved}
+	switch v {
+	case declinedInsufficientFunds:
+		r.DeclineReason = ReasonInsufficientFunds
+	case declinedStolen:
+		r.DeclineReason = ReasonStolenCard
+	case declinedCard:
+		r.DeclineReason = ReasonCardDeclined
 	}
 	return r
 }

@@ -126,3 +126,38 @@ func TestSimulatorRefundIsIdempotent(t *testing.T) {
 		t.Error("a refund without idempotency key was accepted")
 	}
 }
+
+func TestSimulatorForgetsKeysAfterItsRetention(t *testing.T) {
+	t.Parallel()
+	const retention = 50 * time.Millisecond
+	sim := NewSimulator(SimulatorOptions{Retention: retention})
+	ctx := context.Background()
+	charge := func(key string) ChargeResult {
+		t.Helper()
+		res, err := sim.Charge(ctx, ChargeRequest{IdempotencyKey: key, Method: MethodCreditCard, Amount: 1, Card: Card{Number: TestCardStolen}})
+		if err != nil {
+			t.Fatalf("Charge(%s): %v", key, err)
+		}
+		return res
+	}
+	first := charge("a")
+	time.Sleep(retention + retention/4)
+	charge("b") // the key a is a retention old: it moves to the older generation, still remembered
+	if got, err := sim.Lookup(ctx, "a"); err != nil || got != first {
+		t.Errorf("Lookup(a) a retention later: %+v, %v; want %+v", got, err, first)
+	}
+	time.Sleep(retention + retention/4)
+	charge("c") // and now it is forgotten
+	if _, err := sim.Lookup(ctx, "a"); !errors.Is(err, ErrUnknownCharge) {
+		t.Errorf("Lookup(a) two retentions later: %v, want ErrUnknownCharge", err)
+	}
+	if got, err := sim.Lookup(ctx, "b"); err != nil || got.ChargeID == "" || got.Approved || got.DeclineReason != ReasonStolenCard {
+		t.Errorf("Lookup(b): %+v, %v; want its decline", got, err)
+	}
+	if again := charge("a"); again != first {
+		t.Errorf("a forgotten key charged again: %+v, want the same reference and verdict %+v", again, first)
+	}
+	if sim.Charges() != 4 {
+		t.Errorf("Charges() = %d, want 4 (a, b, c, and a again once forgotten)", sim.Charges())
+	}
+}
