@@ -51,6 +51,8 @@ type config struct {
 	jsonOut  bool
 	chart    string
 	progress bool
+	cpuPids  string        // -cpu-pids as given
+	cpuProcs []watchedProc // and parsed
 
 	auditURI          string
 	auditOnly         bool
@@ -82,6 +84,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.jsonOut, "json", false, "write the summary as JSON on stdout instead of text")
 	fs.StringVar(&c.chart, "chart", "", "write a self-contained HTML chart of throughput and latency over time to this file")
 	fs.BoolVar(&c.progress, "progress", true, "show a live progress bar on stderr (only when stderr is a terminal)")
+	fs.StringVar(&c.cpuPids, "cpu-pids", "", "Linux: process ids of the target on this machine, as pid or name=pid separated by commas (e.g. shop=1234 or services=1234,store=5678): report their CPU per order, each and together, per second and in the steadiness windows")
 	fs.StringVar(&c.auditURI, "audit-mongo-uri", "", "MongoDB URI of the target's store (e.g. mongodb://127.0.0.1:27017/ for cmd/shop or cmd/docstore); when set, the run ends with the invariant audit of internal/audit")
 	fs.BoolVar(&c.auditOnly, "audit-only", false, "place no orders: only check the invariants of the store at -audit-mongo-uri, e.g. after another scenario (stock conservation needs the starting stock of a run, so it is not checked)")
 	fs.DurationVar(&c.auditWait, "audit-wait", 60*time.Second, "audit: longest wait for every created order to reach DeliveryStarted")
@@ -161,6 +164,12 @@ func (c *config) validate() error {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
 	}) {
 		bad("run-id", "%q may hold only a-z, 0-9 and '-' (it goes into e-mail addresses)", c.runID)
+	}
+	if c.cpuPids != "" {
+		var err error
+		if c.cpuProcs, err = parseCPUPids(c.cpuPids); err != nil {
+			bad("cpu-pids", "%v", err)
+		}
 	}
 	if c.setupWorkers < 1 {
 		bad("setup-workers", "must be at least 1, got %d", c.setupWorkers)

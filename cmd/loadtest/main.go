@@ -22,7 +22,9 @@
 //
 // It prints a summary (-json: as JSON) with orders/s, latency percentiles from an HDR histogram and errors by
 // HTTP status and code or gRPC code, and can write an HTML chart of throughput and latency over time
-// (-chart). A live progress bar shows on stderr when it is a terminal.
+// (-chart). A live progress bar shows on stderr when it is a terminal. With -cpu-pids (Linux, the target on
+// this machine) it also reports the CPU the target's processes spent per order, over the run, each second
+// and in the steadiness windows (see cpuwatch.go).
 //
 // Exit status: 0 when the run was clean (no error and, if asked for, a clean audit), 1 when it was not,
 // 2 when it could not run (bad flags, target unreachable, set-up failed).
@@ -150,6 +152,12 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 		s.Products = append(s.Products, p.ID)
 	}
 	lim := limits{count: c.count, duration: c.duration}
+	var cpu *cpuWatch
+	if len(c.cpuProcs) > 0 {
+		if cpu, err = startCPUWatch(c.cpuProcs); err != nil {
+			return exitCannot, err
+		}
+	}
 	rec := newRecorder(time.Now())
 	var bar *progress
 	if c.closedLoop() {
@@ -170,10 +178,16 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 		logger.Info("placing orders", "loop", "open", "rate", c.rate, "duration", c.duration, "count", c.count)
 		openLoop(ctx, rec, sched, c.inflight, lim, place)
 	}
+	if cpu != nil {
+		cpu.stop()
+	}
 	if bar != nil {
 		bar.finish()
 	}
 	s.Stats = rec.stats()
+	if cpu != nil {
+		cpu.addTo(&s.Stats)
+	}
 	interrupted := ctx.Err() != nil
 	if interrupted {
 		s.AuditError = "interrupted: the run did not finish"

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,7 +145,13 @@ func TestClosedLoopAgainstFakeShop(t *testing.T) {
 	srv := httptest.NewServer(f.handler())
 	defer srv.Close()
 	chart := filepath.Join(t.TempDir(), "run.html")
-	code, s := runLoadTest(t, "-target", srv.URL, "-users", "3", "-workers", "4", "-count", "40", "-duration", "0", "-chart", chart)
+	args := []string{"-target", srv.URL, "-users", "3", "-workers", "4", "-count", "40", "-duration", "0", "-chart", chart}
+	_, err := os.Stat("/proc/self/stat")
+	watchCPU := err == nil // Linux
+	if watchCPU {
+		args = append(args, "-cpu-pids", "self="+strconv.Itoa(os.Getpid()))
+	}
+	code, s := runLoadTest(t, args...)
 	if code != exitClean || !s.Clean {
 		t.Fatalf("exit %d, clean %v, errors %v", code, s.Clean, s.ErrorsByClass)
 	}
@@ -156,6 +163,9 @@ func TestClosedLoopAgainstFakeShop(t *testing.T) {
 	}
 	if s.Latency.Max <= 0 || s.Latency.P50 > s.Latency.P99 || len(s.Timeline) == 0 {
 		t.Errorf("latency %+v, timeline %d seconds", s.Latency, len(s.Timeline))
+	}
+	if watchCPU && (s.CPU == nil || len(s.CPU.Processes) != 1 || s.CPU.Processes[0].Name != "self") {
+		t.Errorf("-cpu-pids of this process: CPU %+v, want the process named self", s.CPU)
 	}
 	if b, err := os.ReadFile(chart); err != nil || !strings.Contains(string(b), "<svg") {
 		t.Errorf("chart not written: %v", err)

@@ -87,8 +87,26 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 		line("late", "%d orders started more than 10 ms behind their schedule", s.Late)
 	}
 	if st := s.Steadiness; st != nil {
-		line("steadiness", "first %d s %.1f orders/s, last %d s %.1f orders/s: %.2f×",
-			steadyWindow, st.FirstOrdersPerSecond, steadyWindow, st.LastOrdersPerSecond, st.Ratio)
+		cpu := ""
+		if s.CPU != nil {
+			cpu = fmt.Sprintf(" (CPU %.2f → %.2f ms per order)", st.FirstCPUMsPerOrder, st.LastCPUMsPerOrder)
+		}
+		line("steadiness", "first %d s %.1f orders/s, last %d s %.1f orders/s: %.2f×%s",
+			steadyWindow, st.FirstOrdersPerSecond, steadyWindow, st.LastOrdersPerSecond, st.Ratio, cpu)
+	}
+	if c := s.CPU; c != nil {
+		for i, p := range c.Processes {
+			label := ""
+			if i == 0 {
+				label = "cpu"
+			}
+			gone := ""
+			if p.Gone {
+				gone = " (gone before the end: up to its last reading)"
+			}
+			line(label, "%-14s pid %-7d %6.2f ms per order, %.2f cores, %4.1f %%%s", p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, gone)
+		}
+		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
 	}
 	if len(s.ErrorsByClass) == 0 {
 		line("errors", "none")

@@ -150,6 +150,8 @@ type Second struct {
 	P50    float64 `json:"p50"`
 	P99    float64 `json:"p99"`
 	Max    float64 `json:"max"`
+	// CPUCores is the CPU the processes of -cpu-pids used in the second, in cores.
+	CPUCores float64 `json:"cpuCores,omitempty"`
 }
 
 // Stats is what the run measured.
@@ -173,6 +175,8 @@ type Stats struct {
 	Timeline      []Second         `json:"timeline"`
 	// Steadiness compares the first and the last steadyWindow seconds of a run of at least twice that.
 	Steadiness *Steadiness `json:"steadiness,omitempty"`
+	// CPU is the CPU time of the processes of -cpu-pids, nil without them.
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
 // steadyWindow is the length of the windows Steadiness compares.
@@ -185,6 +189,11 @@ type Steadiness struct {
 	LastOrdersPerSecond  float64 `json:"lastOrdersPerSecond"`
 	// Ratio is last over first: 1 is no change, 0.9 a tenth slower at the end.
 	Ratio float64 `json:"ratio"`
+	// FirstCPUMsPerOrder and LastCPUMsPerOrder are the CPU of the processes of -cpu-pids per successful
+	// order in the same windows: whether a change of throughput came with more work per order, or with less
+	// CPU for the same work.
+	FirstCPUMsPerOrder float64 `json:"firstCpuMsPerOrder,omitempty"`
+	LastCPUMsPerOrder  float64 `json:"lastCpuMsPerOrder,omitempty"`
 }
 
 // steadiness compares the first and last windows of timeline, or returns nil if it is too short.

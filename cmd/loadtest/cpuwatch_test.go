@@ -1,0 +1,103 @@
+package main
+
+import (
+	"math"
+	"os"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kitshop/kitshop/internal/cputime"
+)
+
+func TestParseProcStat(t *testing.T) {
+	t.Parallel()
+	// Fields 14 and 15 (utime, stime) are 250 and 50 ticks; the name holds a space and parentheses.
+	line := "4321 (odd (name) x) S 1 4321 4321 0 -1 4194560 1000 0 7 0 250 50 0 0 20 0 9 0 123 456789 1234 18446744073709551615\n"
+	got, err := parseProcStat([]byte(line))
+	if err != nil || got != 3*time.Second {
+		t.Errorf("parseProcStat: %v, %v; want 3s", got, err)
+	}
+	for _, bad := range []string{
+		"",
+		"4321 no name S 1 2 3",
+		"4321 (short) S 1 2 3 4 5 6 7 8 9 10",
+		"4321 (neg) S 1 4321 4321 0 -1 4194560 1000 0 7 0 -250 50 0",
+		"4321 (text) S 1 4321 4321 0 -1 4194560 1000 0 7 0 many 50 0",
+	} {
+		if _, err := parseProcStat([]byte(bad)); err == nil {
+			t.Errorf("parseProcStat(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestParseCPUPids(t *testing.T) {
+	t.Parallel()
+	got, err := parseCPUPids("services=12, 34,store=56")
+	want := []watchedProc{{"services", 12}, {"", 34}, {"store", 56}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseCPUPids: %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"", "x", "=5", "shop=", "0", "-3", "5,5", "a=5,b=5", "5,"} {
+		if _, err := parseCPUPids(bad); err == nil {
+			t.Errorf("parseCPUPids(%q) accepted it", bad)
+		}
+	}
+	if err := (&config{target: "http://x", mode: modeHTTP, users: 1, workers: 1, duration: time.Second, timeout: time.Second,
+		maxProducts: 1, maxQuantity: 1, payment: payMix, setupWorkers: 1, auditPendingLimit: time.Second, cpuPids: "x"}).validate(); err == nil {
+		t.Error("validate accepted -cpu-pids x")
+	}
+}
+
+// TestCPUWatchOfItself watches the test's own process while it keeps a core busy for 1.5 s: /proc must
+// show what getrusage shows (the load tester's own figure), to the tick, and the seconds of the timeline
+// must add up to it.
+func TestCPUWatchOfItself(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no Linux /proc here")
+	}
+	if _, ok := cputime.Process(); !ok {
+		t.Skip("this system does not tell a process its CPU time")
+	}
+	if _, err := startCPUWatch([]watchedProc{{PID: math.MaxInt32}}); err == nil {
+		t.Error("startCPUWatch of a process that does not exist: no error")
+	}
+	w, err := startCPUWatch([]watchedProc{{PID: os.Getpid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		for range 10_000 {
+			x++
+		}
+	}
+	w.stop()
+	s := Stats{Orders: 100, Seconds: 1.5, Timeline: make([]Second, 2)}
+	w.addTo(&s)
+	c := s.CPU
+	if c == nil || len(c.Processes) != 1 {
+		t.Fatalf("CPU %+v, want one process", c)
+	}
+	p := c.Processes[0]
+	if p.PID != os.Getpid() || p.Name == "" || p.Name == "pid "+strconv.Itoa(os.Getpid()) || p.Share != 1 || p.Gone {
+		t.Errorf("process %+v: want this one, named from /proc, all the share", p)
+	}
+	// The busy loop alone used 1.5 s of wall time; the machine may have lent it less than a core.
+	if p.CPUSeconds < 0.3 || p.CPUSeconds > 3 {
+		t.Errorf("%.3f CPU-s over %d busy turns, want 0.3-3", p.CPUSeconds, x)
+	}
+	if diff := math.Abs(p.MsPerOrder - c.LoadTesterMsPerOrder); diff > 0.5 { // 50 ms over 100 orders
+		t.Errorf("/proc says %.2f ms per order, getrusage %.2f: they read the same process", p.MsPerOrder, c.LoadTesterMsPerOrder)
+	}
+	if math.Abs(c.MsPerOrder-p.MsPerOrder) > 1e-9 || math.Abs(p.MsPerOrder-10*p.CPUSeconds) > 1e-9 {
+		t.Errorf("together %.3f, process %.3f ms per order for %.3f CPU-s over 100 orders", c.MsPerOrder, p.MsPerOrder, p.CPUSeconds)
+	}
+	// One tick's sample in second 0 (1 s of the loop), the rest in second 1; the timeline ends there.
+	sum := s.Timeline[0].CPUCores + s.Timeline[1].CPUCores
+	if s.Timeline[0].CPUCores < 0.2 || math.Abs(sum-p.CPUSeconds) > 0.05 {
+		t.Errorf("timeline cores %.3f + %.3f, want the first second busy and %.3f CPU-s in all", s.Timeline[0].CPUCores, s.Timeline[1].CPUCores, p.CPUSeconds)
+	}
+}
