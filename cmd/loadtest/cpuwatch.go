@@ -1,6 +1,6 @@
 package main
 
-// -cpu-pids: the CPU time of the processes under test, per order and over time.
+// -cpu-pids: the CPU time and memory of the processes under test, per order and over time.
 //
 // Throughput alone cannot tell a system that does more work per order from a machine that gives it less CPU
 // (on a shared VM the second happens by the minute). Given the target's process ids, on the same machine,
@@ -9,7 +9,8 @@ package main
 // when the last answer is in, and its own through getrusage (internal/cputime). The summary then gives each
 // process's CPU per successful order and share, the timeline the cores they used each second, and the
 // steadiness windows their CPU per order: with the store in a process of its own (cmd/docstore), that is the
-// split of the issue's target 3 in one command.
+// split of the issue's target 3 in one command. Each reading also takes the process's resident memory
+// (/proc/<pid>/statm), of which the summary keeps the highest while orders were placed.
 
 import (
 	"bytes"
@@ -92,6 +93,23 @@ func parseProcStat(b []byte) (time.Duration, error) {
 	return time.Duration(ticks) * (time.Second / userHZ), nil
 }
 
+// procRSS returns the resident memory of process pid: the second field of /proc/<pid>/statm, in pages.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "statm"))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc statm %q: want at least 2 fields", b)
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || pages < 0 {
+		return 0, fmt.Errorf("/proc statm resident %q: not a page count", f[1])
+	}
+	return pages * int64(os.Getpagesize()), nil
+}
+
 // procName is the command name of process pid, or "pid N" when it cannot be read.
 func procName(pid int) string {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
@@ -112,6 +130,7 @@ type cpuWatch struct {
 	seconds [][]time.Duration // CPU used in each second of the run, by process (load tester left out)
 	ticks   int               // samples taken on the second
 	gone    []bool            // processes that could not be read any more: their last reading stands
+	peakRSS []int64           // the highest resident memory read of each process, in bytes
 	done    chan struct{}
 	stopped sync.WaitGroup
 }
@@ -120,9 +139,11 @@ type cpuWatch struct {
 // now until stop.
 func startCPUWatch(procs []watchedProc) (*cpuWatch, error) {
 	w := &cpuWatch{
-		procs: procs,
-		last:  make([]time.Duration, len(procs)+1), gone: make([]bool, len(procs)),
-		done: make(chan struct{}),
+		procs:   procs,
+		last:    make([]time.Duration, len(procs)+1),
+		gone:    make([]bool, len(procs)),
+		peakRSS: make([]int64, len(procs)),
+		done:    make(chan struct{}),
 	}
 	for i := range w.procs {
 		if _, err := procCPU(w.procs[i].PID); err != nil {
@@ -139,7 +160,8 @@ func startCPUWatch(procs []watchedProc) (*cpuWatch, error) {
 	return w, nil
 }
 
-// read reads every process and the load tester; a process that cannot be read keeps its last reading.
+// read reads every process and the load tester, and notes the processes' resident memory; a process that
+// cannot be read keeps its last reading.
 func (w *cpuWatch) read() []time.Duration {
 	r := make([]time.Duration, len(w.procs)+1)
 	for i, p := range w.procs {
@@ -149,6 +171,9 @@ func (w *cpuWatch) read() []time.Duration {
 			t = w.last[i]
 		}
 		r[i] = t
+		if rss, err := procRSS(p.PID); err == nil {
+			w.peakRSS[i] = max(w.peakRSS[i], rss)
+		}
 	}
 	r[len(w.procs)], _ = cputime.Process()
 	return r
@@ -213,6 +238,8 @@ type ProcessCPU struct {
 	MsPerOrder float64 `json:"msPerOrder"`
 	// Share is the process's part of the watched processes' CPU together.
 	Share float64 `json:"share"`
+	// PeakRSSBytes is the highest resident memory read (once a second) while the orders were placed.
+	PeakRSSBytes int64 `json:"peakRssBytes"`
 	// Gone is set when the process could not be read before the end: the figures stop at its last reading.
 	Gone bool `json:"gone,omitempty"`
 }
@@ -234,7 +261,10 @@ func (w *cpuWatch) addTo(s *Stats) {
 	}
 	for i, p := range w.procs {
 		used := w.last[i] - w.first[i]
-		pc := ProcessCPU{Name: p.Name, PID: p.PID, CPUSeconds: used.Seconds(), MsPerOrder: perOrder(used), Gone: w.gone[i]}
+		pc := ProcessCPU{
+			Name: p.Name, PID: p.PID, CPUSeconds: used.Seconds(), MsPerOrder: perOrder(used),
+			PeakRSSBytes: w.peakRSS[i], Gone: w.gone[i],
+		}
 		if s.Seconds > 0 {
 			pc.Cores = used.Seconds() / s.Seconds
 		}

@@ -87,6 +87,9 @@ func TestCPUWatchOfItself(t *testing.T) {
 	if p.PID != os.Getpid() || p.Name == "" || p.Name == "pid "+strconv.Itoa(os.Getpid()) || p.Share != 1 || p.Gone {
 		t.Errorf("process %+v: want this one, named from /proc, all the share", p)
 	}
+	if p.PeakRSSBytes < 1<<20 {
+		t.Errorf("peak RSS %d bytes: a Go test process holds more than a MiB", p.PeakRSSBytes)
+	}
 	// The busy loop alone used 1.5 s of wall time; the machine may have lent it less than a core.
 	if used := (after - before).Seconds(); p.CPUSeconds < 0.3 || p.CPUSeconds < used-0.05 || p.CPUSeconds > used+0.05 {
 		t.Errorf("%.3f CPU-s over %d busy turns, want at least 0.3 and the %.3f s getrusage saw from start to stop", p.CPUSeconds, x, used)

@@ -104,7 +104,8 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 			if p.Gone {
 				gone = " (gone before the end: up to its last reading)"
 			}
-			line(label, "%-14s pid %-7d %6.2f ms per order, %.2f cores, %4.1f %%%s", p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, gone)
+			line(label, "%-14s pid %-7d %6.2f ms per order, %.2f cores, %4.1f %%, peak RSS %.1f MB%s",
+				p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, float64(p.PeakRSSBytes)/1e6, gone)
 		}
 		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
 	}
