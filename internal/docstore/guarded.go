@@ -90,10 +90,12 @@ type Updater struct {
 }
 
 // DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
-// are needed for a few seconds, from its insert to its last update; at 350 orders a second this keeps the
-// last ~10 s of them, and an older one is read again when needed (the sweeper's, a retried side effect's).
-// An order document is under 1 KiB: a few MiB per service.
-const DocumentCacheSize = 4096
+// are needed for well under a second on its normal path, from its insert to its last update; at 350 orders a
+// second this keeps the last ~3 s of them, and an older one is read again when needed (the sweeper's, a
+// retried side effect's). Measured against 4096 (paired 45 s loads of cmd/shop, GODEBUG=gctrace=1): the live
+// heap 14.6 MB instead of 28.6, cmd/shop's peak resident memory 117 MB instead of 139-141, the collector's
+// CPU 0.60 ms an order instead of 0.66, throughput the same.
+const DocumentCacheSize = 1024
 
 // docKey names a document: database, collection, and the _id's BSON type and bytes.
 type docKey struct {
