@@ -118,14 +118,17 @@
 //
 // FerretDB allocates a great deal for every command (it decodes each document it reads from SQLite through
 // encoding/json into its own types, and builds each answer anew), while the live heap of a whole kitshop
-// stays small (~20-40 MB). With Go's default target (GOGC=100) the collector then runs many times a second:
-// its mark workers took 10-11 % of cmd/shop's CPU at full load, plus 1-2 % of assists. [StartEmbedded]
-// therefore sets, in the process that hosts the store, a target of [EmbeddedGCPercent] (GOGC=200: the mark
-// workers then took 5 % and the assists almost nothing, in CPU profiles of the same load) and a soft limit of
-// [EmbeddedMemoryLimit] (96 MiB) on the memory the Go runtime manages. The target alone let cmd/shop's
-// resident memory grow from ~110 MB to 145 MB at full load and to 172 MB under overload (an open loop at
-// 200 orders/s, with hundreds of requests waiting for a turn); near the limit the collector runs as often as
-// needed to stay under it, so a small heap is collected rarely and a large one as before. GOGC and
+// stays small (~15 MB with the Updaters' document caches full). With Go's default target (GOGC=100) the
+// collector then runs many times a second: its mark workers took 10-11 % of cmd/shop's CPU at full load, plus
+// 1-2 % of assists. [StartEmbedded] therefore sets, in the process that hosts the store, a target of
+// [EmbeddedGCPercent] (GOGC=300) and a soft limit of [EmbeddedMemoryLimit] (96 MiB) on the memory the Go
+// runtime manages. Measured with GODEBUG=gctrace=1 over 45 s loads of cmd/shop: the collector's CPU was
+// 0.55-0.60 ms an order at GOGC=200 and 0.36-0.37 at 300 (0.33-0.36 at 400, where the limit already bounds
+// the heap), and cmd/shop's peak resident memory 117-120 MB at 200, 138-142 MB at 300 (139.8 MB under an
+// open loop of 200 orders/s, over capacity, with hundreds of requests waiting for a turn), 141-145 MB at 400.
+// Without the limit a target this high would let an overload grow the heap with the requests in flight (at
+// GOGC=200 and a heap twice today's, resident memory reached 172 MB); near the limit the collector runs as
+// often as needed to stay under it, so a small heap is collected rarely and a large one as before. GOGC and
 // GOMEMLIMIT, when set, win; a process that set a higher target or a lower limit itself keeps it.
 //
 // # Logs

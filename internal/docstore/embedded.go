@@ -193,7 +193,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 // EmbeddedMemoryLimit bytes on the memory the Go runtime manages (GOMEMLIMIT), near which the collector runs
 // more often. See "Garbage collection" in the package documentation.
 const (
-	EmbeddedGCPercent   = 200
+	EmbeddedGCPercent   = 300
 	EmbeddedMemoryLimit = 96 << 20
 )
 
