@@ -30,7 +30,8 @@ type series struct {
 }
 
 // writeChart writes the HTML chart of a run: throughput (orders and errors per second) and latency (p50,
-// p99 and max per second, on a log scale) over time.
+// p99 and max per second, on a log scale) over time, and, when the timeline has the CPU of the processes
+// under test (-cpu-pids), their CPU per successful order each second.
 func writeChart(w io.Writer, title, subtitle string, timeline []Second) error {
 	n := len(timeline)
 	okRate := make([]float64, n)
@@ -38,7 +39,14 @@ func writeChart(w io.Writer, title, subtitle string, timeline []Second) error {
 	p50 := make([]float64, n)
 	p99 := make([]float64, n)
 	maxLat := make([]float64, n)
+	cpuPerOrder := make([]float64, n)
+	watched := false
 	for i, s := range timeline {
+		watched = watched || s.CPUCores > 0
+		cpuPerOrder[i] = math.NaN()
+		if s.Orders > 0 {
+			cpuPerOrder[i] = 1000 * s.CPUCores / float64(s.Orders)
+		}
 		okRate[i], errRate[i] = float64(s.Orders), float64(s.Errors)
 		p50[i], p99[i], maxLat[i] = math.NaN(), math.NaN(), math.NaN()
 		if s.Orders > 0 {
@@ -60,6 +68,11 @@ func writeChart(w io.Writer, title, subtitle string, timeline []Second) error {
 		{name: "p99", color: "#ff7f0e", values: p99},
 		{name: "max", color: "#9467bd", values: maxLat},
 	})
+	if watched {
+		lineChart(&b, "CPU of the processes under test", "ms per successful order", false, []series{
+			{name: "CPU ms/order", color: "#8c564b", values: cpuPerOrder},
+		})
+	}
 	b.WriteString("<p>Each point is one second of the run, placed at the second's end; the last second may be partial.</p>\n</body>\n</html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -60,6 +60,41 @@ func TestChartIsSelfContained(t *testing.T) {
 	}
 }
 
+// TestChartShowsTheCPUPerOrder: with -cpu-pids the chart has a third panel, the CPU per successful order of
+// each second (cores used over orders), with a gap where no order succeeded.
+func TestChartShowsTheCPUPerOrder(t *testing.T) {
+	timeline := []Second{
+		{At: 0, Orders: 200, P50: 20, P99: 80, Max: 120, CPUCores: 1.6},
+		{At: 1, Orders: 0, Errors: 3, CPUCores: 1.2},
+		{At: 2, Orders: 160, P50: 25, P99: 90, Max: 130, CPUCores: 1.6},
+	}
+	var b strings.Builder
+	if err := writeChart(&b, "run", "closed loop", timeline); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := strings.Count(out, "<svg "); n != 3 {
+		t.Fatalf("%d SVG charts, want 3 (throughput, latency, CPU)", n)
+	}
+	m := regexp.MustCompile(`<path d="([^"]*)"[^>]*><title>CPU ms/order</title>`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no CPU per order line")
+	}
+	if strings.Count(m[1], "M") != 2 || strings.Count(m[1], "L") != 0 {
+		t.Errorf("CPU line %q: want two single points around the second without orders", m[1])
+	}
+	// 8 ms an order (1.6 cores, 200 orders) and 10 ms (1.6 cores, 160): ticks 0, 2, ... 10.
+	cpuChart := out[strings.LastIndex(out, "<svg "):]
+	for _, tick := range []string{">8</text>", ">10</text>"} {
+		if !strings.Contains(cpuChart, tick) {
+			t.Errorf("the CPU chart has no tick %s: its scale is not milliseconds per order", tick)
+		}
+	}
+	if strings.Contains(cpuChart, ">12</text>") {
+		t.Error("the CPU chart's scale goes past 10 ms")
+	}
+}
+
 func TestChartOfNothing(t *testing.T) {
 	var b strings.Builder
 	if err := writeChart(&b, "empty", "", nil); err != nil {
