@@ -84,7 +84,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.jsonOut, "json", false, "write the summary as JSON on stdout instead of text")
 	fs.StringVar(&c.chart, "chart", "", "write a self-contained HTML chart of throughput and latency over time to this file")
 	fs.BoolVar(&c.progress, "progress", true, "show a live progress bar on stderr (only when stderr is a terminal)")
-	fs.StringVar(&c.cpuPids, "cpu-pids", "", "Linux: process ids of the target on this machine, as pid or name=pid separated by commas (e.g. shop=1234 or services=1234,store=5678): report their CPU per order, each and together, per second and in the steadiness windows")
+	fs.StringVar(&c.cpuPids, "cpu-pids", "", "Linux: process ids of the target on this machine, as pid or name=pid separated by commas (e.g. shop=1234 or services=1234,store=5678): report their CPU per order, each and together, per second and in the steadiness windows, and their peak resident memory")
 	fs.StringVar(&c.auditURI, "audit-mongo-uri", "", "MongoDB URI of the target's store (e.g. mongodb://127.0.0.1:27017/ for cmd/shop or cmd/docstore); when set, the run ends with the invariant audit of internal/audit")
 	fs.BoolVar(&c.auditOnly, "audit-only", false, "place no orders: only check the invariants of the store at -audit-mongo-uri, e.g. after another scenario (stock conservation needs the starting stock of a run, so it is not checked)")
 	fs.DurationVar(&c.auditWait, "audit-wait", 60*time.Second, "audit: longest wait for every created order to reach DeliveryStarted")
@@ -169,6 +169,9 @@ func (c *config) validate() error {
 		var err error
 		if c.cpuProcs, err = parseCPUPids(c.cpuPids); err != nil {
 			bad("cpu-pids", "%v", err)
+		}
+		if c.auditOnly {
+			bad("cpu-pids", "-audit-only places no orders: there is no CPU per order to measure")
 		}
 	}
 	if c.setupWorkers < 1 {

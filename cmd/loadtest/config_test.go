@@ -71,6 +71,9 @@ func TestValidateNamesEveryBadFlag(t *testing.T) {
 		{[]string{"-audit-wait", "-1s"}, "-audit-wait"},
 		{[]string{"-audit-pending-limit", "0s"}, "-audit-pending-limit"},
 		{[]string{"-audit-max-print", "-1"}, "-audit-max-print"},
+		{[]string{"-cpu-pids", "shop"}, "-cpu-pids"},
+		{[]string{"-cpu-pids", "1,1"}, "-cpu-pids"},
+		{[]string{"-cpu-pids", "1", "-audit-only", "-audit-mongo-uri", "mongodb://x"}, "-cpu-pids"},
 	}
 	for _, tt := range tests {
 		c := parsed(t, tt.args...)
