@@ -238,8 +238,9 @@ type ProcessCPU struct {
 	MsPerOrder float64 `json:"msPerOrder"`
 	// Share is the process's part of the watched processes' CPU together.
 	Share float64 `json:"share"`
-	// PeakRSSBytes is the highest resident memory read (once a second) while the orders were placed.
-	PeakRSSBytes int64 `json:"peakRssBytes"`
+	// PeakRSSBytes is the highest resident memory read (once a second) while the orders were placed; absent
+	// when /proc/<pid>/statm could not be read.
+	PeakRSSBytes int64 `json:"peakRssBytes,omitempty"`
 	// Gone is set when the process could not be read before the end: the figures stop at its last reading.
 	Gone bool `json:"gone,omitempty"`
 }

@@ -104,8 +104,12 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 			if p.Gone {
 				gone = " (gone before the end: up to its last reading)"
 			}
-			line(label, "%-14s pid %-7d %6.2f ms per order, %.2f cores, %4.1f %%, peak RSS %.1f MB%s",
-				p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, float64(p.PeakRSSBytes)/1e6, gone)
+			rss := "not read"
+			if p.PeakRSSBytes > 0 {
+				rss = fmt.Sprintf("%.1f MB", float64(p.PeakRSSBytes)/1e6)
+			}
+			line(label, "%-14s pid %-7d %6.2f ms per order, %.2f cores, %4.1f %%, peak RSS %s%s",
+				p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, rss, gone)
 		}
 		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
 	}
