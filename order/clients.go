@@ -429,6 +429,8 @@ func paymentStatusToProto(s PaymentStatus) paymentv1.PaymentStatus {
 		return paymentv1.PaymentStatus_PAYMENT_STATUS_APPROVED
 	case PaymentRefunded:
 		return paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED
+	case PaymentVoided:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED
 	}
 	return paymentv1.PaymentStatus_PAYMENT_STATUS_UNSPECIFIED
 }
@@ -443,6 +445,8 @@ func paymentStatusFromProto(s paymentv1.PaymentStatus) PaymentStatus {
 		return PaymentApproved
 	case paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED:
 		return PaymentRefunded
+	case paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED:
+		return PaymentVoided
 	}
 	return ""
 }

@@ -100,6 +100,8 @@ const (
 	PaymentRejected PaymentStatus = "Rejected"
 	PaymentApproved PaymentStatus = "Approved"
 	PaymentRefunded PaymentStatus = "Refunded"
+	// PaymentVoided: never charged, and the processor refuses any later charge of the order.
+	PaymentVoided PaymentStatus = "Voided"
 )
 
 // Address is where an order goes.

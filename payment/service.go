@@ -69,12 +69,14 @@ type Service interface {
 // Status is where a payment stands.
 type Status string
 
-// The statuses of a payment. Pending moves to Approved or Rejected once; Approved may move to Refunded.
+// The statuses of a payment. Pending moves to Approved, Rejected or Voided once; Approved may move to
+// Refunded. Voided is a payment the processor never charged and will refuse to charge under its key.
 const (
 	StatusPending  Status = "Pending"
 	StatusRejected Status = "Rejected"
 	StatusApproved Status = "Approved"
 	StatusRefunded Status = "Refunded"
+	StatusVoided   Status = "Voided"
 )
 
 // Method is how the customer pays.

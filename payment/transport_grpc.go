@@ -208,6 +208,8 @@ func statusToProto(s Status) paymentv1.PaymentStatus {
 		return paymentv1.PaymentStatus_PAYMENT_STATUS_APPROVED
 	case StatusRefunded:
 		return paymentv1.PaymentStatus_PAYMENT_STATUS_REFUNDED
+	case StatusVoided:
+		return paymentv1.PaymentStatus_PAYMENT_STATUS_VOIDED
 	default:
 		return paymentv1.PaymentStatus_PAYMENT_STATUS_UNSPECIFIED
 	}

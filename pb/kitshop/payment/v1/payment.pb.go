@@ -34,6 +34,8 @@ const (
 	PaymentStatus_PAYMENT_STATUS_REJECTED    PaymentStatus = 2
 	PaymentStatus_PAYMENT_STATUS_APPROVED    PaymentStatus = 3
 	PaymentStatus_PAYMENT_STATUS_REFUNDED    PaymentStatus = 4
+	// VOIDED: the processor never charged it, and no charge under its key can succeed any more.
+	PaymentStatus_PAYMENT_STATUS_VOIDED PaymentStatus = 5
 )
 
 // Enum value maps for PaymentStatus.
@@ -44,6 +46,7 @@ var (
 		2: "PAYMENT_STATUS_REJECTED",
 		3: "PAYMENT_STATUS_APPROVED",
 		4: "PAYMENT_STATUS_REFUNDED",
+		5: "PAYMENT_STATUS_VOIDED",
 	}
 	PaymentStatus_value = map[string]int32{
 		"PAYMENT_STATUS_UNSPECIFIED": 0,
@@ -51,6 +54,7 @@ var (
 		"PAYMENT_STATUS_REJECTED":    2,
 		"PAYMENT_STATUS_APPROVED":    3,
 		"PAYMENT_STATUS_REFUNDED":    4,
+		"PAYMENT_STATUS_VOIDED":      5,
 	}
 )
 
@@ -692,13 +696,14 @@ const file_kitshop_payment_v1_payment_proto_rawDesc = "" +
 	"\x11GetPaymentRequest\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\"K\n" +
 	"\x12GetPaymentResponse\x125\n" +
-	"\apayment\x18\x01 \x01(\v2\x1b.kitshop.payment.v1.PaymentR\apayment*\xa2\x01\n" +
+	"\apayment\x18\x01 \x01(\v2\x1b.kitshop.payment.v1.PaymentR\apayment*\xbd\x01\n" +
 	"\rPaymentStatus\x12\x1e\n" +
 	"\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1b\n" +
 	"\x17PAYMENT_STATUS_REJECTED\x10\x02\x12\x1b\n" +
 	"\x17PAYMENT_STATUS_APPROVED\x10\x03\x12\x1b\n" +
-	"\x17PAYMENT_STATUS_REFUNDED\x10\x04*i\n" +
+	"\x17PAYMENT_STATUS_REFUNDED\x10\x04\x12\x19\n" +
+	"\x15PAYMENT_STATUS_VOIDED\x10\x05*i\n" +
 	"\rPaymentMethod\x12\x1e\n" +
 	"\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aPAYMENT_METHOD_CREDIT_CARD\x10\x01\x12\x18\n" +
