@@ -632,13 +632,36 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 	return s, nil
 }
 
-// RegisterFlags registers -max-concurrent-orders, -admission-wait and
-// -notify-within on fs, for MaxConcurrentOrders, AdmissionWait and
-// NotifyWithin.
+// RegisterFlags registers the flags of the Options a process sets: the parts
+// of the recovery bound (-order-timeout, -sweep-interval, -sweep-grace,
+// -lease, -dispatch-interval), admission (-max-concurrent-orders,
+// -admission-wait) and -notify-within. cmd/order and cmd/shop share them.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.OrderTimeout, "order-timeout", DefaultOrderTimeout, "time limit of all the calls one order creation makes")
+	fs.DurationVar(&o.SweepInterval, "sweep-interval", DefaultSweepInterval, "wait before a pending order left by its handler is looked at again, when its payment is still pending or the payment service does not answer")
+	fs.DurationVar(&o.SweepGrace, "sweep-grace", DefaultSweepGrace, "extra hold, beyond -order-timeout and the final update's 5s, before another replica may settle a pending order")
+	fs.DurationVar(&o.Lease, "lease", DefaultLease, "how long a replica holds the background work it claimed before another may take it over")
+	fs.DurationVar(&o.DispatchInterval, "dispatch-interval", DefaultDispatchInterval, "how often the worker looks for due work (notifications, releases, refunds, pending orders left behind)")
 	fs.IntVar(&o.MaxConcurrentOrders, "max-concurrent-orders", DefaultMaxConcurrentOrders, "most order creations at work at once; past it one waits up to -admission-wait for a turn, then gets 503 with Retry-After (negative: no bound)")
 	fs.DurationVar(&o.AdmissionWait, "admission-wait", DefaultAdmissionWait, "longest wait of an order creation for a turn (see -max-concurrent-orders)")
 	fs.DurationVar(&o.NotifyWithin, "notify-within", DefaultNotifyWithin, "how long an order creation waits for the payment notification before leaving it to the outbox (negative: always the outbox)")
+}
+
+// CheckFlags reports, through bad, each flag of RegisterFlags set to a value
+// the service refuses.
+func (o Options) CheckFlags(bad func(name, format string, args ...any)) {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"order-timeout", o.OrderTimeout}, {"sweep-interval", o.SweepInterval}, {"sweep-grace", o.SweepGrace},
+		{"lease", o.Lease}, {"dispatch-interval", o.DispatchInterval}, {"admission-wait", o.AdmissionWait}} {
+		if d.v <= 0 {
+			bad(d.name, "%s: must be positive", d.v)
+		}
+	}
+	if o.MaxConcurrentOrders == 0 {
+		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
+	}
 }
 
 // ErrOverloaded is the cause of the ErrUnavailable a CreateOrder gets when
@@ -710,28 +733,26 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	}
 	// The work entry comes first: an order never exists without one until
 	// it is final, whatever crashes where (worker.go).
-	w, err := s.holdWork(ctx, id)
+	w, held, err := s.holdWork(ctx, id)
 	if err != nil {
 		return Order{}, false, err
 	}
+	if !held {
+		// Another request or replica is at work on this key's order: answer
+		// the order as it stands, if it is stored yet.
+		return s.replayOr(ctx, req.IdempotencyKey, id, fingerprint, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
+			Detail: "a request with this idempotency key is in progress; retry shortly", Err: ErrInProgress})
+	}
 	if err := s.store.Insert(ctx, o); err != nil {
 		if errors.Is(err, ErrDuplicateOrder) && req.IdempotencyKey != "" {
-			// An earlier or concurrent request with the same key made it;
-			// its handler is gone, since this request holds the order's
-			// work: take it up where it was left.
+			// An earlier request with the same key made it; its handler is
+			// gone, since this request holds the order's work: take the
+			// order up where it was left, and answer it as it then stands.
 			prev, gerr := s.store.Get(ctx, id)
 			if gerr != nil {
 				return Order{}, false, gerr
 			}
-			if prev, gerr = s.resume(ctx, &w, prev); gerr != nil {
-				return Order{}, false, gerr
-			}
-			if !prev.Outbox.Empty() { // its side effects ran: how does it stand now?
-				if prev, gerr = s.store.Get(ctx, id); gerr != nil {
-					return Order{}, false, gerr
-				}
-			}
-			return replay(prev, fingerprint)
+			return replay(s.resumeForRepeat(ctx, &w, prev), fingerprint)
 		}
 		return Order{}, false, err
 	}
@@ -750,32 +771,48 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 var ErrInProgress = errors.New("a request with this idempotency key is in progress")
 
 // holdWork takes the work entry of the order id for its handler, for
-// holdFor: a
-// new entry, or one left by a handler or worker whose lease is over (a
-// repeat after a crash). While another holds the entry, the order is being
-// created or worked on: the answer is ErrUnavailable (ErrInProgress).
-func (s *Orders) holdWork(ctx context.Context, id string) (Work, error) {
+// holdFor: a new entry, or one left by a handler or worker whose lease is
+// over (a repeat after a crash). It reports false when another holds the
+// entry: the order is being created or worked on.
+func (s *Orders) holdWork(ctx context.Context, id string) (Work, bool, error) {
 	until := s.now().Add(s.holdFor())
 	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until}
 	err := s.store.InsertWork(ctx, w)
 	if err == nil {
-		return w, nil
+		return w, true, nil
 	}
 	if !errors.Is(err, ErrDuplicateWork) {
-		return Work{}, err
+		return Work{}, false, err
 	}
 	cur, err := s.store.GetWork(ctx, id)
 	if err == nil && !cur.LeaseUntil.After(s.now()) {
 		cur.Owner, cur.LeaseUntil, cur.Due = s.opts.Replica, until, until
 		if cur, err = s.store.UpdateWork(ctx, cur); err == nil {
-			return cur, nil
+			return cur, true, nil
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrWorkChanged) {
-		return Work{}, err
+		return Work{}, false, err
 	}
-	return Work{}, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
-		Detail: "a request with this idempotency key is in progress; retry shortly", Err: ErrInProgress}
+	return Work{}, false, nil
+}
+
+// resumeForRepeat takes up the work of an order a repeat of its request
+// found, holding its entry w, and returns the order as it then stands; if
+// that cannot be done now (a dependency down), the order as it was, the
+// entry left to the worker.
+func (s *Orders) resumeForRepeat(ctx context.Context, w *Work, o Order) Order {
+	now, err := s.resume(ctx, w, o)
+	if err != nil {
+		s.logger.WarnContext(ctx, "repeat: the order's work is left to the worker", "order", o.ID, "err", err)
+		return o
+	}
+	if !now.Outbox.Empty() { // its side effects ran: how does it stand now?
+		if cur, err := s.store.Get(ctx, o.ID); err == nil {
+			return cur
+		}
+	}
+	return now
 }
 
 // newOrder makes the Pending order of a request: the user, the products'
