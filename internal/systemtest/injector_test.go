@@ -60,17 +60,17 @@ type injector struct {
 	released chan struct{} // closed by release
 	dead     chan struct{} // closed by discard
 
-	mu       sync.Mutex
-	idle     *sync.Cond
-	killed   bool
-	running  int // calls made and not returned yet
-	seen     map[string]int
-	inserted []string // ids of the orders inserted, in order
-	raw      order.Dependencies
-	firedOn  sync.Once
-	heldOn   sync.Once
+	mu        sync.Mutex
+	idle      *sync.Cond
+	killed    bool
+	running   int // calls made and not returned yet
+	seen      map[string]int
+	inserted  []string // ids of the orders inserted, in order
+	raw       order.Dependencies
+	firedOn   sync.Once
+	heldOn    sync.Once
 	releaseOn sync.Once
-	deadOn   sync.Once
+	deadOn    sync.Once
 }
 
 func newInjector(kill, hold point) *injector {
