@@ -89,7 +89,11 @@ func crashCases() []crashCase {
 		{name: "sweeper/after-transition", kill: after(trans, 1), hold: after(pay, 1), want: delivered},
 		// The sweeper cancels an order whose handler is stuck before the
 		// charge; the charge then goes through and is refunded. The
-		// dispatcher notifies, so that the late approval sends nothing.
+		// dispatcher notifies (NotifyWithin negative): with the inline
+		// notification, the late approval would e-mail the customer of a
+		// cancelled order, since CreateOrder notifies before its final
+		// transition. Only a sweeper whose clock runs ahead of the handler's
+		// (this test's, or another replica's) overtakes a handler that way.
 		{name: "refund/before-refund", kill: before(refund, 1), hold: before(pay, 1), cancelledFirst: true, notifyWithin: -1, want: cancelled},
 		{name: "refund/after-refund", kill: after(refund, 1), hold: before(pay, 1), cancelledFirst: true, notifyWithin: -1, want: cancelled},
 	}
