@@ -1019,6 +1019,10 @@ func (s *Orders) settle(ctx context.Context, w *Work, id string, to Status, ch C
 				return o, errors.Join(err, aerr)
 			}
 			o.Outbox.Refund = true
+			// The order was settled by another holder of its work, which may
+			// have deleted the entry w: make sure the refund has one, then
+			// try it at once if this handler still holds w.
+			s.addWork(ctx, id)
 		}
 		s.followUp(ctx, w, o, true)
 		return o, err

@@ -196,10 +196,32 @@ func (s *Orders) followUp(ctx context.Context, w *Work, o Order, inline bool) {
 }
 
 // deleteWork deletes the entry w; one changed meanwhile (its lease ended and
-// another replica took it) is that replica's to finish.
+// another replica took it) is that replica's to finish. Then it reads the
+// order again: a side effect added meanwhile by a handler that found no entry
+// to hold (addWork) gets an entry again, so that none is left without one.
 func (s *Orders) deleteWork(ctx context.Context, w *Work) {
-	if err := s.store.DeleteWork(ctx, *w); err != nil && !errors.Is(err, ErrWorkChanged) {
-		s.logger.WarnContext(ctx, "worker: deleting done work failed; a later round finds it done", "order", w.OrderID, "err", err)
+	if err := s.store.DeleteWork(ctx, *w); err != nil {
+		if !errors.Is(err, ErrWorkChanged) {
+			s.logger.WarnContext(ctx, "worker: deleting done work failed; a later round finds it done", "order", w.OrderID, "err", err)
+		}
+		return
+	}
+	if o, err := s.store.Get(ctx, w.OrderID); err == nil && !o.Outbox.Empty() {
+		s.addWork(ctx, w.OrderID)
+	}
+}
+
+// addWork makes sure the order id, to which a side effect was just added,
+// has a work entry due now: a new one, or the one there, whose holder reads
+// the order after this side effect was added or, if it read it before,
+// finds it again when it deletes the entry (deleteWork).
+func (s *Orders) addWork(ctx context.Context, id string) {
+	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now()})
+	switch {
+	case err == nil:
+		s.wakeDispatcher()
+	case !errors.Is(err, ErrDuplicateWork):
+		s.logger.ErrorContext(ctx, "worker: recording due work failed", "order", id, "err", err)
 	}
 }
 
