@@ -46,6 +46,7 @@ type flags struct {
 	cardKeyFile      string
 	processorLatency time.Duration
 	processorTimeout time.Duration
+	recovery         payment.Recovery
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.cardKeyFile, "card-key-file", "", "hex HMAC key that fingerprints card numbers (share it between replicas); empty: "+cardKeyFileName+" in -data-dir, generated on first start")
 	fs.DurationVar(&f.processorLatency, "processor-latency", 0, "latency of the simulated card processor (1s reproduces the original system)")
 	fs.DurationVar(&f.processorTimeout, "processor-timeout", payment.DefaultProcessorTimeout, "time limit of each call to the card processor")
+	f.recovery.RegisterFlags(fs)
 	if err := config.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -106,6 +108,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Processor:        payment.NewSimulator(payment.SimulatorOptions{Latency: f.processorLatency}),
 		CardKey:          cardKey,
 		ProcessorTimeout: f.processorTimeout,
+		Recovery:         f.recovery,
 	})
 	if err != nil {
 		return fail(err)
@@ -136,6 +139,9 @@ func validate(cfg *config.Service, f flags) error {
 	if f.processorTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("invalid -processor-timeout (%s): %s must be positive", config.EnvVar("processor-timeout"), f.processorTimeout))
 	}
+	f.recovery.CheckFlags(func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", name, config.EnvVar(name), fmt.Sprintf(format, args...)))
+	})
 	if f.cardKeyFile == "" && strings.TrimSpace(cfg.DataDir) == "" {
 		errs = append(errs, fmt.Errorf("-card-key-file (%s) or -data-dir (%s) is required to keep the card key",
 			config.EnvVar("card-key-file"), config.EnvVar("data-dir")))

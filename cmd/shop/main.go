@@ -21,6 +21,7 @@ import (
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/order"
+	"github.com/kitshop/kitshop/payment"
 	"github.com/kitshop/kitshop/product"
 	"github.com/kitshop/kitshop/user"
 )
@@ -52,6 +53,7 @@ type settings struct {
 	processorLatency time.Duration
 	sendLatency      time.Duration
 	orderOpts        order.Options // the recovery bound's parts, admission, -notify-within
+	paymentRecovery  payment.Recovery
 	client           grpcclient.Config
 	cache            order.CacheOptions
 	// tls is mutual TLS on every service's gRPC and every client of it.
@@ -86,6 +88,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
 	s.orderOpts.RegisterFlags(fs)
+	s.paymentRecovery.RegisterFlags(fs)
 	s.client.RegisterFlags(fs)
 	s.cache.RegisterFlags(fs)
 	s.tls.RegisterFlags(fs)
@@ -115,6 +118,7 @@ func (s *settings) validate() error {
 		bad("processor-latency", "latencies must not be negative")
 	}
 	s.orderOpts.CheckFlags(bad)
+	s.paymentRecovery.CheckFlags(bad)
 	if _, err := logging.ParseLevel(s.logLevel); err != nil {
 		bad("log-level", "%v", err)
 	}

@@ -169,6 +169,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		DB: dbs[config.Payment].Database(config.Payment), Logger: logger, Registerer: regs[config.Payment],
 		Verifier: verifier, CardKey: cardKey,
 		Processor: payment.NewSimulator(payment.SimulatorOptions{Latency: s.processorLatency}),
+		Recovery:  s.paymentRecovery,
 	})
 	if err != nil {
 		return nil, err

@@ -143,6 +143,13 @@ func FastOrderOptions() order.Options {
 	}
 }
 
+// FastPaymentRecovery is how a System's payment service finishes payments
+// whose charge never reached the card network: voided after 500ms (well
+// within the order service's hold, SweepAge), looked for every 100ms.
+func FastPaymentRecovery() payment.Recovery {
+	return payment.Recovery{VoidAfter: 500 * time.Millisecond, ReconcileInterval: 100 * time.Millisecond}
+}
+
 // orderFinalizeTimeout is order's unexported finalizeTimeout (service.go):
 // its handler holds a Pending order for OrderTimeout + this + SweepGrace.
 const orderFinalizeTimeout = 5 * time.Second
@@ -387,7 +394,7 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
 	case Payment:
 		comp, err := payment.Build(ctx, payment.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			CardKey: s.cardKey, Processor: s.opts.Processor})
+			CardKey: s.cardKey, Processor: s.opts.Processor, Recovery: FastPaymentRecovery()})
 		if err != nil {
 			return "", err
 		}
