@@ -63,14 +63,14 @@ type settings struct {
 type serviceAddrs struct{ grpc, http string }
 
 func (s *settings) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.edgeAddr, "edge-addr", ":8080", "listen address of the edge serving every public HTTP route")
+	fs.StringVar(&s.edgeAddr, "edge-addr", config.LoopbackAddr(8080), "listen address of the edge serving every public HTTP route; 0.0.0.0:8080 exposes it to the network")
 	s.addrs = make(map[string]*serviceAddrs)
 	for _, name := range config.ServiceNames() {
 		p, _ := config.DefaultPorts(name)
 		a := &serviceAddrs{}
 		s.addrs[name] = a
-		fs.StringVar(&a.grpc, name+"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", p.GRPC), "gRPC listen address of the "+name+" service")
-		fs.StringVar(&a.http, name+"-http-addr", fmt.Sprintf("127.0.0.1:%d", p.HTTP), "HTTP listen address of the "+name+" service")
+		fs.StringVar(&a.grpc, name+"-grpc-addr", config.LoopbackAddr(p.GRPC), "gRPC listen address of the "+name+" service")
+		fs.StringVar(&a.http, name+"-http-addr", config.LoopbackAddr(p.HTTP), "HTTP listen address of the "+name+" service")
 	}
 	fs.StringVar(&s.mongoURI, "mongo-uri", "", "MongoDB URI shared by the services (each keeps its own database); empty: an embedded store in -data-dir")
 	fs.StringVar(&s.storeAddr, "store-addr", "127.0.0.1:27017", "loopback address of the embedded store (MongoDB wire protocol), for tools such as cmd/loadtest's audit; unused with -mongo-uri")
