@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := Connect(ctx, e.LocalURI(), logger)
+	s, err := Connect(ctx, e.URI(), logger)
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
