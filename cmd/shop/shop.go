@@ -74,7 +74,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 			return nil, err
 		}
 		cleanup("embedded-store", func(context.Context) error { return emb.Close() })
-		uri = emb.LocalURI()    // the services, in this process: the Unix socket when there is one
+		uri = emb.URI()    // the services, in this process: the Unix socket when there is one
 		sh.storeURI = emb.URI() // for other processes and tools: TCP
 	}
 	// One client per service: each is the only writer of its own database,

@@ -11,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// The benchmarks below measure one command at a time through one Store on [Embedded.LocalURI], as a service
+// The benchmarks below measure one command at a time through one Store on [Embedded.URI], as a service
 // in the process of the embedded store sends them, on collections of 1k and 100k documents. Besides the
 // time, they report cpu-ns/op: the CPU time of the whole process (driver, FerretDB, SQLite, garbage
 // collector) per command, which is what a command costs the machine, and which the load of other processes
