@@ -73,7 +73,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 		fs.StringVar(&a.http, name+"-http-addr", config.LoopbackAddr(p.HTTP), "HTTP listen address of the "+name+" service")
 	}
 	fs.StringVar(&s.mongoURI, "mongo-uri", "", "MongoDB URI shared by the services (each keeps its own database); empty: an embedded store in -data-dir")
-	fs.StringVar(&s.storeAddr, "store-addr", "127.0.0.1:27017", "loopback address of the embedded store (MongoDB wire protocol), for tools such as cmd/loadtest's audit; unused with -mongo-uri")
+	fs.StringVar(&s.storeAddr, "store-addr", "", "loopback TCP address (e.g. 127.0.0.1:27017) where the embedded store also listens, unauthenticated: any local user can connect; empty: only its Unix socket in -data-dir (owner only), whose URI is printed; unused with -mongo-uri")
 	fs.StringVar(&s.debugAddr, "debug-addr", "", "listen address of net/http/pprof (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&s.dataDir, "data-dir", config.DefaultDataDir, "directory of the embedded store and the generated keys")
 	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn or error")

@@ -40,7 +40,7 @@ type system struct {
 func startSystem(t *testing.T, extra ...string) *system {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"-data-dir", dir, "-edge-addr", "127.0.0.1:0", "-store-addr", "127.0.0.1:0", "-admin-emails", adminEmail,
+	args := []string{"-data-dir", dir, "-edge-addr", "127.0.0.1:0", "-admin-emails", adminEmail,
 		"-sweep-interval", "200ms", "-log-level", "warn"}
 	args = append(args, extra...)
 	for _, name := range config.ServiceNames() {
