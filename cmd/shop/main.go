@@ -81,7 +81,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "longest graceful stop")
 	fs.Int64Var(&s.maxBodyBytes, "max-body-bytes", httpserver.DefaultMaxBodyBytes, "largest HTTP request body (413 past it)")
 	fs.StringVar(&s.adminEmails, "admin-emails", "", "comma-separated e-mail addresses whose users get the admin role")
-	fs.IntVar(&s.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address (negative: no limit)")
+	fs.IntVar(&s.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address from one client address; other addresses are not slowed (negative: no limit)")
 	fs.IntVar(&s.loginPerIP, "login-rate-per-ip", user.DefaultLoginRatePerIP, "logins allowed per minute from one client address (negative: no limit; raise it for load tests with many users)")
 	fs.Int64Var(&s.sampleStock, "sample-stock", product.DefaultSampleStock, "stock of each sample product created on first start")
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
