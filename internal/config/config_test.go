@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,26 @@ func newFlagSet(c *Service) (*flag.FlagSet, *bytes.Buffer) {
 	fs.SetOutput(&out)
 	c.Register(fs, User, UserGRPCPort, UserHTTPPort)
 	return fs, &out
+}
+
+// TestDefaultAddressesAreLoopback checks every service's default listen
+// addresses: loopback, on its own ports.
+func TestDefaultAddressesAreLoopback(t *testing.T) {
+	for _, name := range ServiceNames() {
+		p, _ := DefaultPorts(name)
+		var c Service
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		c.Register(fs, name, p.GRPC, p.HTTP)
+		if err := Parse(fs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p.GRPC); c.GRPCAddr != want {
+			t.Errorf("%s: -grpc-addr defaults to %q, want %q", name, c.GRPCAddr, want)
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p.HTTP); c.HTTPAddr != want {
+			t.Errorf("%s: -http-addr defaults to %q, want %q", name, c.HTTPAddr, want)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
