@@ -1,7 +1,7 @@
 // Command shop runs the whole of kitshop in one process: the five services on
 // their usual gRPC and HTTP ports, talking real gRPC to each other over
 // loopback, one document store (embedded FerretDB unless -mongo-uri is set),
-// the sample products created on first start, and an edge on :8080 that
+// the sample products created on first start, and an edge on 127.0.0.1:8080 that
 // serves every public HTTP route, /healthz, /readyz and /metrics.
 //
 // Run it with -h for every flag and its KITSHOP_* environment variable.

@@ -1,6 +1,6 @@
 // Command user runs the kitshop user service: gRPC (kitshop.user.v1
-// AuthService and UserService, health, reflection) on :50051 and HTTP (the
-// /auth and /users routes, the JWKS, /healthz, /readyz, /metrics) on :8081,
+// AuthService and UserService, health, reflection) on 127.0.0.1:50051 and HTTP (the
+// /auth and /users routes, the JWKS, /healthz, /readyz, /metrics) on 127.0.0.1:8081,
 // with the embedded document store in -data-dir unless -mongo-uri is set.
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
