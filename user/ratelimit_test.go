@@ -552,8 +552,8 @@ func (b blockingLogins) LoginUser(context.Context, Credentials) (token.Pair, err
 }
 
 // TestLoginRateLimitConcurrentGuesses checks that guesses in flight at once
-// from one address cannot overspend its budget for an e-mail: of ten concurrent guesses, five reach
-// the password check and five are refused.
+// from one address cannot overspend its budget for an e-mail: of ten
+// concurrent guesses, five reach the password check and five are refused.
 func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 	t.Parallel()
 	const guesses = 10
