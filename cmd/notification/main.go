@@ -1,6 +1,6 @@
 // Command notification runs the kitshop notification service: gRPC
-// (kitshop.notification.v1 NotificationService, health, reflection) on :50055
-// and HTTP (GET /notification, /healthz, /readyz, /metrics) on :8085, with the
+// (kitshop.notification.v1 NotificationService, health, reflection) on 127.0.0.1:50055
+// and HTTP (GET /notification, /healthz, /readyz, /metrics) on 127.0.0.1:8085, with the
 // embedded document store in -data-dir unless -mongo-uri is set. It calls no
 // other service: it sends e-mails through -smtp-addr (or logs them when it is
 // empty) and verifies access tokens with the user service's public key

@@ -1,6 +1,6 @@
 // Command order runs the kitshop order service: gRPC (kitshop.order.v1
-// OrderService, health, reflection) on :50053 and HTTP (POST /order,
-// GET /order, GET /order/{id}, /healthz, /readyz, /metrics) on :8083, with the
+// OrderService, health, reflection) on 127.0.0.1:50053 and HTTP (POST /order,
+// GET /order, GET /order/{id}, /healthz, /readyz, /metrics) on 127.0.0.1:8083, with the
 // embedded document store in -data-dir unless -mongo-uri is set. It calls the
 // user, product, payment and notification services over gRPC, and verifies
 // callers' tokens with the user service's public key (its JWKS, fetched at

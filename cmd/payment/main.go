@@ -1,5 +1,5 @@
 // Command payment runs the kitshop payment service: gRPC (kitshop.payment.v1 PaymentService, health,
-// reflection) on :50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on :8084,
+// reflection) on 127.0.0.1:50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on 127.0.0.1:8084,
 // with the embedded document store in -data-dir unless -mongo-uri is set, and the simulated card processor
 // (see payment.Simulator for its test cards). Admin tokens are verified with the user service's public key,
 // fetched from -jwks-url at start (retried until it answers) or read from -jwt-public-key-file.

@@ -1,6 +1,6 @@
 // Command product runs the kitshop product service: gRPC (kitshop.product.v1
-// ProductService, health, reflection) on :50052 and HTTP (the /product routes,
-// /healthz, /readyz, /metrics) on :8082, with the embedded document store in
+// ProductService, health, reflection) on 127.0.0.1:50052 and HTTP (the /product routes,
+// /healthz, /readyz, /metrics) on 127.0.0.1:8082, with the embedded document store in
 // -data-dir unless -mongo-uri is set.
 //
 // Admin calls verify access tokens with the user service's public key: read

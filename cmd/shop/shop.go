@@ -42,8 +42,11 @@ type shop struct {
 	grpcAddrs, httpAddrs map[string]string
 	edgeAddr             string
 	debugAddr            string
-	// storeURI is the embedded store's URI; empty with -mongo-uri.
-	storeURI string
+	// storeURI is the embedded store's URI (its Unix socket), for tools such
+	// as cmd/loadtest's audit; storeTCPURI its TCP URI with -store-addr.
+	// Both empty with -mongo-uri.
+	storeURI, storeTCPURI string
+	dataDir               string
 	// product is kept to create the sample products at start.
 	product product.Service
 }
@@ -61,7 +64,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		}
 	}()
 	g := rungroup.New(logger, s.shutdownTimeout)
-	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string)}
+	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string), dataDir: s.dataDir}
 	cleanup := func(name string, fn func(context.Context) error) {
 		closers = append(closers, fn)
 		g.Cleanup(name, fn)
@@ -74,8 +77,8 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 			return nil, err
 		}
 		cleanup("embedded-store", func(context.Context) error { return emb.Close() })
-		uri = emb.LocalURI()    // the services, in this process: the Unix socket when there is one
-		sh.storeURI = emb.URI() // for other processes and tools: TCP
+		uri = emb.URI() // the Unix socket, unless the data directory cannot hold one and -store-addr is set
+		sh.storeURI, sh.storeTCPURI = emb.URI(), emb.TCPURI()
 	}
 	// One client per service: each is the only writer of its own database,
 	// which is what keeps the embedded store's updates atomic (docstore).
@@ -255,7 +258,10 @@ func (sh *shop) printAddrs(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s gRPC %-18s HTTP http://%s\n", name, sh.grpcAddrs[name], sh.httpAddrs[name])
 	}
 	if sh.storeURI != "" {
-		fmt.Fprintf(w, "  embedded store %s\n", sh.storeURI)
+		fmt.Fprintf(w, "  embedded store %s\n    (its Unix socket, for this user only; cmd/loadtest -audit-data-dir %s)\n", sh.storeURI, sh.dataDir)
+	}
+	if sh.storeTCPURI != "" && sh.storeTCPURI != sh.storeURI {
+		fmt.Fprintf(w, "  embedded store on TCP, unauthenticated %s\n", sh.storeTCPURI)
 	}
 	if sh.debugAddr != "" {
 		fmt.Fprintf(w, "  pprof         http://%s/debug/pprof/\n", sh.debugAddr)
