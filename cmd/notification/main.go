@@ -26,6 +26,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
@@ -75,6 +76,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Notification, notification.GRPCAccess)
+	if err != nil {
+		return err
+	}
 
 	// The user service may start after this one: let a signal end the wait.
 	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -113,7 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Notification, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

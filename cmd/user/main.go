@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/user"
@@ -95,6 +96,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.User, user.GRPCAccess)
+	if err != nil {
+		return err
+	}
 
 	key, err := loadKey(f.keyFile, cfg.DataDir)
 	if err != nil {
@@ -128,7 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)
