@@ -122,10 +122,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	guard, svcCreds, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Order, order.GRPCAccess)
-	if err != nil {
-		return err
-	}
 
 	// The user service may start after this one: let a signal end the wait.
 	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -149,6 +145,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
+	// The key every service shares, made on first start (svcauth).
+	guard, svcCreds, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Order, order.GRPCAccess)
+	if err != nil {
+		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
+	}
 	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, append(creds.DialOptions(), svcCreds.DialOption())...)
 	if err != nil {
 		return errors.Join(err, queries.Close(ctx), store.Close(ctx))

@@ -72,10 +72,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Product, product.GRPCAccess)
-	if err != nil {
-		return err
-	}
 
 	// Without a key file, Build fetches the JWK Set in the background.
 	var verifier *token.Verifier
@@ -108,6 +104,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease, -jwks-url): %w", err))
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Product, product.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.Product, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,

@@ -96,10 +96,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.User, user.GRPCAccess)
-	if err != nil {
-		return err
-	}
 
 	key, err := loadKey(f.keyFile, cfg.DataDir)
 	if err != nil {
@@ -131,6 +127,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.User, user.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
 		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
