@@ -205,3 +205,34 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Error("a damaged key file was accepted (or replaced)")
 	}
 }
+
+// TestVerifyRemembersBounded: an accepted token is remembered, still
+// refused past its expiry, and the memory stays bounded.
+func TestVerifyRemembersBounded(t *testing.T) {
+	key := newKey(t)
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newVerifier(key.Public().(ed25519.PublicKey), "product", Options{Now: clk.Now})
+	for i := range maxAccepted + 10 {
+		tok, err := Sign(key, "order", "product", clk.now.Add(-time.Duration(i)*time.Second), TokenLifetime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.verify(tok); err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		if len(v.accepted) > maxAccepted {
+			t.Fatalf("%d tokens remembered, bound %d", len(v.accepted), maxAccepted)
+		}
+	}
+	tok, _ := Sign(key, "order", "product", clk.now, TokenLifetime)
+	if _, err := v.verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.accepted[tok]; !ok {
+		t.Fatal("an accepted token is not remembered")
+	}
+	clk.now = clk.now.Add(TokenLifetime + Leeway + time.Second)
+	if _, err := v.verify(tok); err == nil {
+		t.Fatal("a remembered token is accepted past its expiry")
+	}
+}
