@@ -34,6 +34,8 @@ type system struct {
 	base    string
 	dataDir string
 	http    *http.Client
+	// grpcAddrs are the services' gRPC addresses, by name.
+	grpcAddrs map[string]string
 }
 
 // startSystem starts cmd/shop on loopback ports and a new data directory, with the flags in extra besides.
@@ -65,7 +67,7 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sh.group.Run(ctx) }()
-	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}}
+	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}, grpcAddrs: sh.grpcAddrs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
+	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -19,7 +20,8 @@ const KeyFileName = "service-ed25519.pem"
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	key, err := token.LoadOrCreateKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("service key: %w", err)
+		return nil, fmt.Errorf("invalid -%s (%s): service key %s: %w", config.FlagServiceKeyFile,
+			config.EnvVar(config.FlagServiceKeyFile), path, err)
 	}
 	return key, nil
 }

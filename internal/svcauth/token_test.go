@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,8 +202,8 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if err := os.WriteFile(path, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadOrCreateKey(path); err == nil {
-		t.Error("a damaged key file was accepted (or replaced)")
+	if _, err := LoadOrCreateKey(path); err == nil || !strings.Contains(err.Error(), "KITSHOP_SERVICE_KEY_FILE") {
+		t.Errorf("a damaged key file: %v, want an error naming KITSHOP_SERVICE_KEY_FILE", err)
 	}
 }
 
