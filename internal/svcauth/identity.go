@@ -29,8 +29,8 @@ func Known(name string) bool { return slices.Contains(Names(), name) }
 // callerKey is the context key of the authenticated caller.
 type callerKey struct{}
 
-// WithCaller returns ctx carrying the authenticated calling service.
-func WithCaller(ctx context.Context, name string) context.Context {
+// withCaller returns ctx carrying the authenticated calling service.
+func withCaller(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, callerKey{}, name)
 }
 

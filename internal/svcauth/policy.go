@@ -36,18 +36,6 @@ var EndUsers = Access{EndUsers: true}
 // *_FullMethodName constants). A method missing from it is denied.
 type Policy map[string]Access
 
-// Merge returns the union of policies (a process serving several gRPC
-// services of one kitshop service, e.g. user's AuthService and UserService).
-func Merge(policies ...Policy) Policy {
-	out := make(Policy)
-	for _, p := range policies {
-		for m, a := range p {
-			out[m] = a
-		}
-	}
-	return out
-}
-
 // Guard checks the calls to one service against its Policy.
 type Guard struct {
 	service string
@@ -93,7 +81,7 @@ func (g *Guard) Authorize(ctx context.Context, fullMethod string) (context.Conte
 	if !slices.Contains(access.Callers, caller) {
 		return nil, status.Errorf(codes.PermissionDenied, "service %q may not call %s", caller, fullMethod)
 	}
-	return WithCaller(ctx, caller), nil
+	return withCaller(ctx, caller), nil
 }
 
 // identify returns the caller named by the verified client certificate, or
