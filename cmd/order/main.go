@@ -26,6 +26,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/order"
@@ -135,7 +136,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
-	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, creds.DialOptions()...)
+	// The key every service shares, made on first start (svcauth).
+	guard, svcCreds, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Order, order.GRPCAccess)
+	if err != nil {
+		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
+	}
+	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, append(creds.DialOptions(), svcCreds.DialOption())...)
 	if err != nil {
 		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
 	}
@@ -156,7 +162,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Order, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/payment"
@@ -114,9 +115,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Payment, payment.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.Payment, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

@@ -58,6 +58,8 @@ type settings struct {
 	cache            order.CacheOptions
 	// tls is mutual TLS on every service's gRPC and every client of it.
 	tls config.TLS
+	// auth is the service key (default: in -data-dir) and reflection.
+	auth config.ServiceAuth
 }
 
 // serviceAddrs are the listen addresses of one service.
@@ -92,6 +94,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	s.client.RegisterFlags(fs)
 	s.cache.RegisterFlags(fs)
 	s.tls.RegisterFlags(fs)
+	s.auth.RegisterFlags(fs, "-data-dir")
 }
 
 func (s *settings) validate() error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
@@ -120,6 +122,22 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		return nil, err
 	}
 
+	// Every call between the services, in memory too, is checked as between
+	// processes: each service's guard under its table, order's calls with
+	// its service tokens (internal/svcauth).
+	svcKey, err := svcauth.LoadOrCreateKey(s.auth.KeyPath(s.dataDir))
+	if err != nil {
+		return nil, err
+	}
+	policies := map[string]svcauth.Policy{
+		config.User: user.GRPCAccess, config.Product: product.GRPCAccess, config.Order: order.GRPCAccess,
+		config.Payment: payment.GRPCAccess, config.Notification: notification.GRPCAccess,
+	}
+	orderCreds, err := svcauth.NewCredentials(svcKey, config.Order, svcauth.Options{})
+	if err != nil {
+		return nil, err
+	}
+
 	reg := serve.NewRegistry()
 	regs := make(map[string]prometheus.Registerer)
 	for _, name := range append(config.ServiceNames(), "edge") {
@@ -131,9 +149,13 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	servers := make(map[string]*serve.Server)
 	var inProcess []*serve.Server
 	for _, name := range config.ServiceNames() {
+		guard, err := svcauth.NewGuard(name, svcKey.Public().(ed25519.PublicKey), policies[name], svcauth.Options{})
+		if err != nil {
+			return nil, err
+		}
 		srv, err := serve.Listen(g, name, s.addrs[name].grpc, serve.Options{
 			Logger: logger, Registerer: regs[name], Gatherer: reg, Ready: dbs[name].Ping, MaxBodyBytes: s.maxBodyBytes,
-			GRPCOptions: creds.ServerOptions(), InProcess: true,
+			GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: s.auth.Reflection, InProcess: true,
 		})
 		if err != nil {
 			return nil, err
@@ -147,7 +169,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		Product:      sh.grpcAddrs[config.Product],
 		Payment:      sh.grpcAddrs[config.Payment],
 		Notification: sh.grpcAddrs[config.Notification],
-	}, s.client, s.cache, regs[config.Order], logger, append(creds.DialOptions(), serve.InProcessDialer(inProcess...))...)
+	}, s.client, s.cache, regs[config.Order], logger, append(creds.DialOptions(), orderCreds.DialOption(), serve.InProcessDialer(inProcess...))...)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/user"
@@ -126,9 +127,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.User, user.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

@@ -114,6 +114,9 @@ type Service struct {
 	// TLS is mutual TLS on internal gRPC (-tls-cert, -tls-key, -tls-ca);
 	// none set: plaintext.
 	TLS TLS
+	// Auth is the service key and reflection (-service-key-file,
+	// -grpc-reflection).
+	Auth ServiceAuth
 }
 
 // DefaultHost is the host of every default listen address: loopback, so that
@@ -141,6 +144,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time limit for the graceful shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes")
 	c.TLS.RegisterFlags(fs)
+	c.Auth.RegisterFlags(fs, "the parent directory of -data-dir")
 }
 
 // Validate checks the settings and reports every problem found, each naming

@@ -46,6 +46,7 @@ func TestDefaults(t *testing.T) {
 	want := Service{
 		Name: "user", GRPCAddr: "127.0.0.1:50051", HTTPAddr: "127.0.0.1:8081", DataDir: "./data",
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20,
+		Auth: ServiceAuth{Reflection: true},
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -220,7 +221,7 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 		"grpc-addr": "127.0.0.1:1", "http-addr": "127.0.0.1:2", "mongo-uri": "mongodb://m:27017",
 		"data-dir": "/tmp/x", "log-level": "error", "log-format": "json", "shutdown-timeout": "1m0s",
 		"max-body-bytes": "99", "tls-cert": "/etc/kitshop/tls.crt", "tls-key": "/etc/kitshop/tls.key",
-		"tls-ca": "/etc/kitshop/ca.crt",
+		"tls-ca": "/etc/kitshop/ca.crt", "service-key-file": "/etc/kitshop/service/key.pem", "grpc-reflection": "false",
 	}
 	var c Service
 	fs, _ := newFlagSet(&c)
@@ -239,4 +240,18 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 			t.Errorf("-%s from %s: got %q, want %q", f.Name, EnvVar(f.Name), got, values[f.Name])
 		}
 	})
+}
+
+func TestServiceKeyPath(t *testing.T) {
+	for _, c := range []struct{ dataDir, keyFile, want string }{
+		{"data/user", "", "data/" + DefaultServiceKeyName},
+		{"./data/order/", "", "data/" + DefaultServiceKeyName},
+		{"/var/lib/kitshop/product", "", "/var/lib/kitshop/" + DefaultServiceKeyName},
+		{"data/user", "/etc/kitshop/key.pem", "/etc/kitshop/key.pem"},
+	} {
+		s := Service{DataDir: c.dataDir, Auth: ServiceAuth{KeyFile: c.keyFile}}
+		if got := s.Auth.KeyPath(s.ServiceKeyDir()); got != c.want {
+			t.Errorf("-data-dir %q -service-key-file %q: %q, want %q", c.dataDir, c.keyFile, got, c.want)
+		}
+	}
 }

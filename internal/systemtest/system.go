@@ -35,6 +35,7 @@ package systemtest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,7 @@ import (
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
 	"github.com/kitshop/kitshop/order"
@@ -191,6 +193,7 @@ type System struct {
 	storeURI string
 	signer   *token.Signer
 	cardKey  []byte
+	svcKey   ed25519.PrivateKey
 	sender   *Sender
 	http     *http.Client
 	reader   *mongo.Client
@@ -244,6 +247,10 @@ func Start(t testing.TB, opts Options) *System {
 	if err != nil {
 		t.Fatalf("systemtest: card key: %v", err)
 	}
+	svcKey, err := svcauth.LoadOrCreateKey(filepath.Join(dir, svcauth.KeyFileName))
+	if err != nil {
+		t.Fatalf("systemtest: service key: %v", err)
+	}
 	reader, err := mongo.Connect(options.Client().ApplyURI(emb.URI()))
 	if err != nil {
 		t.Fatalf("systemtest: reader client: %v", err)
@@ -255,6 +262,7 @@ func Start(t testing.TB, opts Options) *System {
 		storeURI:  emb.URI(),
 		signer:    signer,
 		cardKey:   cardKey,
+		svcKey:    svcKey,
 		sender:    newSender(),
 		http:      &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		reader:    reader,
@@ -347,14 +355,26 @@ func (s *System) listen(ctx context.Context, name, addr string) (*instance, erro
 		registry: serve.NewRegistry(),
 	}
 	inst.group.Cleanup(name+"-store", st.Close)
+	guard, err := svcauth.NewGuard(name, s.svcKey.Public().(ed25519.PublicKey), policies[name], svcauth.Options{})
+	if err != nil {
+		abortAll([]*instance{inst})
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	inst.server, err = serve.Listen(inst.group, name, addr, serve.Options{
 		Logger: logger, Registerer: inst.registerer(), Gatherer: inst.registry, Ready: st.Ping, MaxBodyBytes: 1 << 20,
+		Guard: guard,
 	})
 	if err != nil {
 		abortAll([]*instance{inst})
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return inst, nil
+}
+
+// policies are the services' tables of who may call which gRPC method.
+var policies = map[string]svcauth.Policy{
+	User: user.GRPCAccess, Product: product.GRPCAccess, Order: order.GRPCAccess,
+	Payment: payment.GRPCAccess, Notification: notification.GRPCAccess,
 }
 
 func (i *instance) registerer() prometheus.Registerer { return serve.Registerer(i.registry, i.name) }
@@ -400,9 +420,13 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 		}
 		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
 	case Order:
+		creds, err := svcauth.NewCredentials(s.svcKey, Order, svcauth.Options{})
+		if err != nil {
+			return "", err
+		}
 		deps, conns, err := order.Dial(order.Addrs{
 			User: s.grpcAddrs[User], Product: s.grpcAddrs[Product], Payment: s.grpcAddrs[Payment], Notification: s.grpcAddrs[Notification],
-		}, s.opts.Client, order.CacheOptions{}, reg, logger) // no caches: every order asks user and product, as the scenarios expect
+		}, s.opts.Client, order.CacheOptions{}, reg, logger, creds.DialOption()) // no caches: every order asks user and product, as the scenarios expect
 		if err != nil {
 			return "", err
 		}
