@@ -56,8 +56,8 @@ type memStore struct {
 	mu    sync.Mutex
 	docs  map[string]Payment
 	marks map[string]time.Time
-	fail error
-	ops  []string // the methods called, oldest first
+	fail  error
+	ops   []string // the methods called, oldest first
 }
 
 // calls returns the methods called so far, oldest first.
