@@ -19,8 +19,9 @@ import (
 // with its own sweeper and dispatcher, and take 32 orders between them; one
 // is killed in the middle of its orders and never comes back. The other
 // must settle the dead one's orders too (the Pending ones and those with
-// side effects due) once their leases have run out, the order service's
-// clock moved on by one SweepAge, with the audit clean.
+// side effects due) once their leases have run out, within 20s of the
+// order service's clock jumping by one SweepAge (and then running), with the
+// audit clean.
 //
 // It needs the order service's leases (the order_work collection): without
 // them a replica only settles the orders it made or found at its start, and
@@ -81,6 +82,7 @@ func TestReplicaLostForGood(t *testing.T) {
 	t.Logf("replica a killed after %d orders inserted, %d charges begun", len(lost.orders()), lost.count("payments.MakePayment"))
 
 	clk.Advance(sys.SweepAge() + time.Second)
+	clk.Run()
 	sys.WaitSettled(t, 20*time.Second)
 	all := append(lost.orders(), survivor.orders()...)
 	if len(survivor.orders()) != n/2 {
@@ -195,6 +197,7 @@ func TestPaymentNeverReached(t *testing.T) {
 	back := newInjector(point{}, point{})
 	rep2 := sys.StartReplica(t, systemtest.ReplicaOptions{Wrap: back.wrap})
 	clk.Advance(sys.SweepAge() + time.Second)
+	clk.Run()
 	systemtest.Eventually(t, 30*time.Second, "the payment Voided and the order PaymentCancelled", func() (bool, string) {
 		p, _, err := sys.GetPayment(ctx, admin, id)
 		s := orderStatus(t, sys, id)
