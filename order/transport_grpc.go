@@ -96,9 +96,7 @@ func grpcError(err error) error {
 				md["orderId"] = unavailable.OrderID
 			}
 			details = append(details, &errdetails.ErrorInfo{Reason: "DEPENDENCY_UNAVAILABLE", Domain: errorDomain, Metadata: md})
-			if unavailable.Refused || unavailable.RetryAfter > 0 {
-				details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter(unavailable.RetryAfter))})
-			}
+			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter(unavailable.RetryAfter))})
 		}
 		if len(details) > 0 {
 			if withDetails, derr := st.WithDetails(details...); derr == nil {

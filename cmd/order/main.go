@@ -55,10 +55,6 @@ func (f *flags) register(fs *flag.FlagSet) {
 	f.verifier.RegisterFlags(fs)
 	f.client.RegisterFlags(fs)
 	f.cache.RegisterFlags(fs)
-	fs.DurationVar(&f.opts.OrderTimeout, "order-timeout", order.DefaultOrderTimeout, "time limit of all the calls one order creation makes")
-	fs.DurationVar(&f.opts.SweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the sweeper settles orders left pending")
-	fs.DurationVar(&f.opts.SweepGrace, "sweep-grace", order.DefaultSweepGrace, "extra age, beyond -order-timeout, before the sweeper touches a pending order")
-	fs.DurationVar(&f.opts.DispatchInterval, "dispatch-interval", order.DefaultDispatchInterval, "how often the outbox dispatcher looks for due notifications, releases and refunds")
 	fs.IntVar(&f.opts.DispatchConcurrency, "dispatch-concurrency", order.DefaultDispatchConcurrency, "orders whose side effects the dispatcher runs at once")
 	f.opts.RegisterFlags(fs)
 	fs.DurationVar(&f.opts.OutboxBackoff, "outbox-backoff", order.DefaultOutboxBackoff, "first wait before retrying a failed side effect (doubles up to -outbox-backoff-max)")
@@ -77,16 +73,11 @@ func (f *flags) validate() error {
 		}
 	}
 	errs = append(errs, f.verifier.Validate())
-	for name, d := range map[string]time.Duration{"order-timeout": f.opts.OrderTimeout, "sweep-interval": f.opts.SweepInterval,
-		"sweep-grace": f.opts.SweepGrace, "dispatch-interval": f.opts.DispatchInterval,
-		"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax,
-		"admission-wait": f.opts.AdmissionWait} {
+	f.opts.CheckFlags(bad)
+	for name, d := range map[string]time.Duration{"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax} {
 		if d <= 0 {
 			bad(name, "%s: must be positive", d)
 		}
-	}
-	if f.opts.MaxConcurrentOrders == 0 {
-		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
 	}
 	if f.opts.DispatchConcurrency < 1 {
 		bad("dispatch-concurrency", "%d: must be at least 1", f.opts.DispatchConcurrency)

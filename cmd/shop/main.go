@@ -51,8 +51,7 @@ type settings struct {
 	sampleStock      int64
 	processorLatency time.Duration
 	sendLatency      time.Duration
-	sweepInterval    time.Duration
-	orderOpts        order.Options // admission (-max-concurrent-orders, -admission-wait)
+	orderOpts        order.Options // the recovery bound's parts, admission, -notify-within
 	client           grpcclient.Config
 	cache            order.CacheOptions
 	// tls is mutual TLS on every service's gRPC and every client of it.
@@ -86,7 +85,6 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.Int64Var(&s.sampleStock, "sample-stock", product.DefaultSampleStock, "stock of each sample product created on first start")
 	fs.DurationVar(&s.processorLatency, "processor-latency", 0, "simulated card network latency (1s reproduces the original)")
 	fs.DurationVar(&s.sendLatency, "send-latency", 0, "simulated e-mail latency (1s reproduces the original)")
-	fs.DurationVar(&s.sweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the order sweeper resolves stale Pending orders")
 	s.orderOpts.RegisterFlags(fs)
 	s.client.RegisterFlags(fs)
 	s.cache.RegisterFlags(fs)
@@ -116,15 +114,7 @@ func (s *settings) validate() error {
 	if s.processorLatency < 0 || s.sendLatency < 0 {
 		bad("processor-latency", "latencies must not be negative")
 	}
-	if s.sweepInterval <= 0 {
-		bad("sweep-interval", "must be positive")
-	}
-	if s.orderOpts.MaxConcurrentOrders == 0 {
-		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
-	}
-	if s.orderOpts.AdmissionWait <= 0 {
-		bad("admission-wait", "must be positive")
-	}
+	s.orderOpts.CheckFlags(bad)
 	if _, err := logging.ParseLevel(s.logLevel); err != nil {
 		bad("log-level", "%v", err)
 	}

@@ -173,13 +173,11 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	if err != nil {
 		return nil, err
 	}
-	orderOpts := s.orderOpts // -max-concurrent-orders, -admission-wait, -notify-within
-	orderOpts.SweepInterval = s.sweepInterval
 	orders, err := order.Build(ctx, order.Deps{
 		DB: dbs[config.Order].Database(config.Order), QueryDB: orderQueries.Database(config.Order),
 		Logger: logger, Registerer: regs[config.Order],
 		Verifier: verifier, Dependencies: orderDeps,
-		Options: orderOpts,
+		Options: s.orderOpts,
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,9 @@ type crashCase struct {
 func crashCases() []crashCase {
 	const (
 		insert   = "store.Insert"
+		addWork  = "store.InsertWork"
+		claim    = "store.UpdateWork"
+		doneWork = "store.DeleteWork"
 		trans    = "store.Transition"
 		clear    = "store.ClearOutbox"
 		reserve  = "products.ReserveStock"
@@ -71,6 +74,13 @@ func crashCases() []crashCase {
 		{name: "create/after-notification", kill: after(notify, 1), want: delivered},
 		{name: "create/before-final-transition", kill: before(trans, 1), want: delivered},
 		{name: "create/after-final-transition", kill: after(trans, 1), want: delivered},
+		// The order's work entry: taken before the order is stored, deleted
+		// once it is final.
+		{name: "create/before-work-entry", kill: before(addWork, 1), want: ""},
+		{name: "create/after-work-entry", kill: after(addWork, 1), want: ""},
+		{name: "create/before-work-delete", kill: before(doneWork, 1), want: delivered},
+		{name: "create/after-work-delete", kill: after(doneWork, 1), want: delivered},
+		{name: "declined/before-work-delete", kill: before(doneWork, 1), card: declined, want: failed},
 		// CreateOrder, declined: the stock released at once by the handler.
 		{name: "declined/before-final-transition", kill: before(trans, 1), card: declined, want: failed},
 		{name: "declined/before-release", kill: before(release, 1), card: declined, want: failed},
@@ -79,6 +89,9 @@ func crashCases() []crashCase {
 		{name: "declined/after-clear-outbox", kill: after(clear, 1), card: declined, want: failed},
 		// The dispatcher sends the notification and starts the delivery.
 		{name: "dispatcher/after-paid-transition", kill: after(trans, 1), notifyWithin: -1, want: delivered},
+		{name: "dispatcher/before-hand-over", kill: before(claim, 1), notifyWithin: -1, want: delivered},
+		{name: "dispatcher/after-hand-over", kill: after(claim, 1), notifyWithin: -1, want: delivered},
+		{name: "dispatcher/after-claim", kill: after(claim, 2), notifyWithin: -1, want: delivered},
 		{name: "dispatcher/before-notification", kill: before(notify, 1), notifyWithin: -1, want: delivered},
 		{name: "dispatcher/after-notification", kill: after(notify, 1), notifyWithin: -1, want: delivered},
 		{name: "dispatcher/before-start-delivery", kill: before(trans, 2), notifyWithin: -1, want: delivered},

@@ -250,14 +250,27 @@ func (f faultyStore) ListByCustomer(ctx context.Context, userID, afterID string,
 	return os, err
 }
 
-func (f faultyStore) ListPending(ctx context.Context) (ps []order.Pending, err error) {
-	err = f.in.do("store.ListPending", func() error { ps, err = f.s.ListPending(ctx); return err })
-	return ps, err
+func (f faultyStore) InsertWork(ctx context.Context, w order.Work) error {
+	return f.in.do("store.InsertWork", func() error { return f.s.InsertWork(ctx, w) })
 }
 
-func (f faultyStore) ListOutbox(ctx context.Context) (ids []string, err error) {
-	err = f.in.do("store.ListOutbox", func() error { ids, err = f.s.ListOutbox(ctx); return err })
-	return ids, err
+func (f faultyStore) GetWork(ctx context.Context, id string) (w order.Work, err error) {
+	err = f.in.do("store.GetWork", func() error { w, err = f.s.GetWork(ctx, id); return err })
+	return w, err
+}
+
+func (f faultyStore) UpdateWork(ctx context.Context, w order.Work) (out order.Work, err error) {
+	err = f.in.do("store.UpdateWork", func() error { out, err = f.s.UpdateWork(ctx, w); return err })
+	return out, err
+}
+
+func (f faultyStore) DeleteWork(ctx context.Context, w order.Work) error {
+	return f.in.do("store.DeleteWork", func() error { return f.s.DeleteWork(ctx, w) })
+}
+
+func (f faultyStore) ListWork(ctx context.Context, dueBy time.Time) (ws []order.Work, err error) {
+	err = f.in.do("store.ListWork", func() error { ws, err = f.s.ListWork(ctx, dueBy); return err })
+	return ws, err
 }
 
 type faultyUsers struct {

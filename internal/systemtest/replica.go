@@ -17,8 +17,7 @@ import (
 // A Replica is an order service instance that a test builds and drives
 // itself instead of the System's own: an order.Orders over the order
 // database with gRPC clients of user, product, payment and notification of
-// its own, its sweeper and outbox dispatcher running as the System's order
-// service runs them, and no HTTP or gRPC server (the test calls
+// its own, its worker running as the System's order service runs it, and no HTTP or gRPC server (the test calls
 // Orders().CreateOrder). ReplicaOptions.Wrap puts a layer (a fault injector)
 // between the service and its store and clients, which is what a crash test
 // needs and order.Build does not offer.
@@ -52,7 +51,7 @@ type ReplicaOptions struct {
 }
 
 // StartReplica builds a replica of the order service and starts its
-// sweeper and dispatcher. It fails the test if the System's order service
+// worker. It fails the test if the System's order service
 // is running or the replica cannot be built. The replica is stopped when the
 // test ends, if the test has not stopped it.
 func (s *System) StartReplica(t testing.TB, opts ReplicaOptions) *Replica {
@@ -97,9 +96,7 @@ func (s *System) StartReplica(t testing.TB, opts ReplicaOptions) *Replica {
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
 	r.cancel = wcancel
-	for _, run := range []func(context.Context) error{r.orders.RunSweeper, r.orders.RunDispatcher} {
-		r.wg.Go(func() { _ = run(wctx) })
-	}
+	r.wg.Go(func() { _ = r.orders.RunWorker(wctx) })
 	t.Cleanup(r.Stop)
 	return r
 }
@@ -115,6 +112,7 @@ func (s *System) replicaOptions(o order.Options) order.Options {
 	def(&o.OrderTimeout, base.OrderTimeout)
 	def(&o.SweepInterval, base.SweepInterval)
 	def(&o.SweepGrace, base.SweepGrace)
+	def(&o.Lease, base.Lease)
 	def(&o.DispatchInterval, base.DispatchInterval)
 	def(&o.OutboxBackoff, base.OutboxBackoff)
 	def(&o.OutboxBackoffMax, base.OutboxBackoffMax)
@@ -138,7 +136,7 @@ func (s *System) replicaOptions(o order.Options) order.Options {
 // Orders is the replica's order service.
 func (r *Replica) Orders() *order.Orders { return r.orders }
 
-// Stop cancels the replica's sweeper and dispatcher, waits for them, and
+// Stop cancels the replica's worker (which hands its leases over), waits for it, and
 // closes its gRPC connections and its store client (unless shared). It does
 // not wait for CreateOrder calls still running: a test that abandons a
 // replica makes sure, with its Wrap, that they can no longer write or call.

@@ -126,15 +126,17 @@ func FastClientConfig() grpcclient.Config {
 
 // FastOrderOptions are the order service options a System fills zero fields
 // with: a 4s order deadline (above FastClientConfig's retry budget), a
-// sweeper that looks every 100ms and settles an order as soon as its handler
+// worker that looks every 50ms, settles an order as soon as its handler
 // cannot be at work any more (the deadline, the order service's fixed 5s for
-// the final update, and 1ms of grace: SweepAge), and an outbox retried every
-// 50ms to 500ms.
+// the final update, and 1ms of grace: SweepAge) and looks again 100ms later
+// when it cannot yet, leases of 1s, and an outbox retried every 50ms to
+// 500ms.
 func FastOrderOptions() order.Options {
 	return order.Options{
 		OrderTimeout:     4 * time.Second,
 		SweepInterval:    100 * time.Millisecond,
 		SweepGrace:       time.Millisecond,
+		Lease:            time.Second,
 		DispatchInterval: 50 * time.Millisecond,
 		OutboxBackoff:    50 * time.Millisecond,
 		OutboxBackoffMax: 500 * time.Millisecond,
@@ -142,7 +144,7 @@ func FastOrderOptions() order.Options {
 }
 
 // orderFinalizeTimeout is order's unexported finalizeTimeout (service.go):
-// the sweeper leaves a Pending order alone for OrderTimeout + this + SweepGrace.
+// its handler holds a Pending order for OrderTimeout + this + SweepGrace.
 const orderFinalizeTimeout = 5 * time.Second
 
 func (o Options) withDefaults() Options {
@@ -158,6 +160,7 @@ func (o Options) withDefaults() Options {
 	def(&o.Order.OrderTimeout, fast.OrderTimeout)
 	def(&o.Order.SweepInterval, fast.SweepInterval)
 	def(&o.Order.SweepGrace, fast.SweepGrace)
+	def(&o.Order.Lease, fast.Lease)
 	def(&o.Order.DispatchInterval, fast.DispatchInterval)
 	def(&o.Order.OutboxBackoff, fast.OutboxBackoff)
 	def(&o.Order.OutboxBackoffMax, fast.OutboxBackoffMax)
@@ -515,9 +518,9 @@ func (s *System) Gatherer(name string) prometheus.Gatherer {
 // Sender is the mail relay of the notification service.
 func (s *System) Sender() *Sender { return s.sender }
 
-// SweepAge is how old a Pending order must be before the order service's
-// sweeper settles it; an order left Pending is settled within SweepAge plus a
-// SweepInterval of its creation, once the payment service answers.
+// SweepAge is how old a Pending order must be before another order service
+// instance settles it; an order left Pending is settled within SweepAge plus
+// a DispatchInterval of its creation, once the payment service answers.
 func (s *System) SweepAge() time.Duration {
 	return s.opts.Order.OrderTimeout + orderFinalizeTimeout + s.opts.Order.SweepGrace
 }
