@@ -105,13 +105,13 @@ func TestRollingRestart(t *testing.T) {
 
 	clk.Advance(sys.SweepAge() + time.Second)
 	clk.Run()
-	sys.WaitSettled(t, 20*time.Second)
+	sys.WaitSettled(t, settleWait)
 	all := make([]string, 0, len(ids))
 	for id := range ids {
 		all = append(all, id)
 	}
 	delivered := paidAmong(t, sys, all)
-	sys.WaitDelivered(t, 20*time.Second, delivered)
+	sys.WaitDelivered(t, settleWait, delivered)
 	checkMails(t, sys, all, delivered)
 	sys.CheckInvariants(t, audit.Options{Delivered: delivered})
 }
