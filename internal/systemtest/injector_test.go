@@ -329,10 +329,15 @@ func (f faultyNotifier) SendPaymentNotification(ctx context.Context, to, orderID
 	return f.in.do("notifier.SendPaymentNotification", func() error { return f.n.SendPaymentNotification(ctx, to, orderID, userID) })
 }
 
-// clock is a test clock for order.Options.Now: it moves only when told.
+// clock is a test clock for order.Options.Now. It stands still until Run;
+// Advance moves it on at once. A test jumps over the sweeper's wait with
+// Advance and then lets the clock Run, as the order service's clock would:
+// the dispatcher retries a failed side effect after a backoff measured on
+// that clock, which a clock standing still would never reach.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu    sync.Mutex
+	now   time.Time
+	since time.Time // zero: standing still
 }
 
 func newClock() *clock { return &clock{now: time.Now().UTC()} }
@@ -340,11 +345,29 @@ func newClock() *clock { return &clock{now: time.Now().UTC()} }
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.at()
 }
 
+// at is the clock's time; c.mu is held.
+func (c *clock) at() time.Time {
+	if c.since.IsZero() {
+		return c.now
+	}
+	return c.now.Add(time.Since(c.since))
+}
+
+// Advance moves the clock on by d.
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// Run makes the clock move with real time from now on.
+func (c *clock) Run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.since.IsZero() {
+		c.since = time.Now()
+	}
 }

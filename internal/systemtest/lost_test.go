@@ -2,6 +2,7 @@ package systemtest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,9 @@ import (
 // with its own sweeper and dispatcher, and take 32 orders between them; one
 // is killed in the middle of its orders and never comes back. The other
 // must settle the dead one's orders too (the Pending ones and those with
-// side effects due) once their leases have run out, the order service's
-// clock moved on by one SweepAge, with the audit clean.
+// side effects due) once their leases have run out, within 20s of the
+// order service's clock jumping by one SweepAge (and then running), with the
+// audit clean.
 //
 // It needs the order service's leases (the order_work collection): without
 // them a replica only settles the orders it made or found at its start, and
@@ -32,9 +34,7 @@ func TestReplicaLostForGood(t *testing.T) {
 	sys := systemtest.Start(t, systemtest.Options{Order: order.Options{Now: clk.Now}, Processor: network})
 	ctx := testCtx(t)
 	uid := sys.UserID(t, sys.SignUp(t, "kim@example.com"))
-	if err := sys.Stop(systemtest.Order); err != nil {
-		t.Fatalf("stopping the order service for the replicas: %v", err)
-	}
+	stopForReplicas(t, sys)
 	// The survivor owns the store client; the lost replica leaves its
 	// notifications to its dispatcher, so that it dies with side effects due.
 	survivor := newInjector(point{}, point{})
@@ -60,9 +60,13 @@ func TestReplicaLostForGood(t *testing.T) {
 		}
 		wg.Go(func() { _, _, errs[i] = rep.Orders().CreateOrder(ctx, uid, req) })
 	}
-	systemtest.Eventually(t, 20*time.Second, "the lost replica half-way through its charges", func() (bool, string) {
-		c := lost.count("payments.MakePayment")
-		return c >= n/4, fmt.Sprintf("%d charges begun", c)
+	// a dies once a quarter of its charges have begun; on a machine so
+	// loaded that its calls time out before any charge, once its orders are
+	// all stored and have had 5s to get that far.
+	patience := time.Now().Add(5 * time.Second)
+	systemtest.Eventually(t, 60*time.Second, "the lost replica half-way through its orders", func() (bool, string) {
+		c, stored := lost.count("payments.MakePayment"), len(lost.orders())
+		return c >= n/4 || (stored == n/2 && time.Now().After(patience)), fmt.Sprintf("%d orders stored, %d charges begun", stored, c)
 	})
 	lost.killNow()
 	if err := lost.discard(20 * time.Second); err != nil {
@@ -70,8 +74,10 @@ func TestReplicaLostForGood(t *testing.T) {
 	}
 	a.Stop()
 	wg.Wait()
+	// The survivor's orders fail only as orders may under load: declined,
+	// or cancelled with a retry advice when a call timed out.
 	for i, err := range errs {
-		if i%2 == 1 && i%8 != 7 && err != nil {
+		if i%2 == 1 && err != nil && !errors.Is(err, order.ErrPaymentDeclined) && !errors.Is(err, order.ErrUnavailable) {
 			t.Errorf("order %d, on the surviving replica: %v", i, err)
 		}
 	}
@@ -81,16 +87,22 @@ func TestReplicaLostForGood(t *testing.T) {
 	t.Logf("replica a killed after %d orders inserted, %d charges begun", len(lost.orders()), lost.count("payments.MakePayment"))
 
 	clk.Advance(sys.SweepAge() + time.Second)
-	sys.WaitSettled(t, 20*time.Second)
+	clk.Run()
+	sys.WaitSettled(t, settleWait)
 	all := append(lost.orders(), survivor.orders()...)
 	if len(survivor.orders()) != n/2 {
 		t.Errorf("the survivor inserted %d orders, want %d", len(survivor.orders()), n/2)
 	}
 	delivered := paidAmong(t, sys, all)
-	sys.WaitDelivered(t, 20*time.Second, delivered)
+	sys.WaitDelivered(t, settleWait, delivered)
 	checkMails(t, sys, all, delivered)
 	sys.CheckInvariants(t, audit.Options{Delivered: delivered})
 }
+
+// settleWait bounds the waits for the orders to be settled and delivered
+// after the clock's jump, which take well under a second on an idle
+// machine; the margin is for a loaded one (and the race detector).
+const settleWait = 60 * time.Second
 
 // paidAmong returns the orders of ids that are paid (PaymentProcessed or later).
 func paidAmong(t *testing.T, sys *systemtest.System, ids []string) []string {
@@ -158,9 +170,7 @@ func TestPaymentNeverReached(t *testing.T) {
 	tok := sys.SignUp(t, "kim@example.com")
 	uid := sys.UserID(t, tok)
 	admin := sys.SignUp(t, systemtest.AdminEmail)
-	if err := sys.Stop(systemtest.Order); err != nil {
-		t.Fatalf("stopping the order service for the replica: %v", err)
-	}
+	stopForReplicas(t, sys)
 	dying := newInjector(point{}, point{})
 	rep := sys.StartReplica(t, systemtest.ReplicaOptions{Wrap: dying.wrap})
 	req, err := systemtest.OrderRequest{ProductIDs: []string{"sample-2", "sample-4"}, Key: "never-reached"}.NewOrder()
@@ -195,6 +205,7 @@ func TestPaymentNeverReached(t *testing.T) {
 	back := newInjector(point{}, point{})
 	rep2 := sys.StartReplica(t, systemtest.ReplicaOptions{Wrap: back.wrap})
 	clk.Advance(sys.SweepAge() + time.Second)
+	clk.Run()
 	systemtest.Eventually(t, 30*time.Second, "the payment Voided and the order PaymentCancelled", func() (bool, string) {
 		p, _, err := sys.GetPayment(ctx, admin, id)
 		s := orderStatus(t, sys, id)

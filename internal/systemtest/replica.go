@@ -17,10 +17,11 @@ import (
 // A Replica is an order service instance that a test builds and drives
 // itself instead of the System's own: an order.Orders over the order
 // database with gRPC clients of user, product, payment and notification of
-// its own, its worker running as the System's order service runs it, and no HTTP or gRPC server (the test calls
-// Orders().CreateOrder). ReplicaOptions.Wrap puts a layer (a fault injector)
-// between the service and its store and clients, which is what a crash test
-// needs and order.Build does not offer.
+// its own, its worker running as the System's order service runs it, and
+// no HTTP or gRPC server (the test calls Orders().CreateOrder).
+// ReplicaOptions.Wrap puts a layer (a fault injector) between the service
+// and its store and clients, which is what a crash test needs and
+// order.Build does not offer.
 //
 // A replica writes the order database, so the System's order service must
 // be stopped while replicas run (docstore rule 1: one writer client per
@@ -51,8 +52,8 @@ type ReplicaOptions struct {
 }
 
 // StartReplica builds a replica of the order service and starts its
-// worker. It fails the test if the System's order service
-// is running or the replica cannot be built. The replica is stopped when the
+// worker. It fails the test if the System's order service is running or
+// the replica cannot be built. The replica is stopped when the
 // test ends, if the test has not stopped it.
 func (s *System) StartReplica(t testing.TB, opts ReplicaOptions) *Replica {
 	t.Helper()
@@ -136,11 +137,11 @@ func (s *System) replicaOptions(o order.Options) order.Options {
 // Orders is the replica's order service.
 func (r *Replica) Orders() *order.Orders { return r.orders }
 
-// Stop cancels the replica's worker (which hands its leases over), waits for it, and
-// closes its gRPC connections and its store client (unless shared). It does
-// not wait for CreateOrder calls still running: a test that abandons a
-// replica makes sure, with its Wrap, that they can no longer write or call.
-// Stopping twice is harmless.
+// Stop cancels the replica's worker (which hands its leases over), waits
+// for it, and closes its gRPC connections and its store client (unless
+// shared). It does not wait for CreateOrder calls still running: a test
+// that abandons a replica makes sure, with its Wrap, that they can no
+// longer write or call. Stopping twice is harmless.
 func (r *Replica) Stop() {
 	r.stop.Do(func() {
 		r.cancel()
