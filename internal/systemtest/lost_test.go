@@ -17,17 +17,12 @@ import (
 
 // TestReplicaLostForGood: two order service replicas share the order
 // database (one store client, as two instances in one process may), each
-// with its own sweeper and dispatcher, and take 32 orders between them; one
-// is killed in the middle of its orders and never comes back. The other
-// must settle the dead one's orders too (the Pending ones and those with
-// side effects due) once their leases have run out, within 20s of the
-// order service's clock jumping by one SweepAge (and then running), with the
-// audit clean.
-//
-// It needs the order service's leases (the order_work collection): without
-// them a replica only settles the orders it made or found at its start, and
-// the dead replica's orders stay Pending for ever. If the lease period
-// comes to exceed SweepAge, move the clock on by the lease period instead.
+// with its own worker, and take 32 orders between them; one is killed in
+// the middle of its orders and never comes back. The other must settle the
+// dead one's orders too (the Pending ones and those with side effects due)
+// once their holds and leases have run out: within settleWait of the order
+// service's clock jumping by one SweepAge (longer than a lease) and then
+// running, with the audit clean.
 func TestReplicaLostForGood(t *testing.T) {
 	clk := newClock()
 	network := payment.NewSimulator(payment.SimulatorOptions{Latency: 50 * time.Millisecond})
@@ -157,10 +152,8 @@ func (p *stuckProcessor) Charge(ctx context.Context, req payment.ChargeRequest) 
 // no e-mail, and a late charge of the order is refused without reaching the
 // network.
 //
-// It needs the payment service's voiding of a Pending payment the processor
-// never received (VoidAfter, short in the systemtest harness) and the order
-// sweeper's handling of a Voided payment: without them the payment and the
-// order stay Pending for ever.
+// (The payment service voids it after FastPaymentRecovery's VoidAfter; the
+// order service's worker then finds it Voided.)
 func TestPaymentNeverReached(t *testing.T) {
 	clk := newClock()
 	network := payment.NewSimulator(payment.SimulatorOptions{})

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/order"
 )
 
@@ -76,7 +77,12 @@ func (s *System) StartReplica(t testing.TB, opts ReplicaOptions) *Replica {
 	s.mu.Lock()
 	addrs := order.Addrs{User: s.grpcAddrs[User], Product: s.grpcAddrs[Product], Payment: s.grpcAddrs[Payment], Notification: s.grpcAddrs[Notification]}
 	s.mu.Unlock()
-	deps, conns, err := order.Dial(addrs, s.opts.Client, order.CacheOptions{}, prometheus.NewRegistry(), logger)
+	creds, err := svcauth.NewCredentials(s.svcKey, Order, svcauth.Options{})
+	if err != nil {
+		r.closeStore()
+		t.Fatalf("systemtest: replica credentials: %v", err)
+	}
+	deps, conns, err := order.Dial(addrs, s.opts.Client, order.CacheOptions{}, prometheus.NewRegistry(), logger, creds.DialOption())
 	if err != nil {
 		r.closeStore()
 		t.Fatalf("systemtest: replica clients: %v", err)
