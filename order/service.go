@@ -636,7 +636,7 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	if userID == "" {
 		return Order{}, false, fmt.Errorf("%w: no caller", ErrInvalidArgument)
 	}
-	items, err := req.validate()
+	items, err := req.validate(s.now())
 	if err != nil {
 		return Order{}, false, err
 	}
@@ -1010,9 +1010,10 @@ func (s *Orders) price(ctx context.Context, items []Item) ([]Line, int64, error)
 	return lines, total, nil
 }
 
-// validate checks the request and returns its items: the units of
-// ProductIDs and the Items merged by product, in first-seen order.
-func (r NewOrder) validate() ([]Item, error) {
+// validate checks the request, its payment part at time now, and returns its
+// items: the units of ProductIDs and the Items merged by product, in
+// first-seen order.
+func (r NewOrder) validate(now time.Time) ([]Item, error) {
 	bad := func(format string, args ...any) ([]Item, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
 	}
@@ -1068,24 +1069,8 @@ func (r NewOrder) validate() ([]Item, error) {
 			return nil, err
 		}
 	}
-	p := r.Payment
-	if p.Method != MethodCreditCard && p.Method != MethodKakao {
-		return bad("payment.paymentMethod must be %s or %s", MethodCreditCard, MethodKakao)
-	}
-	if err := checkText("payment.paymentName", p.Name, maxPaymentFieldLen, true); err != nil {
+	if err := r.Payment.validate(now); err != nil {
 		return nil, err
-	}
-	for _, f := range []struct{ name, value string }{
-		{"payment.cardNumber", p.CardNumber}, {"payment.expiryYear", p.ExpiryYear}, {"payment.expiryMonth", p.ExpiryMonth},
-		{"payment.birthOrRegistration", p.BirthOrRegistration}, {"payment.passwordTwoDigits", p.PasswordTwoDigits},
-	} {
-		// Their format is the payment service's to check; only bound them here.
-		if err := checkText(f.name, f.value, maxPaymentFieldLen, false); err != nil {
-			return nil, err
-		}
-	}
-	if p.Amount <= 0 {
-		return bad("payment.amount must be positive")
 	}
 	if k := r.IdempotencyKey; len(k) > maxKeyLen || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return bad("the idempotency key must be at most %d printable ASCII characters", maxKeyLen)
