@@ -20,19 +20,16 @@ import (
 	"github.com/kitshop/kitshop/internal/token"
 )
 
-// jwksServer serves s's JWK Set while up is true, 503 otherwise, and counts
-// the requests.
+// jwksServer serves s's JWK Set while up is true, 503 otherwise.
 type jwksServer struct {
 	*httptest.Server
-	up   atomic.Bool
-	hits atomic.Int64
+	up atomic.Bool
 }
 
 func newJWKSServer(t *testing.T, s *token.Signer) *jwksServer {
 	t.Helper()
 	js := &jwksServer{}
 	js.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		js.hits.Add(1)
 		if !js.up.Load() {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
