@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"net/http"
-	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -25,7 +22,7 @@ import (
 // with a well-formed one, as the token can be neither trusted nor refused yet.
 func TestRunWithoutTheUserService(t *testing.T) {
 	t.Parallel()
-	grpcAddr, httpAddr, stop := servetest.Start(t, run, "-jwks-url=http://127.0.0.1:1/.well-known/jwks.json")
+	grpcAddr, httpAddr, stop := servetest.Start(t, run, servetest.DownJWKS)
 	servetest.CheckServing(t, grpcAddr, httpAddr)
 	if code := servetest.Get(t, httpAddr, "/healthz"); code != http.StatusOK {
 		t.Errorf("GET /healthz: %d, want 200", code)
@@ -33,19 +30,7 @@ func TestRunWithoutTheUserService(t *testing.T) {
 
 	post := func(path, tok string) *http.Response {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+httpAddr+path, strings.NewReader(`{"name":"Tea","price":2500}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		return resp
+		return servetest.Call(t, http.MethodPost, httpAddr, path, tok, `{"name":"Tea","price":2500}`)
 	}
 	if resp := post("/product/sample", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /product/sample: %d, want 200", resp.StatusCode)
@@ -56,7 +41,7 @@ func TestRunWithoutTheUserService(t *testing.T) {
 	if resp := post("/product", "a.b"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("POST /product with a malformed token: %d, want 401", resp.StatusCode)
 	}
-	tok := adminToken(t)
+	tok := servetest.AccessToken(t, "admin-1", token.RoleAdmin)
 	if resp := post("/product", tok); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("POST /product with a token: %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -89,22 +74,4 @@ func TestRunWithoutTheUserService(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("run = %v after cancellation, want nil", err)
 	}
-}
-
-// adminToken is a well-formed admin access token, signed by a key of its own.
-func adminToken(t *testing.T) string {
-	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := token.NewSigner(key, token.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.IssuePair("admin-1", token.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.AccessToken
 }
