@@ -97,22 +97,6 @@ const (
 	maxBackoff     = 5 * time.Second
 )
 
-// FetchVerifier gets the JWK Set at rawURL (absolute http or https) and
-// returns a Verifier for its keys, retrying as JWKSFetcher.Run does until the
-// set is served or ctx ends (then it fails with ctx's error). client nil
-// means a plain http.Client; logger nil logs nothing. The keys are read once:
-// a Verifier does not follow later key rotation.
-func FetchVerifier(ctx context.Context, rawURL string, client *http.Client, logger *slog.Logger, opts Options) (*Verifier, error) {
-	f, err := NewJWKSFetcher(rawURL, client, logger, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.retry(ctx); err != nil {
-		return nil, err
-	}
-	return f.Verifier(), nil
-}
-
 // JWKSFetcher loads the user service's JWK Set into a Verifier that exists,
 // and serves, before the set does: a service can then answer at once, even
 // while the user service is down, refusing well-formed tokens with
@@ -171,24 +155,15 @@ func (f *JWKSFetcher) Fetch(ctx context.Context) error {
 // meant as a background unit (rungroup.Group.Background) beside the servers.
 func (f *JWKSFetcher) Run(ctx context.Context) error {
 	f.logger.InfoContext(ctx, "fetching the user service's public keys", slog.String("url", f.url))
-	if err := f.retry(ctx); err != nil {
-		return nil
-	}
-	f.logger.InfoContext(ctx, "the user service's public keys are loaded", slog.String("url", f.url))
-	return nil
-}
-
-// retry is Run's loop: nil once an attempt succeeded, ctx's error wrapped
-// with the last failure when ctx ends first.
-func (f *JWKSFetcher) retry(ctx context.Context) error {
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
 		err := f.Fetch(ctx)
 		if err == nil {
+			f.logger.InfoContext(ctx, "the user service's public keys are loaded", slog.String("url", f.url))
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("token: fetch JWKS from %s: %w (last error: %v)", f.url, ctx.Err(), err)
+			return nil
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		f.logger.WarnContext(ctx, "fetching JWKS failed, will retry", "url", f.url, "attempt", attempt, "retry_in", wait, "err", err)
@@ -196,7 +171,7 @@ func (f *JWKSFetcher) retry(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("token: fetch JWKS from %s: %w (last error: %v)", f.url, ctx.Err(), err)
+			return nil
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)

@@ -166,30 +166,3 @@ func TestKeysUnavailableAnswers(t *testing.T) {
 		t.Errorf("gRPC details %v, want a RetryInfo of 1s", st.Details())
 	}
 }
-
-func TestJWKSFetcherRunRetriesUntilServed(t *testing.T) {
-	t.Parallel()
-	s := newSigner(t, testKey(1), token.Options{Now: clock(t0)})
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if hits.Add(1) < 3 {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(s.JWKS())
-	}))
-	defer srv.Close()
-	f, err := token.NewJWKSFetcher(srv.URL, srv.Client(), nil, token.Options{Now: clock(t0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Run(t.Context()); err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	if n := hits.Load(); n != 3 || !f.Loaded() {
-		t.Fatalf("%d requests, loaded %v; want 3 and loaded", n, f.Loaded())
-	}
-	if _, err := f.Verifier().VerifyAccess(issue(t, s).AccessToken); err != nil {
-		t.Errorf("VerifyAccess after Run: %v", err)
-	}
-}
