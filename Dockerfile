@@ -24,7 +24,7 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -ldflags="-s -w" -o /out/ ./cmd/... \
  && GOBIN=/out go install -ldflags="-s -w" github.com/grpc-ecosystem/grpc-health-probe@${GRPC_HEALTH_PROBE_VERSION} \
- && mkdir -p /rootfs/data
+ && mkdir -p /rootfs/data /rootfs/service-key
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
@@ -32,6 +32,10 @@ COPY --from=build /out/ /usr/local/bin/
 # MongoDB URI or key file is given. Owned by the runtime user, so a named
 # volume mounted here starts writable for it.
 COPY --from=build --chown=65532:65532 /rootfs/data /data
+# The mount point of the services' shared key (docker-compose.yml's
+# service-key volume, KITSHOP_SERVICE_KEY_FILE), writable for the first
+# service to start, which generates the key.
+COPY --from=build --chown=65532:65532 /rootfs/service-key /service-key
 ENV KITSHOP_DATA_DIR=/data
 WORKDIR /data
 USER 65532:65532

@@ -36,9 +36,10 @@ const namespace = "kitshop"
 // externalSecrets are the Secrets the tree uses but does not hold, with the
 // keys it reads: the README's Deploy section tells how to create each.
 var externalSecrets = map[string][]string{
-	"kitshop-mongo":    {"uri"},
-	"kitshop-jwt":      {"jwt-ed25519.pem"},
-	"kitshop-card-key": {"payment-card.key"},
+	"kitshop-mongo":       {"uri"},
+	"kitshop-jwt":         {"jwt-ed25519.pem"},
+	"kitshop-card-key":    {"payment-card.key"},
+	"kitshop-service-key": {"service-ed25519.pem"},
 }
 
 // cluster is the built tree, by kind and name.

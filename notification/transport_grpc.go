@@ -9,8 +9,18 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	notificationv1 "github.com/kitshop/kitshop/pb/kitshop/notification/v1"
 )
+
+// GRPCAccess is who may call each NotificationService method (svcauth; any
+// other method is refused): the order service sends; GetNotification, which
+// takes no user token, is an operator's.
+var GRPCAccess = svcauth.Policy{
+	notificationv1.NotificationService_SendPaymentNotification_FullMethodName: svcauth.Callers(config.Order),
+	notificationv1.NotificationService_GetNotification_FullMethodName:         svcauth.Callers(svcauth.Operator),
+}
 
 // GRPCServer serves NotificationService (kitshop.notification.v1) from a Set.
 // It is for other kitshop services and carries no authentication: the gRPC

@@ -14,6 +14,7 @@ import (
 type memStore struct {
 	mu         sync.Mutex
 	orders     map[string]Order
+	work       map[string]Work
 	failNext   error // returned once by the next Transition
 	failGet    error // returned by Get while set
 	failInsert error // returned by Insert while set
@@ -21,7 +22,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{orders: map[string]Order{}, calls: map[string]int{}}
+	return &memStore{orders: map[string]Order{}, work: map[string]Work{}, calls: map[string]int{}}
 }
 
 // callsTo returns how many times method was called.
@@ -185,28 +186,76 @@ func (m *memStore) ListByCustomer(_ context.Context, userID, afterID string, lim
 	return out, nil
 }
 
-func (m *memStore) ListPending(context.Context) ([]Pending, error) {
+func (m *memStore) InsertWork(_ context.Context, w Work) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Pending
-	for _, o := range m.orders {
-		if o.Status == StatusPending {
-			out = append(out, Pending{ID: o.ID, CreatedAt: o.CreatedAt})
+	m.calls["InsertWork"]++
+	if _, ok := m.work[w.OrderID]; ok {
+		return ErrDuplicateWork
+	}
+	m.work[w.OrderID] = w
+	return nil
+}
+
+func (m *memStore) GetWork(_ context.Context, id string) (Work, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls["GetWork"]++
+	w, ok := m.work[id]
+	if !ok {
+		return Work{}, ErrNotFound
+	}
+	return w, nil
+}
+
+func (m *memStore) UpdateWork(_ context.Context, w Work) (Work, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls["UpdateWork"]++
+	cur, ok := m.work[w.OrderID]
+	if !ok || cur.Rev != w.Rev {
+		return Work{}, ErrWorkChanged
+	}
+	w.Rev++
+	m.work[w.OrderID] = w
+	return w, nil
+}
+
+func (m *memStore) DeleteWork(_ context.Context, w Work) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls["DeleteWork"]++
+	cur, ok := m.work[w.OrderID]
+	if !ok || cur.Rev != w.Rev {
+		return ErrWorkChanged
+	}
+	delete(m.work, w.OrderID)
+	return nil
+}
+
+func (m *memStore) ListWork(_ context.Context, dueBy time.Time) ([]Work, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls["ListWork"]++
+	var out []Work
+	for _, w := range m.work {
+		if dueBy.IsZero() || !w.Due.After(dueBy) {
+			out = append(out, w)
 		}
 	}
+	slices.SortFunc(out, func(a, b Work) int { return a.Due.Compare(b.Due) })
 	return out, nil
 }
 
-func (m *memStore) ListOutbox(context.Context) ([]string, error) {
+// works returns the work entries.
+func (m *memStore) works() map[string]Work {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []string
-	for _, o := range m.orders {
-		if !o.Outbox.Empty() {
-			out = append(out, o.ID)
-		}
+	out := make(map[string]Work, len(m.work))
+	for id, w := range m.work {
+		out[id] = w
 	}
-	return out, nil
+	return out
 }
 
 // set overwrites an order, as another actor would.

@@ -332,10 +332,22 @@ type Store interface {
 	// ListByCustomer returns up to limit of userID's orders, newest first,
 	// starting after the order afterID (from the newest when empty).
 	ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error)
-	// ListPending returns the IDs and creation times of the Pending orders.
-	ListPending(ctx context.Context) ([]Pending, error)
-	// ListOutbox returns the IDs of the orders with side effects due.
-	ListOutbox(ctx context.Context) ([]string, error)
+
+	// InsertWork stores the work entry of an order (worker.go);
+	// ErrDuplicateWork if the order has one.
+	InsertWork(ctx context.Context, w Work) error
+	// GetWork returns an order's work entry, or ErrNotFound.
+	GetWork(ctx context.Context, orderID string) (Work, error)
+	// UpdateWork sets the entry of w.OrderID to w if its revision is still
+	// w.Rev, in one conditional update, and returns it with its new
+	// revision; ErrWorkChanged if it was changed or deleted meanwhile.
+	UpdateWork(ctx context.Context, w Work) (Work, error)
+	// DeleteWork deletes the entry of w.OrderID if its revision is still
+	// w.Rev; ErrWorkChanged otherwise.
+	DeleteWork(ctx context.Context, w Work) error
+	// ListWork returns the work entries due by dueBy; every one when dueBy
+	// is zero. Its cost follows the work left, not the orders stored.
+	ListWork(ctx context.Context, dueBy time.Time) ([]Work, error)
 }
 
 // Store errors.
@@ -344,7 +356,24 @@ var (
 	ErrDuplicateOrder = errors.New("order id already exists")
 	// ErrStaleStatus: Transition found the order in another status.
 	ErrStaleStatus = errors.New("order status changed")
+	// ErrDuplicateWork: InsertWork found the order's entry there.
+	ErrDuplicateWork = errors.New("order work entry already exists")
+	// ErrWorkChanged: UpdateWork or DeleteWork found the entry at another
+	// revision, or gone: another replica claimed or finished it.
+	ErrWorkChanged = errors.New("order work entry changed")
 )
+
+// Work is an order's background work as the store keeps it: an entry exists
+// while the order is Pending or has side effects due, and whoever holds its
+// lease (Owner until LeaseUntil) is the one replica that may work on it.
+type Work struct {
+	OrderID    string
+	Due        time.Time // not to be looked at before
+	Owner      string    // the replica holding the lease; "" for none
+	LeaseUntil time.Time // the lease's end: past it, any replica may claim the entry
+	Attempts   int       // failed rounds of its side effects (the backoff)
+	Rev        int64     // the revision: every write changes it
+}
 
 // Change is what a transition sets besides the status.
 type Change struct {
@@ -353,12 +382,6 @@ type Change struct {
 	Outbox        Outbox          // side effects now due
 	Done          Outbox          // side effects done, cleared in the same update (unless Outbox sets them again)
 	At            time.Time       // the new UpdatedAt
-}
-
-// Pending is an order in status Pending.
-type Pending struct {
-	ID        string
-	CreatedAt time.Time
 }
 
 // User is what the order needs of a user.
@@ -455,17 +478,38 @@ const (
 )
 
 // Options tune the service. Zero fields take the defaults.
+//
+// The recovery bound. An order's work entry (worker.go) is held by the
+// replica creating it until OrderTimeout + the final update's limit (5s) +
+// SweepGrace after its creation; then any live replica claims it within
+// DispatchInterval and settles the order from its payment's state, which the
+// payment service makes final (it voids a charge the processor never got,
+// after its -void-after, which must be shorter than that hold). A replica
+// that dies holding a claimed entry holds it at most Lease. So an order whose
+// replica died is final at most
+//
+//	OrderTimeout + 5s + SweepGrace + DispatchInterval   (15s + 5s + 2s + 0.25s = 22.25s by default)
+//
+// after its creation, or Lease + DispatchInterval after a claim, as long as
+// some replica runs and the payment service answers (each failed attempt
+// waits SweepInterval). The flags of cmd/order and cmd/shop set every part.
 type Options struct {
-	// OrderTimeout bounds all the calls CreateOrder makes (default 20s).
+	// OrderTimeout bounds all the calls CreateOrder makes (default 15s).
 	OrderTimeout time.Duration
-	// SweepInterval is how often the sweeper runs (default 5s).
+	// SweepInterval is the wait before a Pending order left by its handler
+	// is looked at again when its payment is still pending or the payment
+	// service did not answer (default 2s).
 	SweepInterval time.Duration
 	// SweepGrace is added to OrderTimeout and the final store update's own
-	// limit before the sweeper may touch a Pending order, so that it never
-	// races a handler still at work (default 30s).
+	// limit before another replica may touch a Pending order, so that it
+	// never races a handler still at work (default 2s).
 	SweepGrace time.Duration
-	// DispatchInterval is how often the outbox dispatcher looks for due work
-	// besides being woken (default 250ms).
+	// Lease is how long a replica holds the work it claimed: past it,
+	// another replica may take the work over (default 10s). A round of an
+	// order's work stops its calls before its lease ends.
+	Lease time.Duration
+	// DispatchInterval is how often the worker looks for due work besides
+	// being woken (default 250ms).
 	DispatchInterval time.Duration
 	// OutboxBackoff and OutboxBackoffMax bound the exponential backoff of a
 	// failing side effect (defaults 500ms and 1m).
@@ -495,15 +539,19 @@ type Options struct {
 	NotifyWithin time.Duration
 	// RecordStatus is called each time an order reaches a status (metrics).
 	RecordStatus func(Status)
-	// Now is the clock of creation times and the sweeper's ages (default time.Now).
+	// Now is the clock of creation times, due times and leases (default time.Now).
 	Now func() time.Time
+	// Replica names this instance as the owner of the leases it takes
+	// (default: random, new at every start).
+	Replica string
 }
 
 // Defaults of Options.
 const (
-	DefaultOrderTimeout        = 20 * time.Second
-	DefaultSweepInterval       = 5 * time.Second
-	DefaultSweepGrace          = 30 * time.Second
+	DefaultOrderTimeout        = 15 * time.Second
+	DefaultSweepInterval       = 2 * time.Second
+	DefaultSweepGrace          = 2 * time.Second
+	DefaultLease               = 10 * time.Second
 	DefaultDispatchInterval    = 250 * time.Millisecond
 	DefaultOutboxBackoff       = 500 * time.Millisecond
 	DefaultOutboxBackoffMax    = time.Minute
@@ -525,6 +573,7 @@ func (o Options) withDefaults() Options {
 	def(&o.OrderTimeout, DefaultOrderTimeout)
 	def(&o.SweepInterval, DefaultSweepInterval)
 	def(&o.SweepGrace, DefaultSweepGrace)
+	def(&o.Lease, DefaultLease)
 	def(&o.DispatchInterval, DefaultDispatchInterval)
 	def(&o.OutboxBackoff, DefaultOutboxBackoff)
 	def(&o.OutboxBackoffMax, DefaultOutboxBackoffMax)
@@ -547,15 +596,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Orders is the order service: it implements Service and runs the sweeper
-// and the outbox dispatcher (worker.go).
+// Orders is the order service: it implements Service and runs the worker
+// that settles what handlers left and runs the side effects due (worker.go).
 type Orders struct {
 	store    Store
 	deps     Dependencies
 	opts     Options
 	logger   *slog.Logger
-	inflight *tracker // Pending orders, for the sweeper
-	outbox   *queue   // orders with side effects due, for the dispatcher
 	wake     chan struct{}
 	admitted chan struct{} // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
 }
@@ -570,13 +617,14 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 	}
 	opts = opts.withDefaults()
 	s := &Orders{
-		store:    store,
-		deps:     deps,
-		opts:     opts,
-		logger:   logger,
-		inflight: newTracker(),
-		outbox:   newQueue(),
-		wake:     make(chan struct{}, 1),
+		store:  store,
+		deps:   deps,
+		opts:   opts,
+		logger: logger,
+		wake:   make(chan struct{}, 1),
+	}
+	if s.opts.Replica == "" {
+		s.opts.Replica = rand.Text()
 	}
 	if opts.MaxConcurrentOrders > 0 {
 		s.admitted = make(chan struct{}, opts.MaxConcurrentOrders)
@@ -584,13 +632,36 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 	return s, nil
 }
 
-// RegisterFlags registers -max-concurrent-orders, -admission-wait and
-// -notify-within on fs, for MaxConcurrentOrders, AdmissionWait and
-// NotifyWithin.
+// RegisterFlags registers the flags of the Options a process sets: the parts
+// of the recovery bound (-order-timeout, -sweep-interval, -sweep-grace,
+// -lease, -dispatch-interval), admission (-max-concurrent-orders,
+// -admission-wait) and -notify-within. cmd/order and cmd/shop share them.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.OrderTimeout, "order-timeout", DefaultOrderTimeout, "time limit of all the calls one order creation makes")
+	fs.DurationVar(&o.SweepInterval, "sweep-interval", DefaultSweepInterval, "wait before a pending order left by its handler is looked at again, when its payment is still pending or the payment service does not answer")
+	fs.DurationVar(&o.SweepGrace, "sweep-grace", DefaultSweepGrace, "extra hold, beyond -order-timeout and the final update's 5s, before another replica may settle a pending order")
+	fs.DurationVar(&o.Lease, "lease", DefaultLease, "how long a replica holds the background work it claimed before another may take it over")
+	fs.DurationVar(&o.DispatchInterval, "dispatch-interval", DefaultDispatchInterval, "how often the worker looks for due work (notifications, releases, refunds, pending orders left behind)")
 	fs.IntVar(&o.MaxConcurrentOrders, "max-concurrent-orders", DefaultMaxConcurrentOrders, "most order creations at work at once; past it one waits up to -admission-wait for a turn, then gets 503 with Retry-After (negative: no bound)")
 	fs.DurationVar(&o.AdmissionWait, "admission-wait", DefaultAdmissionWait, "longest wait of an order creation for a turn (see -max-concurrent-orders)")
 	fs.DurationVar(&o.NotifyWithin, "notify-within", DefaultNotifyWithin, "how long an order creation waits for the payment notification before leaving it to the outbox (negative: always the outbox)")
+}
+
+// CheckFlags reports, through bad, each flag of RegisterFlags set to a value
+// the service refuses.
+func (o Options) CheckFlags(bad func(name, format string, args ...any)) {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"order-timeout", o.OrderTimeout}, {"sweep-interval", o.SweepInterval}, {"sweep-grace", o.SweepGrace},
+		{"lease", o.Lease}, {"dispatch-interval", o.DispatchInterval}, {"admission-wait", o.AdmissionWait}} {
+		if d.v <= 0 {
+			bad(d.name, "%s: must be positive", d.v)
+		}
+	}
+	if o.MaxConcurrentOrders == 0 {
+		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
+	}
 }
 
 // ErrOverloaded is the cause of the ErrUnavailable a CreateOrder gets when
@@ -660,26 +731,88 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	if err != nil {
 		return s.replayOr(ctx, req.IdempotencyKey, id, fingerprint, err)
 	}
+	// The work entry comes first: an order never exists without one until
+	// it is final, whatever crashes where (worker.go).
+	w, held, err := s.holdWork(ctx, id)
+	if err != nil {
+		return Order{}, false, err
+	}
+	if !held {
+		// Another request or replica is at work on this key's order: answer
+		// the order as it stands, if it is stored yet.
+		return s.replayOr(ctx, req.IdempotencyKey, id, fingerprint, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
+			Detail: "a request with this idempotency key is in progress; retry shortly", Err: ErrInProgress})
+	}
 	if err := s.store.Insert(ctx, o); err != nil {
 		if errors.Is(err, ErrDuplicateOrder) && req.IdempotencyKey != "" {
-			// An earlier or concurrent request with the same key made it.
+			// An earlier request with the same key made it; its handler is
+			// gone, since this request holds the order's work: take the
+			// order up where it was left, and answer it as it then stands.
 			prev, gerr := s.store.Get(ctx, id)
 			if gerr != nil {
 				return Order{}, false, gerr
 			}
-			return replay(prev, fingerprint)
+			return replay(s.resumeForRepeat(ctx, &w, prev), fingerprint)
 		}
 		return Order{}, false, err
 	}
 	s.opts.RecordStatus(StatusPending)
-	s.inflight.add(o.ID, o.CreatedAt)
 
 	// From here on the order exists: finish it even if the caller goes away,
 	// within the order's own deadline.
 	work, cancelWork := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancelWork()
-	o, err = s.process(work, o, items, req.Payment)
+	o, err = s.process(work, &w, o, items, req.Payment)
 	return o, false, err
+}
+
+// ErrInProgress is the cause of the ErrUnavailable a repeat of a request gets
+// while the first one is still at work on the order.
+var ErrInProgress = errors.New("a request with this idempotency key is in progress")
+
+// holdWork takes the work entry of the order id for its handler, for
+// holdFor: a new entry, or one left by a handler or worker whose lease is
+// over (a repeat after a crash). It reports false when another holds the
+// entry: the order is being created or worked on.
+func (s *Orders) holdWork(ctx context.Context, id string) (Work, bool, error) {
+	until := s.now().Add(s.holdFor())
+	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until}
+	err := s.store.InsertWork(ctx, w)
+	if err == nil {
+		return w, true, nil
+	}
+	if !errors.Is(err, ErrDuplicateWork) {
+		return Work{}, false, err
+	}
+	cur, err := s.store.GetWork(ctx, id)
+	if err == nil && !cur.LeaseUntil.After(s.now()) {
+		cur.Owner, cur.LeaseUntil, cur.Due = s.opts.Replica, until, until
+		if cur, err = s.store.UpdateWork(ctx, cur); err == nil {
+			return cur, true, nil
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrWorkChanged) {
+		return Work{}, false, err
+	}
+	return Work{}, false, nil
+}
+
+// resumeForRepeat takes up the work of an order a repeat of its request
+// found, holding its entry w, and returns the order as it then stands; if
+// that cannot be done now (a dependency down), the order as it was, the
+// entry left to the worker.
+func (s *Orders) resumeForRepeat(ctx context.Context, w *Work, o Order) Order {
+	now, err := s.resume(ctx, w, o)
+	if err != nil {
+		s.logger.WarnContext(ctx, "repeat: the order's work is left to the worker", "order", o.ID, "err", err)
+		return o
+	}
+	if !now.Outbox.Empty() { // its side effects ran: how does it stand now?
+		if cur, err := s.store.Get(ctx, o.ID); err == nil {
+			return cur
+		}
+	}
+	return now
 }
 
 // newOrder makes the Pending order of a request: the user, the products'
@@ -735,7 +868,8 @@ func (s *Orders) replayOr(ctx context.Context, key, id, fingerprint string, err 
 
 // process reserves the stock of a stored Pending order, charges it and, when
 // the payment is approved, notifies the customer (notifyNow) or queues that.
-func (s *Orders) process(ctx context.Context, o Order, items []Item, pay PaymentDetails) (Order, error) {
+// The handler holds the order's work entry w until it settles the order.
+func (s *Orders) process(ctx context.Context, w *Work, o Order, items []Item, pay PaymentDetails) (Order, error) {
 	if err := s.deps.Products.ReserveStock(ctx, o.ID, items); err != nil {
 		// The payment was never attempted, so the order can be cancelled now.
 		// A reservation whose answer was lost may still exist: release it.
@@ -754,7 +888,7 @@ func (s *Orders) process(ctx context.Context, o Order, items []Item, pay Payment
 			ch.Outbox.ReleaseStock = true
 			ch.FailureReason = "stock reservation failed"
 		}
-		if _, terr := s.settle(ctx, o.ID, StatusPaymentCancelled, ch, false); terr != nil {
+		if _, terr := s.settle(ctx, w, o.ID, StatusPaymentCancelled, ch, false); terr != nil {
 			s.logger.WarnContext(ctx, "order left pending for the sweeper", "order", o.ID, "err", terr)
 		}
 		return Order{}, result
@@ -768,7 +902,7 @@ func (s *Orders) process(ctx context.Context, o Order, items []Item, pay Payment
 		if !s.notifyNow(ctx, o) {
 			to, ch.Outbox = StatusPaymentProcessed, Outbox{Notify: &Notification{To: o.Customer.Email, UserID: o.Customer.UserID}}
 		}
-		done, terr := s.settle(ctx, o.ID, to, ch, false)
+		done, terr := s.settle(ctx, w, o.ID, to, ch, false)
 		if terr != nil {
 			if errors.Is(terr, ErrStaleStatus) {
 				return Order{}, fmt.Errorf("%w: order %s became %s while its payment was approved; the payment will be refunded",
@@ -782,7 +916,7 @@ func (s *Orders) process(ctx context.Context, o Order, items []Item, pay Payment
 		if reason == "" {
 			reason = "rejected"
 		}
-		_, terr := s.settle(ctx, o.ID, StatusPaymentFailed, Change{
+		_, terr := s.settle(ctx, w, o.ID, StatusPaymentFailed, Change{
 			Payment:       summary(o.Payment, p),
 			FailureReason: "payment declined: " + reason,
 			Outbox:        Outbox{ReleaseStock: true},
@@ -793,24 +927,27 @@ func (s *Orders) process(ctx context.Context, o Order, items []Item, pay Payment
 		return Order{}, &DeclinedError{OrderID: o.ID, Reason: reason}
 	case errors.Is(err, ErrInvalidArgument):
 		// The payment service refused the details: nothing was charged.
-		if _, terr := s.settle(ctx, o.ID, StatusPaymentFailed, Change{FailureReason: err.Error(), Outbox: Outbox{ReleaseStock: true}}, true); terr != nil && !errors.Is(terr, ErrStaleStatus) {
+		if _, terr := s.settle(ctx, w, o.ID, StatusPaymentFailed, Change{FailureReason: err.Error(), Outbox: Outbox{ReleaseStock: true}}, true); terr != nil && !errors.Is(terr, ErrStaleStatus) {
 			return Order{}, terr
 		}
 		return Order{}, fmt.Errorf("%w (order %s failed)", err, o.ID)
 	case errors.As(err, &unavailable) && unavailable.Refused:
 		// The breaker refused the call: nothing was charged.
-		if _, terr := s.settle(ctx, o.ID, StatusPaymentCancelled, Change{FailureReason: err.Error(), Outbox: Outbox{ReleaseStock: true}}, true); terr != nil {
+		if _, terr := s.settle(ctx, w, o.ID, StatusPaymentCancelled, Change{FailureReason: err.Error(), Outbox: Outbox{ReleaseStock: true}}, true); terr != nil {
 			s.logger.WarnContext(ctx, "order left pending for the sweeper", "order", o.ID, "err", terr)
 		}
 		return Order{}, withOrder(unavailable, o.ID, "order "+o.ID+" was cancelled")
 	case err == nil:
-		// Still pending at the payment service: the sweeper will settle it.
+		// Still pending at the payment service: the worker will settle it.
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
 		return o, nil
 	case errors.As(err, &unavailable):
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
 		return Order{}, withOrder(unavailable, o.ID, "the outcome of the payment of order "+o.ID+" is not known yet; the order will be settled shortly")
 	default:
 		// An answer the payment service should not give (e.g. AlreadyExists):
-		// leave the order to the sweeper, which asks for the payment's state.
+		// leave the order to the worker, which asks for the payment's state.
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
 		return Order{}, fmt.Errorf("order %s: payment: %w", o.ID, err)
 	}
 }
@@ -853,13 +990,15 @@ func summary(prev PaymentSummary, p Payment) *PaymentSummary {
 
 // settle moves a Pending order to a final payment status, or to
 // DeliveryStarted when its payment notification is sent already, on a context
-// of its own (the order's may be over), records the status and queues the
-// side effects for the dispatcher, which it wakes. With inline, the side
-// effects are tried at once (when the dependency just answered and a caller
-// waits for them, as for the stock of a declined order). On ErrStaleStatus it
-// returns the order as it stands; if the payment was approved but the order
-// failed meanwhile, a refund is queued and tried at once.
-func (s *Orders) settle(ctx context.Context, id string, to Status, ch Change, inline bool) (Order, error) {
+// of its own (the order's may be over), and records the status; then, holding
+// the order's work entry w, it finishes the entry (followUp): deleted when
+// nothing is left, else the side effects run at once with inline (when the
+// dependency just answered and a caller waits for them, as for the stock of a
+// declined order) or are handed to the worker, which it wakes. On
+// ErrStaleStatus it returns the order as it stands; if the payment was
+// approved but the order failed meanwhile, a refund is queued and tried at
+// once. A settle that fails leaves w to the worker when its lease ends.
+func (s *Orders) settle(ctx context.Context, w *Work, id string, to Status, ch Change, inline bool) (Order, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalizeTimeout)
 	defer cancel()
 	ch.At = s.now()
@@ -867,30 +1006,25 @@ func (s *Orders) settle(ctx context.Context, id string, to Status, ch Change, in
 	o, err := s.store.Transition(ctx, id, StatusPending, to, ch)
 	switch {
 	case err == nil:
-		s.inflight.remove(id)
 		if to == StatusDeliveryStarted {
 			s.opts.RecordStatus(StatusPaymentProcessed) // it was paid on the way
 		}
 		s.opts.RecordStatus(to)
-		if !ch.Outbox.Empty() {
-			s.outbox.add(id, s.now())
-			if inline {
-				s.deliver(ctx, id)
-			} else {
-				s.wakeDispatcher()
-			}
-		}
+		s.followUp(ctx, w, o, inline)
 		return o, nil
 	case errors.Is(err, ErrStaleStatus):
-		s.inflight.remove(id)
 		if paid && (o.Status == StatusPaymentFailed || o.Status == StatusPaymentCancelled) {
 			s.logger.WarnContext(ctx, "payment approved for an order that had failed; refunding", "order", id, "status", o.Status)
 			if aerr := s.store.AddOutbox(ctx, id, Outbox{Refund: true}); aerr != nil {
 				return o, errors.Join(err, aerr)
 			}
-			s.outbox.add(id, s.now())
-			s.deliver(ctx, id)
+			o.Outbox.Refund = true
+			// The order was settled by another holder of its work, which may
+			// have deleted the entry w: make sure the refund has one, then
+			// try it at once if this handler still holds w.
+			s.addWork(ctx, id)
 		}
+		s.followUp(ctx, w, o, true)
 		return o, err
 	default:
 		return o, err

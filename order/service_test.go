@@ -52,13 +52,13 @@ func TestCreateOrderApproved(t *testing.T) {
 	if e.statuses.count(StatusPending) != 1 || e.statuses.count(StatusPaymentProcessed) != 1 {
 		t.Errorf("recorded statuses %v", e.statuses.log)
 	}
-	if got := len(e.svc.inflight.olderThan(e.clock.Now().Add(time.Hour))); got != 0 {
-		t.Errorf("%d orders still followed by the sweeper", got)
+	if w, ok := e.store.works()[o.ID]; !ok || w.Owner != "" || w.Due.After(e.clock.Now()) {
+		t.Errorf("work entry %+v (%v), want one handed to the worker, due now", w, ok)
 	}
 
 	// The dispatcher delivers the notification once, clears the outbox and
 	// starts the delivery.
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 		t.Errorf("notifications sent %v, want [%s]", got, o.ID)
 	}
@@ -68,7 +68,7 @@ func TestCreateOrderApproved(t *testing.T) {
 	if e.statuses.count(StatusDeliveryStarted) != 1 {
 		t.Errorf("recorded statuses %v", e.statuses.log)
 	}
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if n := len(e.notifier.sentOrders()); n != 1 {
 		t.Errorf("sent %d notifications after a second dispatch, want 1", n)
 	}
@@ -99,7 +99,7 @@ func TestCreateOrderNotifiesAtOnce(t *testing.T) {
 			t.Errorf("%s recorded %d times (%v), want once", st, n, e.statuses.log)
 		}
 	}
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if n := len(e.notifier.sentOrders()); n != 1 {
 		t.Errorf("%d notifications after a dispatch, want 1", n)
 	}
@@ -128,7 +128,7 @@ func TestCreateOrderLeavesNotificationToOutbox(t *testing.T) {
 			if got := e.notifier.sentOrders(); len(got) != 0 {
 				t.Fatalf("notifications %v before the dispatch", got)
 			}
-			e.svc.Dispatch(t.Context())
+			e.svc.DoDueWork(t.Context())
 			if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 				t.Errorf("notifications %v, want one for %s", got, o.ID)
 			}
@@ -347,12 +347,12 @@ func TestCreateOrderReserveUnavailable(t *testing.T) {
 		t.Error("charged although the stock was not reserved")
 	}
 	// The release is retried by the dispatcher once the product service is back.
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	e.products.mu.Lock()
 	e.products.releaseErr = nil
 	e.products.mu.Unlock()
 	e.clock.Advance(time.Hour)
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if o, _ = e.store.Get(t.Context(), o.ID); o.Outbox.ReleaseStock {
 		t.Error("release still due after the product service came back")
 	}
@@ -386,7 +386,7 @@ func TestPaymentTimeoutSweeper(t *testing.T) {
 		want        Status
 		wantStockP1 int64
 	}{
-		{"charged before the answer was lost", true, StatusPaymentProcessed, 98},
+		{"charged before the answer was lost", true, StatusDeliveryStarted, 98}, // and notified in the same round
 		{"never reached the payment service", false, StatusPaymentCancelled, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -410,25 +410,25 @@ func TestPaymentTimeoutSweeper(t *testing.T) {
 				t.Fatalf("order %s, want Pending until the outcome is known", o.Status)
 			}
 
-			e.svc.Sweep(t.Context()) // too young: the handler could still be at work
+			e.svc.DoDueWork(t.Context()) // too young: the handler could still be at work
 			if o, _ := e.store.Get(t.Context(), id); o.Status != StatusPending {
 				t.Fatalf("a young order was swept to %s", o.Status)
 			}
-			e.clock.Advance(e.svc.sweepAge() + time.Second)
-			e.svc.Sweep(t.Context())
+			e.clock.Advance(e.svc.holdFor() + time.Second)
+			e.svc.DoDueWork(t.Context())
 			o, _ := e.store.Get(t.Context(), id)
 			if o.Status != tc.want {
 				t.Fatalf("after sweep %s, want %s", o.Status, tc.want)
 			}
-			e.svc.Dispatch(t.Context())
+			e.svc.DoDueWork(t.Context())
 			if got := e.products.stockOf("p1"); got != tc.wantStockP1 {
 				t.Errorf("stock p1 = %d, want %d", got, tc.wantStockP1)
 			}
 			if tc.charged != (len(e.notifier.sentOrders()) == 1) {
 				t.Errorf("notifications %v", e.notifier.sentOrders())
 			}
-			if got := len(e.svc.inflight.olderThan(e.clock.Now().Add(time.Hour))); got != 0 {
-				t.Errorf("%d orders still followed", got)
+			if w := e.store.works(); len(w) != 0 {
+				t.Errorf("work entries left: %+v", w)
 			}
 		})
 	}
@@ -446,12 +446,17 @@ func TestSweeperWaitsForPaymentService(t *testing.T) {
 	}
 	e.payments.getErr = &UnavailableError{Dependency: depPayment, Err: errors.New("down")}
 	e.clock.Advance(time.Hour)
-	e.svc.Sweep(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if o := onlyOrder(t, e); o.Status != StatusPending {
 		t.Fatalf("swept to %s while the payment service is down", o.Status)
 	}
 	e.payments.getErr = nil
-	e.svc.Sweep(t.Context())
+	e.svc.DoDueWork(t.Context()) // not yet: the next look is SweepInterval later
+	if o := onlyOrder(t, e); o.Status != StatusPending {
+		t.Fatalf("swept to %s before SweepInterval passed", o.Status)
+	}
+	e.clock.Advance(e.svc.opts.SweepInterval)
+	e.svc.DoDueWork(t.Context())
 	if o := onlyOrder(t, e); o.Status != StatusPaymentCancelled {
 		t.Fatalf("order %s, want PaymentCancelled (never charged)", o.Status)
 	}
@@ -465,7 +470,7 @@ func TestSweeperRejectedPayment(t *testing.T) {
 	}
 	_, _, _ = e.svc.CreateOrder(t.Context(), alice, validOrder())
 	e.clock.Advance(time.Hour)
-	e.svc.Sweep(t.Context())
+	e.svc.DoDueWork(t.Context())
 	o := onlyOrder(t, e)
 	if o.Status != StatusPaymentFailed || !strings.Contains(o.FailureReason, "stolen_card") {
 		t.Fatalf("order %s (%q), want PaymentFailed stolen_card", o.Status, o.FailureReason)
@@ -522,12 +527,26 @@ func TestIdempotentReplay(t *testing.T) {
 	if err != nil || !replayed {
 		t.Fatalf("repeat: %v, replayed %v; want the same order replayed", err, replayed)
 	}
-	// The repeat's insert finds the _id taken; then it reads the order.
-	if g, i, tr := e.store.callsTo("Get"), e.store.callsTo("Insert"), e.store.callsTo("Transition"); g != 1 || i != 1 || tr != 0 {
-		t.Errorf("repeat: %d reads, %d inserts, %d transitions; want 1, 1 (refused), 0", g, i, tr)
+	// The repeat finds the order's work entry free (the notification was
+	// handed to the worker) and takes it; its insert finds the _id taken;
+	// it reads the order, sends the notification due, which starts the
+	// delivery (one transition), and reads the order again to answer.
+	if g, i, tr := e.store.callsTo("Get"), e.store.callsTo("Insert"), e.store.callsTo("Transition"); g != 3 || i != 1 || tr != 1 {
+		t.Errorf("repeat: %d reads, %d inserts, %d transitions; want 3 (the order, again after its entry's delete, to answer), 1 (refused), 1", g, i, tr)
 	}
-	if second.ID != first.ID || second.Status != StatusPaymentProcessed {
-		t.Errorf("repeat gave %s %s, want %s", second.ID, second.Status, first.ID)
+	if second.ID != first.ID || second.Status != StatusDeliveryStarted {
+		t.Errorf("repeat gave %s %s, want %s DeliveryStarted", second.ID, second.Status, first.ID)
+	}
+	if w := e.store.works(); len(w) != 0 {
+		t.Errorf("work entries left: %+v", w)
+	}
+	// A repeat of a finished order changes nothing.
+	e.store.resetCalls()
+	if third, _, err := e.svc.CreateOrder(t.Context(), alice, req); err != nil || third.Status != StatusDeliveryStarted || e.store.callsTo("Transition") != 0 {
+		t.Errorf("third: %v %s, %s", err, third.Status, e.store.callLog())
+	}
+	if w := e.store.works(); len(w) != 0 {
+		t.Errorf("work entries left after the third: %+v", w)
 	}
 	if e.payments.callsFor(first.ID) != 1 || e.products.reserves != 1 || e.store.count() != 1 {
 		t.Errorf("payments %d reserves %d orders %d, want 1 1 1", e.payments.callsFor(first.ID), e.products.reserves, e.store.count())
@@ -682,7 +701,7 @@ func TestDeliveryStarted(t *testing.T) {
 	if d.Outbox.Notify == nil {
 		t.Errorf("outbox %+v, want the notification still due", d.Outbox)
 	}
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 		t.Errorf("notifications %v after DeliveryStarted, want the order's one", got)
 	}
@@ -731,13 +750,13 @@ func TestDispatchStartsDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store.resetCalls()
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	stored := onlyOrder(t, e)
 	if stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() || !stored.UpdatedAt.Equal(e.clock.Now()) {
 		t.Errorf("order %s outbox %+v updated %v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox, stored.UpdatedAt)
 	}
-	if got := e.store.callLog(); got != "map[Get:1 Transition:1]" {
-		t.Errorf("store calls %s, want one read (from memory on the embedded store) and one transition", got)
+	if got := e.store.callLog(); got != "map[DeleteWork:1 Get:2 ListWork:1 Transition:1 UpdateWork:1]" {
+		t.Errorf("store calls %s, want the listing, the claim, a read (from memory on the embedded store), one transition, the entry's delete and a read after it", got)
 	}
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 		t.Errorf("sent %v", got)
@@ -772,7 +791,7 @@ func TestDispatchAfterDeliveryStartedElsewhere(t *testing.T) {
 			}
 		}
 		e.store.resetCalls()
-		e.svc.Dispatch(t.Context())
+		e.svc.DoDueWork(t.Context())
 		if o := onlyOrder(t, e); o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
 			t.Errorf("order %s outbox %+v", o.Status, o.Outbox)
 		}
@@ -788,8 +807,8 @@ func TestDispatchAfterDeliveryStartedElsewhere(t *testing.T) {
 		e := newEnv(t)
 		e.store.set(Order{ID: "o", Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted,
 			Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}})
-		e.svc.outbox.add("o", e.clock.Now())
-		e.svc.Dispatch(t.Context())
+		e.store.work["o"] = Work{OrderID: "o", Due: e.clock.Now()}
+		e.svc.DoDueWork(t.Context())
 		if o := onlyOrder(t, e); o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
 			t.Errorf("order %s outbox %+v", o.Status, o.Outbox)
 		}
@@ -812,7 +831,7 @@ func TestRefusedNotificationStartsNoDelivery(t *testing.T) {
 	if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if o := onlyOrder(t, e); o.Status != StatusPaymentProcessed || !o.Outbox.Empty() {
 		t.Errorf("order %s outbox %+v, want PaymentProcessed with the notification dropped", o.Status, o.Outbox)
 	}
@@ -845,63 +864,73 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Dispatch(t.Context()) // fails
-	e.svc.Dispatch(t.Context()) // not due yet: backoff
+	e.svc.DoDueWork(t.Context()) // fails
+	e.svc.DoDueWork(t.Context()) // not due yet: backoff
 	if e.notifier.attempts != 1 {
 		t.Fatalf("attempts %d, want 1 (the retry waits for its backoff)", e.notifier.attempts)
 	}
 	e.clock.Advance(time.Second)
-	e.svc.Dispatch(t.Context()) // fails again
+	e.svc.DoDueWork(t.Context()) // fails again
 	e.clock.Advance(499 * time.Millisecond)
-	e.svc.Dispatch(t.Context()) // the second backoff (0.5..1s) is not over yet
+	e.svc.DoDueWork(t.Context()) // the second backoff (0.5..1s) is not over yet
 	if e.notifier.attempts != 2 {
 		t.Fatalf("attempts %d, want 2 (exponential backoff)", e.notifier.attempts)
 	}
 	e.clock.Advance(time.Second)
-	e.svc.Dispatch(t.Context())
+	e.svc.DoDueWork(t.Context())
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID || e.notifier.to[0] != "alice@example.com" {
 		t.Fatalf("sent %v to %v", got, e.notifier.to)
 	}
 	if stored, _ := e.store.Get(t.Context(), o.ID); !stored.Outbox.Empty() || stored.Status != StatusDeliveryStarted {
 		t.Errorf("%s with outbox %+v after delivery, want DeliveryStarted with nothing due", stored.Status, stored.Outbox)
 	}
-	if e.svc.outbox.claim(o.ID) {
-		t.Error("the dispatcher still follows a delivered order")
+	if w, ok := e.store.works()[o.ID]; ok {
+		t.Errorf("a delivered order still has work: %+v", w)
 	}
 }
 
-func TestWorkersRecoverAtStartup(t *testing.T) {
+// TestWorkerTakesOverADeadReplicasWork: the entries a replica left (its
+// Pending order and an order with its notification due, leases held by a
+// replica that is gone) are claimed by another replica's worker once their
+// leases end, and not before; RunWorker returns nil when stopped.
+func TestWorkerTakesOverADeadReplicasWork(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	old := e.clock.Now().Add(-time.Hour)
-	e.store.set(Order{ID: "left-pending", Customer: Customer{UserID: alice, Email: "a@x"}, Status: StatusPending, CreatedAt: old})
-	e.store.set(Order{ID: "paid", Customer: Customer{UserID: alice, Email: "a@x"}, Status: StatusPaymentProcessed, CreatedAt: old,
+	now := e.clock.Now()
+	e.store.set(Order{ID: "left-pending", Customer: Customer{UserID: alice, Email: "a@x"}, Status: StatusPending, CreatedAt: now})
+	e.store.set(Order{ID: "paid", Customer: Customer{UserID: alice, Email: "a@x"}, Status: StatusPaymentProcessed, CreatedAt: now,
 		Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}}})
+	lease := now.Add(10 * time.Second)
+	e.store.work["left-pending"] = Work{OrderID: "left-pending", Due: lease, Owner: "dead", LeaseUntil: lease}
+	e.store.work["paid"] = Work{OrderID: "paid", Due: now, Owner: "dead", LeaseUntil: lease}
 	e.payments.payments["left-pending"] = Payment{ID: "x", Status: PaymentApproved}
 
-	svc, err := NewService(e.store, e.svc.deps, Options{Now: e.clock.Now, SweepInterval: time.Millisecond, DispatchInterval: time.Millisecond}, nil)
+	other, err := NewService(e.store, e.svc.deps, Options{Now: e.clock.Now, Replica: "other"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 2)
-	go func() { done <- svc.RunSweeper(ctx) }()
-	go func() { done <- svc.RunDispatcher(ctx) }()
-	// The sweeper settles the Pending order from its approved payment; the
-	// dispatcher notifies both paid orders and starts their delivery.
-	for {
-		o1, _ := e.store.Get(t.Context(), "left-pending")
-		o2, _ := e.store.Get(t.Context(), "paid")
-		if o1.Status == StatusDeliveryStarted && o2.Status == StatusDeliveryStarted && len(e.notifier.sentOrders()) == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	other.DoDueWork(t.Context())
+	if n := len(e.notifier.sentOrders()); n != 0 {
+		t.Fatalf("%d notifications sent while the dead replica's leases last", n)
 	}
-	cancel()
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Errorf("worker returned %v, want nil at shutdown", err)
+	e.clock.Advance(10 * time.Second)
+	other.DoDueWork(t.Context())
+	for _, id := range []string{"left-pending", "paid"} {
+		if o, _ := e.store.Get(t.Context(), id); o.Status != StatusDeliveryStarted || !o.Outbox.Empty() {
+			t.Errorf("order %s: %s with outbox %+v, want DeliveryStarted with nothing due", id, o.Status, o.Outbox)
 		}
+	}
+	if got := e.notifier.sentOrders(); len(got) != 2 {
+		t.Errorf("notifications %v, want one for each order", got)
+	}
+	if w := e.store.works(); len(w) != 0 {
+		t.Errorf("work entries left: %+v", w)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := other.RunWorker(ctx); err != nil {
+		t.Errorf("RunWorker returned %v, want nil at shutdown", err)
 	}
 }
 
@@ -1005,10 +1034,10 @@ func TestStoreFailureAfterPaymentIsSweptLater(t *testing.T) {
 	if o := onlyOrder(t, e); o.Status != StatusPending {
 		t.Fatalf("order %s, want Pending", o.Status)
 	}
-	e.clock.Advance(e.svc.sweepAge() + time.Second)
-	e.svc.Sweep(t.Context())
-	if o := onlyOrder(t, e); o.Status != StatusPaymentProcessed || o.Payment.Status != PaymentApproved {
-		t.Fatalf("after sweep %s (payment %s), want PaymentProcessed", o.Status, o.Payment.Status)
+	e.clock.Advance(e.svc.holdFor() + time.Second)
+	e.svc.DoDueWork(t.Context())
+	if o := onlyOrder(t, e); o.Status != StatusDeliveryStarted || o.Payment.Status != PaymentApproved {
+		t.Fatalf("after sweep %s (payment %s), want DeliveryStarted (paid, and notified in the same round)", o.Status, o.Payment.Status)
 	}
 	if e.payments.callsFor(onlyOrder(t, e).ID) != 1 {
 		t.Error("the sweeper charged again")

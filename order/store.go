@@ -19,11 +19,12 @@ const ordersCollection = "orders"
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. One collection:
+// Key design. Two collections:
 //
 //	orders {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
 //	        total, failureReason, fingerprint, createdAt, updatedAt,
 //	        notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
+//	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev}  ← only while work is left
 //
 // Every read and write of an order by _id goes through the database's
 // docstore.Updater: Insert is its InsertOne, Get its FindByID, and every
@@ -40,9 +41,12 @@ const ordersCollection = "orders"
 // and the key, so the unique _id decides between concurrent repeats: Insert
 // reports ErrDuplicateOrder and the caller reads the existing order.
 //
-// The queries (ListByCustomer, and the workers' start-up scans ListPending
-// and ListOutbox) are served by indexes on MongoDB, which NewMongoStore
-// creates. On the embedded store they scan the orders collection, and
+// The background work of the orders (a Pending order to settle if its
+// handler dies, side effects due) is kept in a collection of its own,
+// order_work (work_store.go), found by listing that small collection.
+//
+// The query ListByCustomer is served by an index on MongoDB, which NewMongoStore
+// creates. On the embedded store it scans the orders collection, and
 // NewMongoStore creates no secondary index there: FerretDB v1 only ever uses
 // the _id index, so any other index would only make every write dearer. There
 // a scan of a large collection takes seconds (every order decoded), so the
@@ -50,6 +54,7 @@ const ordersCollection = "orders"
 // and the orders in progress do not wait for them.
 type MongoStore struct {
 	orders  *mongo.Collection
+	work    *mongo.Collection // order_work (work_store.go)
 	queries *mongo.Collection // the orders, for the queries: orders unless QueryThrough
 	updater *docstore.Updater // every read and write by _id
 }
@@ -109,14 +114,10 @@ type notifyDoc struct {
 }
 
 // mongoIndexes are the secondary indexes of orders on MongoDB: the listing of
-// a customer's orders, newest first, and the start-up scans.
+// a customer's orders, newest first.
 var mongoIndexes = []mongo.IndexModel{
 	{Keys: bson.D{{Key: "customer.userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("customer_orders")},
-	{Keys: bson.D{{Key: "status", Value: 1}}, Options: options.Index().SetName("status")},
-	{Keys: bson.D{{Key: "notify.to", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_notify")},
-	{Keys: bson.D{{Key: "releaseStock", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_release")},
-	{Keys: bson.D{{Key: "refund", Value: 1}}, Options: options.Index().SetSparse(true).SetName("outbox_refund")},
 }
 
 // NewMongoStore returns the store on db, creating the orders collection if
@@ -132,30 +133,37 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("order: store: list collections: %w", err)
 	}
-	if !slices.Contains(existing, ordersCollection) {
-		err = db.CreateCollection(ctx, ordersCollection)
-		var ce mongo.CommandError
-		if errors.As(err, &ce) && ce.HasErrorCode(namespaceExists) {
-			err = nil // created meanwhile by another replica
+	s := &MongoStore{updater: updater}
+	for _, c := range []struct {
+		name    string
+		coll    **mongo.Collection
+		indexes []mongo.IndexModel
+	}{{ordersCollection, &s.orders, mongoIndexes}, {workCollection, &s.work, workIndexes}} {
+		if !slices.Contains(existing, c.name) {
+			err = db.CreateCollection(ctx, c.name)
+			var ce mongo.CommandError
+			if errors.As(err, &ce) && ce.HasErrorCode(namespaceExists) {
+				err = nil // created meanwhile by another replica
+			}
+			if err != nil {
+				return nil, fmt.Errorf("order: store: create collection %s: %w", c.name, err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("order: store: create collection %s: %w", ordersCollection, err)
+		*c.coll = db.Collection(c.name)
+		if updater.Serial() {
+			if err := dropSecondaryIndexes(ctx, *c.coll); err != nil {
+				return nil, err
+			}
+		} else if _, err = (*c.coll).Indexes().CreateMany(ctx, c.indexes); err != nil {
+			// MongoDB accepts indexes that exist already (a restart).
+			return nil, fmt.Errorf("order: store: create indexes of %s: %w", c.name, err)
 		}
 	}
-	orders := db.Collection(ordersCollection)
-	if updater.Serial() {
-		if err := dropSecondaryIndexes(ctx, orders); err != nil {
-			return nil, err
-		}
-	} else if _, err = orders.Indexes().CreateMany(ctx, mongoIndexes); err != nil {
-		// MongoDB accepts indexes that exist already (a restart).
-		return nil, fmt.Errorf("order: store: create indexes: %w", err)
-	}
-	return &MongoStore{orders: orders, queries: orders, updater: updater}, nil
+	s.queries = s.orders
+	return s, nil
 }
 
-// QueryThrough makes the store send its queries (ListByCustomer, ListPending,
-// ListOutbox) to db, the order database reached through another client
+// QueryThrough makes the store send its queries (ListByCustomer) to db, the order database reached through another client
 // (docstore.Store.Reader), instead of the client of its writes. Call it before
 // the store is used. The queries only read; every write and every read by _id
 // still goes through the Updater.
@@ -352,52 +360,6 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string,
 		out[i] = fromDoc(d)
 	}
 	return out, nil
-}
-
-// ListPending implements Store.
-func (s *MongoStore) ListPending(ctx context.Context) ([]Pending, error) {
-	cur, err := s.queries.Find(ctx, bson.D{{Key: "status", Value: string(StatusPending)}},
-		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "createdAt", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("order: store: find pending orders: %w", err)
-	}
-	var docs []struct {
-		ID        string    `bson:"_id"`
-		CreatedAt time.Time `bson:"createdAt"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("order: store: read pending orders: %w", err)
-	}
-	out := make([]Pending, len(docs))
-	for i, d := range docs {
-		out[i] = Pending{ID: d.ID, CreatedAt: d.CreatedAt}
-	}
-	return out, nil
-}
-
-// ListOutbox implements Store.
-func (s *MongoStore) ListOutbox(ctx context.Context) ([]string, error) {
-	exists := bson.D{{Key: "$exists", Value: true}}
-	filter := bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "notify.to", Value: exists}},
-		bson.D{{Key: "releaseStock", Value: true}},
-		bson.D{{Key: "refund", Value: true}},
-	}}}
-	cur, err := s.queries.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("order: store: find orders with an outbox: %w", err)
-	}
-	var docs []struct {
-		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("order: store: read orders with an outbox: %w", err)
-	}
-	ids := make([]string, len(docs))
-	for i, d := range docs {
-		ids[i] = d.ID
-	}
-	return ids, nil
 }
 
 func toDoc(o Order) orderDoc {

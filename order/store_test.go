@@ -124,13 +124,12 @@ func TestMongoStoreTransition(t *testing.T) {
 		t.Errorf("unknown order: %v, want ErrNotFound", err)
 	}
 
-	// Outbox: listed, added to, cleared field by field.
+	// Outbox: added to, cleared field by field.
 	if err := s.AddOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := s.ListOutbox(ctx)
-	if err != nil || len(ids) != 1 || ids[0] != "o1" {
-		t.Fatalf("ListOutbox: %v %v", ids, err)
+	if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify == nil || !o.Outbox.Refund {
+		t.Errorf("after adding a refund: %+v", o.Outbox)
 	}
 	if err := s.ClearOutbox(ctx, "o1", Outbox{Notify: &Notification{}}); err != nil {
 		t.Fatal(err)
@@ -141,8 +140,8 @@ func TestMongoStoreTransition(t *testing.T) {
 	if err := s.ClearOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
 		t.Fatal(err)
 	}
-	if ids, _ = s.ListOutbox(ctx); len(ids) != 0 {
-		t.Errorf("ListOutbox after clearing: %v", ids)
+	if o, _ = s.Get(ctx, "o1"); !o.Outbox.Empty() {
+		t.Errorf("after clearing: %+v", o.Outbox)
 	}
 	if err := s.AddOutbox(ctx, "nope", Outbox{Refund: true}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddOutbox of an unknown order: %v", err)
@@ -236,7 +235,7 @@ func TestMongoStoreCommands(t *testing.T) {
 	client, rec := docstoretest.Start(t)
 
 	// Every command of the request and worker paths (all but the queries
-	// ListByCustomer, ListPending and ListOutbox) looks documents up by _id
+	// ListByCustomer and ListWork) looks documents up by _id
 	// alone, the only lookup whose cost does not grow with the number of
 	// orders on the embedded store.
 	t.Run("by _id only", func(t *testing.T) {
@@ -280,6 +279,20 @@ func TestMongoStoreCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec.AssertIDOnly(t, "order", ordersCollection)
+		w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now}
+		if err := s.InsertWork(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetWork(ctx, "o1"); err != nil {
+			t.Fatal(err)
+		}
+		if w, err = s.UpdateWork(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteWork(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		rec.AssertIDOnly(t, "order", workCollection)
 	})
 
 	// An order's whole normal life, placed, paid, notified and its delivery
@@ -314,6 +327,9 @@ func TestMongoStoreCommands(t *testing.T) {
 		if fmt.Sprint(names(cmds)) != "[update]" {
 			t.Errorf("commands per order %v, want one update (delivery started)", cmds)
 		}
+		if work := rec.Commands("order_per_order", workCollection); fmt.Sprint(names(work)) != "[delete]" {
+			t.Errorf("work commands per order %v, want its entry's delete (and its insert, not recorded)", work)
+		}
 
 		queued, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now, NotifyWithin: -1}, nil)
 		if err != nil {
@@ -325,7 +341,7 @@ func TestMongoStoreCommands(t *testing.T) {
 		if err != nil || later.Status != StatusPaymentProcessed {
 			t.Fatalf("CreateOrder, notification queued: %v %s", err, later.Status)
 		}
-		queued.Dispatch(ctx)
+		queued.DoDueWork(ctx)
 		if got := e.notifier.sentOrders(); len(got) != 2 {
 			t.Fatalf("notifications %v", got)
 		}
@@ -465,24 +481,6 @@ func TestMongoStoreListing(t *testing.T) {
 		t.Errorf("bob's orders: %s", ids(page))
 	}
 
-	if _, err := s.Transition(ctx, "a1", StatusPending, StatusPaymentFailed, Change{At: base}); err != nil {
-		t.Fatal(err)
-	}
-	pending, err := s.ListPending(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) != 6 {
-		t.Errorf("%d pending, want 6", len(pending))
-	}
-	for _, p := range pending {
-		if p.ID == "a1" {
-			t.Error("a failed order is listed as pending")
-		}
-		if p.ID == "a3" && !p.CreatedAt.Equal(base.Add(3*time.Second)) {
-			t.Errorf("created %v, want %v", p.CreatedAt, base.Add(3*time.Second))
-		}
-	}
 }
 
 // TestServiceOnEmbeddedStore runs a whole order, a replay and a sweep on the
@@ -505,7 +503,7 @@ func TestServiceOnEmbeddedStore(t *testing.T) {
 	if err != nil || !replayed || again.ID != o.ID {
 		t.Fatalf("replay: %v %v %s", err, replayed, again.ID)
 	}
-	svc.Dispatch(t.Context())
+	svc.DoDueWork(t.Context())
 	if got := e.notifier.sentOrders(); len(got) != 1 {
 		t.Errorf("sent %v", got)
 	}
@@ -546,12 +544,60 @@ func TestQueryThrough(t *testing.T) {
 	if _, err := s.Get(ctx, "mine"); err != nil {
 		t.Errorf("Get by _id: %v, want the store's own order", err)
 	}
-	pending, err := s.ListPending(ctx)
-	if err != nil || len(pending) != 1 || pending[0].ID != "theirs" {
-		t.Errorf("ListPending = %v %v, want [theirs] from the query database", pending, err)
-	}
 	listed, err := s.ListByCustomer(ctx, "alice", "", 10)
 	if err != nil || len(listed) != 1 || listed[0].ID != "theirs" {
 		t.Errorf("ListByCustomer = %v %v, want [theirs] from the query database", listed, err)
+	}
+}
+
+// TestMongoStoreWork: a work entry is inserted once, and changed or deleted
+// only at the revision it was read at; ListWork lists the entries due.
+func TestMongoStoreWork(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now.Add(time.Minute)}
+	if err := s.InsertWork(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertWork(ctx, w); !errors.Is(err, ErrDuplicateWork) {
+		t.Fatalf("second InsertWork: %v, want ErrDuplicateWork", err)
+	}
+	if err := s.InsertWork(ctx, Work{OrderID: "later", Due: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetWork(ctx, "o1"); err != nil || got != w {
+		t.Fatalf("GetWork = %+v %v, want %+v", got, err, w)
+	}
+	if _, err := s.GetWork(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetWork of no entry: %v, want ErrNotFound", err)
+	}
+	claimed := w
+	claimed.Owner = "r2"
+	claimed, err := s.UpdateWork(ctx, claimed)
+	if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" {
+		t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1", claimed, err)
+	}
+	if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
+		t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)
+	}
+	if err := s.DeleteWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
+		t.Fatalf("DeleteWork at a stale revision: %v, want ErrWorkChanged", err)
+	}
+	if due, err := s.ListWork(ctx, now); err != nil || len(due) != 1 || due[0] != claimed {
+		t.Fatalf("ListWork(now) = %+v %v, want [%+v]", due, err, claimed)
+	}
+	if all, err := s.ListWork(ctx, time.Time{}); err != nil || len(all) != 2 {
+		t.Fatalf("ListWork(all) = %+v %v, want 2 entries", all, err)
+	}
+	if err := s.DeleteWork(ctx, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetWork(ctx, "o1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetWork after the delete: %v, want ErrNotFound", err)
+	}
+	if _, err := s.UpdateWork(ctx, claimed); !errors.Is(err, ErrWorkChanged) {
+		t.Fatalf("UpdateWork of a deleted entry: %v, want ErrWorkChanged", err)
 	}
 }

@@ -13,9 +13,21 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
 	orderv1 "github.com/kitshop/kitshop/pb/kitshop/order/v1"
 )
+
+// GRPCAccess is who may call each OrderService method (svcauth; any other
+// method is refused): the end users' calls carry their own JWT, checked by
+// the endpoints; DeliveryStarted, which takes none and which no service calls
+// (the order service starts delivery itself), is an operator's.
+var GRPCAccess = svcauth.Policy{
+	orderv1.OrderService_CreateOrder_FullMethodName:     svcauth.EndUsers,
+	orderv1.OrderService_GetOrder_FullMethodName:        svcauth.EndUsers,
+	orderv1.OrderService_ListOrders_FullMethodName:      svcauth.EndUsers,
+	orderv1.OrderService_DeliveryStarted_FullMethodName: svcauth.Callers(svcauth.Operator),
+}
 
 // GRPCServer serves kitshop.order.v1.OrderService from a Set.
 //
@@ -100,9 +112,7 @@ func grpcError(err error) error {
 				md["orderId"] = unavailable.OrderID
 			}
 			details = append(details, &errdetails.ErrorInfo{Reason: "DEPENDENCY_UNAVAILABLE", Domain: errorDomain, Metadata: md})
-			if unavailable.Refused || unavailable.RetryAfter > 0 {
-				details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter(unavailable.RetryAfter))})
-			}
+			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter(unavailable.RetryAfter))})
 		}
 		if len(details) > 0 {
 			if withDetails, derr := st.WithDetails(details...); derr == nil {

@@ -107,7 +107,7 @@ func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
 			h.Set("WWW-Authenticate", m.challenge)
 		}
 		var unavailable *UnavailableError
-		if errors.As(err, &unavailable) && (unavailable.Refused || unavailable.RetryAfter > 0) {
+		if errors.As(err, &unavailable) {
 			h.Set("Retry-After", strconv.FormatInt(int64(retryAfter(unavailable.RetryAfter)/time.Second), 10))
 		}
 		err = &httpError{err: err, status: m.status, code: m.code, headers: h}

@@ -261,10 +261,10 @@ func TestHTTPErrors(t *testing.T) {
 			tr.payments.decide = func(PaymentRequest) (*Payment, error) {
 				return nil, &UnavailableError{Dependency: depPayment, Err: errors.New("unavailable")}
 			}
-		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "will be settled", wantHeader: map[string]string{"Retry-After": ""}},
+		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "will be settled", wantHeader: map[string]string{"Retry-After": "1"}},
 		{name: "product service down", setup: func(tr *transport) {
 			tr.products.reserveErr = &UnavailableError{Dependency: depProduct, Err: errors.New("unavailable")}
-		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "product service unavailable"},
+		}, wantStatus: 503, wantCode: "unavailable", wantInMsg: "product service unavailable", wantHeader: map[string]string{"Retry-After": "1"}},
 		{name: "store down", setup: func(tr *transport) { tr.store.failGet = errors.New("connection refused") },
 			method: http.MethodGet, path: "/order/abc", wantStatus: 500, wantCode: "internal", wantInMsg: "internal error"},
 		{name: "unknown order", method: http.MethodGet, path: "/order/abc", wantStatus: 404, wantCode: "not_found"},

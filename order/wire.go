@@ -53,8 +53,8 @@ type Component struct {
 	// HTTPHandler serves the public routes (see NewHTTPHandler); wrap it with
 	// httpserver.New for health and metrics.
 	HTTPHandler http.Handler
-	// Background are the sweeper (Orders.RunSweeper) and the outbox
-	// dispatcher (Orders.RunDispatcher); run each until shutdown.
+	// Background is the worker (Orders.RunWorker), which settles what
+	// handlers left and runs the side effects due; run it until shutdown.
 	Background []func(context.Context) error
 
 	grpc *GRPCServer
@@ -100,7 +100,7 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		Orders:      orders,
 		Endpoints:   set,
 		HTTPHandler: NewHTTPHandler(set),
-		Background:  []func(context.Context) error{orders.RunSweeper, orders.RunDispatcher},
+		Background:  []func(context.Context) error{orders.RunWorker},
 		grpc:        NewGRPCServer(set),
 	}, nil
 }

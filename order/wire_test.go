@@ -33,8 +33,8 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(comp.Background) != 2 {
-		t.Errorf("%d background workers, want 2 (sweeper, dispatcher)", len(comp.Background))
+	if len(comp.Background) != 1 {
+		t.Errorf("%d background workers, want 1 (the worker)", len(comp.Background))
 	}
 	gs := grpc.NewServer()
 	comp.RegisterGRPC(gs)

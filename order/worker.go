@@ -4,156 +4,266 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 )
 
-// The two background workers keep their cost bounded on a store where only
-// _id lookups are indexed (the embedded one): each scans the orders once, at
-// start-up (ListPending, ListOutbox: on MongoDB an index serves each), and
-// from then on follows in memory the orders this process made Pending or gave
-// side effects, reading each one by _id. An order of a process that died is
-// found by the start-up scan of the next one. With several replicas, each
-// settles its own orders and, at start, every one it finds; the conditional
-// transitions and the idempotent calls make that overlap harmless.
+// The background work of the orders is kept in the store, not in a process:
+// each order that is Pending or has side effects due (its outbox: the payment
+// notification, a stock release, a refund) has a work entry (Work, in the
+// order_work collection: Store.InsertWork ...), and whoever holds the entry's
+// lease is the one replica working on it. Any number of replicas share the
+// work through it:
+//
+//   - CreateOrder inserts the entry before the order, holding it until the
+//     order's deadline (holdWork), so an order never exists without one until
+//     it is final. Once the order is settled the handler deletes the entry, or
+//     runs the side effects at once, or hands them to the worker (followUp).
+//   - The worker of every replica (RunWorker, one round: DoDueWork) lists the
+//     entries due, claims each whose lease is over with a conditional update
+//     (guarded by the entry's revision: of two replicas, one wins), and works
+//     on it within its lease (work): a Pending order left by its handler is
+//     settled from its payment's state (sweep); side effects due are run,
+//     then the entry is deleted, or given a later due time after a failure
+//     (exponential backoff) with its lease released.
+//   - A replica that dies leaves its entries to be claimed when their leases
+//     end; one that stops gracefully gives its leases up (handOver) so that
+//     the others take its work over at once.
+//   - A repeat of a request with the same Idempotency-Key whose handler is
+//     gone takes the entry over and settles the order at once (resume).
+//
+// The entries are only those of the work left, so listing them costs the
+// same however many orders are stored (BenchmarkDoDueWork); on the embedded
+// store, where a query reads its whole collection, that is what keeps the
+// worker cheap. Every side effect is idempotent (the dependencies dedupe by
+// order id) and every transition conditional, so a lease that ends while its
+// holder is still at work (a stalled process) can cost a repeated call, never
+// a wrong state. The recovery bound is in Options.
 
-// sweepAge is how old a Pending order must be before the sweeper settles it:
-// older than anything its handler can still be doing.
-func (s *Orders) sweepAge() time.Duration {
+// holdFor is how long a handler holds its order's work entry: the order's
+// deadline, the final update's limit and Options.SweepGrace.
+func (s *Orders) holdFor() time.Duration {
 	return s.opts.OrderTimeout + finalizeTimeout + s.opts.SweepGrace
 }
 
-// RunSweeper is a background worker: it loads the Pending orders once, then
-// every Options.SweepInterval settles those old enough (Sweep). It returns nil
-// when ctx is done.
-func (s *Orders) RunSweeper(ctx context.Context) error {
-	if !s.startupScan(ctx, "pending orders", func(ctx context.Context) error {
-		pending, err := s.store.ListPending(ctx)
-		for _, p := range pending {
-			s.inflight.add(p.ID, p.CreatedAt)
-		}
-		return err
-	}) {
-		return nil
-	}
-	t := time.NewTicker(s.opts.SweepInterval)
+// RunWorker is the background worker: a round of DoDueWork whenever woken by
+// a handler and every Options.DispatchInterval. When ctx is done it gives the
+// leases of this replica up (handOver) and returns nil.
+func (s *Orders) RunWorker(ctx context.Context) error {
+	t := time.NewTicker(s.opts.DispatchInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.handOver(ctx)
 			return nil
 		case <-t.C:
-			s.Sweep(ctx)
+		case <-s.wake:
 		}
+		s.DoDueWork(ctx)
 	}
 }
 
-// Sweep settles every followed Pending order older than the handler's whole
-// deadline from its payment's state at the payment service: Approved →
-// PaymentProcessed (and its notification), Rejected → PaymentFailed, none
-// (never charged) or Refunded → PaymentCancelled, releasing the stock of the
-// last two. A payment still pending, or a payment service that does not
-// answer, leaves the order for the next sweep.
-func (s *Orders) Sweep(ctx context.Context) {
-	for _, id := range s.inflight.olderThan(s.now().Add(-s.sweepAge())) {
-		if ctx.Err() != nil {
-			return
-		}
-		s.sweepOne(ctx, id)
-	}
-}
-
-func (s *Orders) sweepOne(ctx context.Context, id string) {
-	o, err := s.store.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && o.Status != StatusPending) {
-		s.inflight.remove(id)
-		return
-	}
+// DoDueWork is one round of the worker: it claims every work entry that is
+// due and whose lease is over, and works on them, at most
+// Options.DispatchConcurrency at once; it returns when they are done.
+func (s *Orders) DoDueWork(ctx context.Context) {
+	now := s.now()
+	due, err := s.store.ListWork(ctx, now)
 	if err != nil {
-		s.logger.WarnContext(ctx, "sweeper: reading order failed", "order", id, "err", err)
+		if ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "worker: listing the due work failed", "err", err)
+		}
 		return
 	}
-	p, err := s.deps.Payments.GetPayment(ctx, id)
+	sem := make(chan struct{}, s.opts.DispatchConcurrency)
+	var wg sync.WaitGroup
+	for _, w := range due {
+		if w.LeaseUntil.After(now) || ctx.Err() != nil {
+			continue // held by a replica (maybe this one) at work on it
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			w.Owner, w.LeaseUntil = s.opts.Replica, s.now().Add(s.opts.Lease)
+			claimed, err := s.store.UpdateWork(ctx, w)
+			if err != nil {
+				if !errors.Is(err, ErrWorkChanged) && ctx.Err() == nil {
+					s.logger.WarnContext(ctx, "worker: claiming work failed", "order", w.OrderID, "err", err)
+				}
+				return // another replica claimed it, or the store will be tried next round
+			}
+			s.work(ctx, claimed)
+		})
+	}
+	wg.Wait()
+}
+
+// work does what an order's claimed entry w is for, its calls ending a fifth
+// of a lease before the lease does.
+func (s *Orders) work(ctx context.Context, w Work) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Lease*4/5)
+	defer cancel()
+	o, err := s.store.Get(ctx, w.OrderID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// The handler died between the entry's insert and the order's.
+		s.deleteWork(ctx, &w)
+	case err != nil:
+		s.logger.WarnContext(ctx, "worker: reading order failed", "order", w.OrderID, "err", err)
+		s.leaveWork(ctx, &w, s.opts.SweepInterval)
+	default:
+		if _, err := s.resume(ctx, &w, o); err != nil {
+			s.logger.WarnContext(ctx, "worker: order left for a later round", "order", w.OrderID, "err", err)
+		}
+	}
+}
+
+// resume finishes the work of order o, whose entry w this replica holds: a
+// Pending order is settled from its payment's state (sweep), one with side
+// effects due has them run, and the entry is then deleted, or left for a
+// later round. It returns the order as settled, before its side effects ran:
+// one with an outbox may have moved on since.
+func (s *Orders) resume(ctx context.Context, w *Work, o Order) (Order, error) {
+	switch {
+	case o.Status == StatusPending:
+		return s.sweep(ctx, w, o)
+	case o.Outbox.Empty():
+		s.deleteWork(ctx, w)
+		return o, nil
+	default:
+		s.followUp(ctx, w, o, true)
+		return o, nil
+	}
+}
+
+// sweep settles a Pending order that its handler left, from its payment's
+// state at the payment service: Approved → PaymentProcessed (and its
+// notification), Rejected → PaymentFailed, none or Voided (never charged) or
+// Refunded → PaymentCancelled, releasing the stock of the last three. A
+// payment still pending, or a payment service that does not answer, leaves
+// the order for a round Options.SweepInterval later.
+func (s *Orders) sweep(ctx context.Context, w *Work, o Order) (Order, error) {
+	p, err := s.deps.Payments.GetPayment(ctx, o.ID)
 	var to Status
 	ch := Change{}
 	switch {
 	case errors.Is(err, ErrPaymentNotFound):
 		to, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentCancelled, "the order was not paid in time", true
 	case err != nil:
-		s.logger.WarnContext(ctx, "sweeper: asking the payment service failed", "order", id, "err", err)
-		return
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		return o, err
 	case p.Status == PaymentApproved:
 		to, ch.Payment = StatusPaymentProcessed, summary(o.Payment, p)
 		ch.Outbox.Notify = &Notification{To: o.Customer.Email, UserID: o.Customer.UserID}
 	case p.Status == PaymentRejected:
 		to, ch.Payment, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentFailed, summary(o.Payment, p), "payment declined: "+p.Reason, true
+	case p.Status == PaymentVoided:
+		to, ch.Payment, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentCancelled, summary(o.Payment, p), "the payment never reached the card network and was voided", true
 	case p.Status == PaymentRefunded:
 		to, ch.Payment, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentCancelled, summary(o.Payment, p), "payment refunded", true
-	default:
-		return // still pending at the payment service
+	default: // still pending at the payment service
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		return o, nil
 	}
-	if _, err := s.settle(ctx, id, to, ch, false); err != nil && !errors.Is(err, ErrStaleStatus) {
-		s.logger.WarnContext(ctx, "sweeper: settling order failed", "order", id, "err", err)
+	settled, err := s.settle(ctx, w, o.ID, to, ch, true)
+	if err != nil && !errors.Is(err, ErrStaleStatus) {
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		return o, err
+	}
+	s.logger.InfoContext(ctx, "worker settled an order its handler left", "order", o.ID, "status", settled.Status)
+	return settled, nil
+}
+
+// followUp finishes the entry w of an order o that is no longer Pending: it
+// deletes the entry when nothing is due; otherwise, with inline, it runs the
+// side effects now and deletes the entry, or gives it a later due time after
+// a failure; without inline, it hands the entry to the worker now, which it
+// wakes.
+func (s *Orders) followUp(ctx context.Context, w *Work, o Order, inline bool) {
+	switch {
+	case o.Outbox.Empty():
+		s.deleteWork(ctx, w)
+	case !inline:
+		s.leaveWork(ctx, w, 0)
+		s.wakeDispatcher()
+	case s.runOutbox(ctx, o):
+		s.deleteWork(ctx, w)
+	default:
+		w.Attempts++
+		s.leaveWork(ctx, w, s.outboxBackoff(w.Attempts))
+	}
+}
+
+// deleteWork deletes the entry w; one changed meanwhile (its lease ended and
+// another replica took it) is that replica's to finish. Then it reads the
+// order again: a side effect added meanwhile by a handler that found no entry
+// to hold (addWork) gets an entry again, so that none is left without one.
+func (s *Orders) deleteWork(ctx context.Context, w *Work) {
+	if err := s.store.DeleteWork(ctx, *w); err != nil {
+		if !errors.Is(err, ErrWorkChanged) {
+			s.logger.WarnContext(ctx, "worker: deleting done work failed; a later round finds it done", "order", w.OrderID, "err", err)
+		}
 		return
 	}
-	s.logger.InfoContext(ctx, "sweeper settled order", "order", id, "status", to)
+	if o, err := s.store.Get(ctx, w.OrderID); err == nil && !o.Outbox.Empty() {
+		s.addWork(ctx, w.OrderID)
+	}
 }
 
-// RunDispatcher is a background worker: it loads the orders with side effects
-// due once, then runs them (Dispatch) whenever woken by a transition and
-// every Options.DispatchInterval. It returns nil when ctx is done.
-func (s *Orders) RunDispatcher(ctx context.Context) error {
-	if !s.startupScan(ctx, "order outbox", func(ctx context.Context) error {
-		ids, err := s.store.ListOutbox(ctx)
-		now := s.now()
-		for _, id := range ids {
-			s.outbox.add(id, now)
+// addWork makes sure the order id, to which a side effect was just added,
+// has a work entry due now: a new one, or the one there, whose holder reads
+// the order after this side effect was added or, if it read it before,
+// finds it again when it deletes the entry (deleteWork).
+func (s *Orders) addWork(ctx context.Context, id string) {
+	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now()})
+	switch {
+	case err == nil:
+		s.wakeDispatcher()
+	case !errors.Is(err, ErrDuplicateWork):
+		s.logger.ErrorContext(ctx, "worker: recording due work failed", "order", id, "err", err)
+	}
+}
+
+// leaveWork gives up the lease of the entry w and makes it due after wait.
+func (s *Orders) leaveWork(ctx context.Context, w *Work, wait time.Duration) {
+	next := *w
+	next.Owner, next.LeaseUntil, next.Due = "", time.Time{}, s.now().Add(wait)
+	updated, err := s.store.UpdateWork(ctx, next)
+	if err != nil {
+		if !errors.Is(err, ErrWorkChanged) {
+			s.logger.WarnContext(ctx, "worker: releasing work failed; its lease will end", "order", w.OrderID, "err", err)
 		}
-		return err
-	}) {
-		return nil
+		return
 	}
-	t := time.NewTicker(s.opts.DispatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-s.wake:
+	*w = updated
+}
+
+// handOver gives up every lease this replica holds, so that the other
+// replicas take its work over at once instead of when the leases end. ctx is
+// done already: it runs on a context of its own, for the final update's
+// limit.
+func (s *Orders) handOver(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalizeTimeout)
+	defer cancel()
+	all, err := s.store.ListWork(ctx, time.Time{})
+	if err != nil {
+		s.logger.WarnContext(ctx, "worker: listing the work to hand over failed; its leases will end", "err", err)
+		return
+	}
+	n := 0
+	for _, w := range all {
+		if w.Owner == s.opts.Replica && w.LeaseUntil.After(s.now()) {
+			s.leaveWork(ctx, &w, 0)
+			n++
 		}
-		s.Dispatch(ctx)
+	}
+	if n > 0 {
+		s.logger.InfoContext(ctx, "worker: leases handed over", "count", n)
 	}
 }
 
-// Dispatch runs the side effects of every order whose turn has come, at most
-// Options.DispatchConcurrency orders at once, and returns when they are done.
-// An order whose side effects failed is tried again after an exponential
-// backoff (Options.OutboxBackoff doubling up to OutboxBackoffMax, jittered).
-func (s *Orders) Dispatch(ctx context.Context) {
-	ids := s.outbox.claimDue(s.now())
-	sem := make(chan struct{}, s.opts.DispatchConcurrency)
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			s.outbox.finish(id, s.runOutbox(ctx, id), s.now(), s.outboxBackoff)
-		})
-	}
-	wg.Wait()
-}
-
-// deliver runs the side effects of one order now, unless the dispatcher is
-// already running them.
-func (s *Orders) deliver(ctx context.Context, id string) {
-	if s.outbox.claim(id) {
-		s.outbox.finish(id, s.runOutbox(ctx, id), s.now(), s.outboxBackoff)
-	}
-}
-
-// wakeDispatcher tells the dispatcher that work is due, without waiting.
+// wakeDispatcher tells the worker that work is due, without waiting.
 func (s *Orders) wakeDispatcher() {
 	select {
 	case s.wake <- struct{}{}:
@@ -161,22 +271,15 @@ func (s *Orders) wakeDispatcher() {
 	}
 }
 
-// runOutbox runs the side effects due for an order and clears those done. It
+// runOutbox runs the side effects due for order o and clears those done. It
 // reports whether nothing is left to do. A side effect the dependency refuses
 // as invalid is dropped (logged): repeating it cannot succeed. Once the payment
 // notification is sent, the order's delivery starts: PaymentProcessed →
 // DeliveryStarted and the clearing of what was done are one update
-// (startDelivery). The read is by _id and, on the embedded store, answered
-// from the Updater's memory of the order's last write.
-func (s *Orders) runOutbox(ctx context.Context, id string) bool {
-	o, err := s.store.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return true
-	}
-	if err != nil {
-		s.logger.WarnContext(ctx, "outbox: reading order failed", "order", id, "err", err)
-		return false
-	}
+// (startDelivery).
+func (s *Orders) runOutbox(ctx context.Context, o Order) bool {
+	id := o.ID
+	var err error
 	var done Outbox
 	ok := true
 	// run calls a side effect and reports whether it is done: sent, or
@@ -267,139 +370,4 @@ func (s *Orders) outboxBackoff(n int) time.Duration {
 	}
 	d = min(d, s.opts.OutboxBackoffMax)
 	return d/2 + rand.N(d/2+1)
-}
-
-// startupScan runs scan until it succeeds, with backoff, logging failures; it
-// reports false if ctx ended first.
-func (s *Orders) startupScan(ctx context.Context, what string, scan func(context.Context) error) bool {
-	wait := s.opts.OutboxBackoff
-	for {
-		err := scan(ctx)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		s.logger.WarnContext(ctx, "start-up scan failed, will retry", "what", what, "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		wait = min(2*wait, s.opts.OutboxBackoffMax)
-	}
-}
-
-// tracker is the set of Pending orders the sweeper follows, with their
-// creation times.
-type tracker struct {
-	mu  sync.Mutex
-	ids map[string]time.Time
-}
-
-func newTracker() *tracker { return &tracker{ids: make(map[string]time.Time)} }
-
-func (t *tracker) add(id string, created time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.ids[id] = created
-}
-
-func (t *tracker) remove(id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.ids, id)
-}
-
-// olderThan returns the orders created before cutoff, oldest first.
-func (t *tracker) olderThan(cutoff time.Time) []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []string
-	for id, c := range t.ids {
-		if c.Before(cutoff) {
-			out = append(out, id)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return t.ids[out[i]].Before(t.ids[out[j]]) })
-	return out
-}
-
-// queue is the set of orders with side effects due, each with its retry state.
-type queue struct {
-	mu      sync.Mutex
-	entries map[string]*entry
-}
-
-type entry struct {
-	attempts int       // failed rounds so far
-	next     time.Time // not before
-	running  bool
-	again    bool // added while running: run once more at once
-}
-
-func newQueue() *queue { return &queue{entries: make(map[string]*entry)} }
-
-// add makes an order's side effects due now.
-func (q *queue) add(id string, now time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if e, ok := q.entries[id]; ok {
-		e.next = now
-		e.again = e.running
-		return
-	}
-	q.entries[id] = &entry{next: now}
-}
-
-// claim marks an order's side effects running, unless they already are or
-// none are due.
-func (q *queue) claim(id string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	e, ok := q.entries[id]
-	if !ok || e.running {
-		return false
-	}
-	e.running = true
-	return true
-}
-
-// claimDue claims every order whose turn has come.
-func (q *queue) claimDue(now time.Time) []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var ids []string
-	for id, e := range q.entries {
-		if !e.running && !e.next.After(now) {
-			e.running = true
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-// finish records the end of a claimed round: done drops the order, unless
-// more was added meanwhile; a failure schedules a retry after backoff.
-func (q *queue) finish(id string, done bool, now time.Time, backoff func(n int) time.Duration) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	e, ok := q.entries[id]
-	if !ok {
-		return
-	}
-	e.running = false
-	switch {
-	case e.again:
-		e.again = false
-		e.next = now
-	case done:
-		delete(q.entries, id)
-	default:
-		e.attempts++
-		e.next = now.Add(backoff(e.attempts))
-	}
 }

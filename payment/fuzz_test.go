@@ -30,6 +30,10 @@ func (instantProcessor) Lookup(context.Context, string) (ChargeResult, error) {
 	return ChargeResult{}, ErrUnknownCharge
 }
 
+func (instantProcessor) Void(context.Context, string) (ChargeResult, error) {
+	return ChargeResult{DeclineReason: ReasonVoided}, nil
+}
+
 // FuzzGRPCValidators calls MakePayment of the gRPC server (decode, validation,
 // the service on an in-memory store and an approving processor) with any
 // request built from the arguments (card fields split at "|": number, expiry

@@ -53,10 +53,11 @@ func newTestService(t testing.TB, store Store, proc Processor) Service {
 
 // memStore is an in-memory Store with the MongoStore's semantics. fail, when set, is returned by every call.
 type memStore struct {
-	mu   sync.Mutex
-	docs map[string]Payment
-	fail error
-	ops  []string // the methods called, oldest first
+	mu    sync.Mutex
+	docs  map[string]Payment
+	marks map[string]time.Time
+	fail  error
+	ops   []string // the methods called, oldest first
 }
 
 // calls returns the methods called so far, oldest first.
@@ -66,7 +67,54 @@ func (s *memStore) calls() []string {
 	return slices.Clone(s.ops)
 }
 
-func newMemStore() *memStore { return &memStore{docs: make(map[string]Payment)} }
+func newMemStore() *memStore {
+	return &memStore{docs: make(map[string]Payment), marks: make(map[string]time.Time)}
+}
+
+func (s *memStore) Mark(_ context.Context, orderID string, at time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops = append(s.ops, "Mark")
+	if s.fail != nil {
+		return false, s.fail
+	}
+	if _, ok := s.marks[orderID]; ok {
+		return false, nil
+	}
+	s.marks[orderID] = at
+	return true, nil
+}
+
+func (s *memStore) Marks(context.Context) ([]Mark, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	var out []Mark
+	for id, at := range s.marks {
+		out = append(out, Mark{OrderID: id, At: at})
+	}
+	return out, nil
+}
+
+func (s *memStore) Unmark(_ context.Context, orderID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops = append(s.ops, "Unmark")
+	if s.fail != nil {
+		return s.fail
+	}
+	delete(s.marks, orderID)
+	return nil
+}
+
+// marked returns the orders marked.
+func (s *memStore) marked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.marks))
+}
 
 func (s *memStore) Create(_ context.Context, p Payment) error {
 	s.mu.Lock()
@@ -163,6 +211,10 @@ func (brokenProcessor) Refund(context.Context, RefundRequest) (RefundResult, err
 }
 
 func (brokenProcessor) Lookup(context.Context, string) (ChargeResult, error) {
+	return ChargeResult{}, errNetwork
+}
+
+func (brokenProcessor) Void(context.Context, string) (ChargeResult, error) {
 	return ChargeResult{}, errNetwork
 }
 

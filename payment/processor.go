@@ -25,6 +25,12 @@ type Processor interface {
 	// [ErrUnknownCharge] when the network never received one. It lets the service finish a payment whose
 	// charging caller went away (see [Service.GetPayment]).
 	Lookup(ctx context.Context, idempotencyKey string) (ChargeResult, error)
+	// Void closes idempotencyKey for good unless the network has a charge under it, as a payment intent is
+	// cancelled: if it has one (waiting while it is in flight), Void returns that charge's result and
+	// changes nothing; otherwise it returns a result declined with [ReasonVoided], and from then on every
+	// Charge and Lookup under the key returns that same result: no charge under it can succeed. Void is
+	// idempotent. An error means the outcome is unknown; Void may be repeated.
+	Void(ctx context.Context, idempotencyKey string) (ChargeResult, error)
 }
 
 // ErrUnknownCharge is returned by [Processor.Lookup] when no charge was made with the key.
@@ -72,6 +78,8 @@ const (
 	ReasonInsufficientFunds = "insufficient_funds"
 	ReasonStolenCard        = "stolen_card"
 	ReasonCardDeclined      = "card_declined"
+	// ReasonVoided is the decline of a key that [Processor.Void] closed: nothing was ever charged under it.
+	ReasonVoided = "voided"
 )
 
 // Test card numbers of the [Simulator] (any expiry in the future).
@@ -113,7 +121,8 @@ const DefaultSimulatorRetention = 10 * time.Minute
 //	| any other valid one | approved                                                                |
 //	| Kakao (no card)     | approved                                                                |
 //
-// Every charge and refund answers after [SimulatorOptions.Latency]. Like a real network, the Simulator
+// Every charge and refund answers after [SimulatorOptions.Latency]. [Simulator.Void] closes a key it has no
+// charge for at once, and a charge under a closed key is declined with [ReasonVoided]. Like a real network, the Simulator
 // dedupes by idempotency key: a key seen before gets the first result (waiting for it if it is still in
 // flight), whatever the rest of the request says, and a caller that goes away does not undo a charge the
 // network has received. Refunds always succeed and are deduped by key too.
@@ -169,6 +178,7 @@ const (
 	declinedInsufficientFunds
 	declinedStolen
 	declinedCard
+	voided // the key was closed by Void: nothing was charged
 )
 
 // generations remembers entries for at least a retention: new ones go into cur; once cur is a retention
@@ -240,6 +250,27 @@ func (s *Simulator) Lookup(ctx context.Context, idempotencyKey string) (ChargeRe
 	return e.verdict.result(idempotencyKey), nil
 }
 
+// Void implements [Processor]. A voided key is remembered like a charge, for the same retention: a key
+// forgotten after it is a new key, as every forgotten key is.
+func (s *Simulator) Void(ctx context.Context, idempotencyKey string) (ChargeResult, error) {
+	if idempotencyKey == "" {
+		return ChargeResult{}, errNoIdempotencyKey
+	}
+	k := simKey(sha256.Sum256([]byte(idempotencyKey)))
+	s.mu.Lock()
+	e, seen := s.charges.get(k)
+	if !seen {
+		now := time.Since(s.start)
+		e = simEntry{readyAt: now, verdict: voided}
+		s.charges.put(k, e, now, s.retention)
+	}
+	s.mu.Unlock()
+	if err := s.waitFor(ctx, e); err != nil {
+		return ChargeResult{}, err
+	}
+	return e.verdict.result(idempotencyKey), nil
+}
+
 // Refund implements [Processor].
 func (s *Simulator) Refund(ctx context.Context, req RefundRequest) (RefundResult, error) {
 	if req.IdempotencyKey == "" {
@@ -300,6 +331,8 @@ func (v verdict) result(key string) ChargeResult {
 		r.DeclineReason = ReasonStolenCard
 	case declinedCard:
 		r.DeclineReason = ReasonCardDeclined
+	case voided:
+		r.ChargeID, r.DeclineReason = "", ReasonVoided
 	}
 	return r
 }

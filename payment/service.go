@@ -166,6 +166,20 @@ type Store interface {
 	// Transition applies t if the payment's status is from, atomically, and returns the payment as stored
 	// afterwards (unchanged if its status was not from). ErrNotFound if the order has no payment.
 	Transition(ctx context.Context, orderID string, from Status, t Transition) (Payment, error)
+	// Mark records that the order's payment may be Pending, since at, and reports whether the mark is new;
+	// marking a marked order changes nothing. The marks are kept apart from the payments, so that listing
+	// them costs what the payments not yet final number, not all of them.
+	Mark(ctx context.Context, orderID string, at time.Time) (bool, error)
+	// Marks returns every mark.
+	Marks(ctx context.Context) ([]Mark, error)
+	// Unmark deletes the order's mark; no mark is no error.
+	Unmark(ctx context.Context, orderID string) error
+}
+
+// Mark is an order whose payment may still be Pending ([Store.Mark]).
+type Mark struct {
+	OrderID string
+	At      time.Time
 }
 
 // Transition is a status change recorded by [Store.Transition]. Empty Reason, ChargeID and RefundID leave the
@@ -181,6 +195,12 @@ type Transition struct {
 // Defaults of [Options].
 const (
 	DefaultProcessorTimeout = 30 * time.Second
+	// DefaultVoidAfter is [Options.VoidAfter]'s default: far longer than the moment between a payment's
+	// insert and its charge reaching the processor, and shorter than the order service's hold of an order
+	// (order.Options), so that its worker finds the payment final when it asks.
+	DefaultVoidAfter = 10 * time.Second
+	// DefaultReconcileInterval is [Options.ReconcileInterval]'s default.
+	DefaultReconcileInterval = 5 * time.Second
 	// recordTimeout bounds the store write that records a processor's answer after the caller has gone.
 	recordTimeout = 5 * time.Second
 )
@@ -198,7 +218,13 @@ type Options struct {
 	// ProcessorTimeout bounds each processor call; a caller's earlier deadline wins. Zero means
 	// DefaultProcessorTimeout.
 	ProcessorTimeout time.Duration
-	// Now is the clock (expiry checks, timestamps). Nil means time.Now.
+	// VoidAfter is how old a Pending payment whose charge the processor never received must be before it
+	// is voided (Processor.Void) and becomes Voided; zero means DefaultVoidAfter.
+	VoidAfter time.Duration
+	// ReconcileInterval is how often the Reconciler looks at the payments that may be Pending; zero means
+	// DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// Now is the clock (expiry checks, timestamps, VoidAfter). Nil means time.Now.
 	Now func() time.Time
 	// Logger receives processor lookups that failed. Nil discards.
 	Logger *slog.Logger
@@ -209,6 +235,7 @@ type service struct {
 	processor        Processor
 	cardKey          []byte
 	processorTimeout time.Duration
+	voidAfter        time.Duration
 	now              func() time.Time
 	logger           *slog.Logger
 	flights          singleflight.Group
@@ -222,19 +249,23 @@ func NewService(store Store, processor Processor, opts Options) (Service, error)
 	if len(opts.CardKey) < MinCardKeyBytes {
 		return nil, fmt.Errorf("payment: card key has %d bytes, want at least %d", len(opts.CardKey), MinCardKeyBytes)
 	}
-	if opts.ProcessorTimeout < 0 {
-		return nil, fmt.Errorf("payment: negative processor timeout %s", opts.ProcessorTimeout)
+	if opts.ProcessorTimeout < 0 || opts.VoidAfter < 0 || opts.ReconcileInterval < 0 {
+		return nil, errors.New("payment: negative processor timeout, void-after or reconcile interval")
 	}
 	s := &service{
 		store:            store,
 		processor:        processor,
 		cardKey:          append([]byte(nil), opts.CardKey...),
 		processorTimeout: opts.ProcessorTimeout,
+		voidAfter:        opts.VoidAfter,
 		now:              opts.Now,
 		logger:           opts.Logger,
 	}
 	if s.processorTimeout == 0 {
 		s.processorTimeout = DefaultProcessorTimeout
+	}
+	if s.voidAfter == 0 {
+		s.voidAfter = DefaultVoidAfter
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -318,10 +349,21 @@ func (s *service) pay(ctx context.Context, c charge) (Payment, error) {
 		CreatedAt:        now,
 		UpdatedAt:        now,
 	}
-	err := s.store.Create(ctx, p)
+	// The mark first: a payment is never Pending without one, whatever crashes where (Reconciler).
+	marked, err := s.store.Mark(ctx, c.req.OrderID, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	err = s.store.Create(ctx, p)
 	if errors.Is(err, ErrDuplicate) {
 		if p, err = s.store.Get(ctx, c.req.OrderID); err != nil {
 			return Payment{}, err
+		}
+		if marked && p.Status != StatusPending {
+			// A repeat of a final payment: its mark was dropped already.
+			if err := s.store.Unmark(ctx, c.req.OrderID); err != nil {
+				return Payment{}, err
+			}
 		}
 		if !c.matches(p) {
 			return Payment{}, ErrConflict
@@ -348,12 +390,17 @@ func (s *service) pay(ctx context.Context, c charge) (Payment, error) {
 	return s.record(ctx, c.req.OrderID, res)
 }
 
-// record finishes a Pending payment with the processor's verdict and returns it as stored (as another caller
-// finished it, if one was first). The processor has charged by now, so the write is not abandoned when the
-// caller's context ends: it gets a few seconds of its own, keeping the caller's values.
+// record finishes a Pending payment with the processor's verdict (Approved, Rejected, or Voided for a key
+// that Void closed) and returns it as stored (as another caller finished it, if one was first), then drops
+// its mark. The processor has answered by now, so the writes are not abandoned when the caller's context
+// ends: they get a few seconds of their own, keeping the caller's values.
 func (s *service) record(ctx context.Context, orderID string, res ChargeResult) (Payment, error) {
 	t := Transition{To: StatusApproved, ChargeID: res.ChargeID, At: s.now().UTC().Truncate(time.Millisecond)}
-	if !res.Approved {
+	switch {
+	case res.Approved:
+	case res.DeclineReason == ReasonVoided:
+		t.To, t.Reason = StatusVoided, "never charged: the processor did not receive the charge in time, and it was voided"
+	default:
 		t.To, t.Reason = StatusRejected, res.DeclineReason
 		if t.Reason == "" {
 			t.Reason = ReasonCardDeclined
@@ -361,22 +408,33 @@ func (s *service) record(ctx context.Context, orderID string, res ChargeResult) 
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	return s.store.Transition(wctx, orderID, StatusPending, t)
+	p, err := s.store.Transition(wctx, orderID, StatusPending, t)
+	if err == nil && p.Status != StatusPending {
+		if uerr := s.store.Unmark(wctx, orderID); uerr != nil {
+			s.logger.WarnContext(ctx, "dropping a final payment's mark failed; the reconciler will", "order_id", orderID, "err", uerr)
+		}
+	}
+	return p, err
 }
 
-// resolve finishes a Pending payment if the processor has a result for its charge; otherwise, or if the
-// processor cannot be asked, it returns p as it is, since Pending is then the truth.
+// resolve finishes a Pending payment if the processor has a result for its charge. If the processor never
+// received the charge and the payment is older than Options.VoidAfter, it voids the key (Processor.Void)
+// and records what that answers: Voided, or the charge that reached the processor meanwhile. Otherwise, or
+// if the processor cannot be asked, it returns p as it is, since Pending is then the truth.
 func (s *service) resolve(ctx context.Context, p Payment) (Payment, error) {
 	if p.Status != StatusPending {
 		return p, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.processorTimeout)
+	defer cancel()
 	res, err := s.processor.Lookup(pctx, p.OrderID)
-	cancel()
-	switch {
-	case errors.Is(err, ErrUnknownCharge):
-		return p, nil
-	case err != nil:
+	if errors.Is(err, ErrUnknownCharge) {
+		if s.now().Sub(p.CreatedAt) < s.voidAfter {
+			return p, nil // its charge may be on its way
+		}
+		res, err = s.processor.Void(pctx, p.OrderID)
+	}
+	if err != nil {
 		s.logger.WarnContext(ctx, "processor lookup failed; payment left pending", "order_id", p.OrderID, "err", err)
 		return p, nil
 	}
@@ -412,6 +470,8 @@ func (s *service) RefundPayment(ctx context.Context, orderID string) (Payment, e
 		return p, nil
 	case StatusRejected:
 		return Payment{}, fmt.Errorf("%w: it was rejected (%s), nothing was charged", ErrNotRefundable, p.Reason)
+	case StatusVoided:
+		return Payment{}, fmt.Errorf("%w: it was voided, nothing was charged", ErrNotRefundable)
 	case StatusPending:
 		return Payment{}, fmt.Errorf("%w: it is still pending; repeat MakePayment to finish it", ErrNotRefundable)
 	}

@@ -16,9 +16,13 @@ func TestMakePaymentApproved(t *testing.T) {
 	svc := newTestService(t, store, sim)
 
 	p := mustPay(t, svc, cardRequest("order-1", "4242 4242 4242 4242"))
-	// A new payment is stored Pending and moved to its verdict, whose answer is the reply: no read.
-	if ops := store.calls(); !slices.Equal(ops, []string{"Create", "Transition"}) {
-		t.Errorf("store calls %v, want [Create Transition]", ops)
+	// A new payment is marked, stored Pending and moved to its verdict, whose answer is the reply (no
+	// read), and its mark is dropped.
+	if ops := store.calls(); !slices.Equal(ops, []string{"Mark", "Create", "Transition", "Unmark"}) {
+		t.Errorf("store calls %v, want [Mark Create Transition Unmark]", ops)
+	}
+	if m := store.marked(); len(m) != 0 {
+		t.Errorf("marks left: %v", m)
 	}
 	if p.Status != StatusApproved || p.Reason != "" {
 		t.Errorf("status %s reason %q, want Approved without reason", p.Status, p.Reason)
@@ -94,9 +98,13 @@ func TestMakePaymentRepeatNeverChargesAgain(t *testing.T) {
 	if again := mustPay(t, svc, req); again != first {
 		t.Errorf("repeat returned %+v, want %+v", again, first)
 	}
-	// The repeat's insert fails on the order id; it reads the stored payment and writes nothing.
-	if ops := store.calls(); !slices.Equal(ops, []string{"Create", "Transition", "Create", "Get"}) {
-		t.Errorf("store calls %v, want [Create Transition Create Get]", ops)
+	// The repeat's insert fails on the order id; it reads the stored payment, writes nothing to it, and
+	// drops the mark it made again.
+	if ops := store.calls(); !slices.Equal(ops, []string{"Mark", "Create", "Transition", "Unmark", "Mark", "Create", "Get", "Unmark"}) {
+		t.Errorf("store calls %v, want [Mark Create Transition Unmark Mark Create Get Unmark]", ops)
+	}
+	if m := store.marked(); len(m) != 0 {
+		t.Errorf("marks left: %v", m)
 	}
 	declined := mustPay(t, svc, cardRequest("order-d", TestCardStolen))
 	if again := mustPay(t, svc, cardRequest("order-d", TestCardStolen)); again != declined {

@@ -15,6 +15,11 @@ import (
 // CollectionName is the collection of payments in the payment database.
 const CollectionName = "payments"
 
+// MarksCollectionName is the collection of the marks of payments that may be Pending ([Store.Mark]):
+// {_id: orderId, at}. It holds only the payments not yet final, so listing it stays cheap however many
+// payments are stored (on the embedded store a query reads its whole collection).
+const MarksCollectionName = "pending_payments"
+
 // codeNamespaceExists is the server error of creating a collection that exists (MongoDB and FerretDB).
 const codeNamespaceExists = 48
 
@@ -28,7 +33,14 @@ const codeNamespaceExists = 48
 // one MongoStore per database per process and write payments through it alone.
 type MongoStore struct {
 	coll    *mongo.Collection
-	updater *docstore.Updater // every read and write
+	marks   *mongo.Collection
+	updater *docstore.Updater // every read and write by _id
+}
+
+// markDoc is a mark as stored.
+type markDoc struct {
+	OrderID string    `bson:"_id"`
+	At      time.Time `bson:"at"`
 }
 
 // paymentDoc is the stored form of a Payment.
@@ -52,16 +64,56 @@ type paymentDoc struct {
 // NewMongoStore returns the store on db, creating the payments collection if it does not exist. It creates
 // the store's docstore.Updater: make one MongoStore per database per process.
 func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
-	err := db.CreateCollection(ctx, CollectionName)
-	var se mongo.ServerError
-	if err != nil && !(errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists)) {
-		return nil, fmt.Errorf("payment store: create collection: %w", err)
+	for _, name := range []string{CollectionName, MarksCollectionName} {
+		err := db.CreateCollection(ctx, name)
+		var se mongo.ServerError
+		if err != nil && !(errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists)) {
+			return nil, fmt.Errorf("payment store: create collection %s: %w", name, err)
+		}
 	}
 	updater, err := docstore.NewUpdater(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("payment store: %w", err)
 	}
-	return &MongoStore{coll: db.Collection(CollectionName), updater: updater}, nil
+	return &MongoStore{coll: db.Collection(CollectionName), marks: db.Collection(MarksCollectionName), updater: updater}, nil
+}
+
+// Mark implements [Store]: an insert, whose duplicate is a mark already there.
+func (s *MongoStore) Mark(ctx context.Context, orderID string, at time.Time) (bool, error) {
+	err := s.updater.InsertOne(ctx, s.marks, markDoc{OrderID: orderID, At: at})
+	switch {
+	case docstore.IsDuplicateKey(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("payment store: mark: %w", err)
+	}
+	return true, nil
+}
+
+// Marks implements [Store].
+func (s *MongoStore) Marks(ctx context.Context) ([]Mark, error) {
+	cur, err := s.marks.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("payment store: marks: %w", err)
+	}
+	var docs []markDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("payment store: marks: %w", err)
+	}
+	out := make([]Mark, len(docs))
+	for i, d := range docs {
+		out[i] = Mark{OrderID: d.OrderID, At: d.At.UTC()}
+	}
+	return out, nil
+}
+
+// Unmark implements [Store]: a delete by _id.
+func (s *MongoStore) Unmark(ctx context.Context, orderID string) error {
+	err := s.updater.DeleteByID(ctx, s.marks, orderID, nil)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
+		return fmt.Errorf("payment store: unmark: %w", err)
+	}
+	return nil
 }
 
 // Create implements [Store].

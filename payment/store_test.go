@@ -283,7 +283,7 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 		}
 	}
 	if len(raw) != 4 {
-		t.Fatalf("read %d stored documents, want 4", len(raw))
+		t.Fatalf("read %d stored documents, want 4 (the payments; no mark is left of a final payment)", len(raw))
 	}
 	if !bytes.Contains(bytes.Join(raw, nil), []byte("**** **** **** 4242")) {
 		t.Error("the masked number is not stored; is this test reading the right data?")

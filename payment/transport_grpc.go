@@ -11,8 +11,19 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
 )
+
+// GRPCAccess is who may call each PaymentService method (svcauth; any
+// other method is refused): only the order service, which pays, refunds and
+// looks up the payments of its orders.
+var GRPCAccess = svcauth.Policy{
+	paymentv1.PaymentService_MakePayment_FullMethodName:   svcauth.Callers(config.Order),
+	paymentv1.PaymentService_RefundPayment_FullMethodName: svcauth.Callers(config.Order),
+	paymentv1.PaymentService_GetPayment_FullMethodName:    svcauth.Callers(config.Order),
+}
 
 // grpcServer adapts the go-kit handlers to the generated service interface.
 //

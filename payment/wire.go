@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net/http"
 	"time"
@@ -32,6 +33,31 @@ type Deps struct {
 	CardKey []byte
 	// ProcessorTimeout bounds each processor call; zero means DefaultProcessorTimeout.
 	ProcessorTimeout time.Duration
+	// Recovery tunes the voiding of charges the processor never received; zero fields take the defaults.
+	Recovery Recovery
+}
+
+// Recovery is how the payment service finishes payments whose charge never reached the processor
+// (Options.VoidAfter, Options.ReconcileInterval), as flags of cmd/payment and cmd/shop.
+type Recovery struct {
+	VoidAfter         time.Duration
+	ReconcileInterval time.Duration
+}
+
+// RegisterFlags registers -void-after and -reconcile-interval on fs.
+func (r *Recovery) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&r.VoidAfter, "void-after", DefaultVoidAfter, "age after which a pending payment whose charge the processor never received is voided (keep it below the order service's hold, -order-timeout + 5s + -sweep-grace)")
+	fs.DurationVar(&r.ReconcileInterval, "reconcile-interval", DefaultReconcileInterval, "how often the payment service finishes the pending payments nobody asks about")
+}
+
+// CheckFlags reports, through bad, each flag of RegisterFlags set to a value the service refuses.
+func (r Recovery) CheckFlags(bad func(name, format string, args ...any)) {
+	if r.VoidAfter <= 0 {
+		bad("void-after", "%s: must be positive", r.VoidAfter)
+	}
+	if r.ReconcileInterval <= 0 {
+		bad("reconcile-interval", "%s: must be positive", r.ReconcileInterval)
+	}
 }
 
 // Component is the assembled payment service.
@@ -43,8 +69,7 @@ type Component struct {
 	// HTTPHandler serves the public routes (see NewHTTPHandler); wrap it with httpserver.New for health and
 	// metrics.
 	HTTPHandler http.Handler
-	// Background is empty: the payment service has no workers. It is here so that every service's
-	// Component has the same shape.
+	// Background is the Reconciler (Run), which finishes the payments nobody asks about.
 	Background []func(context.Context) error
 
 	grpc paymentv1.PaymentServiceServer
@@ -73,21 +98,26 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := NewService(store, processor, Options{
-		CardKey:          d.CardKey,
-		ProcessorTimeout: d.ProcessorTimeout,
-		Logger:           logger,
-	})
+	opts := Options{
+		CardKey:           d.CardKey,
+		ProcessorTimeout:  d.ProcessorTimeout,
+		VoidAfter:         d.Recovery.VoidAfter,
+		ReconcileInterval: d.Recovery.ReconcileInterval,
+		Logger:            logger,
+	}
+	inner, err := NewService(store, processor, opts)
 	if err != nil {
 		return nil, err
 	}
-	svc = LoggingMiddleware(logger)(svc)
+	reconciler := NewReconciler(store, processor, inner, opts)
+	svc := LoggingMiddleware(logger)(inner)
 	svc = InstrumentingMiddleware(d.Registerer)(svc)
 	set := NewSet(svc, d.Verifier)
 	return &Component{
 		Service:     svc,
 		Endpoints:   set,
 		HTTPHandler: NewHTTPHandler(set, logger),
+		Background:  []func(context.Context) error{reconciler.Run},
 		grpc:        NewGRPCServer(set, logger),
 	}, nil
 }

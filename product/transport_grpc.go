@@ -13,9 +13,27 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
 	productv1 "github.com/kitshop/kitshop/pb/kitshop/product/v1"
 )
+
+// GRPCAccess is who may call each ProductService method (svcauth; any
+// other method is refused): the order service reserves, releases and prices
+// stock; the catalog reads are public, and CreateProduct and AdjustStock are
+// an admin's, whose JWT the endpoints check; CreateSamples (no JWT check) is
+// an operator's.
+var GRPCAccess = svcauth.Policy{
+	productv1.ProductService_GetProductsInfo_FullMethodName: svcauth.Callers(config.Order),
+	productv1.ProductService_ReserveStock_FullMethodName:    svcauth.Callers(config.Order),
+	productv1.ProductService_ReleaseStock_FullMethodName:    svcauth.Callers(config.Order),
+	productv1.ProductService_ListProducts_FullMethodName:    svcauth.EndUsers,
+	productv1.ProductService_GetProduct_FullMethodName:      svcauth.EndUsers,
+	productv1.ProductService_CreateProduct_FullMethodName:   svcauth.EndUsers,
+	productv1.ProductService_AdjustStock_FullMethodName:     svcauth.EndUsers,
+	productv1.ProductService_CreateSamples_FullMethodName:   svcauth.Callers(svcauth.Operator),
+}
 
 // GRPCServer serves ProductService (kitshop.product.v1) from a Set.
 //

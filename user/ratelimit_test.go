@@ -395,7 +395,7 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 
 	// An address over its limit does not reach the e-mail limiter, so it
 	// cannot flood it with keys to push others' buckets out.
-	perEmail := svc.(loginLimitMiddleware).perEmail
+	perEmail := svc.(loginLimitMiddleware).perEmailAddr
 	keys := perEmail.keys()
 	for i := range 100 {
 		_, err := svc.LoginUser(from("198.51.100.9:5000"), Credentials{Email: fmt.Sprintf("churn-%d@example.com", i), Password: "x"})
@@ -432,6 +432,99 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	}
 }
 
+// TestLoginRateLimitNoLockout checks that failed logins from one address
+// never lock the account's owner out from another: the failures are limited
+// for their (e-mail, address), the owner's address keeps its whole budget,
+// and the attacker's address gets no more guesses at the account however
+// long the owner keeps logging in.
+func TestLoginRateLimitNoLockout(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	svc, _ := newLimitedService(t, Options{}, clock)
+	from := func(addr string) context.Context { return withClientAddr(t.Context(), addr, "") }
+	login := func(addr, password string) error {
+		_, err := svc.LoginUser(from(addr), Credentials{Email: "kim@example.com", Password: password})
+		return err
+	}
+	const attacker, owner, ownerV6 = "203.0.113.66:4000", "198.51.100.7:5000", "[2001:db8:1:2::7]:443"
+
+	for i := range DefaultLoginRatePerEmail {
+		if err := login(attacker, "guess"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("guess %d: %v, want ErrInvalidCredentials", i+1, err)
+		}
+	}
+	// The attacker is stopped, even with the right password and another port.
+	wantRateLimited(t, login(attacker, "guess"), LimitEmail, 12*time.Second)
+	wantRateLimited(t, login("203.0.113.66:4001", "right"), LimitEmail, 12*time.Second)
+	// The owner is not: the right password from elsewhere gets in, repeatedly,
+	// and a typo of theirs is a typo, not a lockout.
+	for _, addr := range []string{owner, ownerV6, owner} {
+		if err := login(addr, "right"); err != nil {
+			t.Fatalf("owner from %s: %v", addr, err)
+		}
+	}
+	if err := login(owner, "typo"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("owner's typo: %v, want ErrInvalidCredentials", err)
+	}
+	if err := login(owner, "right"); err != nil {
+		t.Errorf("owner after a typo: %v", err)
+	}
+	// And the attacker still waits: the owner's successes gave it nothing.
+	wantRateLimited(t, login(attacker, "guess"), LimitEmail, 12*time.Second)
+	clock.Advance(12 * time.Second)
+	if err := login(attacker, "guess"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("one guess per 12 s: %v", err)
+	}
+	wantRateLimited(t, login(attacker, "guess"), LimitEmail, 12*time.Second)
+}
+
+// TestLoginRateLimitSprayFromOneAddress checks that one address guessing at
+// many accounts is stopped by the per-address limit, and the accounts' owners
+// are not.
+func TestLoginRateLimitSprayFromOneAddress(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	svc, inner := newLimitedService(t, Options{}, clock)
+	attacker := withClientAddr(t.Context(), "203.0.113.66:4000", "")
+	for i := range DefaultLoginRatePerIP {
+		if _, err := svc.LoginUser(attacker, Credentials{Email: fmt.Sprintf("victim-%d@example.com", i), Password: "guess"}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	reached := inner.count()
+	for i := range 100 {
+		_, err := svc.LoginUser(attacker, Credentials{Email: fmt.Sprintf("more-%d@example.com", i), Password: "guess"})
+		wantRateLimited(t, err, LimitAddress, 3*time.Second)
+	}
+	if n := inner.count() - reached; n != 0 {
+		t.Errorf("%d guesses past the address's limit reached the service", n)
+	}
+	if _, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.7:5000", ""), Credentials{Email: "kim@example.com", Password: "right"}); err != nil {
+		t.Errorf("kim from her own address: %v", err)
+	}
+}
+
+// TestLoginRateLimitBoundedMemory checks that failures spread over more
+// (e-mail, address) pairs and addresses than a limiter holds leave each at
+// its bound.
+func TestLoginRateLimitBoundedMemory(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	m := LoginRateLimitMiddleware(Options{Now: clock.Now})(failingService{err: ErrInvalidCredentials}).(loginLimitMiddleware)
+	for i := range loginLimiterKeys + 1000 {
+		ctx := withClientAddr(t.Context(), fmt.Sprintf("10.%d.%d.%d:1", i>>16&0xff, i>>8&0xff, i&0xff), "")
+		if _, err := m.LoginUser(ctx, Credentials{Email: fmt.Sprintf("u%d@example.com", i%97), Password: "x"}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	if n := m.perEmailAddr.keys(); n != loginLimiterKeys {
+		t.Errorf("(e-mail, address) limiter holds %d keys, want its bound %d", n, loginLimiterKeys)
+	}
+	if n := m.perIP.keys(); n != loginLimiterKeys {
+		t.Errorf("address limiter holds %d keys, want its bound %d", n, loginLimiterKeys)
+	}
+}
+
 func TestLoginRateLimitDisabled(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -459,8 +552,8 @@ func (b blockingLogins) LoginUser(context.Context, Credentials) (token.Pair, err
 }
 
 // TestLoginRateLimitConcurrentGuesses checks that guesses in flight at once
-// cannot overspend an e-mail's budget: of ten concurrent guesses, five reach
-// the password check and five are refused.
+// from one address cannot overspend its budget for an e-mail: of ten
+// concurrent guesses, five reach the password check and five are refused.
 func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 	t.Parallel()
 	const guesses = 10
@@ -470,7 +563,7 @@ func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 	results := make(chan error, guesses)
 	for i := range guesses {
 		go func() {
-			ctx := withClientAddr(t.Context(), fmt.Sprintf("198.51.100.%d:1", i), "")
+			ctx := withClientAddr(t.Context(), fmt.Sprintf("198.51.100.9:%d", 1000+i), "")
 			_, err := svc.LoginUser(ctx, Credentials{Email: "kim@example.com", Password: fmt.Sprint("guess", i)})
 			results <- err
 		}()
@@ -497,7 +590,7 @@ func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 		t.Errorf("%d guesses reached the password check and %d were refused, want %d and %d",
 			arrived, refused, DefaultLoginRatePerEmail, guesses-DefaultLoginRatePerEmail)
 	}
-	_, err := svc.LoginUser(t.Context(), Credentials{Email: "kim@example.com", Password: "right"})
+	_, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.9:2000", ""), Credentials{Email: "kim@example.com", Password: "right"})
 	wantRateLimited(t, err, LimitEmail, 12*time.Second)
 }
 
@@ -513,16 +606,11 @@ func TestLoginRateLimitTransports(t *testing.T) {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
 
-	// Per e-mail: the budget is the service's, shared by both transports.
-	for i := range 3 {
+	// Per (e-mail, address): each transport reads the client's address, the
+	// HTTP client's (RemoteAddr) and the gRPC peer's (bufconn), which differ.
+	for i := range DefaultLoginRatePerEmail {
 		if r := env.do(t, "POST", "/auth/login", basic("kim@example.com", "wrong"), ""); r.status != http.StatusUnauthorized {
 			t.Fatalf("HTTP failure %d: %d %s", i+1, r.status, r.body)
-		}
-	}
-	for i := range 2 {
-		_, err := env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("kim@example.com", "wrong")})
-		if status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("gRPC failure %d: %v", i+1, err)
 		}
 	}
 	r := env.do(t, "POST", "/auth/login", basic("kim@example.com", "right"), "")
@@ -530,13 +618,19 @@ func TestLoginRateLimitTransports(t *testing.T) {
 		!strings.Contains(string(r.body), "too many failed logins for this e-mail address") {
 		t.Errorf("HTTP: %d Retry-After %q %s, want 429 rate_limited with Retry-After 12", r.status, r.header.Get("Retry-After"), r.body)
 	}
-	_, err := env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("kim@example.com", "right")})
-	wantRetryInfo(t, err, 12*time.Second)
+	// The failures over HTTP do not lock the account for the gRPC peer.
+	if _, err := env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("kim@example.com", "right")}); err != nil {
+		t.Errorf("gRPC login with the right password after HTTP failures: %v", err)
+	}
+	_, err := env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("kim@example.com", "wrong")})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("gRPC failure with its own budget: %v", err)
+	}
 
 	// Per address: 8 attempts per minute from the test client, one every 7.5 s.
-	// Three HTTP attempts so far (register is not limited, and the refused one
-	// did not count): five more, and the ninth is refused.
-	for i := range 5 {
+	// Five HTTP attempts so far (register is not limited, and the refused one
+	// did not count): three more, and the ninth is refused.
+	for i := range 3 {
 		if r := env.do(t, "POST", "/auth/login", basic(fmt.Sprintf("u%d@example.com", i), "x"), ""); r.status != http.StatusUnauthorized {
 			t.Fatalf("HTTP attempt %d: %d %s", i+1, r.status, r.body)
 		}
@@ -557,8 +651,8 @@ func TestLoginRateLimitTransports(t *testing.T) {
 	_, err = env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("g9@example.com", "x")})
 	wantRetryInfo(t, err, 8*time.Second)
 
-	if got := counterValue(t, env.reg, "LoginUser", "rate_limited"); got != 4 {
-		t.Errorf("LoginUser rate_limited count = %v, want 4", got)
+	if got := counterValue(t, env.reg, "LoginUser", "rate_limited"); got != 3 {
+		t.Errorf("LoginUser rate_limited count = %v, want 3", got)
 	}
 	if strings.Contains(env.logs.String(), "kim@example.com") {
 		t.Errorf("the logs show an e-mail address: %s", env.logs)

@@ -71,8 +71,9 @@ const (
 // (LoginRateLimitMiddleware) does not allow yet. Its message names the limit,
 // never the e-mail or the address.
 type RateLimitedError struct {
-	// Limit is LimitEmail (too many failed logins for the e-mail address) or
-	// LimitAddress (too many logins from the client's address).
+	// Limit is LimitEmail (too many failed logins for the e-mail address
+	// from the client's address) or LimitAddress (too many logins from the
+	// client's address).
 	Limit string
 	// RetryAfter is how long until the limit allows another attempt.
 	RetryAfter time.Duration
@@ -82,7 +83,7 @@ type RateLimitedError struct {
 func (e *RateLimitedError) Error() string {
 	what := "too many login attempts from this address"
 	if e.Limit == LimitEmail {
-		what = "too many failed logins for this e-mail address"
+		what = "too many failed logins for this e-mail address from this address"
 	}
 	return fmt.Sprintf("%s: retry in %d s", what, retryAfterSeconds(e.RetryAfter))
 }
@@ -174,10 +175,12 @@ type Options struct {
 	// use bcrypt.MinCost.
 	BcryptCost int
 	// LoginRatePerEmail is how many failed logins an e-mail address may have
-	// per minute, which is also the burst; once they are spent, a login for
-	// the address is refused with ErrRateLimited before its password is
-	// checked. Unknown addresses are counted like known ones. Default
-	// DefaultLoginRatePerEmail; negative: no limit.
+	// per minute from one client address, which is also the burst; once they
+	// are spent, a login for the e-mail from that client address is refused
+	// with ErrRateLimited before its password is checked, while logins from
+	// other addresses are not: failures never lock the owner out. Unknown
+	// e-mails are counted like known ones. Default DefaultLoginRatePerEmail;
+	// negative: no limit.
 	LoginRatePerEmail int
 	// LoginRatePerIP is how many logins, successful or not, one client
 	// address may attempt per minute, which is also the burst. The address
@@ -197,7 +200,7 @@ type Options struct {
 
 // Defaults of the login rate limits.
 const (
-	DefaultLoginRatePerEmail = 5  // failed logins per minute and e-mail address
+	DefaultLoginRatePerEmail = 5  // failed logins per minute and (e-mail address, client address)
 	DefaultLoginRatePerIP    = 20 // logins per minute and client address
 )
 

@@ -13,9 +13,23 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
 	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
 )
+
+// GRPCAccess is who may call each method of AuthService and UserService
+// (svcauth; any other method is refused): AuthService is the end users'
+// (registration, login, their tokens); GetUserInfo, any user's personal
+// data, is the order service's.
+var GRPCAccess = svcauth.Policy{
+	userv1.AuthService_RegisterUser_FullMethodName:     svcauth.EndUsers,
+	userv1.AuthService_LoginUser_FullMethodName:        svcauth.EndUsers,
+	userv1.AuthService_RefreshToken_FullMethodName:     svcauth.EndUsers,
+	userv1.AuthService_ParseBearerToken_FullMethodName: svcauth.EndUsers,
+	userv1.UserService_GetUserInfo_FullMethodName:      svcauth.Callers(config.Order),
+}
 
 // GRPCServer serves AuthService and UserService (kitshop.user.v1) from a Set.
 //

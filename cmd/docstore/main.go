@@ -1,12 +1,16 @@
 // Command docstore serves kitshop's embedded document store alone: FerretDB on SQLite files in -data-dir,
-// speaking the MongoDB wire protocol on a loopback address. Services run as separate processes can then
-// share one store (each keeps its own database), and a profile of them leaves the store's CPU out:
+// speaking the MongoDB wire protocol on the Unix domain socket <data-dir>/docstore.sock (mode 0600: only the
+// user running it can connect, the store having no authentication). Services run as separate processes of
+// that user can then share one store (each keeps its own database), and a profile of them leaves the store's
+// CPU out:
 //
 //	go run ./cmd/docstore -data-dir data/store &      # prints the URI to use, on stdout
 //	go run ./cmd/user -mongo-uri "$URI" &             # and so on for each service, or cmd/shop -mongo-uri
 //
 // Use the printed URI as it is: it carries the client options the embedded store needs (one command at a
-// time per client, no retried writes; see internal/docstore). It stops gracefully on SIGINT or SIGTERM.
+// time per client, no retried writes; see internal/docstore). -addr 127.0.0.1:27017 also opens a loopback TCP
+// port, which every local user can reach (logged at Warn), for tools that cannot use a socket; the URI printed
+// is still the socket's, and the TCP one follows it on a second line. It stops gracefully on SIGINT or SIGTERM.
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
 
@@ -26,9 +30,6 @@ import (
 	"github.com/kitshop/kitshop/internal/rungroup"
 )
 
-// defaultAddr is MongoDB's usual port on loopback, so that tools find the store where they expect it.
-const defaultAddr = "127.0.0.1:27017"
-
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "docstore:", err)
@@ -47,7 +48,7 @@ type settings struct {
 }
 
 func (s *settings) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.addr, "addr", defaultAddr, "listen address, host:port; the host must be loopback (the store has no authentication); port 0 picks a free one")
+	fs.StringVar(&s.addr, "addr", "", "loopback TCP address (host:port, e.g. 127.0.0.1:27017; port 0 picks a free one) where the store also listens, unauthenticated: any local user can connect; empty: only its Unix socket in -data-dir")
 	fs.StringVar(&s.dataDir, "data-dir", config.DefaultDataDir, "directory of the SQLite files, one per database; created if missing")
 	fs.DurationVar(&s.maintenanceInterval, "maintenance-interval", docstore.DefaultMaintenanceInterval, "how often new collections get their _id index and the write-ahead logs are checkpointed")
 	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn or error")
@@ -59,9 +60,6 @@ func (s *settings) validate() error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", name, config.EnvVar(name), fmt.Sprintf(format, args...)))
-	}
-	if strings.TrimSpace(s.addr) == "" {
-		bad("addr", "must not be empty")
 	}
 	if strings.TrimSpace(s.dataDir) == "" {
 		bad("data-dir", "must not be empty")
@@ -81,8 +79,8 @@ func (s *settings) validate() error {
 	return errors.Join(errs...)
 }
 
-// run serves the store until ctx is done or SIGINT or SIGTERM arrives. It writes the URI, alone on a line,
-// to stdout once the store accepts connections.
+// run serves the store until ctx is done or SIGINT or SIGTERM arrives. It writes the URI (the socket's), alone
+// on a line, to stdout once the store accepts connections, then the TCP URI on a line of its own with -addr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("docstore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -109,7 +107,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	g := rungroup.New(logger, s.shutdownTimeout)
 	g.Cleanup("embedded-store", func(context.Context) error { return e.Close() })
-	if _, err = fmt.Fprintln(stdout, e.URI()); err != nil {
+	uris := e.URI() + "\n"
+	if tcp := e.TCPURI(); tcp != "" && tcp != e.URI() {
+		uris += tcp + "\n"
+	}
+	if _, err = io.WriteString(stdout, uris); err != nil {
 		return errors.Join(err, e.Close())
 	}
 	return g.Run(ctx)

@@ -37,7 +37,7 @@ const name = "edge"
 
 // Defaults of the edge's own settings.
 const (
-	defaultHTTPAddr        = ":8080"
+	defaultHTTPAddr        = "127.0.0.1:8080" // loopback: -http-addr 0.0.0.0:8080 exposes it
 	defaultUpstreamTimeout = 30 * time.Second
 	// dialTimeout bounds connecting to a service; a service that does not
 	// accept a connection this fast is down, and the caller gets a 502.

@@ -22,7 +22,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"-h"}, &out); err != nil {
 		t.Fatalf("run(-h) = %v", err)
 	}
-	for _, want := range []string{"-http-addr", "KITSHOP_HTTP_ADDR", `default ":8080"`,
+	for _, want := range []string{"-http-addr", "KITSHOP_HTTP_ADDR", `default "127.0.0.1:8080"`,
 		"-user-url", "KITSHOP_USER_URL", `default "http://localhost:8081"`,
 		"-product-url", "-order-url", "-payment-url", "-notification-url", "KITSHOP_NOTIFICATION_URL",
 		"-upstream-timeout", "-max-body-bytes", "-shutdown-timeout", "-log-format"} {

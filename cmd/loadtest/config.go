@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // Modes: how orders are placed.
@@ -55,6 +57,7 @@ type config struct {
 	cpuProcs []watchedProc // and parsed
 
 	auditURI          string
+	auditDataDir      string
 	auditOnly         bool
 	auditWait         time.Duration
 	auditPendingLimit time.Duration
@@ -85,7 +88,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.chart, "chart", "", "write a self-contained HTML chart of throughput and latency over time to this file")
 	fs.BoolVar(&c.progress, "progress", true, "show a live progress bar on stderr (only when stderr is a terminal)")
 	fs.StringVar(&c.cpuPids, "cpu-pids", "", "Linux: process ids of the target on this machine, as pid or name=pid separated by commas (e.g. shop=1234 or services=1234,store=5678): report their CPU per order, each and together, per second and in the steadiness windows, and their peak resident memory")
-	fs.StringVar(&c.auditURI, "audit-mongo-uri", "", "MongoDB URI of the target's store (e.g. mongodb://127.0.0.1:27017/ for cmd/shop or cmd/docstore); when set, the run ends with the invariant audit of internal/audit")
+	fs.StringVar(&c.auditURI, "audit-mongo-uri", "", "MongoDB URI of the target's store (the one cmd/shop or cmd/docstore prints, or MongoDB's); when set, the run ends with the invariant audit of internal/audit")
+	fs.StringVar(&c.auditDataDir, "audit-data-dir", "", "data directory of the target's embedded store (cmd/shop's or cmd/docstore's -data-dir), audited through its Unix socket there instead of -audit-mongo-uri; the same user must run both")
 	fs.BoolVar(&c.auditOnly, "audit-only", false, "place no orders: only check the invariants of the store at -audit-mongo-uri, e.g. after another scenario (stock conservation needs the starting stock of a run, so it is not checked)")
 	fs.DurationVar(&c.auditWait, "audit-wait", 60*time.Second, "audit: longest wait for every created order to reach DeliveryStarted")
 	fs.DurationVar(&c.auditPendingLimit, "audit-pending-limit", 2*time.Minute, "audit: longest an order may stay Pending")
@@ -180,8 +184,19 @@ func (c *config) validate() error {
 	if c.auditURI != "" && !strings.HasPrefix(c.auditURI, "mongodb://") && !strings.HasPrefix(c.auditURI, "mongodb+srv://") {
 		bad("audit-mongo-uri", "%q is not a mongodb:// or mongodb+srv:// URI", c.auditURI)
 	}
-	if c.auditOnly && c.auditURI == "" {
-		bad("audit-only", "needs -audit-mongo-uri")
+	if c.auditDataDir != "" {
+		uri, err := docstore.SocketURI(c.auditDataDir)
+		switch {
+		case c.auditURI != "":
+			bad("audit-data-dir", "give it or -audit-mongo-uri, not both")
+		case err != nil:
+			bad("audit-data-dir", "%v", err)
+		default:
+			c.auditURI = uri
+		}
+	}
+	if c.auditOnly && c.auditURI == "" && c.auditDataDir == "" {
+		bad("audit-only", "needs -audit-mongo-uri or -audit-data-dir")
 	}
 	if c.auditWait < 0 {
 		bad("audit-wait", "must not be negative, got %s", c.auditWait)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // parsed returns the configuration args give, as run would parse it.
@@ -68,6 +70,8 @@ func TestValidateNamesEveryBadFlag(t *testing.T) {
 		{[]string{"-setup-workers", "0"}, "-setup-workers"},
 		{[]string{"-audit-mongo-uri", "http://127.0.0.1:27017"}, "-audit-mongo-uri"},
 		{[]string{"-audit-only"}, "-audit-only"},
+		{[]string{"-audit-data-dir", "/tmp/" + strings.Repeat("d", 200)}, "-audit-data-dir"},
+		{[]string{"-audit-data-dir", "/tmp/x", "-audit-mongo-uri", "mongodb://x"}, "-audit-data-dir"},
 		{[]string{"-audit-wait", "-1s"}, "-audit-wait"},
 		{[]string{"-audit-pending-limit", "0s"}, "-audit-pending-limit"},
 		{[]string{"-audit-max-print", "-1"}, "-audit-max-print"},
@@ -85,6 +89,19 @@ func TestValidateNamesEveryBadFlag(t *testing.T) {
 		if !strings.Contains(err.Error(), "invalid "+tt.flag+":") {
 			t.Errorf("%q: error %q does not name %s", tt.args, err, tt.flag)
 		}
+	}
+}
+
+// TestAuditDataDir checks that -audit-data-dir audits the embedded store's socket in that directory, the URI
+// cmd/shop and cmd/docstore print.
+func TestAuditDataDir(t *testing.T) {
+	dir := t.TempDir()
+	c := parsed(t, "-audit-only", "-audit-data-dir", dir)
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if want, err := docstore.SocketURI(dir); err != nil || c.auditURI != want {
+		t.Errorf("audit URI %q, want the socket's %q (%v)", c.auditURI, want, err)
 	}
 }
 

@@ -14,9 +14,10 @@
 //   - -mode grpc places them with OrderService.CreateOrder at -grpc-addr instead of POST /order.
 //
 // It stops after -duration or -count orders, whichever comes first, and waits for the orders in flight.
-// Then, with -audit-mongo-uri, it waits (up to -audit-wait) for every order it created to reach
-// DeliveryStarted and checks kitshop's invariants over the five databases (internal/audit): one payment
-// per order, stock conserved, exactly one sent notification per delivered order, nothing left Pending.
+// Then, with -audit-mongo-uri or -audit-data-dir (the embedded store's Unix socket in that directory), it
+// waits (up to -audit-wait) for every order it created to reach DeliveryStarted and checks kitshop's
+// invariants over the five databases (internal/audit): one payment per order, stock conserved, exactly one
+// sent notification per delivered order, nothing left Pending.
 //
 // -audit-only places no orders and only checks the invariants, e.g. after another scenario.
 //
@@ -29,7 +30,7 @@
 // Exit status: 0 when the run was clean (no error and, if asked for, a clean audit), 1 when it was not,
 // 2 when it could not run (bad flags, target unreachable, set-up failed).
 //
-//	go run ./cmd/loadtest -duration 20s -workers 64 -audit-mongo-uri mongodb://127.0.0.1:27017/
+//	go run ./cmd/loadtest -duration 20s -workers 64 -audit-data-dir ./data   # cmd/shop's -data-dir
 //	go run ./cmd/loadtest -rate 200 -duration 60s -chart open.html -json > open.json
 package main
 

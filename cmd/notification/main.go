@@ -1,6 +1,6 @@
 // Command notification runs the kitshop notification service: gRPC
-// (kitshop.notification.v1 NotificationService, health, reflection) on :50055
-// and HTTP (GET /notification, /healthz, /readyz, /metrics) on :8085, with the
+// (kitshop.notification.v1 NotificationService, health, reflection) on 127.0.0.1:50055
+// and HTTP (GET /notification, /healthz, /readyz, /metrics) on 127.0.0.1:8085, with the
 // embedded document store in -data-dir unless -mongo-uri is set. It calls no
 // other service: it sends e-mails through -smtp-addr (or logs them when it is
 // empty) and verifies access tokens with the user service's public key
@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
@@ -112,9 +113,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Notification, notification.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.Notification, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

@@ -1,6 +1,6 @@
 // Command order runs the kitshop order service: gRPC (kitshop.order.v1
-// OrderService, health, reflection) on :50053 and HTTP (POST /order,
-// GET /order, GET /order/{id}, /healthz, /readyz, /metrics) on :8083, with the
+// OrderService, health, reflection) on 127.0.0.1:50053 and HTTP (POST /order,
+// GET /order, GET /order/{id}, /healthz, /readyz, /metrics) on 127.0.0.1:8083, with the
 // embedded document store in -data-dir unless -mongo-uri is set. It calls the
 // user, product, payment and notification services over gRPC, and verifies
 // callers' tokens with the user service's public key (-jwt-public-key-file, or
@@ -25,6 +25,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/order"
@@ -54,10 +55,6 @@ func (f *flags) register(fs *flag.FlagSet) {
 	f.verifier.RegisterFlags(fs)
 	f.client.RegisterFlags(fs)
 	f.cache.RegisterFlags(fs)
-	fs.DurationVar(&f.opts.OrderTimeout, "order-timeout", order.DefaultOrderTimeout, "time limit of all the calls one order creation makes")
-	fs.DurationVar(&f.opts.SweepInterval, "sweep-interval", order.DefaultSweepInterval, "how often the sweeper settles orders left pending")
-	fs.DurationVar(&f.opts.SweepGrace, "sweep-grace", order.DefaultSweepGrace, "extra age, beyond -order-timeout, before the sweeper touches a pending order")
-	fs.DurationVar(&f.opts.DispatchInterval, "dispatch-interval", order.DefaultDispatchInterval, "how often the outbox dispatcher looks for due notifications, releases and refunds")
 	fs.IntVar(&f.opts.DispatchConcurrency, "dispatch-concurrency", order.DefaultDispatchConcurrency, "orders whose side effects the dispatcher runs at once")
 	f.opts.RegisterFlags(fs)
 	fs.DurationVar(&f.opts.OutboxBackoff, "outbox-backoff", order.DefaultOutboxBackoff, "first wait before retrying a failed side effect (doubles up to -outbox-backoff-max)")
@@ -76,16 +73,11 @@ func (f *flags) validate() error {
 		}
 	}
 	errs = append(errs, f.verifier.Validate())
-	for name, d := range map[string]time.Duration{"order-timeout": f.opts.OrderTimeout, "sweep-interval": f.opts.SweepInterval,
-		"sweep-grace": f.opts.SweepGrace, "dispatch-interval": f.opts.DispatchInterval,
-		"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax,
-		"admission-wait": f.opts.AdmissionWait} {
+	f.opts.CheckFlags(bad)
+	for name, d := range map[string]time.Duration{"outbox-backoff": f.opts.OutboxBackoff, "outbox-backoff-max": f.opts.OutboxBackoffMax} {
 		if d <= 0 {
 			bad(name, "%s: must be positive", d)
 		}
-	}
-	if f.opts.MaxConcurrentOrders == 0 {
-		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
 	}
 	if f.opts.DispatchConcurrency < 1 {
 		bad("dispatch-concurrency", "%d: must be at least 1", f.opts.DispatchConcurrency)
@@ -145,7 +137,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Order)
-	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, creds.DialOptions()...)
+	// The key every service shares, made on first start (svcauth).
+	guard, svcCreds, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Order, order.GRPCAccess)
+	if err != nil {
+		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
+	}
+	deps, conns, err := order.Dial(f.addrs, f.client, f.cache, svcReg, logger, append(creds.DialOptions(), svcCreds.DialOption())...)
 	if err != nil {
 		return errors.Join(err, queries.Close(ctx), store.Close(ctx))
 	}
@@ -166,7 +163,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv, err := serve.Listen(g, config.Order, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

@@ -33,7 +33,7 @@ func TestRunHelp(t *testing.T) {
 	}
 	for _, flag := range []string{"-user-addr", "-product-addr", "-payment-addr", "-notification-addr", "-jwks-url",
 		"-jwt-public-key-file", "-breaker-failures", "-breaker-open-timeout", "-breaker-half-open-requests",
-		"-client-attempt-timeout", "-client-retry-budget", "-sweep-interval", "KITSHOP_ORDER_TIMEOUT", `default ":50053"`, `default ":8083"`,
+		"-client-attempt-timeout", "-client-retry-budget", "-sweep-interval", "KITSHOP_ORDER_TIMEOUT", `default "127.0.0.1:50053"`, `default "127.0.0.1:8083"`,
 		"-breaker-failures number", "KITSHOP_BREAKER_FAILURES, default 5)"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("usage lacks %s", flag)

@@ -1,5 +1,5 @@
 // Command payment runs the kitshop payment service: gRPC (kitshop.payment.v1 PaymentService, health,
-// reflection) on :50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on :8084,
+// reflection) on 127.0.0.1:50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on 127.0.0.1:8084,
 // with the embedded document store in -data-dir unless -mongo-uri is set, and the simulated card processor
 // (see payment.Simulator for its test cards). Admin tokens are verified with the user service's public key,
 // read from -jwt-public-key-file or fetched from -jwks-url in the background, retried until it answers, while
@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/payment"
@@ -45,6 +46,7 @@ type flags struct {
 	cardKeyFile      string
 	processorLatency time.Duration
 	processorTimeout time.Duration
+	recovery         payment.Recovery
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.cardKeyFile, "card-key-file", "", "hex HMAC key that fingerprints card numbers (share it between replicas); empty: "+cardKeyFileName+" in -data-dir, generated on first start")
 	fs.DurationVar(&f.processorLatency, "processor-latency", 0, "latency of the simulated card processor (1s reproduces the original system)")
 	fs.DurationVar(&f.processorTimeout, "processor-timeout", payment.DefaultProcessorTimeout, "time limit of each call to the card processor")
+	f.recovery.RegisterFlags(fs)
 	if err := config.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -107,14 +110,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Processor:        payment.NewSimulator(payment.SimulatorOptions{Latency: f.processorLatency}),
 		CardKey:          cardKey,
 		ProcessorTimeout: f.processorTimeout,
+		Recovery:         f.recovery,
 	})
 	if err != nil {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Payment, payment.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.Payment, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)
@@ -137,6 +146,9 @@ func validate(cfg *config.Service, f flags) error {
 	if f.processorTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("invalid -processor-timeout (%s): %s must be positive", config.EnvVar("processor-timeout"), f.processorTimeout))
 	}
+	f.recovery.CheckFlags(func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", name, config.EnvVar(name), fmt.Sprintf(format, args...)))
+	})
 	if f.cardKeyFile == "" && strings.TrimSpace(cfg.DataDir) == "" {
 		errs = append(errs, fmt.Errorf("-card-key-file (%s) or -data-dir (%s) is required to keep the card key",
 			config.EnvVar("card-key-file"), config.EnvVar("data-dir")))

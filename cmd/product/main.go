@@ -1,6 +1,6 @@
 // Command product runs the kitshop product service: gRPC (kitshop.product.v1
-// ProductService, health, reflection) on :50052 and HTTP (the /product routes,
-// /healthz, /readyz, /metrics) on :8082, with the embedded document store in
+// ProductService, health, reflection) on 127.0.0.1:50052 and HTTP (the /product routes,
+// /healthz, /readyz, /metrics) on 127.0.0.1:8082, with the embedded document store in
 // -data-dir unless -mongo-uri is set.
 //
 // Admin calls verify access tokens with the user service's public key: read
@@ -27,6 +27,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/product"
@@ -104,9 +105,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease): %w", err))
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.Product, product.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.Product, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

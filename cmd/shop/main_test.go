@@ -34,13 +34,15 @@ type system struct {
 	base    string
 	dataDir string
 	http    *http.Client
+	// shop is the running system: its bound addresses and store URIs.
+	shop *shop
 }
 
 // startSystem starts cmd/shop on loopback ports and a new data directory, with the flags in extra besides.
 func startSystem(t *testing.T, extra ...string) *system {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"-data-dir", dir, "-edge-addr", "127.0.0.1:0", "-store-addr", "127.0.0.1:0", "-admin-emails", adminEmail,
+	args := []string{"-data-dir", dir, "-edge-addr", "127.0.0.1:0", "-admin-emails", adminEmail,
 		"-sweep-interval", "200ms", "-log-level", "warn"}
 	args = append(args, extra...)
 	for _, name := range config.ServiceNames() {
@@ -65,7 +67,7 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sh.group.Run(ctx) }()
-	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}}
+	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}, shop: sh}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

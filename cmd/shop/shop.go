@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
@@ -42,8 +44,11 @@ type shop struct {
 	grpcAddrs, httpAddrs map[string]string
 	edgeAddr             string
 	debugAddr            string
-	// storeURI is the embedded store's URI; empty with -mongo-uri.
-	storeURI string
+	// storeURI is the embedded store's URI (its Unix socket), for tools such
+	// as cmd/loadtest's audit; storeTCPURI its TCP URI with -store-addr.
+	// Both empty with -mongo-uri.
+	storeURI, storeTCPURI string
+	dataDir               string
 	// product is kept to create the sample products at start.
 	product product.Service
 }
@@ -61,7 +66,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		}
 	}()
 	g := rungroup.New(logger, s.shutdownTimeout)
-	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string)}
+	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string), dataDir: s.dataDir}
 	cleanup := func(name string, fn func(context.Context) error) {
 		closers = append(closers, fn)
 		g.Cleanup(name, fn)
@@ -74,8 +79,8 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 			return nil, err
 		}
 		cleanup("embedded-store", func(context.Context) error { return emb.Close() })
-		uri = emb.LocalURI()    // the services, in this process: the Unix socket when there is one
-		sh.storeURI = emb.URI() // for other processes and tools: TCP
+		uri = emb.URI() // the Unix socket, unless the data directory cannot hold one and -store-addr is set
+		sh.storeURI, sh.storeTCPURI = emb.URI(), emb.TCPURI()
 	}
 	// One client per service: each is the only writer of its own database,
 	// which is what keeps the embedded store's updates atomic (docstore).
@@ -117,6 +122,22 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		return nil, err
 	}
 
+	// Every call between the services, in memory too, is checked as between
+	// processes: each service's guard under its table, order's calls with
+	// its service tokens (internal/svcauth).
+	svcKey, err := svcauth.LoadOrCreateKey(s.auth.KeyPath(s.dataDir))
+	if err != nil {
+		return nil, err
+	}
+	policies := map[string]svcauth.Policy{
+		config.User: user.GRPCAccess, config.Product: product.GRPCAccess, config.Order: order.GRPCAccess,
+		config.Payment: payment.GRPCAccess, config.Notification: notification.GRPCAccess,
+	}
+	orderCreds, err := svcauth.NewCredentials(svcKey, config.Order, svcauth.Options{})
+	if err != nil {
+		return nil, err
+	}
+
 	reg := serve.NewRegistry()
 	regs := make(map[string]prometheus.Registerer)
 	for _, name := range append(config.ServiceNames(), "edge") {
@@ -128,9 +149,13 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 	servers := make(map[string]*serve.Server)
 	var inProcess []*serve.Server
 	for _, name := range config.ServiceNames() {
+		guard, err := svcauth.NewGuard(name, svcKey.Public().(ed25519.PublicKey), policies[name], svcauth.Options{})
+		if err != nil {
+			return nil, err
+		}
 		srv, err := serve.Listen(g, name, s.addrs[name].grpc, serve.Options{
 			Logger: logger, Registerer: regs[name], Gatherer: reg, Ready: dbs[name].Ping, MaxBodyBytes: s.maxBodyBytes,
-			GRPCOptions: creds.ServerOptions(), InProcess: true,
+			GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: s.auth.Reflection, InProcess: true,
 		})
 		if err != nil {
 			return nil, err
@@ -144,7 +169,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		Product:      sh.grpcAddrs[config.Product],
 		Payment:      sh.grpcAddrs[config.Payment],
 		Notification: sh.grpcAddrs[config.Notification],
-	}, s.client, s.cache, regs[config.Order], logger, append(creds.DialOptions(), serve.InProcessDialer(inProcess...))...)
+	}, s.client, s.cache, regs[config.Order], logger, append(creds.DialOptions(), orderCreds.DialOption(), serve.InProcessDialer(inProcess...))...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,17 +194,16 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		DB: dbs[config.Payment].Database(config.Payment), Logger: logger, Registerer: regs[config.Payment],
 		Verifier: verifier, CardKey: cardKey,
 		Processor: payment.NewSimulator(payment.SimulatorOptions{Latency: s.processorLatency}),
+		Recovery:  s.paymentRecovery,
 	})
 	if err != nil {
 		return nil, err
 	}
-	orderOpts := s.orderOpts // -max-concurrent-orders, -admission-wait, -notify-within
-	orderOpts.SweepInterval = s.sweepInterval
 	orders, err := order.Build(ctx, order.Deps{
 		DB: dbs[config.Order].Database(config.Order), QueryDB: orderQueries.Database(config.Order),
 		Logger: logger, Registerer: regs[config.Order],
 		Verifier: verifier, Dependencies: orderDeps,
-		Options: orderOpts,
+		Options: s.orderOpts,
 	})
 	if err != nil {
 		return nil, err
@@ -256,7 +280,10 @@ func (sh *shop) printAddrs(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s gRPC %-18s HTTP http://%s\n", name, sh.grpcAddrs[name], sh.httpAddrs[name])
 	}
 	if sh.storeURI != "" {
-		fmt.Fprintf(w, "  embedded store %s\n", sh.storeURI)
+		fmt.Fprintf(w, "  embedded store %s\n    (its Unix socket, for this user only; cmd/loadtest -audit-data-dir %s)\n", sh.storeURI, sh.dataDir)
+	}
+	if sh.storeTCPURI != "" && sh.storeTCPURI != sh.storeURI {
+		fmt.Fprintf(w, "  embedded store on TCP, unauthenticated %s\n", sh.storeTCPURI)
 	}
 	if sh.debugAddr != "" {
 		fmt.Fprintf(w, "  pprof         http://%s/debug/pprof/\n", sh.debugAddr)

@@ -26,7 +26,7 @@ import (
 func TestPurchaseOverMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	args := append(tlstest.Args(ca.Files(t, ca.Issue(t, tlstest.IssueOptions{}))),
-		"-data-dir", t.TempDir(), "-edge-addr", "127.0.0.1:0", "-store-addr", "127.0.0.1:0", "-log-level", "warn")
+		"-data-dir", t.TempDir(), "-edge-addr", "127.0.0.1:0", "-log-level", "warn")
 	for _, name := range config.ServiceNames() {
 		args = append(args, "-"+name+"-grpc-addr", "127.0.0.1:0", "-"+name+"-http-addr", "127.0.0.1:0")
 	}

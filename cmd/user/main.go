@@ -1,6 +1,6 @@
 // Command user runs the kitshop user service: gRPC (kitshop.user.v1
-// AuthService and UserService, health, reflection) on :50051 and HTTP (the
-// /auth and /users routes, the JWKS, /healthz, /readyz, /metrics) on :8081,
+// AuthService and UserService, health, reflection) on 127.0.0.1:50051 and HTTP (the
+// /auth and /users routes, the JWKS, /healthz, /readyz, /metrics) on 127.0.0.1:8081,
 // with the embedded document store in -data-dir unless -mongo-uri is set.
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
@@ -24,6 +24,7 @@ import (
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/user"
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.keyFile, "jwt-key-file", "", "PEM PKCS#8 Ed25519 private key that signs tokens; empty: "+keyFileName+" in -data-dir, generated on first start")
 	fs.StringVar(&f.adminEmails, "admin-emails", "", "comma-separated e-mail addresses whose users get the admin role")
 	fs.IntVar(&f.bcryptCost, "bcrypt-cost", bcrypt.DefaultCost, "bcrypt work factor of new password hashes")
-	fs.IntVar(&f.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address, also the burst (negative: no limit)")
+	fs.IntVar(&f.loginPerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address from one client address, also the burst; other addresses are not slowed (negative: no limit)")
 	fs.IntVar(&f.loginPerIP, "login-rate-per-ip", user.DefaultLoginRatePerIP, "logins allowed per minute from one client address, also the burst (negative: no limit)")
 	fs.StringVar(&f.trustedProxies, "login-trusted-proxies", "", "comma-separated IPs or CIDRs of proxies (e.g. cmd/edge) whose X-Forwarded-For names the client for -login-rate-per-ip; empty: X-Forwarded-For is never read")
 	fs.DurationVar(&f.tokens.AccessTTL, "access-ttl", token.DefaultAccessTTL, "lifetime of access tokens")
@@ -126,9 +127,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 
+	// The key every service shares, made on first start (svcauth).
+	guard, _, err := svcauth.Load(cfg.Auth.KeyPath(cfg.ServiceKeyDir()), config.User, user.GRPCAccess)
+	if err != nil {
+		return fail(err)
+	}
 	srv, err := serve.Listen(g, config.User, cfg.GRPCAddr, serve.Options{
 		Logger: logger, Registerer: svcReg, Gatherer: reg, Ready: store.Ping, MaxBodyBytes: cfg.MaxBodyBytes,
-		GRPCOptions: creds.ServerOptions(),
+		GRPCOptions: creds.ServerOptions(), Guard: guard, Reflection: cfg.Auth.Reflection,
 	})
 	if err != nil {
 		return fail(err)

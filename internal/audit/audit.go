@@ -165,6 +165,7 @@ const (
 	paymentApproved = "Approved"
 	paymentRejected = "Rejected"
 	paymentRefunded = "Refunded"
+	paymentVoided   = "Voided" // never charged: the processor refuses any charge under its key
 
 	notificationSent = "Sent"
 )
@@ -268,7 +269,7 @@ func checkPayments(w *world, now time.Time, limit time.Duration, add addFunc) {
 			}
 		case failed(o.Status):
 			for _, p := range ps {
-				if p.Status != paymentRejected && p.Status != paymentRefunded {
+				if p.Status != paymentRejected && p.Status != paymentRefunded && p.Status != paymentVoided {
 					add(FailedOrderPayment, id, "the order is %s but payment %s is %s%s", o.Status, p.PaymentID, p.Status, o.outboxNote())
 				}
 			}

@@ -312,6 +312,21 @@ func TestEachCorruptionIsReported(t *testing.T) {
 		},
 		want: []string{"failed-order-payment " + cancelled},
 	}, {
+		name: "voided payment of a cancelled order (never charged: fine)",
+		corrupt: func(ctx context.Context, t *testing.T, w world) {
+			insert(ctx, t, w.dbs.Payment, "payments", bson.D{
+				{Key: "_id", Value: cancelled}, {Key: "paymentId", Value: "pay-c"},
+				{Key: "status", Value: "Voided"}, {Key: "amount", Value: int64(2000)},
+			})
+		},
+		want: nil,
+	}, {
+		name: "voided payment of a delivered order",
+		corrupt: func(ctx context.Context, t *testing.T, w world) {
+			set(ctx, t, w.dbs.Payment, "payments", delivered, bson.D{{Key: "status", Value: "Voided"}})
+		},
+		want: []string{"paid-order-payment " + delivered},
+	}, {
 		name: "stock changed behind the reservations' back",
 		corrupt: func(ctx context.Context, t *testing.T, w world) {
 			inc(ctx, t, w.dbs.Product, "products", "sample-5", "stock", 1)

@@ -114,14 +114,29 @@ type Service struct {
 	// TLS is mutual TLS on internal gRPC (-tls-cert, -tls-key, -tls-ca);
 	// none set: plaintext.
 	TLS TLS
+	// Auth is the service key and reflection (-service-key-file,
+	// -grpc-reflection).
+	Auth ServiceAuth
+}
+
+// DefaultHost is the host of every default listen address: loopback, so that
+// a process started without settings is reachable from this machine only. A
+// service is exposed by giving its address, e.g. -grpc-addr 0.0.0.0:50053
+// (see SECURITY.md for what then protects it).
+const DefaultHost = "127.0.0.1"
+
+// LoopbackAddr returns the default listen address of port, on DefaultHost.
+func LoopbackAddr(port int) string {
+	return net.JoinHostPort(DefaultHost, strconv.Itoa(port))
 }
 
 // Register defines the shared service flags on fs, with listen addresses
-// defaulting to ":grpcPort" and ":httpPort", and records name in c.Name.
+// defaulting to LoopbackAddr(grpcPort) and LoopbackAddr(httpPort), and
+// records name in c.Name.
 func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int) {
 	c.Name = name
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":"+strconv.Itoa(grpcPort), "gRPC listen address (host:port) of the "+name+" service")
-	fs.StringVar(&c.HTTPAddr, "http-addr", ":"+strconv.Itoa(httpPort), "HTTP listen address (host:port) of the "+name+" service")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", LoopbackAddr(grpcPort), "gRPC listen address (host:port) of the "+name+" service; 0.0.0.0:port exposes it to the network")
+	fs.StringVar(&c.HTTPAddr, "http-addr", LoopbackAddr(httpPort), "HTTP listen address (host:port) of the "+name+" service; 0.0.0.0:port exposes it to the network")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB connection string (mongodb:// or mongodb+srv://); empty runs the embedded store in -data-dir")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store, used when -mongo-uri is empty")
 	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "minimum log level: debug, info, warn or error")
@@ -129,6 +144,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time limit for the graceful shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes")
 	c.TLS.RegisterFlags(fs)
+	c.Auth.RegisterFlags(fs, "the parent directory of -data-dir")
 }
 
 // Validate checks the settings and reports every problem found, each naming
@@ -201,16 +217,27 @@ func sameFixedAddr(a, b string) bool {
 	return ha == hb && pa == pb
 }
 
+// checkMongoURI accepts a mongodb:// or mongodb+srv:// URI with a host,
+// including the embedded store's Unix socket URI, whose host is an escaped
+// path ("mongodb://%2Fdata%2Fdocstore.sock/?..."), which net/url refuses.
 func checkMongoURI(uri string) error {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return errors.New("not a valid URI")
-	}
-	if u.Scheme != "mongodb" && u.Scheme != "mongodb+srv" {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok || (scheme != "mongodb" && scheme != "mongodb+srv") {
 		return errors.New("scheme must be mongodb:// or mongodb+srv://")
 	}
-	if u.Host == "" {
+	hosts, _, _ := strings.Cut(rest, "/")
+	hosts, _, _ = strings.Cut(hosts, "?")
+	if i := strings.LastIndex(hosts, "@"); i >= 0 {
+		hosts = hosts[i+1:]
+	}
+	if hosts == "" {
 		return errors.New("missing host")
+	}
+	if strings.HasPrefix(hosts, "%2F") || strings.HasPrefix(hosts, "%2f") {
+		return nil // a Unix socket path
+	}
+	if _, err := url.Parse(scheme + "://" + hosts + "/"); err != nil {
+		return errors.New("not a valid URI")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,26 @@ func newFlagSet(c *Service) (*flag.FlagSet, *bytes.Buffer) {
 	return fs, &out
 }
 
+// TestDefaultAddressesAreLoopback checks every service's default listen
+// addresses: loopback, on its own ports.
+func TestDefaultAddressesAreLoopback(t *testing.T) {
+	for _, name := range ServiceNames() {
+		p, _ := DefaultPorts(name)
+		var c Service
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		c.Register(fs, name, p.GRPC, p.HTTP)
+		if err := Parse(fs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p.GRPC); c.GRPCAddr != want {
+			t.Errorf("%s: -grpc-addr defaults to %q, want %q", name, c.GRPCAddr, want)
+		}
+		if want := fmt.Sprintf("127.0.0.1:%d", p.HTTP); c.HTTPAddr != want {
+			t.Errorf("%s: -http-addr defaults to %q, want %q", name, c.HTTPAddr, want)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	var c Service
 	fs, _ := newFlagSet(&c)
@@ -23,8 +44,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Service{
-		Name: "user", GRPCAddr: ":50051", HTTPAddr: ":8081", DataDir: "./data",
+		Name: "user", GRPCAddr: "127.0.0.1:50051", HTTPAddr: "127.0.0.1:8081", DataDir: "./data",
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20,
+		Auth: ServiceAuth{Reflection: true},
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -88,8 +110,8 @@ func TestHelpListsEnvNamesAndDefaults(t *testing.T) {
 	help := out.String()
 	for _, want := range []string{
 		"Usage: user",
-		"-grpc-addr string", "KITSHOP_GRPC_ADDR", `default ":50051"`,
-		"-http-addr string", "KITSHOP_HTTP_ADDR", `default ":8081"`,
+		"-grpc-addr string", "KITSHOP_GRPC_ADDR", `default "127.0.0.1:50051"`,
+		"-http-addr string", "KITSHOP_HTTP_ADDR", `default "127.0.0.1:8081"`,
 		"-mongo-uri string", "KITSHOP_MONGO_URI", `default ""`,
 		"-data-dir string", "KITSHOP_DATA_DIR", `default "./data"`,
 		"-log-level string", "KITSHOP_LOG_LEVEL", `default "info"`,
@@ -162,6 +184,13 @@ func TestValidateMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("accepts the embedded store's socket uri", func(t *testing.T) {
+		c := valid()
+		c.MongoURI = "mongodb://%2Fvar%2Flib%2Fkitshop%2Fdocstore.sock/?maxPoolSize=1&retryWrites=false"
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestDefaultPorts(t *testing.T) {
@@ -192,7 +221,7 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 		"grpc-addr": "127.0.0.1:1", "http-addr": "127.0.0.1:2", "mongo-uri": "mongodb://m:27017",
 		"data-dir": "/tmp/x", "log-level": "error", "log-format": "json", "shutdown-timeout": "1m0s",
 		"max-body-bytes": "99", "tls-cert": "/etc/kitshop/tls.crt", "tls-key": "/etc/kitshop/tls.key",
-		"tls-ca": "/etc/kitshop/ca.crt",
+		"tls-ca": "/etc/kitshop/ca.crt", "service-key-file": "/etc/kitshop/service/key.pem", "grpc-reflection": "false",
 	}
 	var c Service
 	fs, _ := newFlagSet(&c)
@@ -211,4 +240,18 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 			t.Errorf("-%s from %s: got %q, want %q", f.Name, EnvVar(f.Name), got, values[f.Name])
 		}
 	})
+}
+
+func TestServiceKeyPath(t *testing.T) {
+	for _, c := range []struct{ dataDir, keyFile, want string }{
+		{"data/user", "", "data/" + DefaultServiceKeyName},
+		{"./data/order/", "", "data/" + DefaultServiceKeyName},
+		{"/var/lib/kitshop/product", "", "/var/lib/kitshop/" + DefaultServiceKeyName},
+		{"data/user", "/etc/kitshop/key.pem", "/etc/kitshop/key.pem"},
+	} {
+		s := Service{DataDir: c.dataDir, Auth: ServiceAuth{KeyFile: c.keyFile}}
+		if got := s.Auth.KeyPath(s.ServiceKeyDir()); got != c.want {
+			t.Errorf("-data-dir %q -service-key-file %q: %q, want %q", c.dataDir, c.keyFile, got, c.want)
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// The benchmarks below measure one command at a time through one Store on [Embedded.LocalURI], as a service
+// The benchmarks below measure one command at a time through one Store on [Embedded.URI], as a service
 // in the process of the embedded store sends them, on collections of 1k and 100k documents. Besides the
 // time, they report cpu-ns/op: the CPU time of the whole process (driver, FerretDB, SQLite, garbage
 // collector) per command, which is what a command costs the machine, and which the load of other processes
@@ -59,7 +59,7 @@ func benchOn(b *testing.B, coll string, doc func(id string, i int) bson.D,
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("docs=%dk", n/1000), func(b *testing.B) {
 			e := startEmbedded(b, EmbeddedOptions{})
-			c := connect(b, e.LocalURI()).Database("bench").Collection(coll)
+			c := connect(b, e.URI()).Database("bench").Collection(coll)
 			ids := seed(b, e, c, n, doc)
 			cpu0, ok := cputime.Process()
 			for i := 0; b.Loop(); i++ {
@@ -153,7 +153,7 @@ func BenchmarkUpdateBatch(b *testing.B) {
 	for _, k := range []int{0, 1, 4, 8} {
 		b.Run(fmt.Sprintf("statements=%d", k), func(b *testing.B) {
 			e := startEmbedded(b, EmbeddedOptions{})
-			c := connect(b, e.LocalURI()).Database("bench").Collection("products")
+			c := connect(b, e.URI()).Database("bench").Collection("products")
 			ids := seed(b, e, c, 1_000, productDoc)
 			inc := bson.M{"$inc": bson.M{"stock": 1}}
 			cpu0, ok := cputime.Process()

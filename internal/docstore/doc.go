@@ -3,8 +3,9 @@
 // handler ([Embedded]) that services reach with the same driver, in the same process or in others.
 //
 // Production uses MongoDB ([Config].URI, KITSHOP_MONGO_URI). Without a URI, [Open] starts the embedded store
-// on a data directory (one SQLite file per database, <DataDir>/<database>.sqlite) listening on loopback TCP
-// and on a Unix domain socket in the data directory, and connects to it through the socket. Each service uses
+// on a data directory (one SQLite file per database, <DataDir>/<database>.sqlite) listening on a Unix domain
+// socket in the data directory (and on loopback TCP only if asked), and connects to it through the socket.
+// Each service uses
 // a database of its own (user, product, order, payment, notification) through a Store of its own.
 //
 // FerretDB v1 with SQLite differs from MongoDB in two ways that matter to kitshop. This package deals with
@@ -18,7 +19,7 @@
 // overwrite each other: 200 concurrent findOneAndUpdate({_id, stock: {$gte: 1}}, {$inc: {stock: -1}}) on a
 // stock of 20 all "succeeded" and left 10 (FerretDB issue #3040).
 //
-// FerretDB serves the commands of one connection one after the other. [Embedded.URI] and [Embedded.LocalURI]
+// FerretDB serves the commands of one connection one after the other. [Embedded.URI] and [Embedded.TCPURI]
 // carry maxPoolSize=1, so a client made from either, in any process, has one connection and sends one command
 // at a time; the same 200 decrements then sell exactly 20 and leave 0 (TestConditionalDecrementIsAtomic).
 // Inserts against a unique index (of _id or declared with createIndexes) are atomic anyway, since SQLite
@@ -99,19 +100,22 @@
 //     Tried and left out: mmap_size (256 MiB made an update slower, 1.66 ms) and cache_size (32 MB changed
 //     nothing).
 //
-// # Connections: a Unix domain socket beside TCP
+// # Connections: a Unix domain socket, and TCP only if asked
 //
-// The embedded store listens on loopback TCP ([Embedded.URI], for other processes and tools) and on the Unix
-// domain socket <DataDir>/docstore.sock ([Embedded.LocalURI], for clients on the same machine; [Open] uses
-// it). A command's round trip through the socket skips the kernel's TCP stack on both sides. Measured with one
+// The embedded store has no authentication. It listens on the Unix domain socket <DataDir>/docstore.sock
+// ([Embedded.URI], [SocketURI]; for clients in this process, in other processes of the same user, and tools),
+// with mode 0600 in a data directory created 0700, so that only the user running it can connect; and, only
+// when [EmbeddedOptions.Addr] is given, on that loopback TCP address ([Embedded.TCPURI]), which every local
+// user can reach (logged at Warn). A command's round trip through the socket skips the kernel's TCP stack on both sides. Measured with one
 // client, 600-byte orders: an insert took 406 µs instead of 460 µs; with commands alternating between a TCP
 // and a socket client of one store, an insert took 20–35 µs less and a ping (almost nothing but the round
 // trip, 65–80 µs) 7–10 µs less, and as much less CPU. The socket is a file in the data directory, so file
-// permissions decide who may connect through it; the TCP port is open to every local user.
+// permissions decide who may connect through it.
 //
 // A socket address holds a path of at most 107 bytes on Linux and 103 on macOS and the BSDs, and the driver
-// cannot read a path holding a colon from a URI; with such a data directory the store listens on TCP only
-// (logged at Info) and LocalURI is URI, as when the file system refuses a socket (logged at Warn). A store killed without [Embedded.Close] leaves the socket file behind;
+// cannot read a path holding a colon from a URI; with such a data directory, or a file system that refuses a
+// socket, the start fails, unless Addr is given: then the store listens on TCP only (logged at Info) and URI
+// is TCPURI. A store killed without [Embedded.Close] leaves the socket file behind;
 // the next start on the directory, which holds the directory's lock, replaces it.
 //
 // # Garbage collection

@@ -22,17 +22,18 @@ import (
 
 // Defaults of [EmbeddedOptions].
 const (
-	// DefaultAddr is where the embedded server listens when no address is given: loopback, any free port.
-	DefaultAddr = "127.0.0.1:0"
-
 	// DefaultMaintenanceInterval is how often the embedded server indexes new collection tables and
 	// checkpoints the SQLite write-ahead logs (see the package documentation).
 	DefaultMaintenanceInterval = 250 * time.Millisecond
 )
 
-// socketName is the Unix domain socket the embedded store listens on in its data directory, besides TCP. The
-// MongoDB driver takes a host ending in "sock" for the path of a Unix domain socket.
+// socketName is the Unix domain socket the embedded store listens on in its data directory. The MongoDB driver
+// takes a host ending in "sock" for the path of a Unix domain socket.
 const socketName = "docstore.sock"
+
+// SocketName is the file name of the embedded store's Unix domain socket in its data directory; the MongoDB URI
+// of a data directory's socket is [SocketURI].
+const SocketName = socketName
 
 // ferretdbNewMu serializes ferretdb.New, which writes a package-level variable of FerretDB's
 // (version.Get().Package): two embedded stores starting at once (tests, a process with several stores)
@@ -44,8 +45,9 @@ type EmbeddedOptions struct {
 	// DataDir holds one SQLite file per database (<name>.sqlite). It is created if missing. Required.
 	DataDir string
 
-	// Addr is the TCP address to listen on, host:port. The host must be a loopback address or "localhost":
-	// the embedded store has no authentication. Empty means [DefaultAddr].
+	// Addr is an optional TCP address to listen on besides the Unix domain socket, host:port. The host must be
+	// a loopback address or "localhost", and even so any local user of the machine can connect: the embedded
+	// store has no authentication, so a TCP listener is logged at Warn. Empty (the default): no TCP listener.
 	Addr string
 
 	// Logger receives this package's records, and FerretDB's at Warn level and above (FerretDB is very chatty
@@ -65,11 +67,11 @@ type EmbeddedOptions struct {
 // Only one Embedded at a time may use a data directory: [StartEmbedded] takes an exclusive lock on it, which
 // [Embedded.Close] releases.
 type Embedded struct {
-	dir      string
-	uri      string // TCP
-	socket   string // path of the Unix domain socket; empty when it listens on TCP only
-	localURI string // the socket's URI, or uri
-	logger   *slog.Logger
+	dir    string
+	uri    string // the socket's URI, or tcpURI when there is no socket
+	tcpURI string // the TCP listener's URI; empty without one
+	socket string // path of the Unix domain socket; empty when it listens on TCP only
+	logger *slog.Logger
 
 	lock *dirLock
 
@@ -89,14 +91,17 @@ type Embedded struct {
 
 // StartEmbedded starts FerretDB v1 with its SQLite handler on opts.DataDir, makes sure every existing collection
 // table has the _id expression index, and starts the periodic maintenance. It returns once the server accepts
-// connections at [Embedded.URI] and [Embedded.LocalURI]. ctx bounds the start-up only. It sets the process's
-// garbage collection target and soft memory limit ([EmbeddedGCPercent], [EmbeddedMemoryLimit]) unless GOGC or
-// GOMEMLIMIT is set (see the package documentation).
+// connections at [Embedded.URI]. ctx bounds the start-up only. It sets the process's garbage collection target
+// and soft memory limit ([EmbeddedGCPercent], [EmbeddedMemoryLimit]) unless GOGC or GOMEMLIMIT is set (see the
+// package documentation).
 //
-// Besides opts.Addr, the server listens on the Unix domain socket <DataDir>/docstore.sock, replacing one a
-// crashed predecessor left there, unless the socket's path is longer than the operating system allows (107
-// bytes on Linux, 103 on macOS and the BSDs) or holds a colon, which a MongoDB URI cannot carry (logged at
-// Info), or the file system refuses a socket there (logged at Warn): then it listens on TCP only.
+// The server listens on the Unix domain socket <DataDir>/docstore.sock, replacing one a crashed predecessor
+// left there, with mode 0600 (set before the server accepts its first connection): only the user running the
+// process can connect, the store having no authentication of its own. The data directory is created with mode
+// 0700. If the socket's path is longer than the operating system allows (107 bytes on Linux, 103 on macOS and
+// the BSDs), holds a colon, which a MongoDB URI cannot carry, or the file system refuses a socket there, the
+// start fails, unless opts.Addr is set: then it listens on TCP only (logged). With opts.Addr it also listens on
+// that loopback TCP address, which any local user can reach (logged at Warn).
 func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("docstore: embedded store: data directory is required")
@@ -109,11 +114,10 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		interval = DefaultMaintenanceInterval
 	}
 	addr := opts.Addr
-	if addr == "" {
-		addr = DefaultAddr
-	}
-	if err := checkLoopback(addr); err != nil {
-		return nil, err
+	if addr != "" {
+		if err := checkLoopback(addr); err != nil {
+			return nil, err
+		}
 	}
 	base := opts.Logger
 	if base == nil {
@@ -125,14 +129,14 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: embedded store: data directory %q: %w", opts.DataDir, err)
 	}
-	if err = os.MkdirAll(dir, 0o750); err != nil {
+	if err = os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
 	}
-	socket, err := prepareSocket(ctx, logger, filepath.Join(dir, socketName))
+	socket, err := prepareSocket(ctx, logger, filepath.Join(dir, socketName), addr != "")
 	if err != nil {
 		_ = lock.release()
 		return nil, fmt.Errorf("docstore: embedded store: %w", err)
@@ -149,7 +153,17 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	ferretdbNewMu.Unlock()
 	if err != nil {
 		_ = lock.release()
-		return nil, fmt.Errorf("docstore: embedded store: start FerretDB on %s: %w", addr, err)
+		return nil, fmt.Errorf("docstore: embedded store: start FerretDB: %w", err)
+	}
+	// ferretdb.New has bound the listeners, and Run has not accepted a connection yet.
+	if socket != "" {
+		if err = os.Chmod(socket, 0o600); err != nil {
+			stopped, stop := context.WithCancel(context.Background())
+			stop()
+			_ = f.Run(stopped) // closes the listeners and the SQLite files
+			_ = lock.release()
+			return nil, fmt.Errorf("docstore: embedded store: restrict socket %s: %w", socket, err)
+		}
 	}
 
 	serverCtx, stopServer := context.WithCancel(context.Background())
@@ -167,12 +181,17 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		_ = f.Run(serverCtx) // always nil; it returns after the listener, connections and SQLite files are closed
 	}()
 
-	if e.uri, err = clientURI(f.MongoDBURI()); err != nil {
-		return nil, errors.Join(fmt.Errorf("docstore: embedded store: %w", err), e.Close())
+	if addr != "" {
+		// With a TCP listener, FerretDB's URI is the TCP one.
+		if e.tcpURI, err = clientURI(f.MongoDBURI()); err != nil {
+			return nil, errors.Join(fmt.Errorf("docstore: embedded store: %w", err), e.Close())
+		}
+		logger.WarnContext(ctx, "embedded document store listens on TCP: it has no authentication, any local user can connect",
+			slog.String("uri", e.tcpURI))
 	}
-	e.localURI = e.uri
+	e.uri = e.tcpURI
 	if socket != "" {
-		e.localURI = socketURI(socket)
+		e.uri = socketURI(socket)
 	}
 	if err = e.EnsureIndexes(ctx); err != nil {
 		return nil, errors.Join(err, e.Close())
@@ -184,7 +203,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	go e.maintainEvery(maintenanceCtx, interval)
 
 	logger.InfoContext(ctx, "embedded document store started",
-		slog.String("dir", dir), slog.String("uri", e.uri), slog.String("socket", socket))
+		slog.String("dir", dir), slog.String("uri", e.uri), slog.String("tcp", e.tcpURI))
 	return e, nil
 }
 
@@ -212,17 +231,33 @@ func tuneGC() {
 	}
 }
 
-// URI returns the MongoDB URI of the server's TCP listener, for clients in other processes and for tools. It
-// carries maxPoolSize=1 and retryWrites=false, so every client made from it, in any process, sends one command
-// at a time and never replays a write (see the package documentation).
+// URI returns the MongoDB URI of the server's Unix domain socket ([SocketURI] of its data directory), or of its
+// TCP listener when it listens on TCP only, for clients in this process, in other processes of the same user,
+// and for tools. It carries maxPoolSize=1 and retryWrites=false, so every client made from it, in any process,
+// sends one command at a time and never replays a write (see the package documentation). A socket URI is a
+// driver URI: the socket's path is escaped in its host part, which [net/url.Parse] refuses. Each command costs
+// less through the socket than through loopback TCP.
 func (e *Embedded) URI() string { return e.uri }
 
-// LocalURI returns the MongoDB URI of the server's Unix domain socket, with the options of [Embedded.URI], or
-// URI itself when the server listens on TCP only. It is for clients on the same machine (the socket is a file
-// in the data directory): each command costs less through it than through loopback TCP (see the package
-// documentation). It is a driver URI: the socket's path is escaped in its host part, which [net/url.Parse]
-// refuses.
-func (e *Embedded) LocalURI() string { return e.localURI }
+// TCPURI returns the MongoDB URI of the server's TCP listener, with the options of [Embedded.URI], or "" when
+// [EmbeddedOptions.Addr] was empty.
+func (e *Embedded) TCPURI() string { return e.tcpURI }
+
+// SocketURI returns the MongoDB URI of the Unix domain socket of the embedded store whose data directory is
+// dataDir, as [Embedded.URI] gives it: what a tool or a service in another process uses to reach a store
+// started by cmd/shop or cmd/docstore. It fails if dataDir has no absolute form or the socket's path could not
+// be one (see [StartEmbedded]); whether a store is running there is for the connection to find out.
+func SocketURI(dataDir string) (string, error) {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("docstore: data directory %q: %w", dataDir, err)
+	}
+	path := filepath.Join(dir, socketName)
+	if err = usableSocketPath(path); err != nil {
+		return "", fmt.Errorf("docstore: %w", err)
+	}
+	return socketURI(path), nil
+}
 
 // Close stops the periodic maintenance and the server (waiting up to a few seconds for clients still connected
 // to go away), closes the SQLite files, removes the socket file and releases the data directory. It is safe to
@@ -320,11 +355,18 @@ func clientOptions(q url.Values) string {
 }
 
 // prepareSocket returns path if the embedded store can listen on a Unix domain socket there, after removing a
-// stale socket file, or "" when it cannot (and logs why). The caller holds the directory lock.
-func prepareSocket(ctx context.Context, logger *slog.Logger, path string) (string, error) {
-	if err := usableSocketPath(path); err != nil {
+// stale socket file. When it cannot, it fails, or with hasTCP returns "" (and logs why). The caller holds the
+// directory lock.
+func prepareSocket(ctx context.Context, logger *slog.Logger, path string, hasTCP bool) (string, error) {
+	unusable := func(err error) (string, error) {
+		if !hasTCP {
+			return "", fmt.Errorf("%w (use a shorter data directory, or give a loopback TCP address)", err)
+		}
 		logger.InfoContext(ctx, "embedded document store listens on TCP only", slog.Any("reason", err))
 		return "", nil
+	}
+	if err := usableSocketPath(path); err != nil {
+		return unusable(err)
 	}
 	if err := removeStaleSocket(path); err != nil {
 		return "", err
@@ -332,8 +374,7 @@ func prepareSocket(ctx context.Context, logger *slog.Logger, path string) (strin
 	// FerretDB gives up entirely when a listener fails (and keeps its TCP port): try the socket first.
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		logger.WarnContext(ctx, "embedded document store listens on TCP only", slog.Any("reason", err))
-		return "", nil
+		return unusable(fmt.Errorf("cannot listen on socket %s: %w", path, err))
 	}
 	if err = l.Close(); err != nil { // which removes the file
 		return "", fmt.Errorf("try socket %s: %w", path, err)

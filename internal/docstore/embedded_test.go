@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -144,33 +145,43 @@ func shortDataDir(t *testing.T) string {
 	return dir
 }
 
-// TestLocalURI checks the Unix domain socket: a client on LocalURI works, URI stays on TCP, and Close removes
-// the socket file.
-func TestLocalURI(t *testing.T) {
+// TestURIIsTheSocket checks the Unix domain socket: URI names it, with the client options, SocketURI of the
+// data directory gives the same URI, the socket is the owner's only (0600) in a private directory, no TCP URI
+// exists without Addr, a client on URI works, and Close removes the socket file.
+func TestURIIsTheSocket(t *testing.T) {
 	ctx := t.Context()
-	dir := shortDataDir(t)
+	dir := filepath.Join(shortDataDir(t), "store")
 	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
 	socket := filepath.Join(dir, socketName)
 
-	if e.LocalURI() == e.URI() {
-		t.Fatalf("LocalURI is URI (%s)", e.URI())
+	if e.TCPURI() != "" {
+		t.Errorf("TCPURI = %s without Addr, want none", e.TCPURI())
 	}
-	if u, err := url.Parse(e.URI()); err != nil || u.Port() == "" {
-		t.Errorf("URI %s is not a TCP URI: %v", e.URI(), err)
-	}
-	cs, err := connstring.ParseAndValidate(e.LocalURI())
+	cs, err := connstring.ParseAndValidate(e.URI())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Hosts) != 1 || cs.Hosts[0] != socket || cs.MaxPoolSize != 1 || cs.RetryWrites {
-		t.Errorf("LocalURI %s: hosts %q, maxPoolSize %d, retryWrites %v; want %s, 1, false",
-			e.LocalURI(), cs.Hosts, cs.MaxPoolSize, cs.RetryWrites, socket)
+		t.Errorf("URI %s: hosts %q, maxPoolSize %d, retryWrites %v; want %s, 1, false",
+			e.URI(), cs.Hosts, cs.MaxPoolSize, cs.RetryWrites, socket)
 	}
-	if fi, err := os.Lstat(socket); err != nil || fi.Mode().Type() != fs.ModeSocket {
+	if uri, err := SocketURI(dir); err != nil || uri != e.URI() {
+		t.Errorf("SocketURI(%s) = %s, %v; want URI %s", dir, uri, err, e.URI())
+	}
+	fi, err := os.Lstat(socket)
+	if err != nil || fi.Mode().Type() != fs.ModeSocket {
 		t.Fatalf("no socket at %s: %v", socket, err)
 	}
+	if runtime.GOOS != "windows" {
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("socket mode %v, want 0600", perm)
+		}
+		if di, err := os.Stat(dir); err != nil || di.Mode().Perm() != 0o700 {
+			t.Errorf("data directory mode %v (%v), want 0700", di.Mode().Perm(), err)
+		}
+	}
 
-	s, err := Connect(ctx, e.LocalURI(), testLogger(t))
+	s, err := Connect(ctx, e.URI(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,22 +198,37 @@ func TestLocalURI(t *testing.T) {
 	if err = s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// The same document through TCP: one server behind both.
-	if s, err = Connect(ctx, e.URI(), testLogger(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err = s.Database("order").Collection("orders").FindOne(ctx, bson.M{"_id": "o1"}).Err(); err != nil {
-		t.Errorf("find through TCP: %v", err)
-	}
-	if err = s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	if err = e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err = os.Lstat(socket); !os.IsNotExist(err) {
 		t.Errorf("the socket file is still there after Close: %v", err)
+	}
+}
+
+// TestTCPIsOptIn checks a store given a loopback Addr: it listens on the socket and on TCP, warns that TCP is
+// unauthenticated, and one server is behind both URIs.
+func TestTCPIsOptIn(t *testing.T) {
+	ctx := t.Context()
+	var logs servetest.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e := startEmbedded(t, EmbeddedOptions{DataDir: shortDataDir(t), Addr: "127.0.0.1:0", Logger: logger})
+
+	if u, err := url.Parse(e.TCPURI()); err != nil || u.Port() == "" {
+		t.Fatalf("TCPURI %s is not a TCP URI: %v", e.TCPURI(), err)
+	}
+	if e.URI() == e.TCPURI() {
+		t.Errorf("URI is the TCP URI %s, want the socket's", e.URI())
+	}
+	if want := `level=WARN msg="embedded document store listens on TCP: it has no authentication`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+	if _, err := connect(t, e.URI()).Database("order").Collection("orders").InsertOne(ctx, bson.M{"_id": "o1"}); err != nil {
+		t.Fatalf("insert through the socket: %v", err)
+	}
+	if err := connect(t, e.TCPURI()).Database("order").Collection("orders").FindOne(ctx, bson.M{"_id": "o1"}).Err(); err != nil {
+		t.Errorf("find through TCP: %v", err)
 	}
 }
 
@@ -225,16 +251,22 @@ func TestOpenConnectsThroughSocket(t *testing.T) {
 	}
 }
 
-// TestLocalURIFallsBackToTCP checks a data directory too deep for a socket: the store listens on TCP only,
-// says so at Info, and LocalURI is URI.
-func TestLocalURIFallsBackToTCP(t *testing.T) {
+// TestNoSocketPath checks a data directory too deep for a socket: without Addr the start fails and says what
+// to do; with Addr the store listens on TCP only, says so at Info, and URI is the TCP URI.
+func TestNoSocketPath(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("d", maxSocketPath()))
+	if _, err := StartEmbedded(t.Context(), EmbeddedOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "shorter data directory") {
+		t.Fatalf("StartEmbedded without Addr = %v, want a socket path error", err)
+	}
+	if _, err := SocketURI(dir); err == nil {
+		t.Errorf("SocketURI(%s) accepted a path too long for a socket", dir)
+	}
+
 	var logs servetest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e := startEmbedded(t, EmbeddedOptions{DataDir: dir, Logger: logger})
-
-	if e.LocalURI() != e.URI() {
-		t.Errorf("LocalURI = %s, want URI %s", e.LocalURI(), e.URI())
+	e := startEmbedded(t, EmbeddedOptions{DataDir: dir, Addr: "127.0.0.1:0", Logger: logger})
+	if e.URI() != e.TCPURI() || e.URI() == "" {
+		t.Errorf("URI = %s, want TCPURI %s", e.URI(), e.TCPURI())
 	}
 	if _, err := os.Lstat(filepath.Join(dir, socketName)); !os.IsNotExist(err) {
 		t.Errorf("a socket file was made: %v", err)
@@ -242,8 +274,8 @@ func TestLocalURIFallsBackToTCP(t *testing.T) {
 	if want := `level=INFO msg="embedded document store listens on TCP only"`; !strings.Contains(logs.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
-	if err := connect(t, e.LocalURI()).Ping(t.Context()); err != nil {
-		t.Errorf("ping on LocalURI: %v", err)
+	if err := connect(t, e.URI()).Ping(t.Context()); err != nil {
+		t.Errorf("ping on URI: %v", err)
 	}
 }
 
@@ -326,7 +358,7 @@ func TestRestartAfterUncleanStop(t *testing.T) {
 	var doc struct {
 		Status string `bson:"status"`
 	}
-	err = connect(t, e.LocalURI()).Database("order").Collection("orders").FindOne(t.Context(), bson.M{"_id": "o1"}).Decode(&doc)
+	err = connect(t, e.URI()).Database("order").Collection("orders").FindOne(t.Context(), bson.M{"_id": "o1"}).Decode(&doc)
 	if err != nil || doc.Status != "Pending" {
 		t.Fatalf("document written before the kill: %+v, %v", doc, err)
 	}
@@ -341,7 +373,7 @@ func serveUntilKilled(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Connect(ctx, e.LocalURI(), nil)
+	s, err := Connect(ctx, e.URI(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

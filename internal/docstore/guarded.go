@@ -249,6 +249,63 @@ func (u *Updater) batchUpdate(ctx context.Context, coll *mongo.Collection, key d
 	}
 }
 
+// DeleteByID deletes the document _id=id of coll if it matches guard (the conditions of [Updater.UpdateByID];
+// nil: none). It returns ErrNoMatch when there is no such document or the guard does not match. On MongoDB
+// it is one deleteOne on {_id: id, <guard...>}; on the embedded store the guard is checked here, under the
+// document's stripe, on the document as remembered or read, and the deleteOne filters on _id alone.
+func (u *Updater) DeleteByID(ctx context.Context, coll *mongo.Collection, id any, guard bson.D) error {
+	g, err := compileGuard(guard)
+	if err != nil {
+		return err
+	}
+	key, err := keyOf(coll, id)
+	if err != nil {
+		return fmt.Errorf("docstore: delete by _id in %s: %w", coll.Name(), err)
+	}
+	byID := bson.D{{Key: "_id", Value: id}}
+	if !u.serial {
+		res, err := coll.DeleteOne(ctx, append(byID, guard...))
+		if err != nil {
+			return fmt.Errorf("docstore: delete %v in %s: %w", id, coll.Name(), err)
+		}
+		if res.DeletedCount == 0 {
+			return ErrNoMatch
+		}
+		return nil
+	}
+	unlock, err := u.lock(ctx, key)
+	if err != nil {
+		return fmt.Errorf("docstore: delete %v in %s: %w", id, coll.Name(), err)
+	}
+	defer unlock()
+	if len(g) > 0 {
+		cur, err := u.find(ctx, coll, key, id)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return ErrNoMatch
+		} else if err != nil {
+			return fmt.Errorf("docstore: read %v in %s: %w", id, coll.Name(), err)
+		}
+		ok, err := g.matches(cur)
+		if err != nil {
+			return fmt.Errorf("docstore: guard on %v in %s: %w", id, coll.Name(), err)
+		}
+		if !ok {
+			return ErrNoMatch
+		}
+	}
+	wctx, cancel := detach(ctx)
+	defer cancel()
+	res, err := coll.DeleteOne(wctx, byID)
+	u.docs.Remove(key) // gone, or the outcome is unknown
+	if err != nil {
+		return fmt.Errorf("docstore: delete %v in %s: %w", id, coll.Name(), err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNoMatch
+	}
+	return nil
+}
+
 // InsertOne inserts doc, which must have an _id (a string or an ObjectID), into coll. On the embedded store
 // it remembers the document as inserted, so that FindByID and the guard of UpdateByID need no read (see
 // [Updater]), and inserts that wait for the store's one connection go together, as one command per batch

@@ -411,3 +411,39 @@ func BenchmarkGuardedUpdateByID(b *testing.B) {
 		})
 	}
 }
+
+// TestDeleteByID checks a guarded delete on both paths: a guard that does not hold deletes nothing, one
+// that holds deletes the document and forgets it, and a missing document is ErrNoMatch.
+func TestDeleteByID(t *testing.T) {
+	db := guardedDB(t)
+	for name, u := range guardedPaths(t, db) {
+		t.Run(name, func(t *testing.T) {
+			coll := db.Collection("delete_" + name)
+			ctx := t.Context()
+			if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "a"}, {Key: "rev", Value: int64(1)}}); err != nil {
+				t.Fatalf("InsertOne: %v", err)
+			}
+			if err := u.DeleteByID(ctx, coll, "a", bson.D{{Key: "rev", Value: int64(2)}}); !errors.Is(err, ErrNoMatch) {
+				t.Fatalf("DeleteByID with a guard that does not hold = %v, want ErrNoMatch", err)
+			}
+			if _, err := u.FindByID(ctx, coll, "a"); err != nil {
+				t.Fatalf("the document is gone after a refused delete: %v", err)
+			}
+			if err := u.DeleteByID(ctx, coll, "a", bson.D{{Key: "rev", Value: int64(1)}}); err != nil {
+				t.Fatalf("DeleteByID: %v", err)
+			}
+			if _, err := u.FindByID(ctx, coll, "a"); !errors.Is(err, mongo.ErrNoDocuments) {
+				t.Fatalf("FindByID after the delete = %v, want no document (the Updater must forget it)", err)
+			}
+			if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+				t.Fatalf("documents left: %d, %v", n, err)
+			}
+			if err := u.DeleteByID(ctx, coll, "a", nil); !errors.Is(err, ErrNoMatch) {
+				t.Fatalf("DeleteByID of a missing document = %v, want ErrNoMatch", err)
+			}
+			if err := u.DeleteByID(ctx, coll, 7, nil); err == nil {
+				t.Fatal("DeleteByID with an integer _id succeeded")
+			}
+		})
+	}
+}

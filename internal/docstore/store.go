@@ -31,7 +31,7 @@ type Store struct {
 
 // Connect makes a client for the MongoDB URI. It does not wait for the server: a store that is not reachable
 // yet shows in [Store.Ping] (readiness), and every call waits for it within its context's deadline.
-// Use [Embedded.LocalURI] (same machine) or [Embedded.URI] as it is: it carries the options the embedded store
+// Use [Embedded.URI] or [Embedded.TCPURI] as it is: it carries the options the embedded store
 // needs.
 func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, error) {
 	if uri == "" {
@@ -60,7 +60,7 @@ func (s *Store) Reader(ctx context.Context, logger *slog.Logger) (*Store, error)
 
 // Open returns a Store for cfg: a client of cfg.URI, or, when cfg.URI is empty, a client of an embedded store
 // it starts on cfg.DataDir (FerretDB's logs go to logger at Warn level and above), connected through
-// [Embedded.LocalURI]. In that case it waits until the store answers a ping, and [Store.Close] stops the
+// [Embedded.URI]. In that case it waits until the store answers a ping, and [Store.Close] stops the
 // embedded store too.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if cfg.URI != "" {
@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := Connect(ctx, e.LocalURI(), logger)
+	s, err := Connect(ctx, e.URI(), logger)
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}

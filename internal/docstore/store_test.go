@@ -219,7 +219,7 @@ func TestOpenEmbedded(t *testing.T) {
 // TestEmbeddedURI checks that the URI handed out carries the client options the embedded store needs.
 func TestEmbeddedURI(t *testing.T) {
 	e := startEmbedded(t, EmbeddedOptions{Addr: "localhost:0"})
-	u, err := url.Parse(e.URI())
+	u, err := url.Parse(e.TCPURI())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestEmbeddedURI(t *testing.T) {
 		t.Errorf("retryWrites=%q, want false", got)
 	}
 	if u.Scheme != "mongodb" || u.Port() == "0" || u.Port() == "" {
-		t.Errorf("URI %s does not name the listening port", e.URI())
+		t.Errorf("TCPURI %s does not name the listening port", e.TCPURI())
 	}
 }
 

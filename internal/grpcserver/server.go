@@ -1,6 +1,7 @@
 // Package grpcserver builds the *grpc.Server every kitshop service uses: panic
 // recovery, Prometheus server metrics per method, a log line per failed call,
-// the standard grpc.health.v1 health service and server reflection (so
+// the caller check of internal/svcauth (Options.Guard), the standard
+// grpc.health.v1 health service and, when asked, server reflection (so
 // grpcurl can list and call every service).
 //
 // Typical use:
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -29,6 +31,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/kitshop/kitshop/internal/svcauth"
 )
 
 // Options configures New.
@@ -43,6 +47,13 @@ type Options struct {
 	// ServerOptions are appended to the server's own options, e.g.
 	// grpc.Creds for TLS or grpc.MaxRecvMsgSize.
 	ServerOptions []grpc.ServerOption
+	// Guard authorizes every call but those of the health and reflection
+	// services against the service's table (svcauth.Guard.Authorize). Nil
+	// checks no caller: only for tests of a transport; internal/serve
+	// requires one.
+	Guard *svcauth.Guard
+	// Reflection registers the server reflection service.
+	Reflection bool
 }
 
 // Server is a *grpc.Server with its health service. Register services on it
@@ -57,9 +68,10 @@ type Server struct {
 
 // New returns a server whose interceptors are, outermost first: Prometheus
 // metrics (grpc_server_handled_total by code, grpc_server_handling_seconds
-// histogram), failed-call logging, and panic recovery (a panic becomes
+// histogram), failed-call logging, the caller check (Options.Guard:
+// Unauthenticated, PermissionDenied), and panic recovery (a panic becomes
 // codes.Internal and is logged with its stack; the process keeps serving).
-// Health and reflection services are registered.
+// The health service, and reflection with Options.Reflection, are registered.
 //
 // New panics if the metrics cannot be registered for a reason other than
 // being registered already (then the existing collector is reused), as
@@ -78,11 +90,13 @@ func New(opts Options) *Server {
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			UnaryLoggingInterceptor(logger),
+			UnaryGuardInterceptor(opts.Guard),
 			recovery.UnaryServerInterceptor(recoverOpt),
 		),
 		grpc.ChainStreamInterceptor(
 			metrics.StreamServerInterceptor(),
 			StreamLoggingInterceptor(logger),
+			StreamGuardInterceptor(opts.Guard),
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
 	}, opts.ServerOptions...)
@@ -94,9 +108,57 @@ func New(opts Options) *Server {
 	}
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthgrpc.RegisterHealthServer(s.Server, s.Health)
-	reflection.Register(s.Server)
+	if opts.Reflection {
+		reflection.Register(s.Server)
+	}
 	return s
 }
+
+// unguarded reports whether fullMethod belongs to a service every caller
+// may use: health (probes, load balancers) and reflection (registered only
+// with Options.Reflection).
+func unguarded(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/"+healthgrpc.Health_ServiceDesc.ServiceName+"/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+// UnaryGuardInterceptor authorizes each unary call with g (nil: every call
+// passes), the calls of the health and reflection services excepted; the
+// handler sees the caller (svcauth.Caller).
+func UnaryGuardInterceptor(g *svcauth.Guard) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if g == nil || unguarded(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		ctx, err := g.Authorize(ctx, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamGuardInterceptor is UnaryGuardInterceptor for streaming calls.
+func StreamGuardInterceptor(g *svcauth.Guard) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if g == nil || unguarded(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		ctx, err := g.Authorize(ss.Context(), info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return handler(srv, &guardedStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+// guardedStream is a stream whose context carries the caller.
+type guardedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *guardedStream) Context() context.Context { return s.ctx }
 
 // register registers c, or returns the identical collector registered before.
 func register(reg prometheus.Registerer, c *grpcprom.ServerMetrics) *grpcprom.ServerMetrics {

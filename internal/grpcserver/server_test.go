@@ -87,6 +87,7 @@ func start(t *testing.T) fixture {
 	srv := New(Options{
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: reg,
+		Reflection: true,
 	})
 	testgrpc.RegisterTestServiceServer(srv, testService{})
 	srv.Ready()

@@ -1,6 +1,6 @@
 // Package serve puts one kitshop service on the network inside a run group:
-// its gRPC server (internal/grpcserver: health, reflection, recovery,
-// metrics), its HTTP routes behind internal/httpserver (/healthz, /readyz,
+// its gRPC server (internal/grpcserver: the callers' check, health,
+// reflection, recovery, metrics), its HTTP routes behind internal/httpserver (/healthz, /readyz,
 // /metrics, error envelope, body limit) and its background workers. Every
 // cmd/<service> and cmd/shop assemble services through it, in two steps:
 // Listen binds the gRPC address first (so a process running several services
@@ -9,8 +9,9 @@
 //
 // A process running several services can also serve each one's gRPC in
 // memory (Options.InProcess) and have its clients dial it there
-// (InProcessDialer): the calls between services keep gRPC, its interceptors,
-// breakers and TLS, but skip the kernel. cmd/shop does, which took 7 % off its
+// (InProcessDialer): the calls between services keep gRPC, its interceptors
+// (the callers' check too), breakers, TLS and per-call credentials (service
+// tokens), but skip the kernel. cmd/shop does, which took 7 % off its
 // CPU per order (BENCHMARKS.md).
 package serve
 
@@ -29,6 +30,7 @@ import (
 	"github.com/kitshop/kitshop/internal/grpcserver"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/svcauth"
 )
 
 // NewRegistry returns a registry with the Go runtime and process collectors,
@@ -60,6 +62,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// GRPCOptions are extra server options (e.g. TLS credentials).
 	GRPCOptions []grpc.ServerOption
+	// Guard authorizes every call to the service's gRPC (svcauth.NewGuard
+	// with the service's table); required.
+	Guard *svcauth.Guard
+	// Reflection serves gRPC server reflection (-grpc-reflection).
+	Reflection bool
 	// InProcess also serves gRPC on an in-memory listener, which clients in
 	// this process reach through InProcessDialer.
 	InProcess bool
@@ -83,7 +90,11 @@ type Server struct {
 // Listen creates the gRPC server of service name and binds addr in g. The
 // server answers only once Serve has registered the service and g runs.
 func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error) {
-	srv := grpcserver.New(grpcserver.Options{Logger: opts.Logger, Registerer: opts.Registerer, ServerOptions: opts.GRPCOptions})
+	if opts.Guard == nil {
+		return nil, fmt.Errorf("serve: %s: no svcauth.Guard: every service checks its callers", name)
+	}
+	srv := grpcserver.New(grpcserver.Options{Logger: opts.Logger, Registerer: opts.Registerer, ServerOptions: opts.GRPCOptions,
+		Guard: opts.Guard, Reflection: opts.Reflection})
 	bound, err := g.GRPC(name, addr, srv)
 	if err != nil {
 		return nil, err

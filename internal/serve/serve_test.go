@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/svcauth"
 )
 
 func TestListenServe(t *testing.T) {
@@ -24,7 +26,11 @@ func TestListenServe(t *testing.T) {
 	reg := NewRegistry()
 	g := rungroup.New(logger, 5*time.Second)
 	var failing atomic.Bool
+	if _, err := Listen(g, "demo", "127.0.0.1:0", Options{Logger: logger}); err == nil {
+		t.Fatal("Listen without a Guard succeeded")
+	}
 	srv, err := Listen(g, "demo", "127.0.0.1:0", Options{
+		Guard:  testGuard(t),
 		Logger: logger, Registerer: Registerer(reg, "demo"), Gatherer: reg, MaxBodyBytes: 1 << 10,
 		Ready: func(context.Context) error {
 			if failing.Load() {
@@ -113,8 +119,9 @@ func TestInProcessDialer(t *testing.T) {
 		}
 		return h(ctx, req)
 	})
+	guard := testGuard(t)
 	listen := func(name string, inProcess bool) *Server {
-		srv, err := Listen(g, name, "127.0.0.1:0", Options{Logger: logger, GRPCOptions: []grpc.ServerOption{recordPeer}, InProcess: inProcess})
+		srv, err := Listen(g, name, "127.0.0.1:0", Options{Logger: logger, Guard: guard, GRPCOptions: []grpc.ServerOption{recordPeer}, InProcess: inProcess})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,4 +162,19 @@ func TestInProcessDialer(t *testing.T) {
 	if _, err := mem.mem.DialContext(t.Context()); err == nil {
 		t.Error("the in-memory listener still accepts after the group stopped")
 	}
+}
+
+// testGuard is a guard that lets no service call anything (health stays
+// open).
+func testGuard(t *testing.T) *svcauth.Guard {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svcauth.NewGuard("product", pub, nil, svcauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

@@ -168,6 +168,21 @@ type OrderRequest struct {
 
 // body returns the JSON body of r.
 func (r OrderRequest) body() (map[string]any, error) {
+	card, amount, err := r.cardAndAmount()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"productIds": r.ProductIDs,
+		"address":    map[string]any{"name": "Kim", "street": "1 Sejong-daero", "city": "Seoul", "postalCode": "04524", "country": "KR"},
+		"payment": map[string]any{"paymentMethod": "CreditCard", "paymentName": "Kim", "cardNumber": card,
+			"expiryYear": strconv.Itoa(time.Now().Year() + 2), "expiryMonth": "12", "birthOrRegistration": "870314",
+			"passwordTwoDigits": "12", "amount": amount},
+	}, nil
+}
+
+// cardAndAmount returns the card of r and the amount it pays.
+func (r OrderRequest) cardAndAmount() (string, int64, error) {
 	card := r.Card
 	if card == "" {
 		card = CardApproved
@@ -181,18 +196,12 @@ func (r OrderRequest) body() (map[string]any, error) {
 		for _, id := range r.ProductIDs {
 			price, ok := prices[id]
 			if !ok {
-				return nil, fmt.Errorf("systemtest: %s is not a sample product: give the amount", id)
+				return "", 0, fmt.Errorf("systemtest: %s is not a sample product: give the amount", id)
 			}
 			amount += price
 		}
 	}
-	return map[string]any{
-		"productIds": r.ProductIDs,
-		"address":    map[string]any{"name": "Kim", "street": "1 Sejong-daero", "city": "Seoul", "postalCode": "04524", "country": "KR"},
-		"payment": map[string]any{"paymentMethod": "CreditCard", "paymentName": "Kim", "cardNumber": card,
-			"expiryYear": strconv.Itoa(time.Now().Year() + 2), "expiryMonth": "12", "birthOrRegistration": "870314",
-			"passwordTwoDigits": "12", "amount": amount},
-	}, nil
+	return card, amount, nil
 }
 
 // PlaceOrder sends POST /order to the order service with token. The order is

@@ -35,6 +35,7 @@ package systemtest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,7 @@ import (
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
 	"github.com/kitshop/kitshop/notification"
 	"github.com/kitshop/kitshop/order"
@@ -126,23 +128,32 @@ func FastClientConfig() grpcclient.Config {
 
 // FastOrderOptions are the order service options a System fills zero fields
 // with: a 4s order deadline (above FastClientConfig's retry budget), a
-// sweeper that looks every 100ms and settles an order as soon as its handler
+// worker that looks every 50ms, settles an order as soon as its handler
 // cannot be at work any more (the deadline, the order service's fixed 5s for
-// the final update, and 1ms of grace: SweepAge), and an outbox retried every
-// 50ms to 500ms.
+// the final update, and 1ms of grace: SweepAge) and looks again 100ms later
+// when it cannot yet, leases of 1s, and an outbox retried every 50ms to
+// 500ms.
 func FastOrderOptions() order.Options {
 	return order.Options{
 		OrderTimeout:     4 * time.Second,
 		SweepInterval:    100 * time.Millisecond,
 		SweepGrace:       time.Millisecond,
+		Lease:            time.Second,
 		DispatchInterval: 50 * time.Millisecond,
 		OutboxBackoff:    50 * time.Millisecond,
 		OutboxBackoffMax: 500 * time.Millisecond,
 	}
 }
 
+// FastPaymentRecovery is how a System's payment service finishes payments
+// whose charge never reached the card network: voided after 500ms (well
+// within the order service's hold, SweepAge), looked for every 100ms.
+func FastPaymentRecovery() payment.Recovery {
+	return payment.Recovery{VoidAfter: 500 * time.Millisecond, ReconcileInterval: 100 * time.Millisecond}
+}
+
 // orderFinalizeTimeout is order's unexported finalizeTimeout (service.go):
-// the sweeper leaves a Pending order alone for OrderTimeout + this + SweepGrace.
+// its handler holds a Pending order for OrderTimeout + this + SweepGrace.
 const orderFinalizeTimeout = 5 * time.Second
 
 func (o Options) withDefaults() Options {
@@ -158,6 +169,7 @@ func (o Options) withDefaults() Options {
 	def(&o.Order.OrderTimeout, fast.OrderTimeout)
 	def(&o.Order.SweepInterval, fast.SweepInterval)
 	def(&o.Order.SweepGrace, fast.SweepGrace)
+	def(&o.Order.Lease, fast.Lease)
 	def(&o.Order.DispatchInterval, fast.DispatchInterval)
 	def(&o.Order.OutboxBackoff, fast.OutboxBackoff)
 	def(&o.Order.OutboxBackoffMax, fast.OutboxBackoffMax)
@@ -181,6 +193,7 @@ type System struct {
 	storeURI string
 	signer   *token.Signer
 	cardKey  []byte
+	svcKey   ed25519.PrivateKey
 	sender   *Sender
 	http     *http.Client
 	reader   *mongo.Client
@@ -234,6 +247,10 @@ func Start(t testing.TB, opts Options) *System {
 	if err != nil {
 		t.Fatalf("systemtest: card key: %v", err)
 	}
+	svcKey, err := svcauth.LoadOrCreateKey(filepath.Join(dir, svcauth.KeyFileName))
+	if err != nil {
+		t.Fatalf("systemtest: service key: %v", err)
+	}
 	reader, err := mongo.Connect(options.Client().ApplyURI(emb.URI()))
 	if err != nil {
 		t.Fatalf("systemtest: reader client: %v", err)
@@ -245,6 +262,7 @@ func Start(t testing.TB, opts Options) *System {
 		storeURI:  emb.URI(),
 		signer:    signer,
 		cardKey:   cardKey,
+		svcKey:    svcKey,
 		sender:    newSender(),
 		http:      &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 		reader:    reader,
@@ -337,14 +355,26 @@ func (s *System) listen(ctx context.Context, name, addr string) (*instance, erro
 		registry: serve.NewRegistry(),
 	}
 	inst.group.Cleanup(name+"-store", st.Close)
+	guard, err := svcauth.NewGuard(name, s.svcKey.Public().(ed25519.PublicKey), policies[name], svcauth.Options{})
+	if err != nil {
+		abortAll([]*instance{inst})
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	inst.server, err = serve.Listen(inst.group, name, addr, serve.Options{
 		Logger: logger, Registerer: inst.registerer(), Gatherer: inst.registry, Ready: st.Ping, MaxBodyBytes: 1 << 20,
+		Guard: guard,
 	})
 	if err != nil {
 		abortAll([]*instance{inst})
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return inst, nil
+}
+
+// policies are the services' tables of who may call which gRPC method.
+var policies = map[string]svcauth.Policy{
+	User: user.GRPCAccess, Product: product.GRPCAccess, Order: order.GRPCAccess,
+	Payment: payment.GRPCAccess, Notification: notification.GRPCAccess,
 }
 
 func (i *instance) registerer() prometheus.Registerer { return serve.Registerer(i.registry, i.name) }
@@ -384,15 +414,19 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
 	case Payment:
 		comp, err := payment.Build(ctx, payment.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			CardKey: s.cardKey, Processor: s.opts.Processor})
+			CardKey: s.cardKey, Processor: s.opts.Processor, Recovery: FastPaymentRecovery()})
 		if err != nil {
 			return "", err
 		}
 		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
 	case Order:
+		creds, err := svcauth.NewCredentials(s.svcKey, Order, svcauth.Options{})
+		if err != nil {
+			return "", err
+		}
 		deps, conns, err := order.Dial(order.Addrs{
 			User: s.grpcAddrs[User], Product: s.grpcAddrs[Product], Payment: s.grpcAddrs[Payment], Notification: s.grpcAddrs[Notification],
-		}, s.opts.Client, order.CacheOptions{}, reg, logger) // no caches: every order asks user and product, as the scenarios expect
+		}, s.opts.Client, order.CacheOptions{}, reg, logger, creds.DialOption()) // no caches: every order asks user and product, as the scenarios expect
 		if err != nil {
 			return "", err
 		}
@@ -515,9 +549,9 @@ func (s *System) Gatherer(name string) prometheus.Gatherer {
 // Sender is the mail relay of the notification service.
 func (s *System) Sender() *Sender { return s.sender }
 
-// SweepAge is how old a Pending order must be before the order service's
-// sweeper settles it; an order left Pending is settled within SweepAge plus a
-// SweepInterval of its creation, once the payment service answers.
+// SweepAge is how old a Pending order must be before another order service
+// instance settles it; an order left Pending is settled within SweepAge plus
+// a DispatchInterval of its creation, once the payment service answers.
 func (s *System) SweepAge() time.Duration {
 	return s.opts.Order.OrderTimeout + orderFinalizeTimeout + s.opts.Order.SweepGrace
 }

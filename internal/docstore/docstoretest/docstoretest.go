@@ -211,7 +211,7 @@ func Start(tb testing.TB) (*mongo.Client, *Recorder) {
 		}
 	})
 	r := NewRecorder()
-	client, err := mongo.Connect(options.Client().ApplyURI(e.LocalURI()).SetMonitor(r.Monitor()))
+	client, err := mongo.Connect(options.Client().ApplyURI(e.URI()).SetMonitor(r.Monitor()))
 	if err != nil {
 		tb.Fatalf("docstoretest: connect: %v", err)
 	}
