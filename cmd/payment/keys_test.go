@@ -9,17 +9,20 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
 	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
 )
 
 // TestRunWithoutTheUserService starts the service while its JWK Set URL is
-// down: it listens at once, its internal RPCs work, and the admin route is
-// 401 without a token and 503 + Retry-After with a well-formed one.
+// down: it listens at once, its internal RPCs work for the order service,
+// and the admin route is 401 without a token and 503 + Retry-After with a
+// well-formed one.
 func TestRunWithoutTheUserService(t *testing.T) {
 	t.Parallel()
-	grpcAddr, httpAddr, stop := servetest.Start(t, run, servetest.DownJWKS)
+	keyFlag, asOrder := servetest.ServiceKey(t, config.Order)
+	grpcAddr, httpAddr, stop := servetest.Start(t, run, servetest.DownJWKS, keyFlag)
 	servetest.CheckServing(t, grpcAddr, httpAddr)
 
 	if resp := servetest.Call(t, http.MethodGet, httpAddr, "/payment/o1", "", ""); resp.StatusCode != http.StatusUnauthorized {
@@ -30,7 +33,7 @@ func TestRunWithoutTheUserService(t *testing.T) {
 		t.Errorf("GET /payment/o1 with a token: %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), asOrder)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,18 +11,20 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
 	productv1 "github.com/kitshop/kitshop/pb/kitshop/product/v1"
 )
 
 // TestRunWithoutTheUserService starts the service while its JWK Set URL is
-// down: it serves health and its internal RPCs at once; an admin call is 401
+// down: it serves health and its internal RPCs (to the order service) at once; an admin call is 401
 // without a token and 503 + Retry-After (Unavailable + RetryInfo over gRPC)
 // with a well-formed one, as the token can be neither trusted nor refused yet.
 func TestRunWithoutTheUserService(t *testing.T) {
 	t.Parallel()
-	grpcAddr, httpAddr, stop := servetest.Start(t, run, servetest.DownJWKS)
+	keyFlag, asOrder := servetest.ServiceKey(t, config.Order)
+	grpcAddr, httpAddr, stop := servetest.Start(t, run, servetest.DownJWKS, keyFlag)
 	servetest.CheckServing(t, grpcAddr, httpAddr)
 	if code := servetest.Get(t, httpAddr, "/healthz"); code != http.StatusOK {
 		t.Errorf("GET /healthz: %d, want 200", code)
@@ -46,7 +48,7 @@ func TestRunWithoutTheUserService(t *testing.T) {
 		t.Errorf("POST /product with a token: %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), asOrder)
 	if err != nil {
 		t.Fatal(err)
 	}

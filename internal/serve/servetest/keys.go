@@ -4,10 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
+	"google.golang.org/grpc"
 )
 
 // DownJWKS is a -jwks-url nothing answers (port 1 on loopback refuses
@@ -52,4 +56,21 @@ func Call(t *testing.T, method, httpAddr, path, tok, body string) *http.Response
 	}
 	_ = resp.Body.Close()
 	return resp
+}
+
+// ServiceKey creates a shared service key in a temporary directory and
+// returns the flag that gives it to a command (-service-key-file) and the
+// dial option that makes a connection call as service caller with it.
+func ServiceKey(t *testing.T, caller string) (flag string, dial grpc.DialOption) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), config.DefaultServiceKeyName)
+	key, err := svcauth.LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := svcauth.NewCredentials(key, caller, svcauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "-" + config.FlagServiceKeyFile + "=" + path, creds.DialOption()
 }
