@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -604,6 +605,7 @@ type Orders struct {
 	opts     Options
 	logger   *slog.Logger
 	wake     chan struct{}
+	draining atomic.Bool   // Drain was called: no new orders
 	admitted chan struct{} // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
 }
 
@@ -668,9 +670,25 @@ func (o Options) CheckFlags(bad func(name, format string, args ...any)) {
 // no turn came within Options.AdmissionWait.
 var ErrOverloaded = errors.New("too many orders in progress")
 
+// ErrDraining is the cause of the ErrUnavailable a CreateOrder gets once the
+// service is stopping (Drain): another replica takes it.
+var ErrDraining = errors.New("the order service is stopping")
+
+// Drain makes CreateOrder refuse new orders from now on, with ErrUnavailable
+// (503 with Retry-After, gRPC Unavailable) and nothing done, while the orders
+// in flight finish. The process calls it as its stop begins
+// (rungroup.Group.Stopping); the worker hands its leases over when its
+// context ends (RunWorker).
+func (s *Orders) Drain() { s.draining.Store(true) }
+
 // admit waits for a turn of CreateOrder and returns the function that gives
-// it back (see Options.MaxConcurrentOrders).
+// it back (see Options.MaxConcurrentOrders). It refuses every order once
+// Drain has been called.
 func (s *Orders) admit(ctx context.Context) (func(), error) {
+	if s.draining.Load() {
+		return nil, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
+			Detail: "the service is stopping, nothing was done; retry", Err: ErrDraining}
+	}
 	if s.admitted == nil {
 		return func() {}, nil
 	}

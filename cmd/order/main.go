@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	g.Stopping(comp.Orders.Drain) // no new orders while those in flight finish
 	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
 		return fail(err)

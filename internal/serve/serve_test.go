@@ -110,7 +110,7 @@ func TestListenServe(t *testing.T) {
 // readiness check fails, while a request in flight is still served.
 func TestNotReadyOnceStopping(t *testing.T) {
 	g := rungroup.New(nil, 5*time.Second)
-	srv, err := Listen(g, "demo", "127.0.0.1:0", Options{Registerer: Registerer(NewRegistry(), "demo"), MaxBodyBytes: 1 << 10})
+	srv, err := Listen(g, "demo", "127.0.0.1:0", Options{Registerer: Registerer(NewRegistry(), "demo"), MaxBodyBytes: 1 << 10, Guard: testGuard(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
