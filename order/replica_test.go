@@ -273,3 +273,27 @@ func TestRepeatBeforeTheOrderIsStored(t *testing.T) {
 		t.Errorf("orders %d reserves %d payments %d, want nothing done", e.store.count(), e.products.reserves, len(e.payments.seen))
 	}
 }
+
+// TestDrainRefusesNewOrders: once draining (the stop has begun),
+// CreateOrder refuses with ErrUnavailable and a retry advice, and nothing
+// is written or reserved; the orders stored before are not touched.
+func TestDrainRefusesNewOrders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err != nil {
+		t.Fatal(err)
+	}
+	e.store.resetCalls()
+	e.svc.Drain()
+	_, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+	var unavailable *UnavailableError
+	if !errors.As(err, &unavailable) || !errors.Is(err, ErrDraining) || unavailable.RetryAfter <= 0 || unavailable.OrderID != "" {
+		t.Fatalf("CreateOrder while draining: %v, want ErrUnavailable (ErrDraining) with a retry advice and no order", err)
+	}
+	if log := e.store.callLog(); log != "map[]" {
+		t.Errorf("store calls while draining: %s, want none", log)
+	}
+	if n := e.store.count(); n != 1 {
+		t.Errorf("%d orders stored, want the 1 from before the drain", n)
+	}
+}

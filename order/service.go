@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -604,6 +605,7 @@ type Orders struct {
 	opts     Options
 	logger   *slog.Logger
 	wake     chan struct{}
+	draining atomic.Bool   // Drain was called: no new orders
 	admitted chan struct{} // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
 }
 
@@ -668,9 +670,25 @@ func (o Options) CheckFlags(bad func(name, format string, args ...any)) {
 // no turn came within Options.AdmissionWait.
 var ErrOverloaded = errors.New("too many orders in progress")
 
+// ErrDraining is the cause of the ErrUnavailable a CreateOrder gets once the
+// service is stopping (Drain): another replica takes it.
+var ErrDraining = errors.New("the order service is stopping")
+
+// Drain makes CreateOrder refuse new orders from now on, with ErrUnavailable
+// (503 with Retry-After, gRPC Unavailable) and nothing done, while the orders
+// in flight finish. The process calls it as its stop begins
+// (rungroup.Group.Stopping); the worker hands its leases over when its
+// context ends (RunWorker).
+func (s *Orders) Drain() { s.draining.Store(true) }
+
 // admit waits for a turn of CreateOrder and returns the function that gives
-// it back (see Options.MaxConcurrentOrders).
+// it back (see Options.MaxConcurrentOrders). It refuses every order once
+// Drain has been called.
 func (s *Orders) admit(ctx context.Context) (func(), error) {
+	if s.draining.Load() {
+		return nil, &UnavailableError{Dependency: "order", RetryAfter: time.Second,
+			Detail: "the service is stopping, nothing was done; retry", Err: ErrDraining}
+	}
 	if s.admitted == nil {
 		return func() {}, nil
 	}
@@ -707,7 +725,7 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 	if userID == "" {
 		return Order{}, false, fmt.Errorf("%w: no caller", ErrInvalidArgument)
 	}
-	items, err := req.validate()
+	items, err := req.validate(s.now())
 	if err != nil {
 		return Order{}, false, err
 	}
@@ -1144,9 +1162,10 @@ func (s *Orders) price(ctx context.Context, items []Item) ([]Line, int64, error)
 	return lines, total, nil
 }
 
-// validate checks the request and returns its items: the units of
-// ProductIDs and the Items merged by product, in first-seen order.
-func (r NewOrder) validate() ([]Item, error) {
+// validate checks the request, its payment part at time now, and returns its
+// items: the units of ProductIDs and the Items merged by product, in
+// first-seen order.
+func (r NewOrder) validate(now time.Time) ([]Item, error) {
 	bad := func(format string, args ...any) ([]Item, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
 	}
@@ -1202,24 +1221,8 @@ func (r NewOrder) validate() ([]Item, error) {
 			return nil, err
 		}
 	}
-	p := r.Payment
-	if p.Method != MethodCreditCard && p.Method != MethodKakao {
-		return bad("payment.paymentMethod must be %s or %s", MethodCreditCard, MethodKakao)
-	}
-	if err := checkText("payment.paymentName", p.Name, maxPaymentFieldLen, true); err != nil {
+	if err := r.Payment.validate(now); err != nil {
 		return nil, err
-	}
-	for _, f := range []struct{ name, value string }{
-		{"payment.cardNumber", p.CardNumber}, {"payment.expiryYear", p.ExpiryYear}, {"payment.expiryMonth", p.ExpiryMonth},
-		{"payment.birthOrRegistration", p.BirthOrRegistration}, {"payment.passwordTwoDigits", p.PasswordTwoDigits},
-	} {
-		// Their format is the payment service's to check; only bound them here.
-		if err := checkText(f.name, f.value, maxPaymentFieldLen, false); err != nil {
-			return nil, err
-		}
-	}
-	if p.Amount <= 0 {
-		return bad("payment.amount must be positive")
 	}
 	if k := r.IdempotencyKey; len(k) > maxKeyLen || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
 		return bad("the idempotency key must be at most %d printable ASCII characters", maxKeyLen)

@@ -89,7 +89,11 @@ const errorDomain = "order.kitshop"
 // (DEPENDENCY_UNAVAILABLE, metadata dependency and orderId if one was stored)
 // and, when its breaker refused the call, an errdetails.RetryInfo with the
 // time left rounded up to whole seconds (at least one).
+// token.ErrKeysUnavailable is its own status: Unavailable with a RetryInfo.
 func grpcError(err error) error {
+	if errors.Is(err, token.ErrKeysUnavailable) {
+		return token.ErrKeysUnavailable // its own status: Unavailable with a RetryInfo
+	}
 	for _, m := range grpcCodes {
 		if !errors.Is(err, m.err) {
 			continue

@@ -318,7 +318,7 @@ func validProto() *orderv1.CreateOrderRequest {
 		ProductIds: []string{"p1", "p1"},
 		Items:      []*orderv1.LineItem{{ProductId: "p2", Quantity: 1}},
 		Address:    &orderv1.Address{Name: "Alice", Street: "1 Main St", City: "Seoul", PostalCode: "04524", Country: "KR"},
-		Payment: &orderv1.PaymentDetails{PaymentMethod: paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO, PaymentName: "Alice",
+		Payment: &orderv1.PaymentDetails{PaymentMethod: paymentv1.PaymentMethod_PAYMENT_METHOD_CREDIT_CARD, PaymentName: "Alice",
 			CardNumber: "4111111111111111", ExpiryYear: "30", ExpiryMonth: "1", Amount: 4000},
 	}
 }
@@ -335,7 +335,7 @@ func TestGRPCCreateAndRead(t *testing.T) {
 	o := resp.GetOrder()
 	if resp.GetReplayed() || o.GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_PROCESSED || o.GetTotal() != 4000 ||
 		o.GetPayment().GetPaymentStatus() != paymentv1.PaymentStatus_PAYMENT_STATUS_APPROVED ||
-		o.GetPayment().GetPaymentMethod() != paymentv1.PaymentMethod_PAYMENT_METHOD_KAKAO || o.GetCreatedAt() == nil {
+		o.GetPayment().GetPaymentMethod() != paymentv1.PaymentMethod_PAYMENT_METHOD_CREDIT_CARD || o.GetCreatedAt() == nil {
 		t.Errorf("answer %v", resp)
 	}
 	again, err := tr.client.CreateOrder(tr.grpcCtx(t, alice), req)

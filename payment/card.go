@@ -12,9 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/card"
 )
 
 // Card is the card data of a payment request. It is handed to the [Processor] and never stored or logged:
@@ -49,92 +50,34 @@ func (c Card) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 // isZero reports whether no card field is set.
 func (c Card) isZero() bool { return c == Card{} }
 
-// Limits of a card number, in digits (ISO/IEC 7812 primary account numbers).
-const (
-	minCardDigits = 12
-	maxCardDigits = 19
-)
+// The checks of the card fields are internal/card's, shared with the order service, which refuses before
+// storing an order every card this service would refuse; these wrappers turn its refusals into
+// *ValidationError.
 
-// maxExpiryYearsAhead bounds how far in the future an expiry date may be; cards are issued for a few years.
-const maxExpiryYearsAhead = 20
-
-// normalizeCardNumber strips spaces and dashes from number and checks that what is left is 12 to 19 digits
-// passing the Luhn check. Its messages never contain the number.
 func normalizeCardNumber(number string) (string, error) {
-	digits := stripSeparators(number)
-	if digits == "" {
-		return "", invalid("cardNumber", "cardNumber is required for CreditCard payments")
-	}
-	if !isDigits(digits) || len(digits) < minCardDigits || len(digits) > maxCardDigits {
-		return "", invalid("cardNumber", fmt.Sprintf("cardNumber must be %d to %d digits (spaces and dashes allowed)", minCardDigits, maxCardDigits))
-	}
-	if !luhnValid(digits) {
-		return "", invalid("cardNumber", "cardNumber is not a valid card number (Luhn check failed)")
-	}
-	return digits, nil
+	digits, err := card.Normalize(number)
+	return digits, validationError(err)
 }
 
-// luhnValid reports whether the decimal digits pass the Luhn (mod 10) check.
-func luhnValid(digits string) bool {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
-
-// checkExpiry validates the expiry month ("1"-"12") and year (2 or 4 digits; "27" is 2027): a card is valid
-// through the last day of its expiry month, in UTC, and must not expire more than 20 years after now.
 func checkExpiry(year, month string, now time.Time) error {
-	m, err := strconv.Atoi(month)
-	if err != nil || !isDigits(month) || len(month) > 2 || m < 1 || m > 12 {
-		return invalid("expiryMonth", "expiryMonth must be a month number from 1 to 12")
-	}
-	if !isDigits(year) || (len(year) != 2 && len(year) != 4) {
-		return invalid("expiryYear", "expiryYear must be 2 or 4 digits (e.g. 27 or 2027)")
-	}
-	y, _ := strconv.Atoi(year) // only digits, at most 4
-	if len(year) == 2 {
-		y += 2000
-	}
-	now = now.UTC()
-	if y < now.Year() || (y == now.Year() && time.Month(m) < now.Month()) {
-		return invalid("expiryYear", fmt.Sprintf("the card expired at the end of %02d/%d", m, y))
-	}
-	if y > now.Year()+maxExpiryYearsAhead {
-		return invalid("expiryYear", fmt.Sprintf("expiryYear %d is more than %d years ahead", y, maxExpiryYearsAhead))
-	}
-	return nil
+	return validationError(card.CheckExpiry(year, month, now))
 }
 
-// checkBirthOrRegistration accepts an empty value, a 6-digit birth date (YYMMDD) or a 10-digit business
-// registration number (dashes allowed, as in 123-45-67890).
 func checkBirthOrRegistration(v string) error {
-	if v == "" {
-		return nil
-	}
-	d := strings.ReplaceAll(v, "-", "")
-	if !isDigits(d) || (len(d) != 6 && len(d) != 10) {
-		return invalid("birthOrRegistration", "birthOrRegistration must be a 6-digit birth date (YYMMDD) or a 10-digit business registration number")
-	}
-	return nil
+	return validationError(card.CheckBirthOrRegistration(v))
 }
 
-// checkPasswordTwoDigits accepts an empty value or exactly two digits.
 func checkPasswordTwoDigits(v string) error {
-	if v != "" && (len(v) != 2 || !isDigits(v)) {
-		return invalid("passwordTwoDigits", "passwordTwoDigits must be exactly 2 digits")
+	return validationError(card.CheckPasswordTwoDigits(v))
+}
+
+// validationError returns err, a refusal of internal/card or nil, as a *ValidationError.
+func validationError(err error) error {
+	var fe *card.FieldError
+	if errors.As(err, &fe) {
+		return invalid(fe.Field, fe.Msg)
 	}
-	return nil
+	return err
 }
 
 // MaskCardNumber returns "**** **** **** " followed by the last four digits of number (separators and other
@@ -153,29 +96,6 @@ func MaskCardNumber(number string) string {
 		return "****"
 	}
 	return "**** **** **** " + string(last[:])
-}
-
-// stripSeparators removes spaces and dashes.
-func stripSeparators(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// isDigits reports whether s is non-empty and only ASCII digits.
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // MinCardKeyBytes is the shortest card key accepted: the HMAC-SHA256 key that fingerprints card numbers.

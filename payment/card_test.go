@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kitshop/kitshop/internal/card"
 )
 
 func TestLuhn(t *testing.T) {
@@ -23,8 +25,8 @@ func TestLuhn(t *testing.T) {
 		"0000000000000000":    true,
 		"1234567812345678":    false,
 	} {
-		if got := luhnValid(n); got != want {
-			t.Errorf("luhnValid(%s) = %v, want %v", n, got, want)
+		if got := card.LuhnValid(n); got != want {
+			t.Errorf("card.LuhnValid(%s) = %v, want %v", n, got, want)
 		}
 	}
 }

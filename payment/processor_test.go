@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/card"
 )
 
 func TestSimulatorTable(t *testing.T) {
@@ -34,7 +36,7 @@ func TestSimulatorTable(t *testing.T) {
 		}
 	}
 	for _, n := range []string{TestCardApproved, TestCardInsufficientFunds, TestCardStolen, TestCardDeclined, TestCardHang} {
-		if !luhnValid(n) {
+		if !card.LuhnValid(n) {
 			t.Errorf("test card %s fails the Luhn check", n)
 		}
 	}

@@ -49,6 +49,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/kitshop/kitshop/internal/card"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -207,7 +208,6 @@ const (
 // Limits of request fields.
 const (
 	maxOrderIDLen = 128
-	maxNameRunes  = 100
 	maxEmailLen   = 254
 )
 
@@ -551,22 +551,7 @@ func (s *service) validate(req PaymentRequest) (charge, error) {
 }
 
 // firstCardField names the first card field set in c, or returns "".
-func firstCardField(c Card) string {
-	switch {
-	case c.isZero():
-		return ""
-	case c.Number != "":
-		return "cardNumber"
-	case c.ExpiryYear != "":
-		return "expiryYear"
-	case c.ExpiryMonth != "":
-		return "expiryMonth"
-	case c.BirthOrRegistration != "":
-		return "birthOrRegistration"
-	default:
-		return "passwordTwoDigits"
-	}
-}
+func firstCardField(c Card) string { return card.Details(c).FirstSet() }
 
 func checkOrderID(id string) error {
 	if id == "" {
@@ -591,9 +576,4 @@ func checkEmail(email string) error {
 	return nil
 }
 
-func checkName(name string) error {
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameRunes || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return invalid("paymentName", fmt.Sprintf("paymentName must be at most %d characters of text", maxNameRunes))
-	}
-	return nil
-}
+func checkName(name string) error { return validationError(card.CheckName(name)) }

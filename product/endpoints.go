@@ -23,17 +23,9 @@ type Set struct {
 	ReleaseStockEndpoint  endpoint.Endpoint
 }
 
-// VerifierFunc returns the verifier of access tokens, or nil while it is not
-// available yet (the user service's key set is still being fetched).
-type VerifierFunc func() *token.Verifier
-
-// ErrAuthUnavailable is an admin call's error while no verifier is
-// available (Unavailable / 503): the caller may retry shortly.
-var ErrAuthUnavailable = errors.New("token verification keys are not loaded yet; retry shortly")
-
 // NewSet returns the endpoints of svc; the admin ones are behind AdminOnly
 // with verifier.
-func NewSet(svc Service, verifier VerifierFunc) Set {
+func NewSet(svc Service, verifier *token.Verifier) Set {
 	admin := AdminOnly(verifier)
 	return Set{
 		CreateSamplesEndpoint:   MakeCreateSamplesEndpoint(svc),
@@ -48,21 +40,14 @@ func NewSet(svc Service, verifier VerifierFunc) Set {
 }
 
 // AdminOnly is the endpoint middleware of admin calls: token.Authenticate
-// with the verifier verifier returns (ErrAuthUnavailable while it returns
-// nil), then token.RequireRole(token.RoleAdmin). Failures are the endpoint's
-// error: token.ErrMissingToken / token.ErrInvalidToken (401), token.ErrForbidden
-// (403).
-func AdminOnly(verifier VerifierFunc) endpoint.Middleware {
-	requireAdmin := token.RequireRole(token.RoleAdmin)
+// with verifier, then token.RequireRole(token.RoleAdmin). Failures are the
+// endpoint's error: token.ErrMissingToken / token.ErrInvalidToken (401),
+// token.ErrForbidden (403), and token.ErrKeysUnavailable (503 / Unavailable)
+// for a well-formed token while verifier's keys are still being fetched.
+func AdminOnly(verifier *token.Verifier) endpoint.Middleware {
+	authenticate, requireAdmin := token.Authenticate(verifier), token.RequireRole(token.RoleAdmin)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		inner := requireAdmin(next)
-		return func(ctx context.Context, request any) (any, error) {
-			v := verifier()
-			if v == nil {
-				return nil, ErrAuthUnavailable
-			}
-			return token.Authenticate(v)(inner)(ctx, request)
-		}
+		return authenticate(requireAdmin(next))
 	}
 }
 

@@ -101,16 +101,19 @@ var grpcCodes = []struct {
 	{token.ErrMissingToken, codes.Unauthenticated},
 	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
 	{token.ErrForbidden, codes.PermissionDenied},
-	{ErrAuthUnavailable, codes.Unavailable},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }
 
 // grpcError converts an error from a go-kit handler into a gRPC status error.
+// token.ErrKeysUnavailable is its own status (Unavailable with a RetryInfo).
 // A *ProductsError carries its product ids as details too: one ResourceInfo
 // per unknown product, or a PreconditionFailure with one violation per
 // product short of stock.
 func grpcError(err error) error {
+	if errors.Is(err, token.ErrKeysUnavailable) {
+		return token.ErrKeysUnavailable // its own status: Unavailable with a RetryInfo
+	}
 	for _, m := range grpcCodes {
 		if !errors.Is(err, m.err) {
 			continue

@@ -70,7 +70,6 @@ var httpStatuses = []struct {
 	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
 	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
 	{token.ErrForbidden, http.StatusForbidden, "permission_denied", `Bearer realm="kitshop", error="insufficient_scope"`},
-	{ErrAuthUnavailable, http.StatusServiceUnavailable, "unavailable", ""},
 }
 
 // httpError is a business error with its status, code and headers, in the

@@ -30,13 +30,18 @@ func TestBuild(t *testing.T) {
 	}))
 	t.Cleanup(jwks.Close)
 
-	reg := prometheus.NewRegistry()
-	comp, err := Build(ctx, Deps{DB: newTestDB(t), Registerer: reg, JWKSURL: jwks.URL})
+	keys, err := token.NewJWKSFetcher(jwks.URL, jwks.Client(), nil, token.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(comp.Background) != 2 {
-		t.Fatalf("%d background units, want the key set fetch and the mark flusher", len(comp.Background))
+
+	reg := prometheus.NewRegistry()
+	comp, err := Build(ctx, Deps{DB: newTestDB(t), Registerer: reg, Verifier: keys.Verifier()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(comp.Background) != 1 {
+		t.Fatalf("%d background units, want the mark flusher", len(comp.Background))
 	}
 	srv := httptest.NewServer(comp.HTTPHandler)
 	t.Cleanup(srv.Close)
@@ -73,7 +78,7 @@ func TestBuild(t *testing.T) {
 	if got := post("/product", admin, body); got != http.StatusServiceUnavailable {
 		t.Fatalf("admin call before the keys = %d, want 503", got)
 	}
-	if err := comp.Background[0](ctx); err != nil {
+	if err := keys.Fetch(ctx); err != nil {
 		t.Fatalf("key set fetch: %v", err)
 	}
 	if got := post("/product", admin, body); got != http.StatusCreated {
@@ -146,12 +151,9 @@ func TestBuildChecksDeps(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
 	for name, d := range map[string]Deps{
-		"no database":        {JWKSURL: "http://localhost/jwks"},
-		"no key source":      {DB: db},
-		"relative JWKS URL":  {DB: db, JWKSURL: "/jwks.json"},
-		"bad sample stock":   {DB: db, JWKSURL: "http://localhost/jwks", Options: Options{SampleStock: -1}},
-		"non-http JWKS URL":  {DB: db, JWKSURL: "file:///etc/jwks.json"},
-		"JWKS URL sans host": {DB: db, JWKSURL: "http:///jwks.json"},
+		"no database":      {Verifier: newSigner(t).Verifier()},
+		"no verifier":      {DB: db},
+		"bad sample stock": {DB: db, Verifier: newSigner(t).Verifier(), Options: Options{SampleStock: -1}},
 	} {
 		if _, err := Build(t.Context(), d); err == nil {
 			t.Errorf("%s: Build succeeded", name)

@@ -4,7 +4,8 @@
 // embedded document store in -data-dir unless -mongo-uri is set. It calls no
 // other service: it sends e-mails through -smtp-addr (or logs them when it is
 // empty) and verifies access tokens with the user service's public key
-// (-jwks-url, fetched at start with retries, or -jwt-public-key-file).
+// (-jwt-public-key-file, or -jwks-url, fetched in the background with retries
+// while the servers already serve; GET /notification answers 503 until then).
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
 
@@ -17,8 +18,6 @@ import (
 	"log/slog"
 	"net/mail"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/kitshop/kitshop/internal/config"
@@ -77,10 +76,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	// The user service may start after this one: let a signal end the wait.
-	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	verifier, err := f.verifier.Load(fetchCtx, logger)
-	stop()
+	// The user service may start after this one: its keys are fetched in
+	// the background (fetchKeys), and the servers serve meanwhile.
+	verifier, fetchKeys, err := f.verifier.NewVerifier(logger)
 	if err != nil {
 		return err
 	}
@@ -96,6 +94,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	if fetchKeys != nil {
+		g.Background("jwks", fetchKeys)
+	}
 	g.Cleanup("store", store.Close)
 
 	reg := serve.NewRegistry()

@@ -3,9 +3,10 @@
 // GET /order, GET /order/{id}, /healthz, /readyz, /metrics) on 127.0.0.1:8083, with the
 // embedded document store in -data-dir unless -mongo-uri is set. It calls the
 // user, product, payment and notification services over gRPC, and verifies
-// callers' tokens with the user service's public key (its JWKS, fetched at
-// start, or -jwt-public-key-file). Run it with -h for every flag and its
-// KITSHOP_* environment variable.
+// callers' tokens with the user service's public key (-jwt-public-key-file, or
+// its JWKS, fetched in the background while the servers already serve: until
+// it comes, a call with a token answers 503 / Unavailable, one without 401).
+// Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
 
 import (
@@ -16,8 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/kitshop/kitshop/internal/config"
@@ -114,10 +113,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	// The user service may start after this one: let a signal end the wait.
-	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	verifier, err := f.verifier.Load(fetchCtx, logger)
-	stop()
+	// The user service may start after this one: its keys are fetched in
+	// the background (fetchKeys), and the servers serve meanwhile.
+	verifier, fetchKeys, err := f.verifier.NewVerifier(logger)
 	if err != nil {
 		return err
 	}
@@ -131,6 +129,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.Join(err, store.Close(ctx))
 	}
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	if fetchKeys != nil {
+		g.Background("jwks", fetchKeys)
+	}
 	g.Cleanup("store", store.Close)
 	g.Cleanup("store-queries", queries.Close)
 
@@ -167,6 +168,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	g.Stopping(comp.Orders.Drain) // no new orders while those in flight finish
 	httpAddr, err := srv.Serve(comp.RegisterGRPC, comp.HTTPHandler, comp.Background, cfg.HTTPAddr)
 	if err != nil {
 		return fail(err)

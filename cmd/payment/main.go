@@ -2,7 +2,8 @@
 // reflection) on 127.0.0.1:50054 and HTTP (GET /payment/{orderId} for admins, /healthz, /readyz, /metrics) on 127.0.0.1:8084,
 // with the embedded document store in -data-dir unless -mongo-uri is set, and the simulated card processor
 // (see payment.Simulator for its test cards). Admin tokens are verified with the user service's public key,
-// fetched from -jwks-url at start (retried until it answers) or read from -jwt-public-key-file.
+// read from -jwt-public-key-file or fetched from -jwks-url in the background, retried until it answers, while
+// the servers already serve (the admin route answers 503 with a token, 401 without one, until then).
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
 
@@ -14,10 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kitshop/kitshop/internal/config"
@@ -83,10 +82,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The user service may start after this one: let a signal end the wait.
-	fetchCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	verifier, err := f.verifier.Load(fetchCtx, logger)
-	stop()
+	// The user service may start after this one: its keys are fetched in
+	// the background (fetchKeys), and the servers serve meanwhile.
+	verifier, fetchKeys, err := f.verifier.NewVerifier(logger)
 	if err != nil {
 		return err
 	}
@@ -97,6 +95,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	if fetchKeys != nil {
+		g.Background("jwks", fetchKeys)
+	}
 	g.Cleanup("store", store.Close)
 
 	reg := serve.NewRegistry()

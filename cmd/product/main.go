@@ -5,8 +5,9 @@
 //
 // Admin calls verify access tokens with the user service's public key: read
 // from -jwt-public-key-file, or fetched from -jwks-url in the background,
-// retried until the user service answers. Public routes serve at once; admin
-// calls answer 503 / Unavailable until the keys are in.
+// retried until the user service answers. Every route serves at once; until
+// the keys are in, an admin call with a well-formed token answers 503 +
+// Retry-After / Unavailable + RetryInfo, one without a token 401.
 //
 // Run it with -h for every flag and its KITSHOP_* environment variable.
 package main
@@ -73,12 +74,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	// Without a key file, Build fetches the JWK Set in the background.
-	var verifier *token.Verifier
-	if f.verifier.PublicKeyFile != "" {
-		if verifier, err = f.verifier.Load(ctx, logger); err != nil {
-			return err
-		}
+	// The user service may start after this one: its keys are fetched in
+	// the background (fetchKeys), and the servers serve meanwhile.
+	verifier, fetchKeys, err := f.verifier.NewVerifier(logger)
+	if err != nil {
+		return err
 	}
 
 	store, err := docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
@@ -87,21 +87,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fail := func(err error) error { return errors.Join(err, store.Close(ctx)) }
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	if fetchKeys != nil {
+		g.Background("jwks", fetchKeys)
+	}
 	g.Cleanup("store", store.Close)
 
 	reg := serve.NewRegistry()
 	svcReg := serve.Registerer(reg, config.Product)
 	comp, err := product.Build(ctx, product.Deps{
-		DB:           store.Database(config.Product),
-		Logger:       logger,
-		Registerer:   svcReg,
-		Verifier:     verifier,
-		JWKSURL:      f.verifier.JWKSURL,
-		TokenOptions: f.verifier.Options,
-		Options:      product.Options{SampleStock: f.sampleStock, Lease: f.lease},
+		DB:         store.Database(config.Product),
+		Logger:     logger,
+		Registerer: svcReg,
+		Verifier:   verifier,
+		Options:    product.Options{SampleStock: f.sampleStock, Lease: f.lease},
 	})
 	if err != nil {
-		return fail(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease, -jwks-url): %w", err))
+		return fail(fmt.Errorf("invalid settings (-sample-stock, -reservation-lease): %w", err))
 	}
 
 	// The key every service shares, made on first start (svcauth).
@@ -121,6 +122,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fail(err)
 	}
 	logger.Info("product service started", slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr),
-		slog.Bool("mtls", creds.Enabled()), slog.Bool("admin_keys_from_file", verifier != nil))
+		slog.Bool("mtls", creds.Enabled()), slog.Bool("admin_keys_from_file", fetchKeys == nil))
 	return g.Run(ctx)
 }

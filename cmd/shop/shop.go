@@ -217,6 +217,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 		return nil, err
 	}
 
+	g.Stopping(orders.Orders.Drain) // no new orders while those in flight finish
 	comps := []struct {
 		name       string
 		register   func(grpc.ServiceRegistrar)

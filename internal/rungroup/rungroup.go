@@ -13,7 +13,8 @@
 // fails. The shutdown then goes, all within the shutdown timeout:
 //
 //  1. every gRPC server that has MarkNotServing (grpcserver.Server) is marked
-//     NOT_SERVING;
+//     NOT_SERVING, and every function registered with Stopping runs (a unit
+//     stops taking new work: reports not ready, refuses new requests);
 //  2. HTTP servers are shut down (http.Server.Shutdown) and gRPC servers
 //     stopped (grpc.Server.GracefulStop), concurrently, letting in-flight
 //     requests finish; whatever is still running when the time limit passes
@@ -56,6 +57,7 @@ type Group struct {
 	servers    []server
 	background []namedFunc
 	cleanups   []namedFunc
+	stopping   []func()
 }
 
 // server is a bound listener with its serve and stop functions.
@@ -165,6 +167,14 @@ func (g *Group) Background(name string, fn func(ctx context.Context) error) {
 	g.background = append(g.background, namedFunc{name: name, fn: fn})
 }
 
+// Stopping registers fn to run when the shutdown begins, with the gRPC
+// servers' MarkNotServing and before any server stops: the place for a unit
+// to stop taking new work (report not ready, refuse new requests with a
+// retry advice) while the requests in flight finish. fn must not block.
+func (g *Group) Stopping(fn func()) {
+	g.stopping = append(g.stopping, fn)
+}
+
 // Cleanup registers fn to run at the end of Run, after every server and
 // background unit has stopped, in reverse order of registration (like
 // defer). Its context carries the remaining shutdown time.
@@ -221,6 +231,9 @@ func (g *Group) Run(ctx context.Context) error {
 			if s.markNotServing != nil {
 				s.markNotServing()
 			}
+		}
+		for _, fn := range g.stopping {
+			fn()
 		}
 	})
 

@@ -259,6 +259,33 @@ func TestGRPCMarkedNotServingThenStopped(t *testing.T) {
 	}
 }
 
+// TestStoppingRunsBeforeServersStop: the Stopping functions run once, after
+// MarkNotServing and before any server stops or background unit ends.
+func TestStoppingRunsBeforeServersStop(t *testing.T) {
+	t.Parallel()
+	var ev events
+	g := New(nil, 5*time.Second)
+	if _, err := g.GRPC("fake", "127.0.0.1:0", newFakeGRPC(&ev, false)); err != nil {
+		t.Fatal(err)
+	}
+	g.Stopping(func() { ev.add("stopping") })
+	g.Background("worker", func(ctx context.Context) error {
+		<-ctx.Done()
+		ev.add("background cancelled")
+		return nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := runAsync(ctx, g)
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mark not serving", "stopping", "graceful stop", "background cancelled"}
+	if got := ev.get(); !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
 func TestShutdownTimeoutForcesStop(t *testing.T) {
 	t.Parallel()
 	var ev events

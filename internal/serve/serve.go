@@ -17,10 +17,12 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -85,10 +87,30 @@ type Server struct {
 	grpcAddr string
 	// mem is the in-memory listener (Options.InProcess), or nil.
 	mem *bufconn.Listener
+	// stopping is set when the group's shutdown begins: /readyz fails from
+	// then on, while the requests in flight finish.
+	stopping atomic.Bool
+}
+
+// ErrStopping is what GET /readyz reports once the shutdown has begun.
+var ErrStopping = errors.New("shutting down")
+
+// ready is the readiness check of GET /readyz: not ready once stopping,
+// else Options.Ready.
+func (s *Server) ready(ctx context.Context) error {
+	if s.stopping.Load() {
+		return ErrStopping
+	}
+	if s.opts.Ready == nil {
+		return nil
+	}
+	return s.opts.Ready(ctx)
 }
 
 // Listen creates the gRPC server of service name and binds addr in g. The
 // server answers only once Serve has registered the service and g runs.
+// When g's shutdown begins, GET /readyz answers 503 (ErrStopping) and the
+// gRPC health service NOT_SERVING, before the servers stop.
 func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error) {
 	if opts.Guard == nil {
 		return nil, fmt.Errorf("serve: %s: no svcauth.Guard: every service checks its callers", name)
@@ -100,6 +122,7 @@ func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error)
 		return nil, err
 	}
 	s := &Server{name: name, group: g, grpc: srv, opts: opts, grpcAddr: bound}
+	g.Stopping(func() { s.stopping.Store(true) })
 	if opts.InProcess {
 		// google.golang.org/grpc/test/bufconn: gRPC's own in-memory
 		// net.Listener. It is made for tests, but it is a plain pipe that
@@ -143,7 +166,7 @@ func (s *Server) Serve(register func(grpc.ServiceRegistrar), routes http.Handler
 		Logger:       s.opts.Logger,
 		Registerer:   s.opts.Registerer,
 		Gatherer:     s.opts.Gatherer,
-		Ready:        s.opts.Ready,
+		Ready:        s.ready,
 		MaxBodyBytes: s.opts.MaxBodyBytes,
 	})
 	bound, err := s.group.HTTP(s.name, httpAddr, h)

@@ -106,6 +106,58 @@ func TestListenServe(t *testing.T) {
 	}
 }
 
+// TestNotReadyOnceStopping: from the start of the group's shutdown the
+// readiness check fails, while a request in flight is still served.
+func TestNotReadyOnceStopping(t *testing.T) {
+	g := rungroup.New(nil, 5*time.Second)
+	srv, err := Listen(g, "demo", "127.0.0.1:0", Options{Registerer: Registerer(NewRegistry(), "demo"), MaxBodyBytes: 1 << 10, Guard: testGuard(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	g.Stopping(func() { close(stopping) }) // after Listen's own
+	entered, release := make(chan struct{}), make(chan struct{})
+	var readyInFlight error
+	routes := http.NewServeMux()
+	routes.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		readyInFlight = srv.ready(r.Context())
+		io.WriteString(w, "done")
+	})
+	httpAddr, err := srv.Serve(func(grpc.ServiceRegistrar) {}, routes, nil, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ready(t.Context()); err != nil {
+		t.Fatalf("ready before the stop: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	got := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + httpAddr + "/slow")
+		if err == nil {
+			resp.Body.Close()
+		}
+		got <- err
+	}()
+	<-entered
+	cancel()
+	<-stopping
+	close(release)
+	if err := <-got; err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	if !errors.Is(readyInFlight, ErrStopping) {
+		t.Errorf("ready during the stop: %v, want ErrStopping", readyInFlight)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 // TestInProcessDialer checks that InProcessDialer reaches a server that
 // listens in memory there, and any other over TCP, and that the in-memory
 // listener stops with the group.

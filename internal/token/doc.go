@@ -9,12 +9,14 @@
 // header names the signing key by "kid", its RFC 7638 thumbprint.
 //
 // Only the user service holds the private key ([Signer]); every other service
-// verifies with the public key alone ([Verifier]), obtained at start-up from
-// the user service's JWKS document ([FetchVerifier]) or from a PEM file
-// ([LoadVerifier]).
+// verifies with the public key alone ([Verifier]), read from a PEM file
+// ([LoadVerifier]) or fetched from the user service's JWKS document in the
+// background ([JWKSFetcher]) while the service already serves.
 //
 // Every verification failure is [ErrMissingToken], [ErrInvalidToken] or
-// [ErrExpired] under errors.Is, all of which a transport maps to 401.
+// [ErrExpired] under errors.Is, all of which a transport maps to 401, except
+// [ErrKeysUnavailable]: a well-formed token met before the JWKS came
+// (503 / Unavailable, retry shortly).
 // [ErrExpired] also matches [ErrInvalidToken], so a table that checks
 // [ErrExpired] first can tell a client to refresh instead of logging in again.
 //

@@ -30,7 +30,7 @@ type VerifierConfig struct {
 // a user service on localhost at its default HTTP port.
 func (c *VerifierConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWKSURL, "jwks-url", fmt.Sprintf("http://localhost:%d/.well-known/jwks.json", config.UserHTTPPort),
-		"JWK Set of the user service, fetched until it answers; unused with -jwt-public-key-file")
+		"JWK Set of the user service, fetched in the background until it answers; unused with -jwt-public-key-file")
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key-file", "", "PEM Ed25519 public key that verifies access tokens, instead of -jwks-url")
 	fs.StringVar(&c.Options.Issuer, "jwt-issuer", DefaultIssuer, "required \"iss\" claim of access tokens")
 	fs.StringVar(&c.Options.Audience, "jwt-audience", DefaultAudience, "required \"aud\" claim of access tokens")
@@ -53,25 +53,24 @@ func (c VerifierConfig) Validate() error {
 	return nil
 }
 
-// Load returns a Verifier for the key in PublicKeyFile or, without one, for
-// the JWK Set at JWKSURL, retried until it is served or ctx ends (see
-// FetchVerifier), logging the fetch and its failures on logger (nil: no
-// logs).
-func (c VerifierConfig) Load(ctx context.Context, logger *slog.Logger) (*Verifier, error) {
+// NewVerifier returns the Verifier for the key in PublicKeyFile, complete,
+// with a nil fetch. Without a file, the Verifier's keys come from the JWK Set
+// at JWKSURL, which fetch gets (JWKSFetcher.Run, logging on logger, nil: no
+// logs): run it in the background beside the servers, which can serve at
+// once; until it has the keys, well-formed tokens fail with
+// ErrKeysUnavailable (503 / Unavailable), absent or malformed ones with
+// ErrMissingToken or ErrInvalidToken as always. Call Validate first.
+func (c VerifierConfig) NewVerifier(logger *slog.Logger) (v *Verifier, fetch func(context.Context) error, err error) {
 	if c.PublicKeyFile != "" {
 		v, err := LoadVerifier(c.PublicKeyFile, c.Options)
 		if err != nil {
-			return nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
+			return nil, nil, fmt.Errorf("invalid -jwt-public-key-file (%s): %w", config.EnvVar("jwt-public-key-file"), err)
 		}
-		return v, nil
+		return v, nil, nil
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger.InfoContext(ctx, "fetching the user service's public keys", slog.String("url", c.JWKSURL))
-	v, err := FetchVerifier(ctx, c.JWKSURL, nil, logger, c.Options)
+	f, err := NewJWKSFetcher(c.JWKSURL, nil, logger, c.Options)
 	if err != nil {
-		return nil, fmt.Errorf("-jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
+		return nil, nil, fmt.Errorf("invalid -jwks-url (%s): %w", config.EnvVar("jwks-url"), err)
 	}
-	return v, nil
+	return f.Verifier(), f.Run, nil
 }

@@ -90,16 +90,17 @@ func writePublicKey(t *testing.T, n byte) string {
 	return path
 }
 
-func TestVerifierConfigLoadFile(t *testing.T) {
+func TestVerifierConfigNewVerifierFile(t *testing.T) {
 	t.Parallel()
 	s := newSigner(t, testKey(1), token.Options{Issuer: "iss-x", Now: clock(t0)})
 	tok := issue(t, s).AccessToken
-	// The file wins: a JWKS URL that nothing serves is never tried.
+	// The file wins: a JWKS URL that nothing serves is never tried, and
+	// there is nothing to fetch.
 	c := token.VerifierConfig{PublicKeyFile: writePublicKey(t, 1), JWKSURL: "http://127.0.0.1:1/jwks",
 		Options: token.Options{Issuer: "iss-x", Now: clock(t0)}}
-	v, err := c.Load(t.Context(), nil)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
+	v, fetch, err := c.NewVerifier(nil)
+	if err != nil || fetch != nil {
+		t.Fatalf("NewVerifier: fetch %v, %v; want no fetch, no error", fetch != nil, err)
 	}
 	if claims, err := v.VerifyAccess(tok); err != nil || claims.Subject != "user-1" {
 		t.Errorf("VerifyAccess = %+v, %v", claims, err)
@@ -107,38 +108,38 @@ func TestVerifierConfigLoadFile(t *testing.T) {
 
 	// The options reach the verifier: another issuer is refused.
 	c.Options.Issuer = "iss-y"
-	if v, err = c.Load(t.Context(), nil); err != nil {
-		t.Fatalf("Load: %v", err)
+	if v, _, err = c.NewVerifier(nil); err != nil {
+		t.Fatalf("NewVerifier: %v", err)
 	}
 	if _, err := v.VerifyAccess(tok); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("token of another issuer: %v, want ErrInvalidToken", err)
 	}
 	// Another key's file does not verify the token.
 	c = token.VerifierConfig{PublicKeyFile: writePublicKey(t, 2), Options: token.Options{Issuer: "iss-x", Now: clock(t0)}}
-	if v, err = c.Load(t.Context(), nil); err != nil {
-		t.Fatalf("Load: %v", err)
+	if v, _, err = c.NewVerifier(nil); err != nil {
+		t.Fatalf("NewVerifier: %v", err)
 	}
 	if _, err := v.VerifyAccess(tok); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("token of another key: %v, want ErrInvalidToken", err)
 	}
 }
 
-func TestVerifierConfigLoadBadFile(t *testing.T) {
+func TestVerifierConfigNewVerifierBadFile(t *testing.T) {
 	t.Parallel()
 	garbage := filepath.Join(t.TempDir(), "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{filepath.Join(t.TempDir(), "missing.pem"), garbage} {
-		_, err := token.VerifierConfig{PublicKeyFile: path}.Load(t.Context(), nil)
+		_, _, err := token.VerifierConfig{PublicKeyFile: path}.NewVerifier(nil)
 		if err == nil || !strings.Contains(err.Error(), "-jwt-public-key-file") ||
 			!strings.Contains(err.Error(), "KITSHOP_JWT_PUBLIC_KEY_FILE") {
-			t.Errorf("Load(%s) = %v, want an error naming the flag and its variable", path, err)
+			t.Errorf("NewVerifier(%s) = %v, want an error naming the flag and its variable", path, err)
 		}
 	}
 }
 
-func TestVerifierConfigLoadJWKS(t *testing.T) {
+func TestVerifierConfigNewVerifierJWKS(t *testing.T) {
 	t.Parallel()
 	s := newSigner(t, testKey(1), token.Options{Now: clock(t0)})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -147,27 +148,40 @@ func TestVerifierConfigLoadJWKS(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	v, err := token.VerifierConfig{JWKSURL: srv.URL, Options: token.Options{Now: clock(t0)}}.Load(t.Context(), nil)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
+	v, fetch, err := token.VerifierConfig{JWKSURL: srv.URL, Options: token.Options{Now: clock(t0)}}.NewVerifier(nil)
+	if err != nil || fetch == nil {
+		t.Fatalf("NewVerifier: fetch %v, %v; want a fetch", fetch != nil, err)
 	}
-	if claims, err := v.VerifyAccess(issue(t, s).AccessToken); err != nil || claims.Subject != "user-1" {
+	tok := issue(t, s).AccessToken
+	if _, err := v.VerifyAccess(tok); !errors.Is(err, token.ErrKeysUnavailable) {
+		t.Errorf("VerifyAccess before the fetch = %v, want ErrKeysUnavailable", err)
+	}
+	if err := fetch(t.Context()); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	if claims, err := v.VerifyAccess(tok); err != nil || claims.Subject != "user-1" {
 		t.Errorf("VerifyAccess = %+v, %v", claims, err)
 	}
 }
 
-func TestVerifierConfigLoadJWKSUntilContextEnds(t *testing.T) {
+func TestVerifierConfigFetchStopsWithContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		cancel() // the caller gives up after the first failure
+		cancel() // the process stops after the first failure
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 
-	_, err := token.VerifierConfig{JWKSURL: srv.URL}.Load(ctx, nil)
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "KITSHOP_JWKS_URL") {
-		t.Errorf("Load = %v, want the cancellation, naming KITSHOP_JWKS_URL", err)
+	v, fetch, err := token.VerifierConfig{JWKSURL: srv.URL}.NewVerifier(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fetch(ctx); err != nil {
+		t.Errorf("fetch = %v, want nil: a stop before the keys came is no failure", err)
+	}
+	if _, err := v.VerifyAccess("a.b.c"); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("malformed token = %v, want ErrInvalidToken", err)
 	}
 }

@@ -89,7 +89,7 @@ func ParseJWKS(data []byte) (map[string]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
-// Limits of FetchVerifier.
+// Limits of JWKSFetcher.
 const (
 	maxJWKSSize    = 1 << 20
 	attemptTimeout = 5 * time.Second
@@ -97,15 +97,24 @@ const (
 	maxBackoff     = 5 * time.Second
 )
 
-// FetchVerifier gets the JWK Set at rawURL (absolute http or https) and returns a Verifier for its keys.
-// Because the user service may start after its callers, it retries any
-// failure (network, non-200, unparsable set) with jittered exponential
-// backoff until ctx ends, logging each failure at Warn on logger (nil: no
-// logs). client nil means a plain http.Client; each attempt is bounded by ctx
-// and by 5 s. The keys are read once: a Verifier does not follow later key
-// rotation.
-func FetchVerifier(ctx context.Context, rawURL string, client *http.Client, logger *slog.Logger, opts Options) (*Verifier, error) {
-	if _, err := opts.withDefaults(); err != nil {
+// JWKSFetcher loads the user service's JWK Set into a Verifier that exists,
+// and serves, before the set does: a service can then answer at once, even
+// while the user service is down, refusing well-formed tokens with
+// ErrKeysUnavailable until the keys are in. It is safe for concurrent use.
+type JWKSFetcher struct {
+	url    string
+	client *http.Client
+	logger *slog.Logger
+	v      *Verifier
+}
+
+// NewJWKSFetcher returns a fetcher of the JWK Set at rawURL (absolute http or
+// https) whose Verifier requires the issuer and audience of opts. client nil
+// means a plain http.Client; logger nil logs nothing. Nothing is fetched
+// until Fetch or Run is called.
+func NewJWKSFetcher(rawURL string, client *http.Client, logger *slog.Logger, opts Options) (*JWKSFetcher, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -117,22 +126,52 @@ func FetchVerifier(ctx context.Context, rawURL string, client *http.Client, logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	return &JWKSFetcher{url: rawURL, client: client, logger: logger, v: newPendingVerifier(opts)}, nil
+}
+
+// Verifier returns the verifier the fetched keys go to; it is the same one
+// before and after they arrive.
+func (f *JWKSFetcher) Verifier() *Verifier { return f.v }
+
+// Loaded reports whether a fetch has succeeded.
+func (f *JWKSFetcher) Loaded() bool { return f.v.keys.Load() != nil }
+
+// Fetch makes one attempt, bounded by ctx and by 5 s, to get the set; on
+// success the Verifier trusts its keys from then on. A failure (network,
+// non-200, unparsable set) leaves the Verifier as it was.
+func (f *JWKSFetcher) Fetch(ctx context.Context) error {
+	keys, err := fetchJWKS(ctx, f.client, f.url)
+	if err != nil {
+		return err
+	}
+	f.v.keys.Store(&keys)
+	return nil
+}
+
+// Run fetches the set until an attempt succeeds, retrying any failure with
+// jittered exponential backoff (100 ms doubling to 5 s) and logging each at
+// Warn, then logs the success at Info and returns nil. It also returns nil
+// when ctx ends first: stopping before the keys came is not a failure. It is
+// meant as a background unit (rungroup.Group.Background) beside the servers.
+func (f *JWKSFetcher) Run(ctx context.Context) error {
+	f.logger.InfoContext(ctx, "fetching the user service's public keys", slog.String("url", f.url))
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
-		keys, err := fetchJWKS(ctx, client, rawURL)
+		err := f.Fetch(ctx)
 		if err == nil {
-			return NewVerifier(keys, opts)
+			f.logger.InfoContext(ctx, "the user service's public keys are loaded", slog.String("url", f.url))
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("token: fetch JWKS from %s: %w (last error: %v)", rawURL, ctx.Err(), err)
+			return nil
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		logger.WarnContext(ctx, "fetching JWKS failed, will retry", "url", rawURL, "attempt", attempt, "retry_in", wait, "err", err)
+		f.logger.WarnContext(ctx, "fetching JWKS failed, will retry", "url", f.url, "attempt", attempt, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("token: fetch JWKS from %s: %w (last error: %v)", rawURL, ctx.Err(), err)
+			return nil
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)

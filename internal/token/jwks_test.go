@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -121,7 +120,7 @@ func TestParseJWKS(t *testing.T) {
 	}
 }
 
-func TestFetchVerifierRetriesUntilServed(t *testing.T) {
+func TestJWKSFetcherRunRetriesUntilServed(t *testing.T) {
 	t.Parallel()
 	s := newSigner(t, testKey(1), token.Options{Now: clock(t0)})
 	var calls atomic.Int32
@@ -138,48 +137,59 @@ func TestFetchVerifierRetriesUntilServed(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	v, err := token.FetchVerifier(ctx, srv.URL, srv.Client(), nil, token.Options{Now: clock(t0)})
+	f, err := token.NewJWKSFetcher(srv.URL, srv.Client(), nil, token.Options{Now: clock(t0)})
 	if err != nil {
-		t.Fatalf("FetchVerifier: %v", err)
+		t.Fatal(err)
+	}
+	if err := f.Run(t.Context()); err != nil || !f.Loaded() {
+		t.Fatalf("Run = %v, loaded %v; want nil, loaded", err, f.Loaded())
 	}
 	if n := calls.Load(); n != 3 {
 		t.Errorf("server saw %d requests, want 3", n)
 	}
-	if c, err := v.VerifyAccess(issue(t, s).AccessToken); err != nil || c.Subject != "user-1" {
+	if c, err := f.Verifier().VerifyAccess(issue(t, s).AccessToken); err != nil || c.Subject != "user-1" {
 		t.Errorf("VerifyAccess = %+v, %v", c, err)
 	}
 }
 
-func TestFetchVerifierGivesUpWithContext(t *testing.T) {
+// TestJWKSFetcherRunStopsWithContext: Run returns nil, without the keys,
+// when its context ends; here the server ends it on its second request.
+func TestJWKSFetcherRunStopsWithContext(t *testing.T) {
 	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
+		if calls.Add(1) == 2 {
+			cancel()
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	_, err := token.FetchVerifier(ctx, srv.URL, nil, nil, token.Options{})
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
-		t.Errorf("err = %v, want the deadline and the last failure", err)
+	f, err := token.NewJWKSFetcher(srv.URL, srv.Client(), nil, token.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if calls.Load() < 2 {
-		t.Errorf("server saw %d requests, want retries", calls.Load())
+	if err := f.Run(ctx); err != nil || f.Loaded() {
+		t.Errorf("Run = %v, loaded %v; want nil, not loaded", err, f.Loaded())
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2 (a retry, then the end)", n)
+	}
+	if _, err := f.Verifier().VerifyAccess(issue(t, newSigner(t, testKey(1), token.Options{})).AccessToken); !errors.Is(err, token.ErrKeysUnavailable) {
+		t.Errorf("VerifyAccess after a stopped Run: %v, want ErrKeysUnavailable", err)
 	}
 }
 
-func TestFetchVerifierRejectsBadInput(t *testing.T) {
+func TestNewJWKSFetcherRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"", "not a url", "ftp://host/jwks", "/relative/jwks", "http://"} {
-		if _, err := token.FetchVerifier(t.Context(), u, nil, nil, token.Options{}); err == nil {
-			t.Errorf("FetchVerifier(%q): no error", u)
+		if _, err := token.NewJWKSFetcher(u, nil, nil, token.Options{}); err == nil {
+			t.Errorf("NewJWKSFetcher(%q): no error", u)
 		}
 	}
-	if _, err := token.FetchVerifier(t.Context(), "http://localhost/jwks", nil, nil, token.Options{Leeway: -1}); err == nil {
-		t.Error("FetchVerifier with invalid options: no error")
+	if _, err := token.NewJWKSFetcher("http://localhost/jwks", nil, nil, token.Options{Leeway: -1}); err == nil {
+		t.Error("NewJWKSFetcher with invalid options: no error")
 	}
 }

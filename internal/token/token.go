@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -216,10 +217,14 @@ func (s *Signer) JWKS() JWKS {
 	return JWKS{Keys: []JWK{publicJWK(s.key.Public().(ed25519.PublicKey))}}
 }
 
-// Verifier checks tokens against a fixed set of Ed25519 public keys chosen by
-// "kid". It is safe for concurrent use.
+// Verifier checks tokens against a set of Ed25519 public keys chosen by
+// "kid". A Verifier from NewVerifier, LoadVerifier or Signer.Verifier has its
+// keys from the start; one from NewJWKSFetcher gets them when the fetch
+// succeeds, and until then refuses every well-formed token with
+// ErrKeysUnavailable (an absent or malformed token is still ErrMissingToken
+// or ErrInvalidToken). It is safe for concurrent use.
 type Verifier struct {
-	keys   map[string]ed25519.PublicKey
+	keys   atomic.Pointer[map[string]ed25519.PublicKey] // nil until the keys are known
 	parser *jwt.Parser
 }
 
@@ -244,8 +249,14 @@ func NewVerifier(keys map[string]ed25519.PublicKey, opts Options) (*Verifier, er
 }
 
 func newVerifier(keys map[string]ed25519.PublicKey, opts Options) *Verifier {
+	v := newPendingVerifier(opts)
+	v.keys.Store(&keys)
+	return v
+}
+
+// newPendingVerifier returns a Verifier without keys: see ErrKeysUnavailable.
+func newPendingVerifier(opts Options) *Verifier {
 	return &Verifier{
-		keys: keys,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 			jwt.WithIssuer(opts.Issuer),
@@ -266,7 +277,10 @@ func (v *Verifier) VerifyAccess(tok string) (Claims, error) { return v.verify(to
 // VerifyRefresh verifies a refresh token and returns its claims.
 func (v *Verifier) VerifyRefresh(tok string) (Claims, error) { return v.verify(tok, KindRefresh) }
 
-var errUnknownKey = errors.New("unknown key id")
+var (
+	errUnknownKey  = errors.New("unknown key id")
+	errKeysPending = errors.New("verification keys not loaded")
+)
 
 func (v *Verifier) verify(tok string, want Kind) (Claims, error) {
 	if tok == "" {
@@ -277,8 +291,12 @@ func (v *Verifier) verify(tok string, want Kind) (Claims, error) {
 	}
 	c := &jwtClaims{want: want}
 	_, err := v.parser.ParseWithClaims(tok, c, func(t *jwt.Token) (any, error) {
+		keys := v.keys.Load()
+		if keys == nil {
+			return nil, errKeysPending
+		}
 		kid, _ := t.Header["kid"].(string)
-		if k, ok := v.keys[kid]; ok {
+		if k, ok := (*keys)[kid]; ok {
 			return k, nil
 		}
 		return nil, errUnknownKey
@@ -300,9 +318,13 @@ func (v *Verifier) verify(tok string, want Kind) (Claims, error) {
 // classify turns a jwt error into one of our sentinels with a fixed reason.
 // Expiry is checked last: a token that is expired and also wrong in another
 // way is invalid, not merely expired, so the client must not try to refresh.
+// A token that reached the key lookup of a verifier without keys is
+// ErrKeysUnavailable: it can be neither trusted nor refused yet.
 func classify(err error, want Kind) error {
 	reason := "rejected"
 	switch {
+	case errors.Is(err, errKeysPending):
+		return ErrKeysUnavailable
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		reason = "malformed"
 	case errors.Is(err, errUnknownKey):
