@@ -94,13 +94,10 @@ func (lostProcessor) Charge(ctx context.Context, _ ChargeRequest) (ChargeResult,
 	return ChargeResult{}, context.DeadlineExceeded
 }
 
-// TestPaymentNeverReachedIsVoided: on the embedded store, a payment whose charge never reached the
-// processor stays Pending while younger than VoidAfter, then becomes Voided at the first GetPayment, its
-// mark dropped; a repeat of the payment then charges nothing and answers it Voided, a refund is refused,
-// and a charge under its key at the network is declined.
-func TestPaymentNeverReachedIsVoided(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
+// newLostPayments returns a store on the embedded store, a simulator, a clock at testNow, the options of a service on
+// that clock, and a payment service whose charges never reach the simulator (lostProcessor).
+func newLostPayments(t *testing.T) (*MongoStore, *Simulator, *clockAt, Options, Service) {
+	t.Helper()
 	store := newTestMongoStore(t, newTestDB(t))
 	sim := NewSimulator(SimulatorOptions{})
 	clk := newClockAt(testNow)
@@ -109,6 +106,17 @@ func TestPaymentNeverReachedIsVoided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, sim, clk, opts, lost
+}
+
+// TestPaymentNeverReachedIsVoided: on the embedded store, a payment whose charge never reached the
+// processor stays Pending while younger than VoidAfter, then becomes Voided at the first GetPayment, its
+// mark dropped; a repeat of the payment then charges nothing and answers it Voided, a refund is refused,
+// and a charge under its key at the network is declined.
+func TestPaymentNeverReachedIsVoided(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, sim, clk, opts, lost := newLostPayments(t)
 	req := cardRequest("o-lost", TestCardApproved)
 	if _, err := lost.MakePayment(ctx, req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("MakePayment with the charge lost: %v", err)
@@ -149,14 +157,7 @@ func TestPaymentNeverReachedIsVoided(t *testing.T) {
 func TestReconciler(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := newTestMongoStore(t, newTestDB(t))
-	sim := NewSimulator(SimulatorOptions{})
-	clk := newClockAt(testNow)
-	opts := Options{CardKey: testCardKey, Now: clk.Now, ProcessorTimeout: time.Second}
-	lost, err := NewService(store, lostProcessor{sim}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, sim, clk, opts, lost := newLostPayments(t)
 	for _, id := range []string{"o-lost", "o-charged", "o-young"} {
 		if id == "o-young" {
 			clk.Advance(DefaultVoidAfter)
