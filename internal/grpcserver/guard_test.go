@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"io"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
@@ -54,19 +52,7 @@ func guarded(t *testing.T, reflection bool) (*grpc.ClientConn, ed25519.PrivateKe
 	}
 	srv := New(Options{Guard: g, Reflection: reflection})
 	testgrpc.RegisterTestServiceServer(srv, callerService{})
-	srv.Ready()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn, key
+	return serveOnLoopback(t, srv), key
 }
 
 func TestGuardUnaryAndStream(t *testing.T) {

@@ -90,21 +90,26 @@ func start(t *testing.T) fixture {
 		Reflection: true,
 	})
 	testgrpc.RegisterTestServiceServer(srv, testService{})
-	srv.Ready()
+	return fixture{srv: srv, conn: serveOnLoopback(t, srv), logs: logs, reg: reg}
+}
 
+// serveOnLoopback marks srv ready, serves it on a loopback port until the
+// test ends, and returns a plaintext client connection to it.
+func serveOnLoopback(t *testing.T, srv *Server) *grpc.ClientConn {
+	t.Helper()
+	srv.Ready()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return fixture{srv: srv, conn: conn, logs: logs, reg: reg}
+	return conn
 }
 
 func (f fixture) metrics(t *testing.T) string {
