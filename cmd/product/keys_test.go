@@ -18,9 +18,10 @@ import (
 )
 
 // TestRunWithoutTheUserService starts the service while its JWK Set URL is
-// down: it serves health and its internal RPCs (to the order service) at once; an admin call is 401
-// without a token and 503 + Retry-After (Unavailable + RetryInfo over gRPC)
-// with a well-formed one, as the token can be neither trusted nor refused yet.
+// down: it serves health and its internal RPCs (to the order service) at
+// once; an admin call is 401 without a token and 503 + Retry-After
+// (Unavailable + RetryInfo over gRPC) with a well-formed one, as the token
+// can be neither trusted nor refused yet.
 func TestRunWithoutTheUserService(t *testing.T) {
 	t.Parallel()
 	keyFlag, asOrder := servetest.ServiceKey(t, config.Order)
