@@ -37,11 +37,17 @@ func New(reg prometheus.Registerer, service string, methods []string) *Calls {
 		requests = Register(reg, requests)
 		duration = Register(reg, duration)
 	}
+	c := &Calls{requests: requests, duration: duration}
 	for _, m := range methods {
-		requests.WithLabelValues(m, "ok")
-		duration.WithLabelValues(m, "ok")
+		c.Declare(m)
 	}
-	return &Calls{requests: requests, duration: duration}
+	return c
+}
+
+// Declare makes the "ok" series of method exist before its first call.
+func (c *Calls) Declare(method string) {
+	c.requests.WithLabelValues(method, "ok")
+	c.duration.WithLabelValues(method, "ok")
 }
 
 // Observe records a call of method that began at begin and ended with

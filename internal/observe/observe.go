@@ -1,0 +1,111 @@
+// Package observe is the one endpoint middleware of every kitshop service:
+// each call of a go-kit endpoint is one log line and one observation of
+// kitshop_<service>_requests_total and kitshop_<service>_request_duration_seconds
+// (internal/callmetrics), labelled by method and by the outcome the service's
+// error table (internal/errtable) gives the call's error.
+//
+// A call's error is the endpoint's own error (an infrastructure failure, or a
+// decoding or authentication error) or, when the endpoint succeeded, the
+// business failure its response carries (go-kit's endpoint.Failer).
+package observe
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
+	"github.com/kitshop/kitshop/internal/errtable"
+)
+
+// Loggable is implemented by requests and responses that add attributes to
+// their call's log line. They must never return a secret (a password, card
+// data, a token) or an e-mail address.
+type Loggable interface {
+	LogAttrs() []slog.Attr
+}
+
+// Observer logs and counts the calls of one service's endpoints. It is safe
+// for concurrent use.
+type Observer struct {
+	service string
+	table   *errtable.Table
+	logger  *slog.Logger
+	calls   *callmetrics.Calls
+}
+
+// New returns the Observer of service, whose errors table classifies. Log
+// lines go to logger (nil: discarded), metrics to reg (nil: not registered;
+// collectors reg holds already are reused).
+func New(service string, table *errtable.Table, logger *slog.Logger, reg prometheus.Registerer) *Observer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Observer{service: service, table: table, logger: logger, calls: callmetrics.New(reg, service, nil)}
+}
+
+// Endpoint returns e, the endpoint of method, observed. A call is logged at
+// level when it succeeds or ends in a business failure, at Warn (at least)
+// when its error means a dependency or a deadline failed (the table's gRPC
+// code Unavailable, DeadlineExceeded, Canceled or ResourceExhausted), and at
+// Error when no entry of the table explains it. The method's "ok" series
+// exist from this call on.
+func (o *Observer) Endpoint(method string, level slog.Level, e endpoint.Endpoint) endpoint.Endpoint {
+	o.calls.Declare(method)
+	return func(ctx context.Context, request any) (response any, err error) {
+		begin := time.Now()
+		response, err = e(ctx, request)
+		callErr := err
+		if callErr == nil {
+			if f, ok := response.(endpoint.Failer); ok {
+				callErr = f.Failed()
+			}
+		}
+		outcome := o.table.Outcome(callErr)
+		o.calls.Observe(method, outcome, begin)
+		o.log(ctx, method, o.level(level, callErr, outcome), begin, outcome, callErr, request, response)
+		return response, err
+	}
+}
+
+// level is the log level of a call that ended with err.
+func (o *Observer) level(level slog.Level, err error, outcome string) slog.Level {
+	if err == nil {
+		return level
+	}
+	if outcome == errtable.OutcomeError {
+		return slog.LevelError
+	}
+	if e := o.table.Lookup(err); e != nil {
+		switch e.GRPC {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
+			return max(level, slog.LevelWarn)
+		}
+	}
+	return level
+}
+
+func (o *Observer) log(ctx context.Context, method string, level slog.Level, begin time.Time, outcome string, err error, request, response any) {
+	if !o.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("outcome", outcome),
+		slog.Duration("duration", time.Since(begin)),
+	}
+	if l, ok := request.(Loggable); ok {
+		attrs = append(attrs, l.LogAttrs()...)
+	}
+	if l, ok := response.(Loggable); ok {
+		attrs = append(attrs, l.LogAttrs()...)
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	o.logger.LogAttrs(ctx, level, o.service+" service call", attrs...)
+}
