@@ -158,21 +158,30 @@ func (t *Table) Split(err error) (business, infra error) {
 	return nil, err
 }
 
-// GRPCStatus returns the gRPC status error of err: its own status if it has
-// one (GRPCStatus method), else the entry's code with the error's message
-// and the entry's details, else an error that grpc-go sends as
+// GRPCStatus returns the gRPC status error of err: its own status if it
+// answers for itself (err, or the error of its chain that the matching entry
+// names, has a GRPCStatus method), else the entry's code with the error's
+// message and the entry's details, else an error that grpc-go sends as
 // codes.Internal with a generic message while its Error() keeps the cause,
 // for the server's logging interceptor (the cause is for the log, never the
-// client).
+// client). A status found deeper in the chain, such as a dependency's answer
+// kept as the cause, is not this service's answer: the entry, or Internal,
+// decides.
 func (t *Table) GRPCStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	var own interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &own) {
+	type statuser interface{ GRPCStatus() *status.Status }
+	if own, ok := err.(statuser); ok {
 		return own.GRPCStatus().Err()
 	}
 	e := t.Lookup(err)
+	var own statuser
+	if e != nil && errors.As(err, &own) {
+		if ownErr, ok := own.(error); ok && errors.Is(ownErr, e.Err) {
+			return own.GRPCStatus().Err()
+		}
+	}
 	if e == nil {
 		return internalError{cause: err}
 	}

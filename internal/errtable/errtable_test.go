@@ -86,6 +86,20 @@ func TestGRPCStatus(t *testing.T) {
 	if st.Code() != codes.Unavailable || len(st.Details()) != 1 {
 		t.Errorf("keys unavailable: %v %v, want its own status with a RetryInfo", st.Code(), st.Details())
 	}
+	// A dependency's status kept as the cause is not this service's answer.
+	dep := status.Error(codes.PermissionDenied, "the callee refused")
+	st = status.Convert(tab.GRPCStatus(fmt.Errorf("%w: %w", errBusy, dep)))
+	if st.Code() != codes.Unavailable || st.Message() != "busy: rpc error: code = PermissionDenied desc = the callee refused" {
+		t.Errorf("entry over a wrapped status: %v %q, want the entry's Unavailable", st.Code(), st.Message())
+	}
+	st = status.Convert(tab.GRPCStatus(fmt.Errorf("product service: %w", dep)))
+	if st.Code() != codes.Internal || st.Message() != "internal error" {
+		t.Errorf("no entry over a wrapped status: %v %q, want Internal", st.Code(), st.Message())
+	}
+	st = status.Convert(tab.GRPCStatus(fmt.Errorf("checking the token: %w", token.ErrKeysUnavailable)))
+	if st.Code() != codes.Unavailable || len(st.Details()) != 1 {
+		t.Errorf("wrapped keys unavailable: %v %v, want its own status", st.Code(), st.Details())
+	}
 	if tab.GRPCStatus(nil) != nil {
 		t.Error("GRPCStatus(nil) is not nil")
 	}
