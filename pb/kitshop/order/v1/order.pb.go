@@ -880,6 +880,95 @@ func (x *DeliveryStartedResponse) GetOrder() *Order {
 	return nil
 }
 
+type DeliveryDoneRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryDoneRequest) Reset() {
+	*x = DeliveryDoneRequest{}
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryDoneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryDoneRequest) ProtoMessage() {}
+
+func (x *DeliveryDoneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryDoneRequest.ProtoReflect.Descriptor instead.
+func (*DeliveryDoneRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeliveryDoneRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeliveryDoneResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Order         *Order                 `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryDoneResponse) Reset() {
+	*x = DeliveryDoneResponse{}
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryDoneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryDoneResponse) ProtoMessage() {}
+
+func (x *DeliveryDoneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryDoneResponse.ProtoReflect.Descriptor instead.
+func (*DeliveryDoneResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeliveryDoneResponse) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
 type GetOrderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -889,7 +978,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[11]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +990,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[11]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1003,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{11}
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrderRequest) GetId() string {
@@ -933,7 +1022,7 @@ type GetOrderResponse struct {
 
 func (x *GetOrderResponse) Reset() {
 	*x = GetOrderResponse{}
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[12]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1034,7 @@ func (x *GetOrderResponse) String() string {
 func (*GetOrderResponse) ProtoMessage() {}
 
 func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[12]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1047,7 @@ func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderResponse.ProtoReflect.Descriptor instead.
 func (*GetOrderResponse) Descriptor() ([]byte, []int) {
-	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{12}
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetOrderResponse) GetOrder() *Order {
@@ -980,7 +1069,7 @@ type ListOrdersRequest struct {
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[13]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1081,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[13]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1094,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{13}
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOrdersRequest) GetPageSize() int32 {
@@ -1033,7 +1122,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[14]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1134,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_order_v1_order_proto_msgTypes[14]
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1147,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{14}
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*Order {
@@ -1147,6 +1236,10 @@ const file_kitshop_order_v1_order_proto_rawDesc = "" +
 	"\x16DeliveryStartedRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
 	"\x17DeliveryStartedResponse\x12-\n" +
+	"\x05order\x18\x01 \x01(\v2\x17.kitshop.order.v1.OrderR\x05order\"%\n" +
+	"\x13DeliveryDoneRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"E\n" +
+	"\x14DeliveryDoneResponse\x12-\n" +
 	"\x05order\x18\x01 \x01(\v2\x17.kitshop.order.v1.OrderR\x05order\"!\n" +
 	"\x0fGetOrderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"A\n" +
@@ -1166,10 +1259,11 @@ const file_kitshop_order_v1_order_proto_rawDesc = "" +
 	"\x1bORDER_STATUS_PAYMENT_FAILED\x10\x03\x12\"\n" +
 	"\x1eORDER_STATUS_PAYMENT_PROCESSED\x10\x04\x12!\n" +
 	"\x1dORDER_STATUS_DELIVERY_STARTED\x10\x05\x12\x1e\n" +
-	"\x1aORDER_STATUS_DELIVERY_DONE\x10\x062\xfe\x02\n" +
+	"\x1aORDER_STATUS_DELIVERY_DONE\x10\x062\xdd\x03\n" +
 	"\fOrderService\x12Z\n" +
 	"\vCreateOrder\x12$.kitshop.order.v1.CreateOrderRequest\x1a%.kitshop.order.v1.CreateOrderResponse\x12f\n" +
-	"\x0fDeliveryStarted\x12(.kitshop.order.v1.DeliveryStartedRequest\x1a).kitshop.order.v1.DeliveryStartedResponse\x12Q\n" +
+	"\x0fDeliveryStarted\x12(.kitshop.order.v1.DeliveryStartedRequest\x1a).kitshop.order.v1.DeliveryStartedResponse\x12]\n" +
+	"\fDeliveryDone\x12%.kitshop.order.v1.DeliveryDoneRequest\x1a&.kitshop.order.v1.DeliveryDoneResponse\x12Q\n" +
 	"\bGetOrder\x12!.kitshop.order.v1.GetOrderRequest\x1a\".kitshop.order.v1.GetOrderResponse\x12W\n" +
 	"\n" +
 	"ListOrders\x12#.kitshop.order.v1.ListOrdersRequest\x1a$.kitshop.order.v1.ListOrdersResponseB8Z6github.com/kitshop/kitshop/pb/kitshop/order/v1;orderv1b\x06proto3"
@@ -1187,7 +1281,7 @@ func file_kitshop_order_v1_order_proto_rawDescGZIP() []byte {
 }
 
 var file_kitshop_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kitshop_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_kitshop_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_kitshop_order_v1_order_proto_goTypes = []any{
 	(OrderStatus)(0),                // 0: kitshop.order.v1.OrderStatus
 	(*Address)(nil),                 // 1: kitshop.order.v1.Address
@@ -1201,45 +1295,50 @@ var file_kitshop_order_v1_order_proto_goTypes = []any{
 	(*Order)(nil),                   // 9: kitshop.order.v1.Order
 	(*DeliveryStartedRequest)(nil),  // 10: kitshop.order.v1.DeliveryStartedRequest
 	(*DeliveryStartedResponse)(nil), // 11: kitshop.order.v1.DeliveryStartedResponse
-	(*GetOrderRequest)(nil),         // 12: kitshop.order.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),        // 13: kitshop.order.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),       // 14: kitshop.order.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),      // 15: kitshop.order.v1.ListOrdersResponse
-	(v1.PaymentMethod)(0),           // 16: kitshop.payment.v1.PaymentMethod
-	(v1.PaymentStatus)(0),           // 17: kitshop.payment.v1.PaymentStatus
-	(*timestamppb.Timestamp)(nil),   // 18: google.protobuf.Timestamp
+	(*DeliveryDoneRequest)(nil),     // 12: kitshop.order.v1.DeliveryDoneRequest
+	(*DeliveryDoneResponse)(nil),    // 13: kitshop.order.v1.DeliveryDoneResponse
+	(*GetOrderRequest)(nil),         // 14: kitshop.order.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),        // 15: kitshop.order.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),       // 16: kitshop.order.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),      // 17: kitshop.order.v1.ListOrdersResponse
+	(v1.PaymentMethod)(0),           // 18: kitshop.payment.v1.PaymentMethod
+	(v1.PaymentStatus)(0),           // 19: kitshop.payment.v1.PaymentStatus
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
 }
 var file_kitshop_order_v1_order_proto_depIdxs = []int32{
-	16, // 0: kitshop.order.v1.PaymentDetails.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
+	18, // 0: kitshop.order.v1.PaymentDetails.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
 	1,  // 1: kitshop.order.v1.CreateOrderRequest.address:type_name -> kitshop.order.v1.Address
 	2,  // 2: kitshop.order.v1.CreateOrderRequest.payment:type_name -> kitshop.order.v1.PaymentDetails
 	3,  // 3: kitshop.order.v1.CreateOrderRequest.items:type_name -> kitshop.order.v1.LineItem
 	9,  // 4: kitshop.order.v1.CreateOrderResponse.order:type_name -> kitshop.order.v1.Order
-	16, // 5: kitshop.order.v1.PaymentSummary.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
-	17, // 6: kitshop.order.v1.PaymentSummary.payment_status:type_name -> kitshop.payment.v1.PaymentStatus
+	18, // 5: kitshop.order.v1.PaymentSummary.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
+	19, // 6: kitshop.order.v1.PaymentSummary.payment_status:type_name -> kitshop.payment.v1.PaymentStatus
 	6,  // 7: kitshop.order.v1.Order.customer:type_name -> kitshop.order.v1.Customer
 	7,  // 8: kitshop.order.v1.Order.products:type_name -> kitshop.order.v1.OrderLine
 	1,  // 9: kitshop.order.v1.Order.delivery_address:type_name -> kitshop.order.v1.Address
 	0,  // 10: kitshop.order.v1.Order.status:type_name -> kitshop.order.v1.OrderStatus
 	8,  // 11: kitshop.order.v1.Order.payment:type_name -> kitshop.order.v1.PaymentSummary
-	18, // 12: kitshop.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	18, // 13: kitshop.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 12: kitshop.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	20, // 13: kitshop.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 14: kitshop.order.v1.DeliveryStartedResponse.order:type_name -> kitshop.order.v1.Order
-	9,  // 15: kitshop.order.v1.GetOrderResponse.order:type_name -> kitshop.order.v1.Order
-	9,  // 16: kitshop.order.v1.ListOrdersResponse.orders:type_name -> kitshop.order.v1.Order
-	4,  // 17: kitshop.order.v1.OrderService.CreateOrder:input_type -> kitshop.order.v1.CreateOrderRequest
-	10, // 18: kitshop.order.v1.OrderService.DeliveryStarted:input_type -> kitshop.order.v1.DeliveryStartedRequest
-	12, // 19: kitshop.order.v1.OrderService.GetOrder:input_type -> kitshop.order.v1.GetOrderRequest
-	14, // 20: kitshop.order.v1.OrderService.ListOrders:input_type -> kitshop.order.v1.ListOrdersRequest
-	5,  // 21: kitshop.order.v1.OrderService.CreateOrder:output_type -> kitshop.order.v1.CreateOrderResponse
-	11, // 22: kitshop.order.v1.OrderService.DeliveryStarted:output_type -> kitshop.order.v1.DeliveryStartedResponse
-	13, // 23: kitshop.order.v1.OrderService.GetOrder:output_type -> kitshop.order.v1.GetOrderResponse
-	15, // 24: kitshop.order.v1.OrderService.ListOrders:output_type -> kitshop.order.v1.ListOrdersResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 15: kitshop.order.v1.DeliveryDoneResponse.order:type_name -> kitshop.order.v1.Order
+	9,  // 16: kitshop.order.v1.GetOrderResponse.order:type_name -> kitshop.order.v1.Order
+	9,  // 17: kitshop.order.v1.ListOrdersResponse.orders:type_name -> kitshop.order.v1.Order
+	4,  // 18: kitshop.order.v1.OrderService.CreateOrder:input_type -> kitshop.order.v1.CreateOrderRequest
+	10, // 19: kitshop.order.v1.OrderService.DeliveryStarted:input_type -> kitshop.order.v1.DeliveryStartedRequest
+	12, // 20: kitshop.order.v1.OrderService.DeliveryDone:input_type -> kitshop.order.v1.DeliveryDoneRequest
+	14, // 21: kitshop.order.v1.OrderService.GetOrder:input_type -> kitshop.order.v1.GetOrderRequest
+	16, // 22: kitshop.order.v1.OrderService.ListOrders:input_type -> kitshop.order.v1.ListOrdersRequest
+	5,  // 23: kitshop.order.v1.OrderService.CreateOrder:output_type -> kitshop.order.v1.CreateOrderResponse
+	11, // 24: kitshop.order.v1.OrderService.DeliveryStarted:output_type -> kitshop.order.v1.DeliveryStartedResponse
+	13, // 25: kitshop.order.v1.OrderService.DeliveryDone:output_type -> kitshop.order.v1.DeliveryDoneResponse
+	15, // 26: kitshop.order.v1.OrderService.GetOrder:output_type -> kitshop.order.v1.GetOrderResponse
+	17, // 27: kitshop.order.v1.OrderService.ListOrders:output_type -> kitshop.order.v1.ListOrdersResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_kitshop_order_v1_order_proto_init() }
@@ -1253,7 +1352,7 @@ func file_kitshop_order_v1_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kitshop_order_v1_order_proto_rawDesc), len(file_kitshop_order_v1_order_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

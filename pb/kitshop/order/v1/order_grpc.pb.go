@@ -28,6 +28,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	OrderService_CreateOrder_FullMethodName     = "/kitshop.order.v1.OrderService/CreateOrder"
 	OrderService_DeliveryStarted_FullMethodName = "/kitshop.order.v1.OrderService/DeliveryStarted"
+	OrderService_DeliveryDone_FullMethodName    = "/kitshop.order.v1.OrderService/DeliveryDone"
 	OrderService_GetOrder_FullMethodName        = "/kitshop.order.v1.OrderService/GetOrder"
 	OrderService_ListOrders_FullMethodName      = "/kitshop.order.v1.OrderService/ListOrders"
 )
@@ -42,8 +43,13 @@ type OrderServiceClient interface {
 	// (caller, idempotency_key): a repeat returns the same order.
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
 	// DeliveryStarted moves a paid order to ORDER_STATUS_DELIVERY_STARTED.
-	// Idempotent; called by the notification service.
+	// Idempotent. The order service starts delivery itself once the payment
+	// notification is sent; this is an operator's call.
 	DeliveryStarted(ctx context.Context, in *DeliveryStartedRequest, opts ...grpc.CallOption) (*DeliveryStartedResponse, error)
+	// DeliveryDone moves an order whose delivery started to
+	// ORDER_STATUS_DELIVERY_DONE: the courier's or an operator's "delivered".
+	// Idempotent; from any other status it is FailedPrecondition.
+	DeliveryDone(ctx context.Context, in *DeliveryDoneRequest, opts ...grpc.CallOption) (*DeliveryDoneResponse, error)
 	// GetOrder returns one of the caller's orders (another user's is NotFound).
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
 	// ListOrders pages through the caller's orders, newest first.
@@ -72,6 +78,16 @@ func (c *orderServiceClient) DeliveryStarted(ctx context.Context, in *DeliverySt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeliveryStartedResponse)
 	err := c.cc.Invoke(ctx, OrderService_DeliveryStarted_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orderServiceClient) DeliveryDone(ctx context.Context, in *DeliveryDoneRequest, opts ...grpc.CallOption) (*DeliveryDoneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliveryDoneResponse)
+	err := c.cc.Invoke(ctx, OrderService_DeliveryDone_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +124,13 @@ type OrderServiceServer interface {
 	// (caller, idempotency_key): a repeat returns the same order.
 	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
 	// DeliveryStarted moves a paid order to ORDER_STATUS_DELIVERY_STARTED.
-	// Idempotent; called by the notification service.
+	// Idempotent. The order service starts delivery itself once the payment
+	// notification is sent; this is an operator's call.
 	DeliveryStarted(context.Context, *DeliveryStartedRequest) (*DeliveryStartedResponse, error)
+	// DeliveryDone moves an order whose delivery started to
+	// ORDER_STATUS_DELIVERY_DONE: the courier's or an operator's "delivered".
+	// Idempotent; from any other status it is FailedPrecondition.
+	DeliveryDone(context.Context, *DeliveryDoneRequest) (*DeliveryDoneResponse, error)
 	// GetOrder returns one of the caller's orders (another user's is NotFound).
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
 	// ListOrders pages through the caller's orders, newest first.
@@ -129,6 +150,9 @@ func (UnimplementedOrderServiceServer) CreateOrder(context.Context, *CreateOrder
 }
 func (UnimplementedOrderServiceServer) DeliveryStarted(context.Context, *DeliveryStartedRequest) (*DeliveryStartedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeliveryStarted not implemented")
+}
+func (UnimplementedOrderServiceServer) DeliveryDone(context.Context, *DeliveryDoneRequest) (*DeliveryDoneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeliveryDone not implemented")
 }
 func (UnimplementedOrderServiceServer) GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrder not implemented")
@@ -193,6 +217,24 @@ func _OrderService_DeliveryStarted_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_DeliveryDone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeliveryDoneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderServiceServer).DeliveryDone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderService_DeliveryDone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderServiceServer).DeliveryDone(ctx, req.(*DeliveryDoneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OrderService_GetOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetOrderRequest)
 	if err := dec(in); err != nil {
@@ -243,6 +285,10 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeliveryStarted",
 			Handler:    _OrderService_DeliveryStarted_Handler,
+		},
+		{
+			MethodName: "DeliveryDone",
+			Handler:    _OrderService_DeliveryDone_Handler,
 		},
 		{
 			MethodName: "GetOrder",
