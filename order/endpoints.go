@@ -2,10 +2,12 @@ package order
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -17,48 +19,55 @@ type Set struct {
 	CreateOrderEndpoint endpoint.Endpoint
 	GetOrderEndpoint    endpoint.Endpoint
 	ListOrdersEndpoint  endpoint.Endpoint
-	// DeliveryStartedEndpoint is the original system's call, for operators
-	// and outside callers (the order service starts delivery itself); it
-	// takes no token: it is served on gRPC only, on the internal network.
+	// DeliveryStartedEndpoint and DeliveryDoneEndpoint are an operator's
+	// calls (the order service starts delivery itself; a courier's tool
+	// reports it done): they take no token, and are served on gRPC only, on
+	// the internal network, where the service credentials decide
+	// (GRPCAccess).
 	DeliveryStartedEndpoint endpoint.Endpoint
+	DeliveryDoneEndpoint    endpoint.Endpoint
+	// AdminDeliveryDoneEndpoint is DeliveryDone for an admin's bearer access
+	// token (the HTTP route POST /order/{id}/delivered): a user's token is
+	// token.ErrForbidden.
+	AdminDeliveryDoneEndpoint endpoint.Endpoint
 }
+
+// Method names, the "method" label of the metrics and the logs.
+const (
+	methodCreateOrder     = "CreateOrder"
+	methodDeliveryStarted = "DeliveryStarted"
+	methodDeliveryDone    = "DeliveryDone"
+	methodGetOrder        = "GetOrder"
+	methodListOrders      = "ListOrders"
+)
 
 // NewSet returns the endpoints of svc. verifier checks the access tokens
-// (public key only).
-func NewSet(svc Service, verifier *token.Verifier) Set {
+// (public key only). Each endpoint is observed (internal/observe): one log
+// line per call on logger (nil: discarded; writes at Info, reads at Debug,
+// unavailable dependencies at Warn, infrastructure failures at Error) and
+// kitshop_order_requests_total and kitshop_order_request_duration_seconds
+// {method, outcome} on reg (nil: not registered), the outcome from the
+// service's error table; a refused token counts too ("invalid_token",
+// "permission_denied").
+func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
+	obs := observe.New("order", errorTable, logger, reg)
 	auth := token.Authenticate(verifier)
-	return Set{
-		CreateOrderEndpoint:     auth(MakeCreateOrderEndpoint(svc)),
-		GetOrderEndpoint:        auth(MakeGetOrderEndpoint(svc)),
-		ListOrdersEndpoint:      auth(MakeListOrdersEndpoint(svc)),
-		DeliveryStartedEndpoint: MakeDeliveryStartedEndpoint(svc),
+	admin := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return auth(token.RequireRole(token.RoleAdmin)(next))
 	}
-}
-
-// businessErrors are the errors that ride in a response (endpoint.Failer);
-// anything else is an infrastructure failure, the endpoint's own error.
-var businessErrors = []error{
-	ErrInvalidArgument,
-	ErrNotFound,
-	ErrUserNotFound,
-	ErrProductNotFound,
-	ErrOutOfStock,
-	ErrPaymentDeclined,
-	ErrIdempotencyKeyReused,
-	ErrIllegalTransition,
-	ErrUnavailable,
+	return Set{
+		CreateOrderEndpoint:       obs.Endpoint(methodCreateOrder, slog.LevelInfo, auth(MakeCreateOrderEndpoint(svc))),
+		GetOrderEndpoint:          obs.Endpoint(methodGetOrder, slog.LevelDebug, auth(MakeGetOrderEndpoint(svc))),
+		ListOrdersEndpoint:        obs.Endpoint(methodListOrders, slog.LevelDebug, auth(MakeListOrdersEndpoint(svc))),
+		DeliveryStartedEndpoint:   obs.Endpoint(methodDeliveryStarted, slog.LevelInfo, MakeDeliveryStartedEndpoint(svc)),
+		DeliveryDoneEndpoint:      obs.Endpoint(methodDeliveryDone, slog.LevelInfo, MakeDeliveryDoneEndpoint(svc)),
+		AdminDeliveryDoneEndpoint: obs.Endpoint(methodDeliveryDone, slog.LevelInfo, admin(MakeDeliveryDoneEndpoint(svc))),
+	}
 }
 
 // split sorts err into a business failure, for the response, or an
-// infrastructure failure, for the endpoint's error.
-func split(err error) (business, infra error) {
-	for _, b := range businessErrors {
-		if errors.Is(err, b) {
-			return err, nil
-		}
-	}
-	return nil, err
-}
+// infrastructure failure, for the endpoint's error (errorTable).
+func split(err error) (business, infra error) { return errorTable.Split(err) }
 
 // caller returns the subject of the verified token in ctx.
 func caller(ctx context.Context) (string, error) {
@@ -69,8 +78,13 @@ func caller(ctx context.Context) (string, error) {
 	return c.Subject, nil
 }
 
+// The log attributes of a call (observe.Loggable): the order and user ids,
+// the status reached, never card data nor e-mail addresses. The caller's id
+// comes from the token, which the endpoint reads: the responses carry it for
+// the log line.
+
 // CreateOrderRequest is the input of CreateOrder; the caller comes from the
-// token.
+// token. It adds nothing to the log line: it holds card data.
 type CreateOrderRequest struct {
 	Order NewOrder
 }
@@ -80,10 +94,18 @@ type CreateOrderResponse struct {
 	Order    Order
 	Replayed bool
 	Err      error
+
+	userID string // the caller, for the log
 }
 
 // Failed implements endpoint.Failer.
 func (r CreateOrderResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r CreateOrderResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("user_id", r.userID), slog.String("order_id", r.Order.ID),
+		slog.String("status", string(r.Order.Status)), slog.Bool("replayed", r.Replayed)}
+}
 
 // MakeCreateOrderEndpoint returns the CreateOrder endpoint of s.
 func MakeCreateOrderEndpoint(s Service) endpoint.Endpoint {
@@ -97,7 +119,7 @@ func MakeCreateOrderEndpoint(s Service) endpoint.Endpoint {
 		if infra != nil {
 			return nil, infra
 		}
-		return CreateOrderResponse{Order: o, Replayed: replayed, Err: business}, nil
+		return CreateOrderResponse{Order: o, Replayed: replayed, Err: business, userID: userID}, nil
 	}
 }
 
@@ -106,14 +128,39 @@ type DeliveryStartedRequest struct {
 	OrderID string
 }
 
-// OrderResponse is the output of DeliveryStarted and GetOrder.
+// LogAttrs implements observe.Loggable.
+func (r DeliveryStartedRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order_id", r.OrderID)}
+}
+
+// DeliveryDoneRequest is the input of DeliveryDone.
+type DeliveryDoneRequest struct {
+	OrderID string
+}
+
+// LogAttrs implements observe.Loggable.
+func (r DeliveryDoneRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order_id", r.OrderID)}
+}
+
+// OrderResponse is the output of DeliveryStarted, DeliveryDone and GetOrder.
 type OrderResponse struct {
 	Order Order
 	Err   error
+
+	userID string // the caller of GetOrder, for the log
 }
 
 // Failed implements endpoint.Failer.
 func (r OrderResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r OrderResponse) LogAttrs() []slog.Attr {
+	if r.userID == "" {
+		return nil
+	}
+	return []slog.Attr{slog.String("user_id", r.userID)}
+}
 
 // MakeDeliveryStartedEndpoint returns the DeliveryStarted endpoint of s.
 func MakeDeliveryStartedEndpoint(s Service) endpoint.Endpoint {
@@ -127,9 +174,27 @@ func MakeDeliveryStartedEndpoint(s Service) endpoint.Endpoint {
 	}
 }
 
+// MakeDeliveryDoneEndpoint returns the DeliveryDone endpoint of s; who may
+// call it is the transport's (GRPCAccess) or NewSet's admin check.
+func MakeDeliveryDoneEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		o, err := s.DeliveryDone(ctx, request.(DeliveryDoneRequest).OrderID)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return OrderResponse{Order: o, Err: business}, nil
+	}
+}
+
 // GetOrderRequest is the input of GetOrder.
 type GetOrderRequest struct {
 	OrderID string
+}
+
+// LogAttrs implements observe.Loggable.
+func (r GetOrderRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order_id", r.OrderID)}
 }
 
 // MakeGetOrderEndpoint returns the GetOrder endpoint of s.
@@ -144,7 +209,7 @@ func MakeGetOrderEndpoint(s Service) endpoint.Endpoint {
 		if infra != nil {
 			return nil, infra
 		}
-		return OrderResponse{Order: o, Err: business}, nil
+		return OrderResponse{Order: o, Err: business, userID: userID}, nil
 	}
 }
 
@@ -158,10 +223,17 @@ type ListOrdersRequest struct {
 type ListOrdersResponse struct {
 	Page Page
 	Err  error
+
+	userID string // the caller, for the log
 }
 
 // Failed implements endpoint.Failer.
 func (r ListOrdersResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r ListOrdersResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("user_id", r.userID), slog.Int("orders", len(r.Page.Orders))}
+}
 
 // MakeListOrdersEndpoint returns the ListOrders endpoint of s.
 func MakeListOrdersEndpoint(s Service) endpoint.Endpoint {
@@ -176,6 +248,6 @@ func MakeListOrdersEndpoint(s Service) endpoint.Endpoint {
 		if infra != nil {
 			return nil, infra
 		}
-		return ListOrdersResponse{Page: p, Err: business}, nil
+		return ListOrdersResponse{Page: p, Err: business, userID: userID}, nil
 	}
 }

@@ -49,7 +49,7 @@ func newSecFixture(t testing.TB) *secFixture {
 	t.Helper()
 	e := newEnv(t)
 	signer := newSecSigner(t, token.Options{})
-	set := NewSet(e.svc, signer.Verifier())
+	set := NewSet(e.svc, signer.Verifier(), nil, nil)
 	return &secFixture{env: e, signer: signer, set: set,
 		handler: httpserver.New(NewHTTPHandler(set), httpserver.Options{})}
 }

@@ -2,15 +2,8 @@ package order
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kitshop/kitshop/internal/svcauth"
@@ -20,26 +13,32 @@ import (
 
 // GRPCAccess is who may call each OrderService method (svcauth; any other
 // method is refused): the end users' calls carry their own JWT, checked by
-// the endpoints; DeliveryStarted, which takes none and which no service calls
-// (the order service starts delivery itself), is an operator's.
+// the endpoints; DeliveryStarted and DeliveryDone, which take none and which
+// no service calls (the order service starts delivery itself), are an
+// operator's (a courier's tool reports "delivered" as one).
 var GRPCAccess = svcauth.Policy{
 	orderv1.OrderService_CreateOrder_FullMethodName:     svcauth.EndUsers,
 	orderv1.OrderService_GetOrder_FullMethodName:        svcauth.EndUsers,
 	orderv1.OrderService_ListOrders_FullMethodName:      svcauth.EndUsers,
 	orderv1.OrderService_DeliveryStarted_FullMethodName: svcauth.Callers(svcauth.Operator),
+	orderv1.OrderService_DeliveryDone_FullMethodName:    svcauth.Callers(svcauth.Operator),
 }
 
 // GRPCServer serves kitshop.order.v1.OrderService from a Set.
 //
 // Errors: every encoder returns the response's Failer error as its own error,
 // so go-kit hands business failures back exactly like decode and endpoint
-// errors, and each method converts whatever came back in one place,
-// grpcError, with the table grpcCodes.
+// errors, and each method converts whatever came back with the service's
+// error table (errorTable.GRPCStatus): its code, the error's message and its
+// details (an errdetails.ErrorInfo for a declined payment or an unavailable
+// dependency, with an errdetails.RetryInfo for the latter); an
+// infrastructure failure is Internal "internal error".
 type GRPCServer struct {
 	orderv1.UnimplementedOrderServiceServer
 
 	createOrder     grpctransport.Handler
 	deliveryStarted grpctransport.Handler
+	deliveryDone    grpctransport.Handler
 	getOrder        grpctransport.Handler
 	listOrders      grpctransport.Handler
 }
@@ -54,100 +53,17 @@ func NewGRPCServer(set Set) *GRPCServer {
 	return &GRPCServer{
 		createOrder:     grpctransport.NewServer(set.CreateOrderEndpoint, decodeGRPCCreateOrderRequest, encodeGRPCCreateOrderResponse, opts...),
 		deliveryStarted: grpctransport.NewServer(set.DeliveryStartedEndpoint, decodeGRPCDeliveryStartedRequest, encodeGRPCDeliveryStartedResponse, opts...),
+		deliveryDone:    grpctransport.NewServer(set.DeliveryDoneEndpoint, decodeGRPCDeliveryDoneRequest, encodeGRPCDeliveryDoneResponse, opts...),
 		getOrder:        grpctransport.NewServer(set.GetOrderEndpoint, decodeGRPCGetOrderRequest, encodeGRPCGetOrderResponse, opts...),
 		listOrders:      grpctransport.NewServer(set.ListOrdersEndpoint, decodeGRPCListOrdersRequest, encodeGRPCListOrdersResponse, opts...),
 	}
-}
-
-// grpcCodes is THE table from business errors to gRPC codes; the first entry
-// that matches (errors.Is) wins. Anything else is codes.Internal.
-var grpcCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrUserNotFound, codes.NotFound},
-	{ErrProductNotFound, codes.NotFound},
-	{ErrOutOfStock, codes.FailedPrecondition},
-	{ErrPaymentDeclined, codes.FailedPrecondition},
-	{ErrIllegalTransition, codes.FailedPrecondition},
-	{ErrIdempotencyKeyReused, codes.AlreadyExists},
-	{ErrUnavailable, codes.Unavailable},
-	{token.ErrMissingToken, codes.Unauthenticated},
-	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
-}
-
-// errorDomain is the domain of the errdetails.ErrorInfo this service attaches.
-const errorDomain = "order.kitshop"
-
-// grpcError converts an error from a go-kit handler into a gRPC status
-// error. A declined payment carries an errdetails.ErrorInfo (reason
-// PAYMENT_DECLINED, metadata orderId); an unavailable dependency an ErrorInfo
-// (DEPENDENCY_UNAVAILABLE, metadata dependency and orderId if one was stored)
-// and, when its breaker refused the call, an errdetails.RetryInfo with the
-// time left rounded up to whole seconds (at least one).
-// token.ErrKeysUnavailable is its own status: Unavailable with a RetryInfo.
-func grpcError(err error) error {
-	if errors.Is(err, token.ErrKeysUnavailable) {
-		return token.ErrKeysUnavailable // its own status: Unavailable with a RetryInfo
-	}
-	for _, m := range grpcCodes {
-		if !errors.Is(err, m.err) {
-			continue
-		}
-		st := status.New(m.code, err.Error())
-		var details []protoadapt.MessageV1
-		var declined *DeclinedError
-		var unavailable *UnavailableError
-		switch {
-		case errors.As(err, &declined):
-			details = append(details, &errdetails.ErrorInfo{Reason: "PAYMENT_DECLINED", Domain: errorDomain,
-				Metadata: map[string]string{"orderId": declined.OrderID, "reason": declined.Reason}})
-		case errors.As(err, &unavailable):
-			md := map[string]string{"dependency": unavailable.Dependency}
-			if unavailable.OrderID != "" {
-				md["orderId"] = unavailable.OrderID
-			}
-			details = append(details, &errdetails.ErrorInfo{Reason: "DEPENDENCY_UNAVAILABLE", Domain: errorDomain, Metadata: md})
-			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter(unavailable.RetryAfter))})
-		}
-		if len(details) > 0 {
-			if withDetails, derr := st.WithDetails(details...); derr == nil {
-				st = withDetails
-			}
-		}
-		return st.Err()
-	}
-	return internalError{cause: err}
-}
-
-// retryAfter rounds a breaker's remaining open time up to whole seconds, at
-// least one: what a client should wait.
-func retryAfter(d time.Duration) time.Duration {
-	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
-}
-
-// internalError is an infrastructure failure: the client sees only
-// codes.Internal "internal error", while Error() keeps the cause for the
-// server's logging interceptor (internal/grpcserver).
-type internalError struct{ cause error }
-
-func (e internalError) Error() string { return e.cause.Error() }
-func (e internalError) Unwrap() error { return e.cause }
-
-// GRPCStatus is what grpc-go sends the client.
-func (e internalError) GRPCStatus() *status.Status {
-	return status.New(codes.Internal, "internal error")
 }
 
 // CreateOrder implements orderv1.OrderServiceServer.
 func (s *GRPCServer) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRequest) (*orderv1.CreateOrderResponse, error) {
 	_, resp, err := s.createOrder.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*orderv1.CreateOrderResponse), nil
 }
@@ -156,16 +72,25 @@ func (s *GRPCServer) CreateOrder(ctx context.Context, req *orderv1.CreateOrderRe
 func (s *GRPCServer) DeliveryStarted(ctx context.Context, req *orderv1.DeliveryStartedRequest) (*orderv1.DeliveryStartedResponse, error) {
 	_, resp, err := s.deliveryStarted.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*orderv1.DeliveryStartedResponse), nil
+}
+
+// DeliveryDone implements orderv1.OrderServiceServer.
+func (s *GRPCServer) DeliveryDone(ctx context.Context, req *orderv1.DeliveryDoneRequest) (*orderv1.DeliveryDoneResponse, error) {
+	_, resp, err := s.deliveryDone.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*orderv1.DeliveryDoneResponse), nil
 }
 
 // GetOrder implements orderv1.OrderServiceServer.
 func (s *GRPCServer) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest) (*orderv1.GetOrderResponse, error) {
 	_, resp, err := s.getOrder.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*orderv1.GetOrderResponse), nil
 }
@@ -174,7 +99,7 @@ func (s *GRPCServer) GetOrder(ctx context.Context, req *orderv1.GetOrderRequest)
 func (s *GRPCServer) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequest) (*orderv1.ListOrdersResponse, error) {
 	_, resp, err := s.listOrders.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*orderv1.ListOrdersResponse), nil
 }
@@ -228,6 +153,18 @@ func encodeGRPCDeliveryStartedResponse(_ context.Context, response any) (any, er
 		return nil, resp.Err
 	}
 	return &orderv1.DeliveryStartedResponse{Order: orderToProto(resp.Order)}, nil
+}
+
+func decodeGRPCDeliveryDoneRequest(_ context.Context, grpcReq any) (any, error) {
+	return DeliveryDoneRequest{OrderID: grpcReq.(*orderv1.DeliveryDoneRequest).GetId()}, nil
+}
+
+func encodeGRPCDeliveryDoneResponse(_ context.Context, response any) (any, error) {
+	resp := response.(OrderResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	return &orderv1.DeliveryDoneResponse{Order: orderToProto(resp.Order)}, nil
 }
 
 func decodeGRPCGetOrderRequest(_ context.Context, grpcReq any) (any, error) {

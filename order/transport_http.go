@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +26,9 @@ const ReplayedHeader = "Idempotent-Replayed"
 //	POST /order        {productIds, items, address, payment} (+ Idempotency-Key) → 201 order (200 on a replay)
 //	GET  /order        ?pageSize=&pageToken= → 200 {orders, nextPageToken}
 //	GET  /order/{id}   → 200 order (another user's: 404)
+//	POST /order/{id}/delivered  admin; no body → 200 order, now DeliveryDone
+//	                   (from DeliveryStarted; repeating it is harmless; any
+//	                   other status: 409; a user's token: 403)
 //
 // An order is {id, customer{userId,email,name}, products[{productId,name,
 // price,quantity}], deliveryAddress{name,street,city,postalCode,country},
@@ -34,7 +36,7 @@ const ReplayedHeader = "Idempotent-Replayed"
 // maskedCardNumber}, total, failureReason, createdAt, updatedAt}, statuses
 // spelled "Pending", "PaymentProcessed", ... Errors are
 // {"error":{"code","message"}} (httpserver.EncodeError) with the status of
-// the table httpStatuses: every encoder returns the response's Failer error,
+// the service's error table (errors.go): every encoder returns the response's Failer error,
 // which go-kit hands to the error encoder like decode and endpoint errors.
 // Health and metrics routes are added by httpserver.New.
 func NewHTTPHandler(set Set) http.Handler {
@@ -49,71 +51,20 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.ListOrdersEndpoint, decodeHTTPListOrdersRequest, encodeHTTPListOrdersResponse, opts...))
 	mux.Handle("GET /order/{id}", httptransport.NewServer(
 		set.GetOrderEndpoint, decodeHTTPGetOrderRequest, encodeHTTPOrderResponse, opts...))
+	mux.Handle("POST /order/{id}/delivered", httptransport.NewServer(
+		set.AdminDeliveryDoneEndpoint, decodeHTTPDeliveryDoneRequest, encodeHTTPOrderResponse, opts...))
 	return mux
 }
 
-// httpStatuses is THE table from business errors to HTTP statuses and error
-// codes; the first entry that matches (errors.Is) wins. challenge, if set, is
-// the WWW-Authenticate header (RFC 6750 §3). An unavailable dependency whose
-// breaker refused the call also gets Retry-After: the time the breaker stays
-// open, rounded up to whole seconds (at least one). Other errors pass to
-// httpserver.EncodeError as they are: its own *RequestError (bad JSON: 400,
-// body too large: 413), a deadline 504, else 500.
-var httpStatuses = []struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}{
-	{ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", ""},
-	{token.ErrMissingToken, http.StatusUnauthorized, "unauthenticated", `Bearer realm="kitshop"`},
-	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
-	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
-	{ErrNotFound, http.StatusNotFound, "not_found", ""},
-	{ErrUserNotFound, http.StatusNotFound, "user_not_found", ""},
-	{ErrProductNotFound, http.StatusNotFound, "product_not_found", ""},
-	{ErrOutOfStock, http.StatusConflict, "out_of_stock", ""},
-	{ErrPaymentDeclined, http.StatusPaymentRequired, "payment_declined", ""},
-	{ErrIllegalTransition, http.StatusConflict, "failed_precondition", ""},
-	{ErrIdempotencyKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused", ""},
-	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable", ""},
-}
-
-// httpError is a business error with its status, code and headers, in the
-// shape httpserver.EncodeError reads.
-type httpError struct {
-	err     error
-	status  int
-	code    string
-	headers http.Header
-}
-
-func (e *httpError) Error() string     { return e.err.Error() }
-func (e *httpError) Unwrap() error     { return e.err }
-func (e *httpError) StatusCode() int   { return e.status }
-func (e *httpError) ErrorCode() string { return e.code }
-
-// Headers implements go-kit's httptransport.Headerer.
-func (e *httpError) Headers() http.Header { return e.headers }
-
-// encodeHTTPError is the ErrorEncoder of every route.
+// encodeHTTPError is the ErrorEncoder of every route: the service's error
+// table (errorTable.HTTPError) gives an error its status, code and headers
+// (WWW-Authenticate for the token's errors, Retry-After for an unavailable
+// dependency: the time its breaker stays open, rounded up to whole seconds,
+// at least one). Other errors pass to httpserver.EncodeError as they are:
+// its own *RequestError (bad JSON: 400, body too large: 413), a deadline
+// 504, else 500.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
-	for _, m := range httpStatuses {
-		if !errors.Is(err, m.err) {
-			continue
-		}
-		h := http.Header{}
-		if m.challenge != "" {
-			h.Set("WWW-Authenticate", m.challenge)
-		}
-		var unavailable *UnavailableError
-		if errors.As(err, &unavailable) {
-			h.Set("Retry-After", strconv.FormatInt(int64(retryAfter(unavailable.RetryAfter)/time.Second), 10))
-		}
-		err = &httpError{err: err, status: m.status, code: m.code, headers: h}
-		break
-	}
-	httpserver.EncodeError(ctx, err, w)
+	httpserver.EncodeError(ctx, errorTable.HTTPError(err), w)
 }
 
 // createOrderBody is the body of POST /order: CreateOrder without meta.
@@ -192,6 +143,10 @@ func encodeHTTPCreateOrderResponse(_ context.Context, w http.ResponseWriter, res
 
 func decodeHTTPGetOrderRequest(_ context.Context, r *http.Request) (any, error) {
 	return GetOrderRequest{OrderID: r.PathValue("id")}, nil
+}
+
+func decodeHTTPDeliveryDoneRequest(_ context.Context, r *http.Request) (any, error) {
+	return DeliveryDoneRequest{OrderID: r.PathValue("id")}, nil
 }
 
 func encodeHTTPOrderResponse(_ context.Context, w http.ResponseWriter, response any) error {

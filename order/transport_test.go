@@ -66,7 +66,7 @@ func newTransport(t *testing.T) *transport {
 	}
 	tr.expired = p.AccessToken
 
-	set := NewSet(e.svc, signer.Verifier())
+	set := NewSet(e.svc, signer.Verifier(), nil, nil)
 	hs := httptest.NewServer(httpserver.New(NewHTTPHandler(set), httpserver.Options{}))
 	t.Cleanup(hs.Close)
 	tr.url = hs.URL

@@ -44,7 +44,9 @@ type Deps struct {
 
 // Component is the assembled order service.
 type Component struct {
-	// Service is the service with its logging and instrumenting middlewares.
+	// Service is the undecorated service (Orders, as a Service): the logs and
+	// call metrics are the endpoints' (NewSet), so a call through Service is
+	// neither logged nor counted.
 	Service Service
 	// Orders is the undecorated service, whose workers Background runs.
 	Orders *Orders
@@ -65,7 +67,7 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	orderv1.RegisterOrderServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports.
+// Build assembles store → service → observed endpoints → transports.
 // ctx bounds the store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
 	if d.DB == nil || d.Verifier == nil {
@@ -91,12 +93,9 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	var svc Service = orders
-	svc = LoggingMiddleware(logger)(svc)
-	svc = InstrumentingMiddleware(d.Registerer)(svc)
-	set := NewSet(svc, d.Verifier)
+	set := NewSet(orders, d.Verifier, logger, d.Registerer)
 	return &Component{
-		Service:     svc,
+		Service:     orders,
 		Orders:      orders,
 		Endpoints:   set,
 		HTTPHandler: NewHTTPHandler(set),

@@ -332,7 +332,7 @@ func (s *Orders) runOutbox(ctx context.Context, o Order) bool {
 // same update. If the order moved on meanwhile (the DeliveryStarted method,
 // which clears the notification too), it only clears what is still there.
 func (s *Orders) startDelivery(ctx context.Context, id string, done Outbox) error {
-	cur, err := s.store.Transition(ctx, id, StatusPaymentProcessed, StatusDeliveryStarted, Change{At: s.now(), Done: done})
+	cur, err := s.transition(ctx, id, StatusPaymentProcessed, StatusDeliveryStarted, Change{At: s.now(), Done: done})
 	switch {
 	case err == nil:
 		s.opts.RecordStatus(StatusDeliveryStarted)

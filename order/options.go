@@ -1,0 +1,157 @@
+package order
+
+import (
+	"flag"
+	"time"
+)
+
+// Options tune the service. Zero fields take the defaults.
+//
+// The recovery bound. An order's work entry (worker.go) is held by the
+// replica creating it until OrderTimeout + the final update's limit (5s) +
+// SweepGrace after its creation; then any live replica claims it within
+// DispatchInterval and settles the order from its payment's state, which the
+// payment service makes final (it voids a charge the processor never got,
+// after its -void-after, which must be shorter than that hold). A replica
+// that dies holding a claimed entry holds it at most Lease. So an order whose
+// replica died is final at most
+//
+//	OrderTimeout + 5s + SweepGrace + DispatchInterval   (15s + 5s + 2s + 0.25s = 22.25s by default)
+//
+// after its creation, or Lease + DispatchInterval after a claim, as long as
+// some replica runs and the payment service answers (each failed attempt
+// waits SweepInterval). The flags of cmd/order and cmd/shop set every part.
+type Options struct {
+	// OrderTimeout bounds all the calls CreateOrder makes (default 15s).
+	OrderTimeout time.Duration
+	// SweepInterval is the wait before a Pending order left by its handler
+	// is looked at again when its payment is still pending or the payment
+	// service did not answer (default 2s).
+	SweepInterval time.Duration
+	// SweepGrace is added to OrderTimeout and the final store update's own
+	// limit before another replica may touch a Pending order, so that it
+	// never races a handler still at work (default 2s).
+	SweepGrace time.Duration
+	// Lease is how long a replica holds the work it claimed: past it,
+	// another replica may take the work over (default 10s). A round of an
+	// order's work stops its calls before its lease ends.
+	Lease time.Duration
+	// DispatchInterval is how often the worker looks for due work besides
+	// being woken (default 250ms).
+	DispatchInterval time.Duration
+	// OutboxBackoff and OutboxBackoffMax bound the exponential backoff of a
+	// failing side effect (defaults 500ms and 1m).
+	OutboxBackoff    time.Duration
+	OutboxBackoffMax time.Duration
+	// DispatchConcurrency is how many orders' side effects run at once (default 8).
+	DispatchConcurrency int
+	// MaxConcurrentOrders bounds the CreateOrder calls at work at once
+	// (default 64; negative: no bound). A call past it waits up to
+	// AdmissionWait for a turn (default 1s), then fails with ErrUnavailable
+	// and a retry advice, having done nothing: under more load than the
+	// store can take, orders in progress keep their speed instead of all
+	// slowing down until their calls time out half-way (an open loop at 200
+	// orders/s against a capacity of ~150 served 61 orders/s without it).
+	MaxConcurrentOrders int
+	AdmissionWait       time.Duration
+	// NotifyWithin is how long CreateOrder waits for the payment
+	// notification of an approved order (default 250ms; negative: it does
+	// not wait). Sent in time, the order goes from Pending to DeliveryStarted
+	// in one store update; otherwise (late, failed, refused, the notification
+	// service down) it becomes PaymentProcessed with the notification queued
+	// for the dispatcher, as with a negative NotifyWithin. A notification
+	// sent twice this way is one: the notification service keeps one per
+	// order. The wait saves a store update per order (the PaymentProcessed
+	// step) and the dispatcher's work, for the notification's round trip in
+	// CreateOrder's latency.
+	NotifyWithin time.Duration
+	// RecordStatus is called each time an order reaches a status (metrics).
+	RecordStatus func(Status)
+	// Now is the clock of creation times, due times and leases (default time.Now).
+	Now func() time.Time
+	// Replica names this instance as the owner of the leases it takes
+	// (default: random, new at every start).
+	Replica string
+}
+
+// Defaults of Options.
+const (
+	DefaultOrderTimeout        = 15 * time.Second
+	DefaultSweepInterval       = 2 * time.Second
+	DefaultSweepGrace          = 2 * time.Second
+	DefaultLease               = 10 * time.Second
+	DefaultDispatchInterval    = 250 * time.Millisecond
+	DefaultOutboxBackoff       = 500 * time.Millisecond
+	DefaultOutboxBackoffMax    = time.Minute
+	DefaultDispatchConcurrency = 8
+	DefaultMaxConcurrentOrders = 64
+	DefaultAdmissionWait       = time.Second
+	DefaultNotifyWithin        = 250 * time.Millisecond
+	// finalizeTimeout bounds the store update that settles an order after
+	// its calls, which runs even when the order's deadline has passed.
+	finalizeTimeout = 5 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.OrderTimeout, DefaultOrderTimeout)
+	def(&o.SweepInterval, DefaultSweepInterval)
+	def(&o.SweepGrace, DefaultSweepGrace)
+	def(&o.Lease, DefaultLease)
+	def(&o.DispatchInterval, DefaultDispatchInterval)
+	def(&o.OutboxBackoff, DefaultOutboxBackoff)
+	def(&o.OutboxBackoffMax, DefaultOutboxBackoffMax)
+	if o.DispatchConcurrency <= 0 {
+		o.DispatchConcurrency = DefaultDispatchConcurrency
+	}
+	if o.MaxConcurrentOrders == 0 {
+		o.MaxConcurrentOrders = DefaultMaxConcurrentOrders
+	}
+	def(&o.AdmissionWait, DefaultAdmissionWait)
+	if o.NotifyWithin == 0 {
+		o.NotifyWithin = DefaultNotifyWithin
+	}
+	if o.RecordStatus == nil {
+		o.RecordStatus = func(Status) {}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// RegisterFlags registers the flags of the Options a process sets: the parts
+// of the recovery bound (-order-timeout, -sweep-interval, -sweep-grace,
+// -lease, -dispatch-interval), admission (-max-concurrent-orders,
+// -admission-wait) and -notify-within. cmd/order and cmd/shop share them.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.OrderTimeout, "order-timeout", DefaultOrderTimeout, "time limit of all the calls one order creation makes")
+	fs.DurationVar(&o.SweepInterval, "sweep-interval", DefaultSweepInterval, "wait before a pending order left by its handler is looked at again, when its payment is still pending or the payment service does not answer")
+	fs.DurationVar(&o.SweepGrace, "sweep-grace", DefaultSweepGrace, "extra hold, beyond -order-timeout and the final update's 5s, before another replica may settle a pending order")
+	fs.DurationVar(&o.Lease, "lease", DefaultLease, "how long a replica holds the background work it claimed before another may take it over")
+	fs.DurationVar(&o.DispatchInterval, "dispatch-interval", DefaultDispatchInterval, "how often the worker looks for due work (notifications, releases, refunds, pending orders left behind)")
+	fs.IntVar(&o.MaxConcurrentOrders, "max-concurrent-orders", DefaultMaxConcurrentOrders, "most order creations at work at once; past it one waits up to -admission-wait for a turn, then gets 503 with Retry-After (negative: no bound)")
+	fs.DurationVar(&o.AdmissionWait, "admission-wait", DefaultAdmissionWait, "longest wait of an order creation for a turn (see -max-concurrent-orders)")
+	fs.DurationVar(&o.NotifyWithin, "notify-within", DefaultNotifyWithin, "how long an order creation waits for the payment notification before leaving it to the outbox (negative: always the outbox)")
+}
+
+// CheckFlags reports, through bad, each flag of RegisterFlags set to a value
+// the service refuses.
+func (o Options) CheckFlags(bad func(name, format string, args ...any)) {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"order-timeout", o.OrderTimeout}, {"sweep-interval", o.SweepInterval}, {"sweep-grace", o.SweepGrace},
+		{"lease", o.Lease}, {"dispatch-interval", o.DispatchInterval}, {"admission-wait", o.AdmissionWait}} {
+		if d.v <= 0 {
+			bad(d.name, "%s: must be positive", d.v)
+		}
+	}
+	if o.MaxConcurrentOrders == 0 {
+		bad("max-concurrent-orders", "must not be 0 (negative: no bound)")
+	}
+}

@@ -1,0 +1,145 @@
+package order
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps orders. Implementations make every method a single-document
+// operation; MongoStore is the MongoDB one.
+type Store interface {
+	// Insert stores a new order; ErrDuplicateOrder if its ID is taken.
+	Insert(ctx context.Context, o Order) error
+	// Get returns an order, or ErrNotFound.
+	Get(ctx context.Context, id string) (Order, error)
+	// Transition moves an order from status from to status to, applying ch,
+	// in one conditional update (only if the status is still from), and
+	// returns the updated order. It returns ErrNotFound for an unknown order,
+	// and the order as it stands with ErrStaleStatus when its status is not
+	// from.
+	Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error)
+	// AddOutbox records more side effects due for an order, whatever its status.
+	AddOutbox(ctx context.Context, id string, b Outbox) error
+	// ClearOutbox removes the side effects set in b (done) from an order.
+	ClearOutbox(ctx context.Context, id string, b Outbox) error
+	// ListByCustomer returns up to limit of userID's orders, newest first,
+	// starting after the order afterID (from the newest when empty).
+	ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error)
+
+	// InsertWork stores the work entry of an order (worker.go);
+	// ErrDuplicateWork if the order has one.
+	InsertWork(ctx context.Context, w Work) error
+	// GetWork returns an order's work entry, or ErrNotFound.
+	GetWork(ctx context.Context, orderID string) (Work, error)
+	// UpdateWork sets the entry of w.OrderID to w if its revision is still
+	// w.Rev, in one conditional update, and returns it with its new
+	// revision; ErrWorkChanged if it was changed or deleted meanwhile.
+	UpdateWork(ctx context.Context, w Work) (Work, error)
+	// DeleteWork deletes the entry of w.OrderID if its revision is still
+	// w.Rev; ErrWorkChanged otherwise.
+	DeleteWork(ctx context.Context, w Work) error
+	// ListWork returns the work entries due by dueBy; every one when dueBy
+	// is zero. Its cost follows the work left, not the orders stored.
+	ListWork(ctx context.Context, dueBy time.Time) ([]Work, error)
+}
+
+// Work is an order's background work as the store keeps it: an entry exists
+// while the order is Pending or has side effects due, and whoever holds its
+// lease (Owner until LeaseUntil) is the one replica that may work on it.
+type Work struct {
+	OrderID    string
+	Due        time.Time // not to be looked at before
+	Owner      string    // the replica holding the lease; "" for none
+	LeaseUntil time.Time // the lease's end: past it, any replica may claim the entry
+	Attempts   int       // failed rounds of its side effects (the backoff)
+	Rev        int64     // the revision: every write changes it
+}
+
+// Change is what a transition sets besides the status.
+type Change struct {
+	Payment       *PaymentSummary // nil: unchanged
+	FailureReason string          // empty: unchanged
+	Outbox        Outbox          // side effects now due
+	Done          Outbox          // side effects done, cleared in the same update (unless Outbox sets them again)
+	At            time.Time       // the new UpdatedAt
+}
+
+// User is what the order needs of a user.
+type User struct {
+	ID    string
+	Email string
+	Name  string
+}
+
+// Product is what the order needs of a product.
+type Product struct {
+	ID    string
+	Name  string
+	Price int64 // minor units
+}
+
+// PaymentRequest asks to charge an order.
+type PaymentRequest struct {
+	OrderID   string
+	Details   PaymentDetails
+	UserEmail string
+}
+
+// Payment is a payment as the payment service reports it.
+type Payment struct {
+	ID               string
+	Status           PaymentStatus
+	Method           PaymentMethod
+	Amount           int64
+	MaskedCardNumber string
+	Reason           string // why it was rejected
+}
+
+// The dependencies, as the order service needs them. Their implementations
+// (clients.go) return *UnavailableError when a dependency cannot be used,
+// and the business errors named on each method.
+
+// Users reads users.
+type Users interface {
+	// GetUser returns a user, or ErrUserNotFound.
+	GetUser(ctx context.Context, userID string) (User, error)
+}
+
+// Products reads products and reserves their stock.
+type Products interface {
+	// GetProducts returns every product of ids, or ErrProductNotFound.
+	GetProducts(ctx context.Context, ids []string) ([]Product, error)
+	// ReserveStock takes stock for an order, all items or none; idempotent
+	// per order. ErrOutOfStock or ErrProductNotFound when it cannot.
+	ReserveStock(ctx context.Context, orderID string, items []Item) error
+	// ReleaseStock puts an order's reservation back; idempotent, and a no-op
+	// for an order without one.
+	ReleaseStock(ctx context.Context, orderID string) error
+}
+
+// Payments charges orders.
+type Payments interface {
+	// MakePayment charges an order, at most once per order. A declined
+	// payment is a Payment with status PaymentRejected, not an error;
+	// ErrInvalidArgument when the payment details are refused.
+	MakePayment(ctx context.Context, req PaymentRequest) (Payment, error)
+	// GetPayment returns an order's payment, or ErrPaymentNotFound.
+	GetPayment(ctx context.Context, orderID string) (Payment, error)
+	// RefundPayment refunds an order's approved payment; idempotent.
+	RefundPayment(ctx context.Context, orderID string) error
+}
+
+// Notifier sends order notifications.
+type Notifier interface {
+	// SendPaymentNotification tells the customer their order is paid; the
+	// notification service dedupes it by order id.
+	SendPaymentNotification(ctx context.Context, to, orderID, userID string) error
+}
+
+// Dependencies are the services the order service calls.
+type Dependencies struct {
+	Users    Users
+	Products Products
+	Payments Payments
+	Notifier Notifier
+}
