@@ -387,7 +387,7 @@ func depError(dep string, err error, businessCodes ...known) error {
 	code := grpcclient.Code(err)
 	for _, k := range businessCodes {
 		if code == k.code {
-			return fmt.Errorf("%w: %s", k.err, status.Convert(err).Message())
+			return withMessage(k.err, status.Convert(err).Message())
 		}
 	}
 	switch code {
@@ -397,6 +397,21 @@ func depError(dep string, err error, businessCodes ...known) error {
 		return fmt.Errorf("%s service: %w", dep, context.Canceled)
 	}
 	return fmt.Errorf("%s service: %w", dep, err)
+}
+
+// withMessage is the business error sentinel with a dependency's message,
+// the sentinel's text said once: the product service's "product not found:
+// nope-9" is ErrProductNotFound with the message "product not found:
+// nope-9", not "product not found: product not found: nope-9".
+func withMessage(sentinel error, msg string) error {
+	prefix := sentinel.Error()
+	switch {
+	case msg == "" || msg == prefix:
+		return fmt.Errorf("%w", sentinel)
+	case strings.HasPrefix(msg, prefix+": "):
+		return fmt.Errorf("%w%s", sentinel, msg[len(prefix):])
+	}
+	return fmt.Errorf("%w: %s", sentinel, msg)
 }
 
 func methodToProto(m PaymentMethod) paymentv1.PaymentMethod {

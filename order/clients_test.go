@@ -119,6 +119,21 @@ func (s *depServers) productCalls() [][]string {
 func startDeps(t *testing.T, reg prometheus.Registerer, cache CacheOptions) (*depServers, Dependencies) {
 	t.Helper()
 	srv := &depServers{}
+	return srv, serveDeps(t, srv, reg, cache)
+}
+
+// dependencyServer implements the four dependencies' gRPC services.
+type dependencyServer interface {
+	userv1.UserServiceServer
+	productv1.ProductServiceServer
+	paymentv1.PaymentServiceServer
+	notificationv1.NotificationServiceServer
+}
+
+// serveDeps serves srv over bufconn and returns the order service's gRPC
+// clients of it, as startDeps describes.
+func serveDeps(t *testing.T, srv dependencyServer, reg prometheus.Registerer, cache CacheOptions) Dependencies {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
 	userv1.RegisterUserServiceServer(gs, srv)
@@ -142,7 +157,7 @@ func startDeps(t *testing.T, reg prometheus.Registerer, cache CacheOptions) (*de
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, deps
+	return deps
 }
 
 func TestClientsOverGRPC(t *testing.T) {

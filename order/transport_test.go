@@ -37,9 +37,19 @@ type transport struct {
 	expired string                     // an expired token of alice
 }
 
+// admin is the admin of the transport tests' tokens.
+const admin = "admin-1"
+
 func newTransport(t *testing.T) *transport {
 	t.Helper()
 	e := newEnv(t)
+	return newTransportOf(t, e, e.svc)
+}
+
+// newTransportOf serves svc behind both transports; e is the environment
+// the test reaches through the transport.
+func newTransportOf(t *testing.T, e *env, svc Service) *transport {
+	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -60,13 +70,18 @@ func newTransport(t *testing.T) *transport {
 		}
 		tr.tokens[u] = p.AccessToken
 	}
+	ap, err := signer.IssuePair(admin, token.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.tokens[admin] = ap.AccessToken
 	p, err := old.IssuePair(alice, token.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.expired = p.AccessToken
 
-	set := NewSet(e.svc, signer.Verifier(), nil, nil)
+	set := NewSet(svc, signer.Verifier(), nil, nil)
 	hs := httptest.NewServer(httpserver.New(NewHTTPHandler(set), httpserver.Options{}))
 	t.Cleanup(hs.Close)
 	tr.url = hs.URL
@@ -301,6 +316,9 @@ func TestHTTPErrors(t *testing.T) {
 			if strings.Contains(a.body, "4111-1111") {
 				t.Error("an error shows card data")
 			}
+			var e struct{ Error struct{ Message string } }
+			_ = json.Unmarshal([]byte(a.body), &e)
+			saidOnce(t, e.Error.Message)
 		})
 	}
 }
@@ -450,6 +468,7 @@ func TestGRPCErrors(t *testing.T) {
 			}
 			_, err := tr.client.CreateOrder(tr.grpcCtx(t, user), req)
 			st := wantCode(t, err, tc.want)
+			saidOnce(t, st.Message())
 			if tc.check != nil {
 				tc.check(t, st)
 			}
