@@ -493,3 +493,64 @@ func errorInfo(st *status.Status) *errdetails.ErrorInfo {
 	}
 	return nil
 }
+
+func TestHTTPDeliveryDone(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	tr.store.set(Order{ID: "started", Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted})
+	tr.store.set(Order{ID: "paid", Customer: Customer{UserID: alice}, Status: StatusPaymentProcessed})
+	for _, tc := range []struct {
+		name, user, id string
+		wantStatus     int
+		wantCode       string
+	}{
+		{"a user's token", alice, "started", http.StatusForbidden, "permission_denied"},
+		{"no token", "", "started", http.StatusUnauthorized, "unauthenticated"},
+		{"admin", admin, "started", http.StatusOK, ""},
+		{"admin again", admin, "started", http.StatusOK, ""},
+		{"not started", admin, "paid", http.StatusConflict, "failed_precondition"},
+		{"unknown order", admin, "nope", http.StatusNotFound, "not_found"},
+	} {
+		a := tr.do(t, http.MethodPost, "/order/"+tc.id+"/delivered", tr.tokens[tc.user], "", nil)
+		if a.status != tc.wantStatus {
+			t.Errorf("%s: %d %s, want %d", tc.name, a.status, a.body, tc.wantStatus)
+			continue
+		}
+		if tc.wantCode != "" {
+			if got := errorCode(t, a.body); got != tc.wantCode {
+				t.Errorf("%s: code %q, want %q", tc.name, got, tc.wantCode)
+			}
+			continue
+		}
+		var o orderJSON
+		if err := json.Unmarshal([]byte(a.body), &o); err != nil || o.ID != tc.id || o.Status != StatusDeliveryDone {
+			t.Errorf("%s: %s (%v), want the order DeliveryDone", tc.name, a.body, err)
+		}
+	}
+	if a := tr.do(t, http.MethodPost, "/order/started/delivered", tr.tokens[alice], "", nil); a.header.Get("Www-Authenticate") == "" {
+		t.Error("403 without a WWW-Authenticate challenge")
+	}
+	if o, _ := tr.store.Get(t.Context(), "paid"); o.Status != StatusPaymentProcessed {
+		t.Errorf("refused move changed the order: %s", o.Status)
+	}
+}
+
+func TestGRPCDeliveryDone(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	tr.store.set(Order{ID: "started", Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted})
+	tr.store.set(Order{ID: "paid", Customer: Customer{UserID: alice}, Status: StatusPaymentProcessed})
+	d, err := tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: "started"})
+	if err != nil || d.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_DELIVERY_DONE {
+		t.Errorf("DeliveryDone: %v %v", d, err)
+	}
+	if _, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: "started"}); err != nil {
+		t.Errorf("repeated DeliveryDone: %v", err)
+	}
+	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: "paid"})
+	wantCode(t, err, codes.FailedPrecondition)
+	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: "nope"})
+	wantCode(t, err, codes.NotFound)
+	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{})
+	wantCode(t, err, codes.InvalidArgument)
+}
