@@ -230,7 +230,7 @@ func (s *Orders) process(ctx context.Context, w *Work, o Order, items []Item, pa
 
 // notifyNow sends the payment notification of o, whose payment was just
 // approved, within Options.NotifyWithin, and reports whether it was sent.
-// When it was not, the dispatcher sends it (an attempt that arrived late is
+// When it was not, the worker sends it (an attempt that arrived late is
 // not sent twice: the notification service keeps one per order).
 func (s *Orders) notifyNow(ctx context.Context, o Order) bool {
 	if s.opts.NotifyWithin < 0 {

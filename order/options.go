@@ -7,20 +7,15 @@ import (
 
 // Options tune the service. Zero fields take the defaults.
 //
-// The recovery bound. An order's work entry (worker.go) is held by the
-// replica creating it until OrderTimeout + the final update's limit (5s) +
-// SweepGrace after its creation; then any live replica claims it within
-// DispatchInterval and settles the order from its payment's state, which the
-// payment service makes final (it voids a charge the processor never got,
-// after its -void-after, which must be shorter than that hold). A replica
-// that dies holding a claimed entry holds it at most Lease. So an order whose
-// replica died is final at most
+// The recovery bound: an order whose replica died is final at most
 //
-//	OrderTimeout + 5s + SweepGrace + DispatchInterval   (15s + 5s + 2s + 0.25s = 22.25s by default)
+//	OrderTimeout + 5s + SweepGrace + DispatchInterval   (22.25s by default)
 //
 // after its creation, or Lease + DispatchInterval after a claim, as long as
 // some replica runs and the payment service answers (each failed attempt
-// waits SweepInterval). The flags of cmd/order and cmd/shop set every part.
+// waits SweepInterval). The payment service's -void-after must be shorter
+// than the first three terms. docs/order.md derives it; the flags of
+// cmd/order and cmd/shop set every part (RegisterFlags).
 type Options struct {
 	// OrderTimeout bounds all the calls CreateOrder makes (default 15s).
 	OrderTimeout time.Duration
@@ -48,10 +43,8 @@ type Options struct {
 	// MaxConcurrentOrders bounds the CreateOrder calls at work at once
 	// (default 64; negative: no bound). A call past it waits up to
 	// AdmissionWait for a turn (default 1s), then fails with ErrUnavailable
-	// and a retry advice, having done nothing: under more load than the
-	// store can take, orders in progress keep their speed instead of all
-	// slowing down until their calls time out half-way (an open loop at 200
-	// orders/s against a capacity of ~150 served 61 orders/s without it).
+	// and a retry advice, having done nothing, so that under overload the
+	// orders in progress keep their speed (docs/order.md, "Admission").
 	MaxConcurrentOrders int
 	AdmissionWait       time.Duration
 	// NotifyWithin is how long CreateOrder waits for the payment
@@ -59,11 +52,8 @@ type Options struct {
 	// not wait). Sent in time, the order goes from Pending to DeliveryStarted
 	// in one store update; otherwise (late, failed, refused, the notification
 	// service down) it becomes PaymentProcessed with the notification queued
-	// for the dispatcher, as with a negative NotifyWithin. A notification
-	// sent twice this way is one: the notification service keeps one per
-	// order. The wait saves a store update per order (the PaymentProcessed
-	// step) and the dispatcher's work, for the notification's round trip in
-	// CreateOrder's latency.
+	// for the worker, as with a negative NotifyWithin. A notification sent
+	// twice this way is one: the notification service keeps one per order.
 	NotifyWithin time.Duration
 	// RecordStatus is called each time an order reaches a status (metrics).
 	RecordStatus func(Status)

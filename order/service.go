@@ -4,14 +4,24 @@
 // notification service tell the customer, and then starts the delivery.
 //
 // Everything that can fail half-way is made safe to repeat: the order's
-// status moves only forward through conditional single-document updates
-// (Store.Transition), CreateOrder is idempotent per caller and key, stock and
-// payment calls are idempotent per order id, an order left Pending by a lost
-// answer is settled by the sweeper (Orders.Sweep) from the payment service's
-// record, and side effects due after a transition (stock release, refund,
-// payment notification) are written on the order in the same update and
-// delivered at least once by the outbox dispatcher (Orders.Dispatch), which
-// starts the delivery of a paid order once its notification is sent.
+// status moves only forward, through the state machine (status.go) and
+// conditional single-document updates (Store.Transition); CreateOrder is
+// idempotent per caller and key; stock and payment calls are idempotent per
+// order id; an order left Pending by a lost answer is settled by the worker
+// (Orders.RunWorker) from the payment service's record; and side effects due
+// after a transition (stock release, refund, payment notification) are
+// written on the order in the same update and delivered at least once by the
+// worker, which starts the delivery of a paid order once its notification is
+// sent.
+//
+// Where things are: service.go (Service, Orders), model.go (the order and
+// its parts), status.go (the statuses and their transitions), errors.go (the
+// errors and the error table), ports.go (Store and the dependencies),
+// options.go (Options and their flags), create.go (the creation saga),
+// validate.go and payment_check.go (request checks), idempotency.go,
+// paging.go, worker.go (background work), clients.go (the dependencies over
+// gRPC), store.go and work_store.go (MongoDB), endpoints.go and the
+// transport files, wire.go (Build). docs/order.md is the design note.
 package order
 
 import (

@@ -79,7 +79,7 @@ func (s *Orders) moveOn(ctx context.Context, orderID string, from, to Status) (O
 	moved, err := s.transition(ctx, orderID, from, to, Change{At: s.now()})
 	if errors.Is(err, ErrStaleStatus) {
 		if moved.Status == to {
-			return moved, nil // a repeat, or the dispatcher or a concurrent call won
+			return moved, nil // a repeat, or the worker or a concurrent call won
 		}
 		return Order{}, fmt.Errorf("%w: order %s is %s, not %s", ErrIllegalTransition, orderID, moved.Status, from)
 	}
