@@ -36,8 +36,9 @@ const ReplayedHeader = "Idempotent-Replayed"
 // maskedCardNumber}, total, failureReason, createdAt, updatedAt}, statuses
 // spelled "Pending", "PaymentProcessed", ... Errors are
 // {"error":{"code","message"}} (httpserver.EncodeError) with the status of
-// the service's error table (errors.go): every encoder returns the response's Failer error,
-// which go-kit hands to the error encoder like decode and endpoint errors.
+// the service's error table (errors.go): every encoder returns the
+// response's Failer error, which go-kit hands to the error encoder like
+// decode and endpoint errors.
 // Health and metrics routes are added by httpserver.New.
 func NewHTTPHandler(set Set) http.Handler {
 	opts := []httptransport.ServerOption{
