@@ -160,8 +160,10 @@ func (t *Table) Split(err error) (business, infra error) {
 
 // GRPCStatus returns the gRPC status error of err: its own status if it has
 // one (GRPCStatus method), else the entry's code with the error's message
-// and the entry's details, else codes.Internal with a generic message (the
-// cause is for the log, never the client).
+// and the entry's details, else an error that grpc-go sends as
+// codes.Internal with a generic message while its Error() keeps the cause,
+// for the server's logging interceptor (the cause is for the log, never the
+// client).
 func (t *Table) GRPCStatus(err error) error {
 	if err == nil {
 		return nil
@@ -172,7 +174,7 @@ func (t *Table) GRPCStatus(err error) error {
 	}
 	e := t.Lookup(err)
 	if e == nil {
-		return status.Error(codes.Internal, "internal error")
+		return internalError{cause: err}
 	}
 	st := status.New(e.GRPC, err.Error())
 	if e.Details != nil {
@@ -183,6 +185,17 @@ func (t *Table) GRPCStatus(err error) error {
 		}
 	}
 	return st.Err()
+}
+
+// internalError is an infrastructure failure as gRPC answers it.
+type internalError struct{ cause error }
+
+func (e internalError) Error() string { return e.cause.Error() }
+func (e internalError) Unwrap() error { return e.cause }
+
+// GRPCStatus is what grpc-go sends the client.
+func (e internalError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error")
 }
 
 // HTTPError returns err as httpserver.EncodeError reads it: with the entry's

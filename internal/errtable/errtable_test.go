@@ -74,9 +74,13 @@ func TestGRPCStatus(t *testing.T) {
 	if st.Code() != codes.NotFound || st.Message() != "thing not found: nope-9" || len(st.Details()) != 1 {
 		t.Errorf("not found: %v %q %v", st.Code(), st.Message(), st.Details())
 	}
-	st = status.Convert(tab.GRPCStatus(errors.New("secret path /var/x")))
+	infra := tab.GRPCStatus(errors.New("secret path /var/x"))
+	st = status.Convert(infra)
 	if st.Code() != codes.Internal || st.Message() != "internal error" {
 		t.Errorf("infrastructure failure: %v %q, want Internal with a generic message", st.Code(), st.Message())
+	}
+	if infra.Error() != "secret path /var/x" {
+		t.Errorf("infrastructure failure's Error() = %q, want the cause, for the server's log", infra.Error())
 	}
 	st = status.Convert(tab.GRPCStatus(token.ErrKeysUnavailable))
 	if st.Code() != codes.Unavailable || len(st.Details()) != 1 {
