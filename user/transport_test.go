@@ -584,7 +584,7 @@ func TestInfrastructureErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
 			t.Parallel()
-			set := NewSet(failingService{err: tt.err}, signer.Verifier())
+			set := NewSet(failingService{err: tt.err}, signer.Verifier(), nil, nil)
 			logs := &syncBuffer{}
 			logger := slog.New(slog.NewTextHandler(logs, nil))
 			srv := NewGRPCServer(set)
@@ -633,24 +633,35 @@ func TestInfrastructureErrors(t *testing.T) {
 	}
 }
 
-// TestInstrumentingOutcomes checks the per-method series and their outcome
-// labels, and that the "ok" series exist before any call.
-func TestInstrumentingOutcomes(t *testing.T) {
+// TestObservedOutcomes checks the per-method series of the endpoints and
+// their outcome labels, and that the "ok" series exist before any call.
+func TestObservedOutcomes(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	svc, _, _ := newTestService(t, Options{})
-	svc = InstrumentingMiddleware(reg)(svc)
-	for _, m := range methods {
+	key := newTestKey(t)
+	signer := newTestSigner(t, key)
+	svc, err := NewService(newFakeStore(), signer, Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(svc, signer.Verifier(), nil, reg)
+	for _, m := range []string{methodRegisterUser, methodLoginUser, methodParseBearerToken,
+		methodRefreshToken, methodGetUserInfo, methodGetMe, methodKeySet} {
 		if !hasSeries(t, reg, m, "ok") {
 			t.Errorf("no initial ok series for %s", m)
 		}
 	}
 	ctx := context.Background()
-	_, _ = svc.RegisterUser(ctx, Credentials{Email: "m@example.com", Password: "pw"}, Profile{})
-	_, _ = svc.RegisterUser(ctx, Credentials{Email: "m@example.com", Password: "pw"}, Profile{})
-	_, _ = svc.RegisterUser(ctx, Credentials{Email: "bad", Password: "pw"}, Profile{})
-	_, _ = svc.GetUserInfo(ctx, "unknown")
-	_, _ = svc.ParseBearerToken(ctx, "garbage")
+	register := func(email string) {
+		_, _ = set.RegisterUserEndpoint(ctx, RegisterUserRequest{Credentials: Credentials{Email: email, Password: "pw"}})
+	}
+	register("m@example.com")
+	register("m@example.com")
+	register("bad")
+	_, _ = set.GetUserInfoEndpoint(ctx, GetUserInfoRequest{UserID: "unknown"})
+	_, _ = set.ParseBearerTokenEndpoint(ctx, ParseBearerTokenRequest{Token: "garbage"})
+	_, _ = set.ParseBearerTokenEndpoint(ctx, ParseBearerTokenRequest{Token: expiredPair(t, key, "x").AccessToken})
+	_, _ = set.GetMeEndpoint(ctx, GetMeRequest{})
 	for _, c := range []struct {
 		method, outcome string
 		want            float64
@@ -660,13 +671,15 @@ func TestInstrumentingOutcomes(t *testing.T) {
 		{"RegisterUser", "invalid_argument", 1},
 		{"GetUserInfo", "not_found", 1},
 		{"ParseBearerToken", "invalid_token", 1},
+		{"ParseBearerToken", "token_expired", 1},
+		{"GetMe", "invalid_token", 1},
 	} {
 		if got := counterValue(t, reg, c.method, c.outcome); got != c.want {
 			t.Errorf("%s/%s = %v, want %v", c.method, c.outcome, got, c.want)
 		}
 	}
-	// A second middleware on the same registry reuses the collectors.
-	InstrumentingMiddleware(reg)(svc)
+	// A second set on the same registry reuses the collectors.
+	NewSet(svc, signer.Verifier(), nil, reg)
 }
 
 func hasSeries(t *testing.T, reg *prometheus.Registry, method, outcome string) bool {
