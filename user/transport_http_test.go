@@ -25,7 +25,7 @@ func TestClientKey(t *testing.T) {
 	}
 }
 
-func TestClientAddress(t *testing.T) {
+func TestClientAddrTrustedProxies(t *testing.T) {
 	t.Parallel()
 	edge, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.7 ,2001:db8:ed9e::/48,")
 	if err != nil {
