@@ -2,10 +2,12 @@ package product
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -23,19 +25,40 @@ type Set struct {
 	ReleaseStockEndpoint  endpoint.Endpoint
 }
 
-// NewSet returns the endpoints of svc; the admin ones are behind AdminOnly
-// with verifier.
-func NewSet(svc Service, verifier *token.Verifier) Set {
+// Method names, the "method" label of the metrics and the logs.
+const (
+	methodCreateSamples   = "CreateSamples"
+	methodGetProductsInfo = "GetProductsInfo"
+	methodListProducts    = "ListProducts"
+	methodGetProduct      = "GetProduct"
+	methodCreateProduct   = "CreateProduct"
+	methodAdjustStock     = "AdjustStock"
+	methodReserveStock    = "ReserveStock"
+	methodReleaseStock    = "ReleaseStock"
+)
+
+// NewSet returns the endpoints of svc, each observed (internal/observe):
+// one log line per call on logger (nil: discarded) and the call metrics
+// kitshop_product_requests_total and
+// kitshop_product_request_duration_seconds {method,outcome} on reg (nil: not
+// registered; collectors reg holds already are reused), with the outcome
+// errorTable gives. Catalogue changes (samples, creation, stock adjustments)
+// are logged at Info; reads and reservations, which every order makes, at
+// Debug; infrastructure failures at Error. The admin endpoints are behind
+// AdminOnly with verifier, inside the observation, so refused calls are
+// counted.
+func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
+	obs := observe.New("product", errorTable, logger, reg)
 	admin := AdminOnly(verifier)
 	return Set{
-		CreateSamplesEndpoint:   MakeCreateSamplesEndpoint(svc),
-		GetProductsInfoEndpoint: MakeGetProductsInfoEndpoint(svc),
-		ListProductsEndpoint:    MakeListProductsEndpoint(svc),
-		GetProductEndpoint:      MakeGetProductEndpoint(svc),
-		CreateProductEndpoint:   admin(MakeCreateProductEndpoint(svc)),
-		AdjustStockEndpoint:     admin(MakeAdjustStockEndpoint(svc)),
-		ReserveStockEndpoint:    MakeReserveStockEndpoint(svc),
-		ReleaseStockEndpoint:    MakeReleaseStockEndpoint(svc),
+		CreateSamplesEndpoint:   obs.Endpoint(methodCreateSamples, slog.LevelInfo, MakeCreateSamplesEndpoint(svc)),
+		GetProductsInfoEndpoint: obs.Endpoint(methodGetProductsInfo, slog.LevelDebug, MakeGetProductsInfoEndpoint(svc)),
+		ListProductsEndpoint:    obs.Endpoint(methodListProducts, slog.LevelDebug, MakeListProductsEndpoint(svc)),
+		GetProductEndpoint:      obs.Endpoint(methodGetProduct, slog.LevelDebug, MakeGetProductEndpoint(svc)),
+		CreateProductEndpoint:   obs.Endpoint(methodCreateProduct, slog.LevelInfo, admin(MakeCreateProductEndpoint(svc))),
+		AdjustStockEndpoint:     obs.Endpoint(methodAdjustStock, slog.LevelInfo, admin(MakeAdjustStockEndpoint(svc))),
+		ReserveStockEndpoint:    obs.Endpoint(methodReserveStock, slog.LevelDebug, MakeReserveStockEndpoint(svc)),
+		ReleaseStockEndpoint:    obs.Endpoint(methodReleaseStock, slog.LevelDebug, MakeReleaseStockEndpoint(svc)),
 	}
 }
 
@@ -51,28 +74,6 @@ func AdminOnly(verifier *token.Verifier) endpoint.Middleware {
 	}
 }
 
-// businessErrors are the errors that ride in a response (endpoint.Failer);
-// anything else is an infrastructure failure, the endpoint's own error.
-var businessErrors = []error{
-	ErrInvalidArgument,
-	ErrNotFound,
-	ErrInsufficientStock,
-	ErrOrderMismatch,
-	ErrReservationReleased,
-	ErrReservationBusy,
-}
-
-// split sorts err into a business failure, for the response, or an
-// infrastructure failure, for the endpoint's error.
-func split(err error) (business, infra error) {
-	for _, b := range businessErrors {
-		if errors.Is(err, b) {
-			return err, nil
-		}
-	}
-	return nil, err
-}
-
 // CreateSamplesRequest is the input of CreateSamples.
 type CreateSamplesRequest struct{}
 
@@ -85,11 +86,16 @@ type CreateSamplesResponse struct {
 // Failed implements endpoint.Failer.
 func (r CreateSamplesResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: how many samples were created.
+func (r CreateSamplesResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("created", r.Created)}
+}
+
 // MakeCreateSamplesEndpoint returns the CreateSamples endpoint of s.
 func MakeCreateSamplesEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, _ any) (any, error) {
 		n, err := s.CreateSamples(ctx)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -100,6 +106,11 @@ func MakeCreateSamplesEndpoint(s Service) endpoint.Endpoint {
 // GetProductsInfoRequest is the input of GetProductsInfo.
 type GetProductsInfoRequest struct {
 	ProductIDs []string
+}
+
+// LogAttrs implements observe.Loggable: how many ids were asked for.
+func (r GetProductsInfoRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("ids", len(r.ProductIDs))}
 }
 
 // ProductsResponse is the output of GetProductsInfo.
@@ -116,7 +127,7 @@ func MakeGetProductsInfoEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(GetProductsInfoRequest)
 		ps, err := s.GetProductsInfo(ctx, req.ProductIDs)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -139,12 +150,17 @@ type ListProductsResponse struct {
 // Failed implements endpoint.Failer.
 func (r ListProductsResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: how many products the page holds.
+func (r ListProductsResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("products", len(r.Page.Products))}
+}
+
 // MakeListProductsEndpoint returns the ListProducts endpoint of s.
 func MakeListProductsEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ListProductsRequest)
 		p, err := s.ListProducts(ctx, req.PageSize, req.PageToken)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -166,12 +182,21 @@ type ProductResponse struct {
 // Failed implements endpoint.Failer.
 func (r ProductResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: the product's id and stock, when
+// the call yielded one (a failure's message names the product).
+func (r ProductResponse) LogAttrs() []slog.Attr {
+	if r.Product.ID == "" {
+		return nil
+	}
+	return []slog.Attr{slog.String("product", r.Product.ID), slog.Int64("stock", r.Product.Stock)}
+}
+
 // MakeGetProductEndpoint returns the GetProduct endpoint of s.
 func MakeGetProductEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(GetProductRequest)
 		p, err := s.GetProduct(ctx, req.ProductID)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -190,7 +215,7 @@ func MakeCreateProductEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(CreateProductRequest)
 		p, err := s.CreateProduct(ctx, req.Product)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -204,13 +229,16 @@ type AdjustStockRequest struct {
 	Delta     int64
 }
 
+// LogAttrs implements observe.Loggable: the change asked for.
+func (r AdjustStockRequest) LogAttrs() []slog.Attr { return []slog.Attr{slog.Int64("delta", r.Delta)} }
+
 // MakeAdjustStockEndpoint returns the AdjustStock endpoint of s, without the
 // admin check NewSet puts around it.
 func MakeAdjustStockEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(AdjustStockRequest)
 		p, err := s.AdjustStock(ctx, req.ProductID, req.Delta)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -224,6 +252,11 @@ type ReserveStockRequest struct {
 	Items   []Item
 }
 
+// LogAttrs implements observe.Loggable: the order and how many items.
+func (r ReserveStockRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order", r.OrderID), slog.Int("items", len(r.Items))}
+}
+
 // ReserveStockResponse is the output of ReserveStock.
 type ReserveStockResponse struct {
 	Result ReserveResult
@@ -233,12 +266,18 @@ type ReserveStockResponse struct {
 // Failed implements endpoint.Failer.
 func (r ReserveStockResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: whether the call repeated an
+// earlier reservation.
+func (r ReserveStockResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Bool("replayed", r.Result.Replayed)}
+}
+
 // MakeReserveStockEndpoint returns the ReserveStock endpoint of s.
 func MakeReserveStockEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ReserveStockRequest)
 		res, err := s.ReserveStock(ctx, req.OrderID, req.Items)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -251,6 +290,11 @@ type ReleaseStockRequest struct {
 	OrderID string
 }
 
+// LogAttrs implements observe.Loggable: the order.
+func (r ReleaseStockRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order", r.OrderID)}
+}
+
 // ReleaseStockResponse is the output of ReleaseStock.
 type ReleaseStockResponse struct {
 	Released bool
@@ -260,12 +304,17 @@ type ReleaseStockResponse struct {
 // Failed implements endpoint.Failer.
 func (r ReleaseStockResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: whether this call returned stock.
+func (r ReleaseStockResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Bool("released", r.Released)}
+}
+
 // MakeReleaseStockEndpoint returns the ReleaseStock endpoint of s.
 func MakeReleaseStockEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ReleaseStockRequest)
 		released, err := s.ReleaseStock(ctx, req.OrderID)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}

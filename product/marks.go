@@ -26,8 +26,7 @@ import (
 // Tuning of the flusher.
 const (
 	// flushInterval is how long a mark waits at most before its flush
-	// starts. At a few hundred orders a second, a product then carries a
-	// few dozen leftover marks.
+	// starts.
 	flushInterval = 100 * time.Millisecond
 	// flushAt is the number of queued marks that starts a flush before the
 	// interval.

@@ -2,11 +2,12 @@
 // products, listing, lookups, admin creation and stock adjustment) and the
 // stock reservations every order makes (ReserveStock, ReleaseStock).
 //
-// The package reads like go-kit's addsvc: service.go (domain, business
-// errors, catalogue logic), stock.go (the reservation protocol), marks.go
-// (the batched clearing of its marks), endpoints.go, transport_grpc.go,
-// transport_http.go, store.go (MongoDB), middleware.go (logging, metrics)
-// and wire.go (assembly for cmd/product and cmd/shop).
+// The package reads like go-kit's addsvc: service.go (domain, catalogue
+// logic), errors.go (its errors and their table), stock.go (the reservation
+// protocol), marks.go (the batched clearing of its marks), endpoints.go
+// (observed with internal/observe: logs and metrics), transport_grpc.go,
+// transport_http.go, store.go (MongoDB) and wire.go (assembly for
+// cmd/product and cmd/shop).
 //
 // Stock is kept correct without multi-document transactions; stock.go
 // explains how.
@@ -112,56 +113,6 @@ const (
 	DefaultPageSize   = 20
 	MaxPageSize       = 100
 )
-
-// Business errors. Every error the service returns for a client mistake or a
-// refused operation matches one of them under errors.Is; anything else is an
-// infrastructure failure.
-var (
-	// ErrInvalidArgument: malformed input (InvalidArgument / 400).
-	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrNotFound: an unknown product (NotFound / 404).
-	ErrNotFound = errors.New("product not found")
-	// ErrInsufficientStock: not enough stock for a reservation or a stock
-	// removal (FailedPrecondition / 409).
-	ErrInsufficientStock = errors.New("insufficient stock")
-	// ErrOrderMismatch: the order already has a reservation with other items
-	// (AlreadyExists / 409).
-	ErrOrderMismatch = errors.New("order already has a different reservation")
-	// ErrReservationReleased: the order's reservation was released, or a
-	// release came first; it can no longer be reserved (FailedPrecondition / 409).
-	ErrReservationReleased = errors.New("reservation released")
-	// ErrReservationBusy: another instance of the service is working on the
-	// same order right now; retry later (Aborted / 409).
-	ErrReservationBusy = errors.New("reservation busy")
-)
-
-// ProductsError is a business error about particular products: Err is
-// ErrNotFound or ErrInsufficientStock, ProductIDs the products concerned.
-type ProductsError struct {
-	Err        error
-	ProductIDs []string
-}
-
-// maxNamedIDs bounds how many ids an error message lists.
-const maxNamedIDs = 20
-
-// Error names the products, at most maxNamedIDs of them.
-func (e *ProductsError) Error() string {
-	ids := e.ProductIDs
-	more := ""
-	if len(ids) > maxNamedIDs {
-		more = fmt.Sprintf(" and %d more", len(ids)-maxNamedIDs)
-		ids = ids[:maxNamedIDs]
-	}
-	return fmt.Sprintf("%v: %s%s", e.Err, strings.Join(ids, ", "), more)
-}
-
-// Unwrap returns Err.
-func (e *ProductsError) Unwrap() error { return e.Err }
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
-}
 
 // SampleProducts returns the five sample products CreateSamples makes, with
 // the original system's prices, each with stock units. Their ids are fixed,

@@ -283,7 +283,7 @@ func TestStoreFailureIsNotABusinessError(t *testing.T) {
 	_, calls["ReserveStock"] = svc.ReserveStock(ctx, "o1", []Item{{"p1", 1}})
 	_, calls["ReleaseStock"] = svc.ReleaseStock(ctx, "o1")
 	for name, err := range calls {
-		if business, infra := split(err); business != nil || !errors.Is(infra, store.err) {
+		if business, infra := errorTable.Split(err); business != nil || !errors.Is(infra, store.err) {
 			t.Errorf("%s: err = %v, want the store's error as an infrastructure failure", name, err)
 		}
 	}

@@ -25,24 +25,10 @@ package product
 // only after the reservation's state records the outcome, by which time the
 // state alone says what the order holds.
 //
-// ReserveStock of a new order is 3 store commands on MongoDB, whatever its
-// number of items: insert the reservation (pending, with its items and a
-// lease); one batched command of conditional takes; pending → reserved. (On
-// the embedded store each product change of a batch is its own update by
-// _id, see MongoStore.bulk, which goes with the other updates waiting for the
-// connection (docstore.Updater): 2 + k commands for k items at most.) Its take
-// marks then go with those of other reservations, one command per batch
-// (marks.go), or, when the batching is not running or is full, in a 4th
-// command of the call. If some item cannot be taken: insert; takes; one
-// read classifying the items; one batched undo of the takes that carry the
-// mark; pending → failed with the reason (5 commands). A repeat of a
-// finished reservation is 1 or 2: the refused insert, then the read of the
-// record, which MongoStore serves from memory on the embedded store when
-// this process wrote or read it last. A release is 3 or 4: the read
-// (likewise); reserved → releasing; one batched return; → released; its
-// return marks go like the take marks. (How the store makes the state
-// changes compare-and-set operations is its business: MongoStore appends
-// guarded changes to a log, see MongoStore.UpdateReservation.)
+// A call's store commands do not grow with its number of items: each step
+// that touches products is one batched command (docs/user-product.md counts
+// them per call). How the store makes the state changes compare-and-set
+// operations is its business (Store.UpdateReservation).
 //
 // A call that stops half-way (process killed, store unreachable) leaves the
 // reservation pending or releasing; the next ReserveStock or ReleaseStock of

@@ -2,16 +2,9 @@ package product
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 
 	"github.com/go-kit/kit/endpoint"
-	"github.com/go-kit/kit/transport"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/svcauth"
@@ -39,8 +32,9 @@ var GRPCAccess = svcauth.Policy{
 //
 // Errors: every encoder returns the response's Failer error as its own error,
 // so go-kit hands business failures back exactly like endpoint errors (the
-// admin check's), and each method converts whatever came back in one place,
-// grpcError, with the table grpcCodes.
+// admin check's), and each method converts whatever came back with
+// errorTable (codes and details; Internal "internal error" for an
+// infrastructure failure, whose cause only the server's log sees).
 type GRPCServer struct {
 	productv1.UnimplementedProductServiceServer
 
@@ -59,20 +53,9 @@ var _ productv1.ProductServiceServer = (*GRPCServer)(nil)
 
 // NewGRPCServer returns the gRPC binding of set; register it with
 // productv1.RegisterProductServiceServer (Component.RegisterGRPC does).
-// logger receives, at debug level, the infrastructure failures go-kit sees;
-// the service's logging middleware and the server's interceptor log the
-// rest. Nil discards.
-func NewGRPCServer(set Set, logger *slog.Logger) *GRPCServer {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+func NewGRPCServer(set Set) *GRPCServer {
 	opts := []grpctransport.ServerOption{
 		grpctransport.ServerBefore(token.GRPCToContext),
-		grpctransport.ServerErrorHandler(transport.ErrorHandlerFunc(func(ctx context.Context, err error) {
-			if business, _ := split(err); business == nil {
-				logger.DebugContext(ctx, "grpc call failed", "error", err)
-			}
-		})),
 	}
 	return &GRPCServer{
 		createSamples:   grpctransport.NewServer(set.CreateSamplesEndpoint, decodeGRPCCreateSamplesRequest, encodeGRPCCreateSamplesResponse, opts...),
@@ -86,93 +69,12 @@ func NewGRPCServer(set Set, logger *slog.Logger) *GRPCServer {
 	}
 }
 
-// grpcCodes is THE table from business errors to gRPC codes; the first entry
-// that matches (errors.Is) wins. Anything else is codes.Internal.
-var grpcCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrOrderMismatch, codes.AlreadyExists},
-	{ErrInsufficientStock, codes.FailedPrecondition},
-	{ErrReservationReleased, codes.FailedPrecondition},
-	{ErrReservationBusy, codes.Aborted},
-	{token.ErrMissingToken, codes.Unauthenticated},
-	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
-	{token.ErrForbidden, codes.PermissionDenied},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
-}
-
-// grpcError converts an error from a go-kit handler into a gRPC status error.
-// token.ErrKeysUnavailable is its own status (Unavailable with a RetryInfo).
-// A *ProductsError carries its product ids as details too: one ResourceInfo
-// per unknown product, or a PreconditionFailure with one violation per
-// product short of stock.
-func grpcError(err error) error {
-	if errors.Is(err, token.ErrKeysUnavailable) {
-		return token.ErrKeysUnavailable // its own status: Unavailable with a RetryInfo
-	}
-	for _, m := range grpcCodes {
-		if !errors.Is(err, m.err) {
-			continue
-		}
-		st := status.New(m.code, err.Error())
-		var pe *ProductsError
-		if errors.As(err, &pe) {
-			if withDetails, derr := st.WithDetails(productDetails(pe)...); derr == nil {
-				st = withDetails
-			}
-		}
-		return st.Err()
-	}
-	return internalError{cause: err}
-}
-
-// ProductResourceType names products in ResourceInfo error details.
-const ProductResourceType = "kitshop.product.v1.Product"
-
-// ViolationInsufficientStock is the PreconditionFailure violation type of a
-// product short of stock; its subject is the product id.
-const ViolationInsufficientStock = "INSUFFICIENT_STOCK"
-
-func productDetails(pe *ProductsError) []protoadapt.MessageV1 {
-	if errors.Is(pe.Err, ErrNotFound) {
-		details := make([]protoadapt.MessageV1, len(pe.ProductIDs))
-		for i, id := range pe.ProductIDs {
-			details[i] = &errdetails.ResourceInfo{ResourceType: ProductResourceType, ResourceName: id, Description: "no such product"}
-		}
-		return details
-	}
-	pf := &errdetails.PreconditionFailure{}
-	for _, id := range pe.ProductIDs {
-		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
-			Type: ViolationInsufficientStock, Subject: id, Description: "not enough stock",
-		})
-	}
-	return []protoadapt.MessageV1{pf}
-}
-
-// internalError is an infrastructure failure: the client sees only
-// codes.Internal "internal error", while Error() keeps the cause for the
-// server's logging interceptor (internal/grpcserver).
-type internalError struct{ cause error }
-
-func (e internalError) Error() string { return e.cause.Error() }
-func (e internalError) Unwrap() error { return e.cause }
-
-// GRPCStatus is what grpc-go sends the client.
-func (e internalError) GRPCStatus() *status.Status {
-	return status.New(codes.Internal, "internal error")
-}
-
 // serve runs h and converts its outcome.
 func serve[Resp any](ctx context.Context, h grpctransport.Handler, req any) (Resp, error) {
 	_, resp, err := h.ServeGRPC(ctx, req)
 	if err != nil {
 		var zero Resp
-		return zero, grpcError(err)
+		return zero, errorTable.GRPCStatus(err)
 	}
 	return resp.(Resp), nil
 }

@@ -3,7 +3,6 @@ package product
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,8 +24,8 @@ import (
 //
 // A product is {id, name, description, price, stock}; price in won. Admin
 // routes take "Authorization: Bearer <access token>". Errors are
-// {"error":{"code","message"}} (httpserver.EncodeError) with the status of
-// the table httpStatuses: decoders and the admin check fail the request
+// {"error":{"code","message"}} (httpserver.EncodeError) with the status
+// errorTable gives: decoders and the admin check fail the request
 // directly, and encoders return a response's Failer error, which go-kit hands
 // to the same error encoder. Health and metrics routes are added by
 // httpserver.New.
@@ -49,60 +48,13 @@ func NewHTTPHandler(set Set) http.Handler {
 	return mux
 }
 
-// httpStatuses is THE table from business errors to HTTP statuses and error
-// codes; the first entry that matches (errors.Is) wins. challenge, if set, is
-// the WWW-Authenticate header (RFC 6750 §3). Other errors pass to
-// httpserver.EncodeError as they are: its own *httpserver.RequestError (bad
-// JSON: 400, body too large: 413), a deadline (504), else 500.
-var httpStatuses = []struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}{
-	{ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", ""},
-	{ErrNotFound, http.StatusNotFound, "not_found", ""},
-	{ErrOrderMismatch, http.StatusConflict, "already_exists", ""},
-	{ErrInsufficientStock, http.StatusConflict, "insufficient_stock", ""},
-	{ErrReservationReleased, http.StatusConflict, "reservation_released", ""},
-	{ErrReservationBusy, http.StatusConflict, "aborted", ""},
-	{token.ErrMissingToken, http.StatusUnauthorized, "unauthenticated", `Bearer realm="kitshop"`},
-	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
-	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
-	{token.ErrForbidden, http.StatusForbidden, "permission_denied", `Bearer realm="kitshop", error="insufficient_scope"`},
-}
-
-// httpError is a business error with its status, code and headers, in the
-// shape httpserver.EncodeError reads.
-type httpError struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}
-
-func (e *httpError) Error() string     { return e.err.Error() }
-func (e *httpError) Unwrap() error     { return e.err }
-func (e *httpError) StatusCode() int   { return e.status }
-func (e *httpError) ErrorCode() string { return e.code }
-
-// Headers implements go-kit's httptransport.Headerer.
-func (e *httpError) Headers() http.Header {
-	if e.challenge == "" {
-		return nil
-	}
-	return http.Header{"Www-Authenticate": {e.challenge}}
-}
-
-// encodeHTTPError is the ErrorEncoder of every route.
+// encodeHTTPError is the ErrorEncoder of every route: errorTable gives the
+// status, code and headers (WWW-Authenticate); errors it does not list pass
+// to httpserver.EncodeError as they are: its own *httpserver.RequestError
+// (bad JSON: 400, body too large: 413), token.ErrKeysUnavailable (503), a
+// deadline (504), else 500.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
-	for _, m := range httpStatuses {
-		if errors.Is(err, m.err) {
-			err = &httpError{err: err, status: m.status, code: m.code, challenge: m.challenge}
-			break
-		}
-	}
-	httpserver.EncodeError(ctx, err, w)
+	httpserver.EncodeError(ctx, errorTable.HTTPError(err), w)
 }
 
 // productJSON is a product on the wire.

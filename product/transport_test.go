@@ -68,11 +68,11 @@ func newTransportFixtureBeforeKeys(t *testing.T) *transportFixture {
 	f.foreign = issue(t, newSigner(t), "admin-2", token.RoleAdmin)
 
 	svc := newTestService(t, f.store, newClock())
-	set := NewSet(svc, keys.Verifier())
+	set := NewSet(svc, keys.Verifier(), nil, nil)
 
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
-	productv1.RegisterProductServiceServer(srv, NewGRPCServer(set, nil))
+	productv1.RegisterProductServiceServer(srv, NewGRPCServer(set))
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

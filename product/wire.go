@@ -18,7 +18,8 @@ import (
 type Deps struct {
 	// DB is the product service's own database. Required.
 	DB *mongo.Database
-	// Logger receives the service's logs; nil discards.
+	// Logger receives the service's logs, one line per endpoint call (NewSet)
+	// among them; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the service metrics, already wrapped with a
 	// "service" label by the caller when registries are shared; nil records
@@ -39,7 +40,10 @@ type Deps struct {
 
 // Component is the assembled product service.
 type Component struct {
-	// Service is the service with its logging and metrics middlewares.
+	// Service is the service the endpoints serve, without the logging and
+	// metrics, which observe the endpoints (NewSet): a call made on it
+	// directly (cmd/shop's CreateSamples at start-up) is neither logged nor
+	// counted.
 	Service Service
 	// Endpoints are the endpoints the transports serve.
 	Endpoints Set
@@ -62,7 +66,7 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	productv1.RegisterProductServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports.
+// Build assembles store → service → endpoints, observed → transports.
 // ctx bounds the store set-up.
 func Build(ctx context.Context, deps Deps) (*Component, error) {
 	if deps.DB == nil {
@@ -88,16 +92,10 @@ func Build(ctx context.Context, deps Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	var svc Service = core
-	svc = LoggingMiddleware(logger)(svc)
-	if deps.Registerer != nil {
-		svc = InstrumentingMiddleware(deps.Registerer)(svc)
-	}
-
-	c := &Component{Service: svc}
+	c := &Component{Service: core}
 	c.Background = append(c.Background, core.marks.run)
-	c.Endpoints = NewSet(svc, deps.Verifier)
+	c.Endpoints = NewSet(core, deps.Verifier, logger, deps.Registerer)
 	c.HTTPHandler = NewHTTPHandler(c.Endpoints)
-	c.grpc = NewGRPCServer(c.Endpoints, logger)
+	c.grpc = NewGRPCServer(c.Endpoints)
 	return c, nil
 }

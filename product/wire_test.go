@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-kit/kit/endpoint"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -189,18 +190,26 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-func TestLoggingMiddleware(t *testing.T) {
+// TestObservedEndpoints checks the log lines of the endpoints: one per
+// call, with the method, the outcome, the call's attributes and the level
+// of its kind, and the admin check's refusals counted.
+func TestObservedEndpoints(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store := newFakeStore()
 	seed(t, store, 1)
-	svc := LoggingMiddleware(logger)(newTestService(t, store, newClock()))
+	signer := newSigner(t)
+	reg := prometheus.NewRegistry()
+	set := NewSet(newTestService(t, store, newClock()), signer.Verifier(), logger, reg)
+	req := httptest.NewRequest("POST", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+issue(t, signer, "admin-1", token.RoleAdmin))
+	admin := token.HTTPToContext(t.Context(), req)
 
-	if _, err := svc.ReserveStock(t.Context(), "o1", []Item{{"p1", 2}}); err == nil {
-		t.Fatal("reservation of 2 from 1 succeeded")
+	if resp, err := set.ReserveStockEndpoint(t.Context(), ReserveStockRequest{OrderID: "o1", Items: []Item{{"p1", 2}}}); err != nil || resp.(endpoint.Failer).Failed() == nil {
+		t.Fatalf("reservation of 2 from 1: %v, %v", resp, err)
 	}
-	if _, err := svc.AdjustStock(t.Context(), "p1", 4); err != nil {
+	if _, err := set.AdjustStockEndpoint(admin, AdjustStockRequest{ProductID: "p1", Delta: 4}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -217,14 +226,23 @@ func TestLoggingMiddleware(t *testing.T) {
 	if first["method"] != "ReserveStock" || first["outcome"] != "insufficient_stock" || first["level"] != "DEBUG" || first["order"] != "o1" {
 		t.Errorf("reserve line = %v", first)
 	}
-	if second["method"] != "AdjustStock" || second["outcome"] != "ok" || second["level"] != "INFO" || second["stock"] != 5.0 {
+	if second["method"] != "AdjustStock" || second["outcome"] != "ok" || second["level"] != "INFO" ||
+		second["stock"] != 5.0 || second["product"] != "p1" || second["delta"] != 4.0 {
 		t.Errorf("adjust line = %v", second)
+	}
+
+	// The admin check's refusals are observed too.
+	if _, err := set.AdjustStockEndpoint(t.Context(), AdjustStockRequest{ProductID: "p1", Delta: 1}); !errors.Is(err, token.ErrMissingToken) {
+		t.Errorf("adjust without a token: %v, want ErrMissingToken", err)
+	}
+	if got := counterValue(t, reg, "kitshop_product_requests_total", "AdjustStock", "invalid_token"); got != 1 {
+		t.Errorf("AdjustStock invalid_token count = %v, want 1", got)
 	}
 
 	// Infrastructure failures are errors.
 	buf.Reset()
 	store.err = errors.New("store down")
-	_, _ = svc.GetProduct(t.Context(), "p1")
+	_, _ = set.GetProductEndpoint(t.Context(), GetProductRequest{ProductID: "p1"})
 	if !strings.Contains(buf.String(), `"level":"ERROR"`) || !strings.Contains(buf.String(), `"outcome":"error"`) {
 		t.Errorf("store failure line = %s", buf.String())
 	}

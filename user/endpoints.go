@@ -2,10 +2,12 @@ package user
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -22,41 +24,47 @@ type Set struct {
 	KeySetEndpoint endpoint.Endpoint
 }
 
-// NewSet returns the endpoints of svc. verifier checks the access tokens of
-// the authenticated endpoints.
-func NewSet(svc Service, verifier *token.Verifier) Set {
+// Method names, the "method" label of the metrics and the logs.
+const (
+	methodRegisterUser     = "RegisterUser"
+	methodLoginUser        = "LoginUser"
+	methodParseBearerToken = "ParseBearerToken"
+	methodRefreshToken     = "RefreshToken"
+	methodGetUserInfo      = "GetUserInfo"
+	methodGetMe            = "GetMe"
+	methodKeySet           = "KeySet"
+)
+
+// NewSet returns the endpoints of svc, each observed (internal/observe):
+// one log line per call on logger (nil: discarded) and the call metrics
+// kitshop_user_requests_total and kitshop_user_request_duration_seconds
+// {method,outcome} on reg (nil: not registered; collectors reg holds
+// already are reused), with the outcome errorTable gives. Registrations,
+// logins and refreshes are logged at Info, reads (token checks, users, the
+// key set, which the other services make on every call) at Debug, and
+// infrastructure failures at Error. A line never holds a password, a token
+// or an e-mail address. verifier checks the access tokens of the
+// authenticated endpoints, inside the observation, so refused tokens are
+// counted.
+func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
+	obs := observe.New("user", errorTable, logger, reg)
 	return Set{
-		RegisterUserEndpoint:     MakeRegisterUserEndpoint(svc),
-		LoginUserEndpoint:        MakeLoginUserEndpoint(svc),
-		ParseBearerTokenEndpoint: MakeParseBearerTokenEndpoint(svc),
-		RefreshTokenEndpoint:     MakeRefreshTokenEndpoint(svc),
-		GetUserInfoEndpoint:      MakeGetUserInfoEndpoint(svc),
-		GetMeEndpoint:            token.Authenticate(verifier)(MakeGetMeEndpoint(svc)),
-		KeySetEndpoint:           MakeKeySetEndpoint(svc),
+		RegisterUserEndpoint:     obs.Endpoint(methodRegisterUser, slog.LevelInfo, MakeRegisterUserEndpoint(svc)),
+		LoginUserEndpoint:        obs.Endpoint(methodLoginUser, slog.LevelInfo, MakeLoginUserEndpoint(svc)),
+		ParseBearerTokenEndpoint: obs.Endpoint(methodParseBearerToken, slog.LevelDebug, MakeParseBearerTokenEndpoint(svc)),
+		RefreshTokenEndpoint:     obs.Endpoint(methodRefreshToken, slog.LevelInfo, MakeRefreshTokenEndpoint(svc)),
+		GetUserInfoEndpoint:      obs.Endpoint(methodGetUserInfo, slog.LevelDebug, MakeGetUserInfoEndpoint(svc)),
+		GetMeEndpoint:            obs.Endpoint(methodGetMe, slog.LevelDebug, token.Authenticate(verifier)(MakeGetMeEndpoint(svc))),
+		KeySetEndpoint:           obs.Endpoint(methodKeySet, slog.LevelDebug, MakeKeySetEndpoint(svc)),
 	}
 }
 
-// businessErrors are the errors that ride in a response (endpoint.Failer);
-// anything else is an infrastructure failure, the endpoint's own error.
-var businessErrors = []error{
-	ErrInvalidArgument,
-	ErrEmailTaken,
-	ErrInvalidCredentials,
-	ErrNotFound,
-	ErrRateLimited,
-	token.ErrMissingToken,
-	token.ErrInvalidToken,
-}
-
-// split sorts err into a business failure, for the response, or an
-// infrastructure failure, for the endpoint's error.
-func split(err error) (business, infra error) {
-	for _, b := range businessErrors {
-		if errors.Is(err, b) {
-			return err, nil
-		}
+// userIDAttrs is the user_id log attribute, or none for an empty id.
+func userIDAttrs(id string) []slog.Attr {
+	if id == "" {
+		return nil
 	}
-	return nil, err
+	return []slog.Attr{slog.String("user_id", id)}
 }
 
 // RegisterUserRequest is the input of RegisterUser.
@@ -74,12 +82,15 @@ type RegisterUserResponse struct {
 // Failed implements endpoint.Failer.
 func (r RegisterUserResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: the new user's id.
+func (r RegisterUserResponse) LogAttrs() []slog.Attr { return userIDAttrs(r.User.ID) }
+
 // MakeRegisterUserEndpoint returns the RegisterUser endpoint of s.
 func MakeRegisterUserEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(RegisterUserRequest)
 		u, err := s.RegisterUser(ctx, req.Credentials, req.Profile)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -106,7 +117,7 @@ func MakeLoginUserEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(LoginUserRequest)
 		p, err := s.LoginUser(ctx, req.Credentials)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -129,12 +140,15 @@ type ParseBearerTokenResponse struct {
 // Failed implements endpoint.Failer.
 func (r ParseBearerTokenResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: the token's user id.
+func (r ParseBearerTokenResponse) LogAttrs() []slog.Attr { return userIDAttrs(r.Claims.Subject) }
+
 // MakeParseBearerTokenEndpoint returns the ParseBearerToken endpoint of s.
 func MakeParseBearerTokenEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ParseBearerTokenRequest)
 		c, err := s.ParseBearerToken(ctx, req.Token)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -153,7 +167,7 @@ func MakeRefreshTokenEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(RefreshTokenRequest)
 		p, err := s.RefreshToken(ctx, req.RefreshToken)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -175,12 +189,15 @@ type UserResponse struct {
 // Failed implements endpoint.Failer.
 func (r UserResponse) Failed() error { return r.Err }
 
+// LogAttrs implements observe.Loggable: the user's id.
+func (r UserResponse) LogAttrs() []slog.Attr { return userIDAttrs(r.User.ID) }
+
 // MakeGetUserInfoEndpoint returns the GetUserInfo endpoint of s.
 func MakeGetUserInfoEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(GetUserInfoRequest)
 		u, err := s.GetUserInfo(ctx, req.UserID)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -201,7 +218,7 @@ func MakeGetMeEndpoint(s Service) endpoint.Endpoint {
 			return nil, token.ErrMissingToken
 		}
 		u, err := s.GetUserInfo(ctx, c.Subject)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}
@@ -225,7 +242,7 @@ func (r KeySetResponse) Failed() error { return r.Err }
 func MakeKeySetEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, _ any) (any, error) {
 		keys, err := s.KeySet(ctx)
-		business, infra := split(err)
+		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra
 		}

@@ -1,20 +1,19 @@
 package user
 
 import (
-	"container/list"
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 
 	"github.com/kitshop/kitshop/internal/token"
 )
+
+// Middleware decorates a Service.
+type Middleware func(Service) Service
 
 // LoginRateLimitMiddleware limits logins against password guessing, with
 // opts.LoginRatePerEmail and opts.LoginRatePerIP (token buckets of
@@ -31,16 +30,17 @@ import (
 //   - per client address, every attempt counts, which bounds one address
 //     spraying guesses over many e-mails and the bcrypt work it can cause.
 //
-// The client address is the connection's peer, which the transport put in
-// the context (an IPv6 address counts as its /64), or for a peer in
-// opts.TrustedProxies the client its X-Forwarded-For names; a call without
-// one is limited per e-mail among the calls without one.
+// The client address is the one the transport put in the context
+// (withClientAddr: the connection's peer, or for an HTTP peer in
+// Options.TrustedProxies the client its X-Forwarded-For names; an IPv6
+// address counts as its /64); a call without one is limited per e-mail
+// among the calls without one.
 //
 // A refused login is a *RateLimitedError (ErrRateLimited); it costs no
 // password check and spends no budget. The address is checked first, so an
 // address over its limit never reaches the (e-mail, address) limiter. Each
-// limiter remembers a bounded number of keys: buckets idle long enough to be
-// full again are dropped, and beyond that the least recently used, so
+// limiter remembers at most loginLimiterKeys keys: buckets idle long enough
+// to be full again are dropped, and beyond that the least recently used, so
 // spraying e-mails or addresses cannot grow memory without bound.
 func LoginRateLimitMiddleware(opts Options) Middleware {
 	now := opts.Now
@@ -50,13 +50,11 @@ func LoginRateLimitMiddleware(opts Options) Middleware {
 	perEmail := newKeyedLimiter(perMinute(opts.LoginRatePerEmail, DefaultLoginRatePerEmail), loginLimiterKeys)
 	perIP := newKeyedLimiter(perMinute(opts.LoginRatePerIP, DefaultLoginRatePerIP), loginLimiterKeys)
 	return func(next Service) Service {
-		return loginLimitMiddleware{Service: next, perEmailAddr: perEmail, perIP: perIP, trusted: opts.TrustedProxies, now: now}
+		return loginLimitMiddleware{Service: next, perEmailAddr: perEmail, perIP: perIP, now: now}
 	}
 }
 
-// loginLimiterKeys bounds the keys each login limiter remembers: about 200
-// bytes each (an (e-mail, address) key up to some 300 with a long e-mail),
-// so at most some 13-20 MB per limiter.
+// loginLimiterKeys bounds the keys each login limiter remembers.
 const loginLimiterKeys = 1 << 16
 
 // perMinute returns n, or def for zero, or 0 (no limit) for a negative n.
@@ -75,7 +73,6 @@ type loginLimitMiddleware struct {
 	Service
 	perEmailAddr *keyedLimiter // failed logins by (e-mail, client address); nil: no limit
 	perIP        *keyedLimiter // attempts by client address; nil: no limit
-	trusted      []netip.Prefix
 	now          func() time.Time
 }
 
@@ -83,10 +80,7 @@ func (m loginLimitMiddleware) LoginUser(ctx context.Context, creds Credentials) 
 	now := m.now()
 	// The address first: an address over its limit must not reach, and
 	// churn, the (e-mail, address) limiter.
-	var client string // the client's key; "" when the call has no address
-	if addr := clientAddrFrom(ctx, m.trusted); addr != "" {
-		client = clientKey(addr)
-	}
+	client := clientAddrFrom(ctx) // "" when the call has no address
 	var releaseAddr, releaseEmail func(spend bool, at time.Time)
 	if m.perIP != nil && client != "" {
 		var wait time.Duration
@@ -125,26 +119,28 @@ type keyedLimiter struct {
 	limit rate.Limit
 	burst int
 	idle  time.Duration
-	max   int
 
 	mu      sync.Mutex
-	buckets map[string]*list.Element // values are *bucket
-	lru     *list.List               // front: most recently used
+	buckets *simplelru.LRU[string, *bucket]
 }
 
 // bucket is the state of one key.
 type bucket struct {
-	key     string
 	lim     *rate.Limiter
 	pending int       // attempts acquired and not yet released
 	last    time.Time // last use
 }
 
 // newKeyedLimiter returns a limiter of n events per minute per key, with a
-// burst of n, remembering at most max keys; nil for n <= 0 (no limit).
+// burst of n, remembering at most max keys (max > 0); nil for n <= 0 (no
+// limit).
 func newKeyedLimiter(n, max int) *keyedLimiter {
 	if n <= 0 {
 		return nil
+	}
+	buckets, err := simplelru.NewLRU[string, *bucket](max, nil)
+	if err != nil {
+		panic("user: " + err.Error()) // max <= 0: a constant of this package
 	}
 	return &keyedLimiter{
 		limit: rate.Limit(float64(n) / 60),
@@ -152,9 +148,7 @@ func newKeyedLimiter(n, max int) *keyedLimiter {
 		// An empty bucket refills in burst/limit, a minute; the second
 		// absorbs the float rounding.
 		idle:    time.Minute + time.Second,
-		max:     max,
-		buckets: make(map[string]*list.Element),
-		lru:     list.New(),
+		buckets: buckets,
 	}
 }
 
@@ -193,141 +187,23 @@ func (k *keyedLimiter) wait(b *bucket, now time.Time) time.Duration {
 }
 
 // bucket returns key's bucket, marked used at now, after dropping the idle
-// ones and, when full, the least recently used. k.mu must be held.
+// ones from the least recently used end (up to the first that is pending or
+// not idle) and, when full, the least recently used. A pending attempt on a
+// dropped bucket still releases safely, to the dropped bucket. k.mu must be
+// held.
 func (k *keyedLimiter) bucket(key string, now time.Time) *bucket {
-	for e := k.lru.Back(); e != nil; e = k.lru.Back() {
-		b := e.Value.(*bucket)
-		if b.pending > 0 || now.Sub(b.last) < k.idle {
+	for {
+		_, b, ok := k.buckets.GetOldest()
+		if !ok || b.pending > 0 || now.Sub(b.last) < k.idle {
 			break
 		}
-		k.drop(e)
+		k.buckets.RemoveOldest()
 	}
-	e, ok := k.buckets[key]
+	b, ok := k.buckets.Get(key)
 	if !ok {
-		if k.lru.Len() >= k.max {
-			k.drop(k.lru.Back())
-		}
-		e = k.lru.PushFront(&bucket{key: key, lim: rate.NewLimiter(k.limit, k.burst)})
-		k.buckets[key] = e
+		b = &bucket{lim: rate.NewLimiter(k.limit, k.burst)}
+		k.buckets.Add(key, b) // evicts the least recently used when full
 	}
-	k.lru.MoveToFront(e)
-	b := e.Value.(*bucket)
 	b.last = now
 	return b
-}
-
-// drop forgets a bucket. A pending attempt on it still releases safely, to
-// the dropped bucket. k.mu must be held.
-func (k *keyedLimiter) drop(e *list.Element) {
-	delete(k.buckets, e.Value.(*bucket).key)
-	k.lru.Remove(e)
-}
-
-type clientAddrKey struct{}
-
-// clientAddr is what a transport knows of where a call comes from.
-type clientAddr struct {
-	peer         string // the connection's remote address
-	forwardedFor string // the X-Forwarded-For header, if any
-}
-
-// withClientAddr returns ctx carrying the address of the call's peer and the
-// X-Forwarded-For it sent ("" for none), for the login rate limit.
-func withClientAddr(ctx context.Context, peer, forwardedFor string) context.Context {
-	return context.WithValue(ctx, clientAddrKey{}, clientAddr{peer: peer, forwardedFor: forwardedFor})
-}
-
-// clientAddrFrom returns the client's address in ctx, or "": the peer, or
-// when the peer is a trusted proxy, the right-most address of its
-// X-Forwarded-For that is not a trusted proxy (the left-most if all are).
-// Entries left of that one are the client's own claims and never read.
-func clientAddrFrom(ctx context.Context, trusted []netip.Prefix) string {
-	a, _ := ctx.Value(clientAddrKey{}).(clientAddr)
-	if a.forwardedFor == "" || !isTrusted(a.peer, trusted) {
-		return a.peer
-	}
-	hops := strings.Split(a.forwardedFor, ",")
-	for i := len(hops) - 1; i > 0; i-- {
-		if hop := strings.TrimSpace(hops[i]); !isTrusted(hop, trusted) {
-			return hop
-		}
-	}
-	return strings.TrimSpace(hops[0])
-}
-
-// isTrusted reports whether the address ("host:port" or "host") is in one of
-// the trusted prefixes.
-func isTrusted(addr string, trusted []netip.Prefix) bool {
-	if len(trusted) == 0 {
-		return false
-	}
-	ip, ok := parseIP(addr)
-	if !ok {
-		return false
-	}
-	for _, p := range trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// parseIP returns the IP of an address ("host:port" or "host"), IPv4-mapped
-// IPv6 as IPv4, without a zone.
-func parseIP(addr string) (netip.Addr, bool) {
-	host := addr
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		host = h
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ip.Unmap().WithZone(""), true
-}
-
-// clientKey returns the rate limit key of a network address ("host:port" or
-// "host"): an IPv4 address as it is, an IPv6 address as its /64 (what one
-// subscriber is usually given), anything else (e.g. a Unix socket) as it is.
-func clientKey(addr string) string {
-	ip, ok := parseIP(addr)
-	if !ok {
-		if h, _, err := net.SplitHostPort(addr); err == nil {
-			return h
-		}
-		return addr
-	}
-	if ip.Is4() {
-		return ip.String()
-	}
-	p, err := ip.Prefix(64)
-	if err != nil {
-		return ip.String()
-	}
-	return p.String()
-}
-
-// ParseTrustedProxies parses a comma-separated list of CIDR prefixes or bare
-// IP addresses ("10.0.0.0/8, 192.0.2.7") for Options.TrustedProxies; an empty
-// list is none.
-func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, item := range strings.Split(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if ip, err := netip.ParseAddr(item); err == nil {
-			ip = ip.Unmap()
-			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, fmt.Errorf("user: trusted proxy %q is neither an IP address nor a CIDR prefix", item)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -43,10 +42,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func (k *keyedLimiter) keys() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(k.buckets) != k.lru.Len() {
-		panic(fmt.Sprintf("keyedLimiter: %d map entries, %d list entries", len(k.buckets), k.lru.Len()))
-	}
-	return k.lru.Len()
+	return k.buckets.Len()
 }
 
 // take acquires a token of key's bucket at now and spends it, or returns
@@ -180,64 +176,6 @@ func TestKeyedLimiterBoundedMemory(t *testing.T) {
 	release(true, clock.Now())
 }
 
-func TestClientKey(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ addr, want string }{
-		{"203.0.113.7:41234", "203.0.113.7"},
-		{"203.0.113.7", "203.0.113.7"},
-		{"[::ffff:203.0.113.7]:80", "203.0.113.7"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:443", "2001:db8:1:2::/64"},
-		{"[fe80::1%eth0]:22", "fe80::/64"},
-		{"bufconn", "bufconn"},
-		{"/run/kitshop.sock", "/run/kitshop.sock"},
-	} {
-		if got := clientKey(tt.addr); got != tt.want {
-			t.Errorf("clientKey(%q) = %q, want %q", tt.addr, got, tt.want)
-		}
-	}
-}
-
-func TestClientAddrTrustedProxies(t *testing.T) {
-	t.Parallel()
-	edge, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.7 ,2001:db8:ed9e::/48,")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name, peer, xff string
-		trusted         []netip.Prefix
-		want            string
-	}{
-		{"no proxies trusted: the header is ignored", "203.0.113.7:1", "198.51.100.1", nil, "203.0.113.7:1"},
-		{"untrusted peer: the header is ignored", "203.0.113.7:1", "198.51.100.1", edge, "203.0.113.7:1"},
-		{"trusted peer without the header", "10.1.2.3:1", "", edge, "10.1.2.3:1"},
-		{"trusted peer: the client it names", "10.1.2.3:1", "198.51.100.1", edge, "198.51.100.1"},
-		{"the client's own claims on the left are skipped", "10.1.2.3:1", "6.6.6.6, 198.51.100.1", edge, "198.51.100.1"},
-		{"a chain of trusted proxies", "10.1.2.3:1", "6.6.6.6, 198.51.100.1, 192.0.2.7, 10.9.9.9", edge, "198.51.100.1"},
-		{"only trusted hops: the left-most", "10.1.2.3:1", "10.0.0.1,10.0.0.2", edge, "10.0.0.1"},
-		{"a bare trusted IP", "192.0.2.7:443", "198.51.100.1", edge, "198.51.100.1"},
-		{"IPv4-mapped trusted peer", "[::ffff:10.1.2.3]:1", "198.51.100.1", edge, "198.51.100.1"},
-		{"IPv6 trusted peer", "[2001:db8:ed9e::5]:1", "2001:db8:1::1", edge, "2001:db8:1::1"},
-	} {
-		ctx := withClientAddr(t.Context(), tt.peer, tt.xff)
-		if got := clientAddrFrom(ctx, tt.trusted); got != tt.want {
-			t.Errorf("%s: client %q, want %q", tt.name, got, tt.want)
-		}
-	}
-	if got := clientAddrFrom(t.Context(), edge); got != "" {
-		t.Errorf("no address in the context: %q, want none", got)
-	}
-	for _, bad := range []string{"10.0.0.0/33", "edge", "10.0.0.1:80"} {
-		if _, err := ParseTrustedProxies(bad); err == nil {
-			t.Errorf("ParseTrustedProxies(%q) succeeded", bad)
-		}
-	}
-	if p, err := ParseTrustedProxies(" "); err != nil || len(p) != 0 {
-		t.Errorf("empty list: %v %v", p, err)
-	}
-}
-
 // countingService counts the logins that reach the service.
 type countingService struct {
 	Service
@@ -357,7 +295,7 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	svc, inner := newLimitedService(t, Options{}, clock)
-	from := func(addr string) context.Context { return withClientAddr(t.Context(), addr, "") }
+	from := func(addr string) context.Context { return withClientAddr(t.Context(), addr) }
 
 	// Every attempt counts, successful or not, whatever the e-mail.
 	for i := range DefaultLoginRatePerIP {
@@ -441,7 +379,7 @@ func TestLoginRateLimitNoLockout(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	svc, _ := newLimitedService(t, Options{}, clock)
-	from := func(addr string) context.Context { return withClientAddr(t.Context(), addr, "") }
+	from := func(addr string) context.Context { return withClientAddr(t.Context(), addr) }
 	login := func(addr, password string) error {
 		_, err := svc.LoginUser(from(addr), Credentials{Email: "kim@example.com", Password: password})
 		return err
@@ -485,7 +423,7 @@ func TestLoginRateLimitSprayFromOneAddress(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	svc, inner := newLimitedService(t, Options{}, clock)
-	attacker := withClientAddr(t.Context(), "203.0.113.66:4000", "")
+	attacker := withClientAddr(t.Context(), "203.0.113.66:4000")
 	for i := range DefaultLoginRatePerIP {
 		if _, err := svc.LoginUser(attacker, Credentials{Email: fmt.Sprintf("victim-%d@example.com", i), Password: "guess"}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("guess %d: %v", i+1, err)
@@ -499,7 +437,7 @@ func TestLoginRateLimitSprayFromOneAddress(t *testing.T) {
 	if n := inner.count() - reached; n != 0 {
 		t.Errorf("%d guesses past the address's limit reached the service", n)
 	}
-	if _, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.7:5000", ""), Credentials{Email: "kim@example.com", Password: "right"}); err != nil {
+	if _, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.7:5000"), Credentials{Email: "kim@example.com", Password: "right"}); err != nil {
 		t.Errorf("kim from her own address: %v", err)
 	}
 }
@@ -512,7 +450,7 @@ func TestLoginRateLimitBoundedMemory(t *testing.T) {
 	clock := newFakeClock()
 	m := LoginRateLimitMiddleware(Options{Now: clock.Now})(failingService{err: ErrInvalidCredentials}).(loginLimitMiddleware)
 	for i := range loginLimiterKeys + 1000 {
-		ctx := withClientAddr(t.Context(), fmt.Sprintf("10.%d.%d.%d:1", i>>16&0xff, i>>8&0xff, i&0xff), "")
+		ctx := withClientAddr(t.Context(), fmt.Sprintf("10.%d.%d.%d:1", i>>16&0xff, i>>8&0xff, i&0xff))
 		if _, err := m.LoginUser(ctx, Credentials{Email: fmt.Sprintf("u%d@example.com", i%97), Password: "x"}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("attempt %d: %v", i+1, err)
 		}
@@ -529,7 +467,7 @@ func TestLoginRateLimitDisabled(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	svc, _ := newLimitedService(t, Options{LoginRatePerEmail: -1, LoginRatePerIP: -1}, clock)
-	ctx := withClientAddr(t.Context(), "198.51.100.9:5000", "")
+	ctx := withClientAddr(t.Context(), "198.51.100.9:5000")
 	for i := range 50 {
 		if _, err := svc.LoginUser(ctx, Credentials{Email: "kim@example.com", Password: "wrong"}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("attempt %d: %v", i+1, err)
@@ -563,7 +501,7 @@ func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 	results := make(chan error, guesses)
 	for i := range guesses {
 		go func() {
-			ctx := withClientAddr(t.Context(), fmt.Sprintf("198.51.100.9:%d", 1000+i), "")
+			ctx := withClientAddr(t.Context(), fmt.Sprintf("198.51.100.9:%d", 1000+i))
 			_, err := svc.LoginUser(ctx, Credentials{Email: "kim@example.com", Password: fmt.Sprint("guess", i)})
 			results <- err
 		}()
@@ -590,7 +528,7 @@ func TestLoginRateLimitConcurrentGuesses(t *testing.T) {
 		t.Errorf("%d guesses reached the password check and %d were refused, want %d and %d",
 			arrived, refused, DefaultLoginRatePerEmail, guesses-DefaultLoginRatePerEmail)
 	}
-	_, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.9:2000", ""), Credentials{Email: "kim@example.com", Password: "right"})
+	_, err := svc.LoginUser(withClientAddr(t.Context(), "198.51.100.9:2000"), Credentials{Email: "kim@example.com", Password: "right"})
 	wantRateLimited(t, err, LimitEmail, 12*time.Second)
 }
 
@@ -675,52 +613,4 @@ func wantRetryInfo(t *testing.T, err error, delay time.Duration) {
 		}
 	}
 	t.Errorf("gRPC status %v has no RetryInfo", st.Proto())
-}
-
-// TestLoginRateLimitBehindProxy checks the per-address limit of HTTP logins
-// that come through a proxy (the test client, 127.0.0.1): trusted, its
-// X-Forwarded-For names the client, each with its own budget; not trusted,
-// the header is ignored, so forging it gets no fresh budget.
-func TestLoginRateLimitBehindProxy(t *testing.T) {
-	t.Parallel()
-	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	for _, tc := range []struct {
-		name    string
-		trusted []netip.Prefix
-		// want is the status of the last login, from a new client
-		want int
-	}{
-		{"trusted proxy", loopback, http.StatusUnauthorized},
-		{"untrusted proxy", nil, http.StatusTooManyRequests},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			env := newTestEnv(t, Options{Now: newFakeClock().Now, LoginRatePerIP: 2, TrustedProxies: tc.trusted})
-			login := func(client string) httpResult {
-				req, err := http.NewRequest("POST", env.url+"/auth/login", nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Authorization", basic("x"+strings.ReplaceAll(client, ".", "")+"@example.com", "pw"))
-				req.Header.Set("X-Forwarded-For", "6.6.6.6, "+client)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				return httpResult{status: resp.StatusCode, header: resp.Header}
-			}
-			for range 2 {
-				if r := login("198.51.100.1"); r.status != http.StatusUnauthorized {
-					t.Fatalf("within the budget: %d", r.status)
-				}
-			}
-			if r := login("198.51.100.1"); r.status != http.StatusTooManyRequests {
-				t.Errorf("third login of the client: %d, want 429", r.status)
-			}
-			if r := login("198.51.100.2"); r.status != tc.want {
-				t.Errorf("another client: %d, want %d", r.status, tc.want)
-			}
-		})
-	}
 }

@@ -1,9 +1,10 @@
 // Package user is the kitshop user service: it registers accounts, checks
 // passwords, and issues and verifies the JSON Web Tokens every other service
 // trusts. It is one go-kit service in the addsvc shape: service.go (this file,
-// the business rules), endpoints.go, transport_grpc.go, transport_http.go,
-// store.go (MongoDB), middleware.go (logging, metrics) and wire.go (assembly
-// shared by cmd/user and cmd/shop).
+// the business rules), errors.go (its errors and their table),
+// ratelimit.go (the login rate limits), endpoints.go (observed with
+// internal/observe: logs and metrics), transport_grpc.go, transport_http.go,
+// store.go (MongoDB) and wire.go (assembly shared by cmd/user and cmd/shop).
 //
 // It keeps the original course system's contract (RegisterUser and LoginUser
 // take a raw "Basic base64(email:password)" header, GetUserInfo reads a user by
@@ -40,67 +41,6 @@ const (
 	MaxAge         = 150
 	MaxUserIDLen   = 128 // bytes; our ids are 36-byte UUIDs
 )
-
-// Business errors. Transports map them (with errors.Is) to status codes; their
-// messages, and those of errors wrapping them, are safe to show a client.
-// Token verification failures are the internal/token sentinels
-// (token.ErrMissingToken, token.ErrInvalidToken, token.ErrExpired).
-var (
-	// ErrInvalidArgument is wrapped by every validation failure, with a message
-	// naming the problem.
-	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrEmailTaken means another account has the e-mail address.
-	ErrEmailTaken = errors.New("e-mail address is already registered")
-	// ErrInvalidCredentials is the one answer to a failed login, whether the
-	// e-mail is unknown or the password wrong.
-	ErrInvalidCredentials = errors.New("invalid e-mail or password")
-	// ErrNotFound means no user has the id.
-	ErrNotFound = errors.New("user not found")
-	// ErrRateLimited is matched by every *RateLimitedError: a login refused
-	// by a login rate limit before its password was checked.
-	ErrRateLimited = errors.New("too many login attempts")
-)
-
-// Names of the login rate limits, RateLimitedError.Limit.
-const (
-	LimitEmail   = "e-mail"
-	LimitAddress = "address"
-)
-
-// RateLimitedError refuses a login that a login rate limit
-// (LoginRateLimitMiddleware) does not allow yet. Its message names the limit,
-// never the e-mail or the address.
-type RateLimitedError struct {
-	// Limit is LimitEmail (too many failed logins for the e-mail address
-	// from the client's address) or LimitAddress (too many logins from the
-	// client's address).
-	Limit string
-	// RetryAfter is how long until the limit allows another attempt.
-	RetryAfter time.Duration
-}
-
-// Error implements error.
-func (e *RateLimitedError) Error() string {
-	what := "too many login attempts from this address"
-	if e.Limit == LimitEmail {
-		what = "too many failed logins for this e-mail address from this address"
-	}
-	return fmt.Sprintf("%s: retry in %d s", what, retryAfterSeconds(e.RetryAfter))
-}
-
-// Is makes errors.Is(err, ErrRateLimited) true.
-func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
-
-// retryAfterSeconds rounds a wait up to whole seconds, at least one: the
-// value of a Retry-After header.
-func retryAfterSeconds(d time.Duration) int64 {
-	return max(1, int64((d+time.Second-1)/time.Second))
-}
-
-// invalid returns an error wrapping ErrInvalidArgument with a message.
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
-}
 
 // User is a user's public profile, what GetUserInfo returns.
 type User struct {
@@ -192,7 +132,8 @@ type Options struct {
 	// header names the client for LoginRatePerIP: for an HTTP login whose
 	// peer is in one of them, the client is the right-most address of
 	// X-Forwarded-For that is not. Empty (the default): X-Forwarded-For,
-	// which any client can write, is never read.
+	// which any client can write, is never read. Build hands them to
+	// NewHTTPHandler, which finds the client's address.
 	TrustedProxies []netip.Prefix
 	// Now is the clock of the login rate limits; default time.Now.
 	Now func() time.Time

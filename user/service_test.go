@@ -532,7 +532,7 @@ func TestStoreFailureIsNotABusinessError(t *testing.T) {
 	boom := errors.New("store down")
 	store.err = boom
 	ctx := context.Background()
-	set := NewSet(svc, nil)
+	set := NewSet(svc, nil, nil, nil)
 
 	_, err := svc.LoginUser(ctx, Credentials{Email: "h@example.com", Password: "pw"})
 	if !errors.Is(err, boom) || errors.Is(err, ErrInvalidCredentials) {

@@ -2,16 +2,10 @@ package user
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/svcauth"
@@ -35,8 +29,9 @@ var GRPCAccess = svcauth.Policy{
 //
 // Errors: every encoder returns the response's Failer error as its own error,
 // so go-kit hands business failures back exactly like decode and endpoint
-// errors, and each method converts whatever came back in one place, grpcError,
-// with the table grpcCodes.
+// errors, and each method converts whatever came back with errorTable
+// (codes, RetryInfo of a refused login; Internal "internal error" for an
+// infrastructure failure, whose cause only the server's log sees).
 type GRPCServer struct {
 	userv1.UnimplementedAuthServiceServer
 	userv1.UnimplementedUserServiceServer
@@ -68,72 +63,21 @@ func NewGRPCServer(set Set) *GRPCServer {
 	}
 }
 
-// grpcCodes is THE table from business errors to gRPC codes; the first entry
-// that matches (errors.Is) wins. Anything else is codes.Internal.
-var grpcCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrEmailTaken, codes.AlreadyExists},
-	{ErrInvalidCredentials, codes.Unauthenticated},
-	{token.ErrMissingToken, codes.Unauthenticated},
-	{token.ErrInvalidToken, codes.Unauthenticated}, // token.ErrExpired too
-	{ErrNotFound, codes.NotFound},
-	{ErrRateLimited, codes.ResourceExhausted},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
-}
-
-// grpcError converts an error from a go-kit handler into a gRPC status error.
-// A *RateLimitedError carries an errdetails.RetryInfo with its wait in whole
-// seconds rounded up, the gRPC counterpart of Retry-After.
-func grpcError(err error) error {
-	for _, m := range grpcCodes {
-		if !errors.Is(err, m.err) {
-			continue
-		}
-		st := status.New(m.code, err.Error())
-		var limited *RateLimitedError
-		if errors.As(err, &limited) {
-			delay := time.Duration(retryAfterSeconds(limited.RetryAfter)) * time.Second
-			if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); derr == nil {
-				st = withInfo
-			}
-		}
-		return st.Err()
-	}
-	return internalError{cause: err}
-}
-
 // grpcClientAddr is a go-kit ServerBefore that puts the address of the
 // call's peer in the context, for the login rate limit; metadata such as
 // x-forwarded-for, which any client can send, is not read.
 func grpcClientAddr(ctx context.Context, _ metadata.MD) context.Context {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		return withClientAddr(ctx, p.Addr.String(), "")
+		return withClientAddr(ctx, p.Addr.String())
 	}
 	return ctx
-}
-
-// internalError is an infrastructure failure: the client sees only
-// codes.Internal "internal error", while Error() keeps the cause for the
-// server's logging interceptor (internal/grpcserver).
-type internalError struct{ cause error }
-
-func (e internalError) Error() string { return e.cause.Error() }
-func (e internalError) Unwrap() error { return e.cause }
-
-// GRPCStatus is what grpc-go sends the client.
-func (e internalError) GRPCStatus() *status.Status {
-	return status.New(codes.Internal, "internal error")
 }
 
 // RegisterUser implements userv1.AuthServiceServer.
 func (s *GRPCServer) RegisterUser(ctx context.Context, req *userv1.RegisterUserRequest) (*userv1.RegisterUserResponse, error) {
 	_, resp, err := s.registerUser.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.RegisterUserResponse), nil
 }
@@ -142,7 +86,7 @@ func (s *GRPCServer) RegisterUser(ctx context.Context, req *userv1.RegisterUserR
 func (s *GRPCServer) LoginUser(ctx context.Context, req *userv1.LoginUserRequest) (*userv1.LoginUserResponse, error) {
 	_, resp, err := s.loginUser.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.LoginUserResponse), nil
 }
@@ -151,7 +95,7 @@ func (s *GRPCServer) LoginUser(ctx context.Context, req *userv1.LoginUserRequest
 func (s *GRPCServer) ParseBearerToken(ctx context.Context, req *userv1.ParseBearerTokenRequest) (*userv1.ParseBearerTokenResponse, error) {
 	_, resp, err := s.parseBearerToken.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.ParseBearerTokenResponse), nil
 }
@@ -160,7 +104,7 @@ func (s *GRPCServer) ParseBearerToken(ctx context.Context, req *userv1.ParseBear
 func (s *GRPCServer) RefreshToken(ctx context.Context, req *userv1.RefreshTokenRequest) (*userv1.RefreshTokenResponse, error) {
 	_, resp, err := s.refreshToken.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.RefreshTokenResponse), nil
 }
@@ -169,7 +113,7 @@ func (s *GRPCServer) RefreshToken(ctx context.Context, req *userv1.RefreshTokenR
 func (s *GRPCServer) GetUserInfo(ctx context.Context, req *userv1.GetUserInfoRequest) (*userv1.GetUserInfoResponse, error) {
 	_, resp, err := s.getUserInfo.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.GetUserInfoResponse), nil
 }

@@ -3,9 +3,10 @@ package user
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
+	"net"
 	"net/http"
-	"strconv"
+	"net/netip"
 	"strings"
 
 	"github.com/go-kit/kit/endpoint"
@@ -30,10 +31,13 @@ const JWKSCacheControl = "public, max-age=300"
 //	GET  /.well-known/jwks.json  the public keys that verify our tokens
 //
 // A user is {id, email, name, age, profile, role}. Errors are
-// {"error":{"code","message"}} (httpserver.EncodeError) with the status of
-// the table httpStatuses. Health and metrics routes are added by
-// httpserver.New.
-func NewHTTPHandler(set Set) http.Handler {
+// {"error":{"code","message"}} (httpserver.EncodeError) with the status
+// errorTable gives. A login's client address, which the login rate limit
+// counts, is the connection's peer, or for a peer in trustedProxies (e.g.
+// cmd/edge) the client its X-Forwarded-For names (clientAddress); without
+// trustedProxies X-Forwarded-For, which any client can write, is never
+// read. Health and metrics routes are added by httpserver.New.
+func NewHTTPHandler(set Set, trustedProxies ...netip.Prefix) http.Handler {
 	opts := []httptransport.ServerOption{
 		httptransport.ServerErrorEncoder(encodeHTTPError),
 	}
@@ -42,7 +46,7 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.RegisterUserEndpoint, decodeHTTPRegisterUserRequest, encodeHTTPRegisterUserResponse, opts...))
 	mux.Handle("POST /auth/login", httptransport.NewServer(
 		set.LoginUserEndpoint, decodeHTTPLoginUserRequest, encodeHTTPTokenPairResponse,
-		append(opts, httptransport.ServerBefore(httpClientAddr))...))
+		append(opts, httptransport.ServerBefore(httpClientAddr(trustedProxies)))...))
 	mux.Handle("POST /auth/refresh", httptransport.NewServer(
 		set.RefreshTokenEndpoint, decodeHTTPRefreshTokenRequest, encodeHTTPTokenPairResponse, opts...))
 	mux.Handle("GET /users/me", httptransport.NewServer(
@@ -53,72 +57,136 @@ func NewHTTPHandler(set Set) http.Handler {
 	return mux
 }
 
-// httpStatuses is THE table from business errors to HTTP statuses and error
-// codes; the first entry that matches (errors.Is) wins. challenge, if set, is
-// the WWW-Authenticate header (RFC 6750 §3). A *RateLimitedError also sets
-// Retry-After, in whole seconds rounded up. Other errors pass to
-// httpserver.EncodeError as they are: its own *RequestError (bad JSON: 400,
-// body too large: 413), else 500.
-var httpStatuses = []struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}{
-	{ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", ""},
-	{ErrEmailTaken, http.StatusConflict, "already_exists", ""},
-	// No Basic challenge: browsers would answer it with a login dialog.
-	{ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", ""},
-	{token.ErrMissingToken, http.StatusUnauthorized, "unauthenticated", `Bearer realm="kitshop"`},
-	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
-	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
-	{ErrNotFound, http.StatusNotFound, "not_found", ""},
-	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", ""},
-}
-
-// httpError is a business error with its status, code and headers, in the
-// shape httpserver.EncodeError reads.
-type httpError struct {
-	err     error
-	status  int
-	code    string
-	headers http.Header
-}
-
-func (e *httpError) Error() string     { return e.err.Error() }
-func (e *httpError) Unwrap() error     { return e.err }
-func (e *httpError) StatusCode() int   { return e.status }
-func (e *httpError) ErrorCode() string { return e.code }
-
-// Headers implements go-kit's httptransport.Headerer.
-func (e *httpError) Headers() http.Header { return e.headers }
-
-// encodeHTTPError is the ErrorEncoder of every route.
+// encodeHTTPError is the ErrorEncoder of every route: errorTable gives the
+// status, code and headers (WWW-Authenticate, Retry-After); errors it does
+// not list pass to httpserver.EncodeError as they are: its own
+// *RequestError (bad JSON: 400, body too large: 413), a deadline (504), else
+// 500.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
-	for _, m := range httpStatuses {
-		if !errors.Is(err, m.err) {
+	httpserver.EncodeError(ctx, errorTable.HTTPError(err), w)
+}
+
+// httpClientAddr returns a go-kit ServerBefore that puts the client's
+// address in the context (withClientAddr), for the login rate limit: the
+// request's connection (r.RemoteAddr), or when that is one of trusted, the
+// client its X-Forwarded-For names (clientAddress).
+func httpClientAddr(trusted []netip.Prefix) httptransport.RequestFunc {
+	return func(ctx context.Context, r *http.Request) context.Context {
+		return withClientAddr(ctx, clientAddress(r.RemoteAddr, strings.Join(r.Header.Values("X-Forwarded-For"), ","), trusted))
+	}
+}
+
+// clientAddress returns the client's address of a request from peer with
+// the X-Forwarded-For forwardedFor ("" for none): the peer, or when the peer
+// is in trusted, the right-most address of forwardedFor that is not (the
+// left-most if all are). Entries left of that one are the client's own
+// claims and never read.
+func clientAddress(peer, forwardedFor string, trusted []netip.Prefix) string {
+	if forwardedFor == "" || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(forwardedFor, ",")
+	for i := len(hops) - 1; i > 0; i-- {
+		if hop := strings.TrimSpace(hops[i]); !isTrusted(hop, trusted) {
+			return hop
+		}
+	}
+	return strings.TrimSpace(hops[0])
+}
+
+// isTrusted reports whether the address ("host:port" or "host") is in one of
+// the trusted prefixes.
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	ip, ok := parseIP(addr)
+	if !ok {
+		return false
+	}
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseIP returns the IP of an address ("host:port" or "host"), IPv4-mapped
+// IPv6 as IPv4, without a zone.
+func parseIP(addr string) (netip.Addr, bool) {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap().WithZone(""), true
+}
+
+type clientAddrKey struct{}
+
+// withClientAddr returns ctx carrying the client's network address ("host:port"
+// or "host"; "" for none) as the login rate limit counts it (clientKey).
+func withClientAddr(ctx context.Context, addr string) context.Context {
+	if addr == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, clientAddrKey{}, clientKey(addr))
+}
+
+// clientAddrFrom returns the client address withClientAddr put in ctx, as
+// its clientKey, or "".
+func clientAddrFrom(ctx context.Context) string {
+	key, _ := ctx.Value(clientAddrKey{}).(string)
+	return key
+}
+
+// clientKey returns the rate limit key of a network address ("host:port" or
+// "host"): an IPv4 address as it is, an IPv6 address as its /64 (what one
+// subscriber is usually given), anything else (e.g. a Unix socket) as it is.
+func clientKey(addr string) string {
+	ip, ok := parseIP(addr)
+	if !ok {
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			return h
+		}
+		return addr
+	}
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return ip.String()
+	}
+	return p.String()
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes or bare
+// IP addresses ("10.0.0.0/8, 192.0.2.7") for Options.TrustedProxies; an empty
+// list is none.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
 			continue
 		}
-		h := http.Header{}
-		if m.challenge != "" {
-			h.Set("WWW-Authenticate", m.challenge)
+		if ip, err := netip.ParseAddr(item); err == nil {
+			ip = ip.Unmap()
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
 		}
-		var limited *RateLimitedError
-		if errors.As(err, &limited) {
-			h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(limited.RetryAfter), 10))
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("user: trusted proxy %q is neither an IP address nor a CIDR prefix", item)
 		}
-		err = &httpError{err: err, status: m.status, code: m.code, headers: h}
-		break
+		out = append(out, p.Masked())
 	}
-	httpserver.EncodeError(ctx, err, w)
-}
-
-// httpClientAddr is a go-kit ServerBefore that puts the address of the
-// request's connection (r.RemoteAddr) and its X-Forwarded-For in the
-// context, for the login rate limit, which believes X-Forwarded-For only
-// from Options.TrustedProxies.
-func httpClientAddr(ctx context.Context, r *http.Request) context.Context {
-	return withClientAddr(ctx, r.RemoteAddr, strings.Join(r.Header.Values("X-Forwarded-For"), ","))
+	return out, nil
 }
 
 // userJSON is a user in the original gateway's shape.

@@ -18,8 +18,7 @@ import (
 type Deps struct {
 	// DB is the user service's own database.
 	DB *mongo.Database
-	// Logger receives one line per service call (LoggingMiddleware). Nil
-	// discards.
+	// Logger receives one line per endpoint call (NewSet). Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the service metrics, already wrapped with a
 	// "service" label by the caller. Nil leaves them unregistered.
@@ -33,7 +32,10 @@ type Deps struct {
 
 // Component is the assembled user service.
 type Component struct {
-	// Service is the service with its logging and instrumenting middlewares.
+	// Service is the service the endpoints serve: with the login rate limits
+	// (LoginRateLimitMiddleware), without the logging and metrics, which
+	// observe the endpoints (NewSet). A call made on it directly is neither
+	// logged nor counted.
 	Service Service
 	// Endpoints are the endpoints the transports serve.
 	Endpoints Set
@@ -53,9 +55,9 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	userv1.RegisterUserServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares (login rate limits inside
-// logging and metrics, so refused logins are logged and counted) →
-// endpoints → transports. ctx bounds the store set-up.
+// Build assembles store → service → login rate limits → endpoints, observed
+// (so refused logins are logged and counted) → transports. ctx bounds the
+// store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
 	if d.DB == nil || d.Signer == nil {
 		return nil, errors.New("user: Build needs a database and a signer")
@@ -73,13 +75,11 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		return nil, err
 	}
 	svc = LoginRateLimitMiddleware(d.Options)(svc)
-	svc = LoggingMiddleware(logger.With(slog.String("service", "user")))(svc)
-	svc = InstrumentingMiddleware(d.Registerer)(svc)
-	set := NewSet(svc, d.Signer.Verifier())
+	set := NewSet(svc, d.Signer.Verifier(), logger.With(slog.String("service", "user")), d.Registerer)
 	return &Component{
 		Service:     svc,
 		Endpoints:   set,
-		HTTPHandler: NewHTTPHandler(set),
+		HTTPHandler: NewHTTPHandler(set, d.Options.TrustedProxies...),
 		grpc:        NewGRPCServer(set),
 	}, nil
 }
