@@ -2,10 +2,12 @@ package notification
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -20,13 +22,30 @@ type Set struct {
 	GetUserNotificationEndpoint endpoint.Endpoint
 }
 
-// NewSet returns the endpoints of svc; the customer endpoint verifies access
-// tokens with verifier.
-func NewSet(svc Service, verifier *token.Verifier) Set {
+// Method names, the "method" label of the metrics and the logs.
+const (
+	methodSendPaymentNotification = "SendPaymentNotification"
+	methodGetNotification         = "GetNotification"
+	methodGetUserNotification     = "GetUserNotification"
+)
+
+// NewSet returns the endpoints of svc, each observed (internal/observe): one
+// log line per call on logger (nil: discarded) and the call metrics
+// kitshop_notification_requests_total and
+// kitshop_notification_request_duration_seconds {method,outcome} on reg (nil:
+// not registered; collectors reg holds already are reused), with the outcome
+// errorTable gives. Sends are logged at Info, reads at Debug; a log line
+// names the order, never the recipient's address or the message. The
+// customer endpoint verifies access tokens with verifier inside the
+// observation, so that refused calls are counted.
+func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
+	obs := observe.New("notification", errorTable, logger, reg)
 	return Set{
-		SendPaymentNotificationEndpoint: MakeSendPaymentNotificationEndpoint(svc),
-		GetNotificationEndpoint:         MakeGetNotificationEndpoint(svc),
-		GetUserNotificationEndpoint:     token.Authenticate(verifier)(MakeGetUserNotificationEndpoint(svc)),
+		SendPaymentNotificationEndpoint: obs.Endpoint(methodSendPaymentNotification, slog.LevelInfo,
+			MakeSendPaymentNotificationEndpoint(svc)),
+		GetNotificationEndpoint: obs.Endpoint(methodGetNotification, slog.LevelDebug, MakeGetNotificationEndpoint(svc)),
+		GetUserNotificationEndpoint: obs.Endpoint(methodGetUserNotification, slog.LevelDebug,
+			token.Authenticate(verifier)(MakeGetUserNotificationEndpoint(svc))),
 	}
 }
 
@@ -36,6 +55,11 @@ type SendPaymentNotificationRequest struct {
 	To      string
 	OrderID string
 	UserID  string
+}
+
+// LogAttrs implements observe.Loggable: the order only, not the recipient.
+func (r SendPaymentNotificationRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order_id", r.OrderID)}
 }
 
 // SendPaymentNotificationResponse is the notification as stored, or the
@@ -51,6 +75,11 @@ func (r SendPaymentNotificationResponse) Failed() error { return r.Err }
 // GetNotificationRequest names an order.
 type GetNotificationRequest struct {
 	OrderID string
+}
+
+// LogAttrs implements observe.Loggable: the order.
+func (r GetNotificationRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("order_id", r.OrderID)}
 }
 
 // GetNotificationResponse is the order's notification, or the business error.
@@ -69,10 +98,11 @@ func MakeSendPaymentNotificationEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(SendPaymentNotificationRequest)
 		n, err := s.SendPaymentNotification(ctx, req.To, req.OrderID, req.UserID)
-		if err != nil && !isBusinessError(err) {
-			return nil, err
+		business, infra := errorTable.Split(err)
+		if infra != nil {
+			return nil, infra
 		}
-		return SendPaymentNotificationResponse{Notification: n, Err: err}, nil
+		return SendPaymentNotificationResponse{Notification: n, Err: business}, nil
 	}
 }
 
@@ -81,10 +111,11 @@ func MakeGetNotificationEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(GetNotificationRequest)
 		n, err := s.GetNotification(ctx, req.OrderID)
-		if err != nil && !isBusinessError(err) {
-			return nil, err
+		business, infra := errorTable.Split(err)
+		if infra != nil {
+			return nil, infra
 		}
-		return GetNotificationResponse{Notification: n, Err: err}, nil
+		return GetNotificationResponse{Notification: n, Err: business}, nil
 	}
 }
 
@@ -99,20 +130,10 @@ func MakeGetUserNotificationEndpoint(s Service) endpoint.Endpoint {
 			return nil, token.ErrMissingToken
 		}
 		n, err := s.GetUserNotification(ctx, claims.Subject, req.OrderID)
-		if err != nil && !isBusinessError(err) {
-			return nil, err
+		business, infra := errorTable.Split(err)
+		if infra != nil {
+			return nil, infra
 		}
-		return GetNotificationResponse{Notification: n, Err: err}, nil
+		return GetNotificationResponse{Notification: n, Err: business}, nil
 	}
-}
-
-// isBusinessError reports whether err is one of the service's business
-// errors, which ride in a response instead of failing the endpoint.
-func isBusinessError(err error) bool {
-	for _, target := range []error{ErrInvalidArgument, ErrNotFound, ErrConflict, ErrSendFailed, ErrInProgress} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }

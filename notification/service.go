@@ -141,27 +141,6 @@ type Service interface {
 	GetUserNotification(ctx context.Context, userID, orderID string) (Notification, error)
 }
 
-// Business errors. Transports map them (and errors wrapping them) to status
-// codes; their messages are safe to show a client.
-var (
-	// ErrInvalidArgument means a request field is missing or malformed.
-	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrNotFound means there is no notification for the order (for this user).
-	ErrNotFound = errors.New("notification not found")
-	// ErrConflict means the order's notification exists for another
-	// recipient or user.
-	ErrConflict = errors.New("a notification for this order exists with another recipient or user")
-	// ErrSendFailed means the message could not be sent now; the
-	// notification stays Pending and a retry sends it.
-	ErrSendFailed = errors.New("the notification could not be sent, retry later")
-	// ErrInProgress means another caller is sending the order's notification
-	// right now; a retry returns the outcome.
-	ErrInProgress = errors.New("the notification of this order is being sent, retry later")
-	// ErrDuplicate is the Store's answer to inserting an existing order's
-	// notification. The service never returns it.
-	ErrDuplicate = errors.New("notification exists")
-)
-
 // Defaults of Options.
 const (
 	DefaultFrom        = "kitshop <no-reply@kitshop.example>"
@@ -309,7 +288,7 @@ func (s *service) send(ctx context.Context, draft Notification) (Notification, e
 				err = errors.Join(err, fmt.Errorf("release lease (it expires by itself): %w", rerr))
 			}
 		}
-		return Notification{}, fmt.Errorf("%w: %w", ErrSendFailed, err)
+		return Notification{}, &sendFailedError{cause: err}
 	}
 	rctx, cancel := context.WithTimeout(detached, recordTimeout)
 	defer cancel()
@@ -417,20 +396,6 @@ func (s *service) draft(to, orderID, userID string) Notification {
 	}
 }
 
-// invalid returns ErrInvalidArgument naming the problems found, or nil.
-func invalid(problems ...string) error {
-	var found []string
-	for _, p := range problems {
-		if p != "" {
-			found = append(found, p)
-		}
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.Join(found, "; "))
-}
-
 // addressProblem checks a recipient: a bare e-mail address
 // ("ann@example.com"), the only form a notification is sent to.
 func addressProblem(to string) string {
@@ -458,11 +423,6 @@ func idProblem(field, id string) string {
 		return field + " must be printable text"
 	}
 	return ""
-}
-
-// isContextError reports whether err comes from a context ending.
-func isContextError(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // sleep waits d or until ctx ends.

@@ -352,7 +352,7 @@ func TestSendPaymentNotificationStoreFailure(t *testing.T) {
 	f := newServiceFixture(t, Options{})
 	f.store.setFail(errStoreDown)
 	_, err := f.svc.SendPaymentNotification(context.Background(), testTo, testOrder, testUser)
-	if !errors.Is(err, errStoreDown) || isBusinessError(err) {
+	if !errors.Is(err, errStoreDown) || errorTable.IsBusiness(err) {
 		t.Fatalf("err = %v, want the store's infrastructure error", err)
 	}
 	if calls, _ := f.sender.counts(); calls != 0 {

@@ -2,11 +2,8 @@ package notification
 
 import (
 	"context"
-	"errors"
 
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kitshop/kitshop/internal/config"
@@ -29,7 +26,7 @@ var GRPCAccess = svcauth.Policy{
 // Errors: every encoder returns the response's Failer error as its own error,
 // so go-kit hands business failures back exactly like decode and endpoint
 // errors, and each method converts whatever came back in one place,
-// grpcError, with the table grpcCodes.
+// errorTable.GRPCStatus. The calls are logged by set's endpoints (NewSet).
 type GRPCServer struct {
 	notificationv1.UnimplementedNotificationServiceServer
 
@@ -52,58 +49,11 @@ func NewGRPCServer(set Set) *GRPCServer {
 	}
 }
 
-// grpcCodes is THE table from business errors to gRPC codes; the first entry
-// that matches (errors.Is) wins. Anything else is codes.Internal.
-// ErrSendFailed and ErrInProgress are Unavailable: the notification is not
-// sent yet, and the caller (the order service's outbox) must retry.
-var grpcCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrConflict, codes.AlreadyExists},
-	{ErrSendFailed, codes.Unavailable},
-	{ErrInProgress, codes.Unavailable},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
-}
-
-// grpcError converts an error from a go-kit handler into a gRPC status error.
-// The client sees the message of the business error; for ErrSendFailed only
-// the sentinel's, as the Sender's own error may name mail servers.
-func grpcError(err error) error {
-	for _, m := range grpcCodes {
-		if errors.Is(err, m.err) {
-			msg := err.Error()
-			if m.err == ErrSendFailed {
-				msg = ErrSendFailed.Error()
-			}
-			return detailedError{cause: err, status: status.New(m.code, msg)}
-		}
-	}
-	return detailedError{cause: err, status: status.New(codes.Internal, "internal error")}
-}
-
-// detailedError is what a method returns: grpc-go sends the client status,
-// while Error() keeps the whole cause for the server's logging interceptor
-// (internal/grpcserver).
-type detailedError struct {
-	cause  error
-	status *status.Status
-}
-
-func (e detailedError) Error() string { return e.cause.Error() }
-func (e detailedError) Unwrap() error { return e.cause }
-
-// GRPCStatus is what grpc-go sends the client.
-func (e detailedError) GRPCStatus() *status.Status { return e.status }
-
 // SendPaymentNotification implements notificationv1.NotificationServiceServer.
 func (s *GRPCServer) SendPaymentNotification(ctx context.Context, req *notificationv1.SendPaymentNotificationRequest) (*notificationv1.SendPaymentNotificationResponse, error) {
 	_, resp, err := s.sendPaymentNotification.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*notificationv1.SendPaymentNotificationResponse), nil
 }
@@ -112,7 +62,7 @@ func (s *GRPCServer) SendPaymentNotification(ctx context.Context, req *notificat
 func (s *GRPCServer) GetNotification(ctx context.Context, req *notificationv1.GetNotificationRequest) (*notificationv1.GetNotificationResponse, error) {
 	_, resp, err := s.getNotification.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*notificationv1.GetNotificationResponse), nil
 }

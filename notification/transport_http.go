@@ -3,7 +3,6 @@ package notification
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -24,8 +23,8 @@ import (
 // order). Only the order's owner can read it: another user's order answers
 // 404, like an unknown one. A missing orderId is 400, a missing or bad token
 // 401. Errors are {"error":{"code","message"}} (httpserver.EncodeError) with
-// the status of the table httpStatuses. Health and metrics routes are added
-// by httpserver.New.
+// the status and code errorTable gives. Health and metrics routes are added
+// by httpserver.New; the calls are logged by set's endpoints (NewSet).
 func NewHTTPHandler(set Set) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /notification", httptransport.NewServer(
@@ -36,57 +35,10 @@ func NewHTTPHandler(set Set) http.Handler {
 	return mux
 }
 
-// httpStatuses is THE table from business errors to HTTP statuses and error
-// codes; the first entry that matches (errors.Is) wins. challenge, if set, is
-// the WWW-Authenticate header (RFC 6750 §3). Other errors pass to
-// httpserver.EncodeError as they are, and become 500.
-var httpStatuses = []struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}{
-	{ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", ""},
-	{token.ErrMissingToken, http.StatusUnauthorized, "unauthenticated", `Bearer realm="kitshop"`},
-	{token.ErrExpired, http.StatusUnauthorized, "token_expired", `Bearer realm="kitshop", error="invalid_token", error_description="expired"`},
-	{token.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", `Bearer realm="kitshop", error="invalid_token"`},
-	{ErrNotFound, http.StatusNotFound, "not_found", ""},
-	{ErrConflict, http.StatusConflict, "already_exists", ""},
-	{ErrSendFailed, http.StatusServiceUnavailable, "unavailable", ""},
-	{ErrInProgress, http.StatusServiceUnavailable, "unavailable", ""},
-}
-
-// httpError is a business error with its status, code and headers, in the
-// shape httpserver.EncodeError reads.
-type httpError struct {
-	err       error
-	status    int
-	code      string
-	challenge string
-}
-
-func (e *httpError) Error() string     { return e.err.Error() }
-func (e *httpError) Unwrap() error     { return e.err }
-func (e *httpError) StatusCode() int   { return e.status }
-func (e *httpError) ErrorCode() string { return e.code }
-
-// Headers implements go-kit's httptransport.Headerer.
-func (e *httpError) Headers() http.Header {
-	if e.challenge == "" {
-		return nil
-	}
-	return http.Header{"Www-Authenticate": {e.challenge}}
-}
-
-// encodeHTTPError is the ErrorEncoder of every route.
+// encodeHTTPError is the ErrorEncoder of every route: err as errorTable
+// answers it.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
-	for _, m := range httpStatuses {
-		if errors.Is(err, m.err) {
-			err = &httpError{err: err, status: m.status, code: m.code, challenge: m.challenge}
-			break
-		}
-	}
-	httpserver.EncodeError(ctx, err, w)
+	httpserver.EncodeError(ctx, errorTable.HTTPError(err), w)
 }
 
 // notificationJSON is a notification as the HTTP API shows it to its owner.

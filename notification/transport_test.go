@@ -50,7 +50,7 @@ func newTransportEnv(t *testing.T) *transportEnv {
 		t.Fatal(err)
 	}
 	f := newServiceFixture(t, Options{})
-	set := NewSet(f.svc, signer.Verifier())
+	set := NewSet(f.svc, signer.Verifier(), nil, nil)
 	env := &transportEnv{
 		serviceFixture: f,
 		http:           httpserver.New(NewHTTPHandler(set), httpserver.Options{}),

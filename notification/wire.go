@@ -20,8 +20,8 @@ type Deps struct {
 	// store (and docstore.Updater) that writes it: build one Component per
 	// database per process.
 	DB *mongo.Database
-	// Logger receives one line per service call and, with the default
-	// sender, the messages. Nil discards.
+	// Logger receives one line per call of an endpoint (NewSet) and, with
+	// the default sender, the messages. Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the service metrics, already wrapped with a
 	// "service" label by the caller. Nil leaves them unregistered.
@@ -37,7 +37,8 @@ type Deps struct {
 
 // Component is the assembled notification service.
 type Component struct {
-	// Service is the service with its logging and instrumenting middlewares.
+	// Service is the service itself, undecorated: calls made on it are
+	// neither logged nor counted (the endpoints are, see NewSet).
 	Service Service
 	// Endpoints are the endpoints the transports serve.
 	Endpoints Set
@@ -56,7 +57,7 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	notificationv1.RegisterNotificationServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports.
+// Build assembles store → service → observed endpoints → transports.
 // ctx bounds the store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
 	if d.DB == nil || d.Verifier == nil {
@@ -79,9 +80,7 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc = LoggingMiddleware(logger)(svc)
-	svc = InstrumentingMiddleware(d.Registerer)(svc)
-	set := NewSet(svc, d.Verifier)
+	set := NewSet(svc, d.Verifier, logger, d.Registerer)
 	return &Component{
 		Service:     svc,
 		Endpoints:   set,

@@ -60,7 +60,7 @@ func FuzzGRPCValidators(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := NewGRPCServer(NewSet(newTestService(f, newMemStore(), instantProcessor{}), signer.Verifier()), nil)
+	srv := NewGRPCServer(NewSet(newTestService(f, newMemStore(), instantProcessor{}), signer.Verifier(), nil, nil))
 	f.Fuzz(func(t *testing.T, orderID string, method int32, name, card string, amount int64, email string) {
 		c := strings.SplitN(card, "|", 5)
 		c = append(c, make([]string, 5-len(c))...)

@@ -103,8 +103,9 @@ type SimulatorOptions struct {
 
 // DefaultSimulatorRetention is the Simulator's default [SimulatorOptions.Retention]: far longer than the
 // order service takes to settle an order whose payment answer was lost (its sweeper's age, under a minute
-// by default), while the keys of a day at load-test rates would take gigabytes. Real networks remember
-// keys longer (Stripe: 24 hours) on disks of their own.
+// by default), and short enough to keep the Simulator's memory small under load
+// (docs/payment-notification.md). Real networks remember keys longer (Stripe: 24 hours) on disks of their
+// own.
 const DefaultSimulatorRetention = 10 * time.Minute
 
 // Simulator is the default [Processor]: a deterministic, in-memory card network. Its verdict depends on the
@@ -132,8 +133,7 @@ const DefaultSimulatorRetention = 10 * time.Minute
 // one becoming the older once it is Retention old, and the older one dropped then), so that its memory
 // stays bounded by the rate of charges, not by the uptime. A forgotten key is a new charge, and
 // [Simulator.Lookup] no longer knows it. It remembers each key as its SHA-256 with the verdict and the time
-// of the answer, in maps without pointers, which the garbage collector does not scan (~75 bytes a key: at
-// 200 charges a second, 9 to 18 MB with the default retention, and no marking work). Its memory is the
+// of the answer, in maps without pointers, which the garbage collector does not scan. Its memory is the
 // process's: a restarted payment service gets a network that has forgotten earlier charges, which a real
 // one would not.
 type Simulator struct {

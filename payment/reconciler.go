@@ -29,7 +29,7 @@ type Reconciler struct {
 	logger    *slog.Logger
 }
 
-// NewReconciler returns the Reconciler of svc, the service (without its middlewares) on store and
+// NewReconciler returns the Reconciler of svc, the service (as NewService returns it) on store and
 // processor, with opts as given to NewService.
 func NewReconciler(store Store, processor Processor, svc Service, opts Options) *Reconciler {
 	r := &Reconciler{store: store, processor: processor, svc: svc, interval: opts.ReconcileInterval,

@@ -125,38 +125,6 @@ type Payment struct {
 	UpdatedAt time.Time
 }
 
-// ValidationError is a request that cannot be served as it is (gRPC InvalidArgument, HTTP 400). Its message
-// names the field and never contains card data.
-type ValidationError struct {
-	// Field is the request field at fault, as named in JSON (e.g. "cardNumber").
-	Field string
-	// Msg is the whole message, e.g. "amount must be greater than 0".
-	Msg string
-}
-
-// Error returns the message.
-func (e *ValidationError) Error() string { return e.Msg }
-
-func invalid(field, msg string) *ValidationError { return &ValidationError{Field: field, Msg: msg} }
-
-// Business errors of the Service.
-var (
-	// ErrNotFound: the order has no payment (gRPC NotFound, HTTP 404).
-	ErrNotFound = errors.New("no payment exists for this order")
-	// ErrConflict: the order already has a payment with another amount, card or method (gRPC AlreadyExists,
-	// HTTP 409).
-	ErrConflict = errors.New("this order already has a payment with another amount, card or payment method")
-	// ErrNotRefundable: the payment is not Approved; the error says why (gRPC FailedPrecondition, HTTP 412).
-	ErrNotRefundable = errors.New("the payment cannot be refunded")
-	// ErrProcessorUnavailable: the processor failed; the payment is unchanged and the call may be repeated
-	// (gRPC Unavailable, HTTP 503).
-	ErrProcessorUnavailable = errors.New("the card processor is unavailable; retry later")
-)
-
-// ErrDuplicate is returned by [Store.Create] when the order already has a payment. The Service never
-// returns it.
-var ErrDuplicate = errors.New("payment: the order already has a stored payment")
-
 // Store keeps payments, one per order. Implementations: [MongoStore].
 type Store interface {
 	// Create stores a new payment, or fails with ErrDuplicate when its order has one.
@@ -485,26 +453,6 @@ func (s *service) RefundPayment(ctx context.Context, orderID string) (Payment, e
 	defer cancel()
 	t := Transition{To: StatusRefunded, RefundID: res.RefundID, At: s.now().UTC().Truncate(time.Millisecond)}
 	return s.store.Transition(wctx, orderID, StatusApproved, t)
-}
-
-// processorUnavailableError is a processor failure: ErrProcessorUnavailable with its cause.
-type processorUnavailableError struct{ cause error }
-
-func (e *processorUnavailableError) Error() string {
-	return ErrProcessorUnavailable.Error() + ": " + e.cause.Error()
-}
-
-func (e *processorUnavailableError) Unwrap() []error {
-	return []error{ErrProcessorUnavailable, e.cause}
-}
-
-// processorError passes context errors on (the outcome is unknown and the payment stays as it was) and
-// makes any other failure ErrProcessorUnavailable.
-func processorError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &processorUnavailableError{cause: err}
 }
 
 // validate checks a MakePayment request and prepares it.

@@ -334,7 +334,7 @@ func TestProcessorUnavailable(t *testing.T) {
 	store := newMemStore()
 	svc := newTestService(t, store, brokenProcessor{})
 	_, err := svc.MakePayment(context.Background(), cardRequest("order-u", TestCardApproved))
-	if !errors.Is(err, ErrProcessorUnavailable) || isBusinessError(err) {
+	if !errors.Is(err, ErrProcessorUnavailable) || errorTable.IsBusiness(err) {
 		t.Fatalf("got %v, want ErrProcessorUnavailable, not a business error", err)
 	}
 	if !errors.Is(err, errNetwork) {
@@ -362,7 +362,7 @@ func TestStoreFailureIsNotABusinessError(t *testing.T) {
 	_, err2 := svc.GetPayment(context.Background(), "order-s")
 	_, err3 := svc.RefundPayment(context.Background(), "order-s")
 	for _, err := range []error{err1, err2, err3} {
-		if err == nil || isBusinessError(err) || errors.Is(err, ErrProcessorUnavailable) {
+		if err == nil || errorTable.IsBusiness(err) || errors.Is(err, ErrProcessorUnavailable) {
 			t.Errorf("got %v, want the store's failure", err)
 		}
 	}

@@ -2,13 +2,8 @@ package payment
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 
-	"github.com/go-kit/kit/transport"
 	grpctransport "github.com/go-kit/kit/transport/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kitshop/kitshop/internal/config"
@@ -29,7 +24,7 @@ var GRPCAccess = svcauth.Policy{
 //
 // Errors: a business failure rides in the endpoint's response (endpoint.Failer); each encoder returns it
 // as its error, so go-kit hands it back from ServeGRPC like an infrastructure failure, and every method
-// passes whatever error it gets through grpcError, the one table that maps errors to gRPC codes.
+// passes whatever error it gets through errorTable.GRPCStatus.
 type grpcServer struct {
 	paymentv1.UnimplementedPaymentServiceServer
 	makePayment   grpctransport.Handler
@@ -37,17 +32,12 @@ type grpcServer struct {
 	getPayment    grpctransport.Handler
 }
 
-// NewGRPCServer returns the gRPC PaymentService on set. Failed calls are logged at debug level on logger
-// (nil discards).
-func NewGRPCServer(set Set, logger *slog.Logger) paymentv1.PaymentServiceServer {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	opts := []grpctransport.ServerOption{grpctransport.ServerErrorHandler(grpcErrorHandler{logger: logger})}
+// NewGRPCServer returns the gRPC PaymentService on set. The calls are logged by set's endpoints (NewSet).
+func NewGRPCServer(set Set) paymentv1.PaymentServiceServer {
 	return &grpcServer{
-		makePayment:   grpctransport.NewServer(set.MakePaymentEndpoint, decodeGRPCMakePaymentRequest, encodeGRPCMakePaymentResponse, opts...),
-		refundPayment: grpctransport.NewServer(set.RefundPaymentEndpoint, decodeGRPCRefundPaymentRequest, encodeGRPCRefundPaymentResponse, opts...),
-		getPayment:    grpctransport.NewServer(set.GetPaymentEndpoint, decodeGRPCGetPaymentRequest, encodeGRPCGetPaymentResponse, opts...),
+		makePayment:   grpctransport.NewServer(set.MakePaymentEndpoint, decodeGRPCMakePaymentRequest, encodeGRPCMakePaymentResponse),
+		refundPayment: grpctransport.NewServer(set.RefundPaymentEndpoint, decodeGRPCRefundPaymentRequest, encodeGRPCRefundPaymentResponse),
+		getPayment:    grpctransport.NewServer(set.GetPaymentEndpoint, decodeGRPCGetPaymentRequest, encodeGRPCGetPaymentResponse),
 	}
 }
 
@@ -55,7 +45,7 @@ func NewGRPCServer(set Set, logger *slog.Logger) paymentv1.PaymentServiceServer 
 func (s *grpcServer) MakePayment(ctx context.Context, req *paymentv1.MakePaymentRequest) (*paymentv1.MakePaymentResponse, error) {
 	_, resp, err := s.makePayment.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*paymentv1.MakePaymentResponse), nil
 }
@@ -64,7 +54,7 @@ func (s *grpcServer) MakePayment(ctx context.Context, req *paymentv1.MakePayment
 func (s *grpcServer) RefundPayment(ctx context.Context, req *paymentv1.RefundPaymentRequest) (*paymentv1.RefundPaymentResponse, error) {
 	_, resp, err := s.refundPayment.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*paymentv1.RefundPaymentResponse), nil
 }
@@ -73,43 +63,9 @@ func (s *grpcServer) RefundPayment(ctx context.Context, req *paymentv1.RefundPay
 func (s *grpcServer) GetPayment(ctx context.Context, req *paymentv1.GetPaymentRequest) (*paymentv1.GetPaymentResponse, error) {
 	_, resp, err := s.getPayment.ServeGRPC(ctx, req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*paymentv1.GetPaymentResponse), nil
-}
-
-// grpcError is the table of gRPC status codes: every error a method returns goes through it.
-func grpcError(err error) error {
-	var verr *ValidationError
-	switch {
-	case errors.As(err, &verr):
-		return status.Error(codes.InvalidArgument, verr.Msg)
-	case errors.Is(err, ErrNotFound):
-		return status.Error(codes.NotFound, ErrNotFound.Error())
-	case errors.Is(err, ErrConflict):
-		return status.Error(codes.AlreadyExists, ErrConflict.Error())
-	case errors.Is(err, ErrNotRefundable):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, ErrProcessorUnavailable):
-		return status.Error(codes.Unavailable, ErrProcessorUnavailable.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "the deadline passed before the payment finished; it is pending: repeat the request with the same details")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "the request was canceled; a payment in progress is pending: repeat the request with the same details")
-	default:
-		return status.Error(codes.Internal, "internal error")
-	}
-}
-
-// grpcErrorHandler logs each failed call's error with its cause at debug level: the logging middleware has
-// already logged the call, and grpcserver logs its status code.
-type grpcErrorHandler struct{ logger *slog.Logger }
-
-var _ transport.ErrorHandler = grpcErrorHandler{}
-
-// Handle implements transport.ErrorHandler.
-func (h grpcErrorHandler) Handle(ctx context.Context, err error) {
-	h.logger.DebugContext(ctx, "payment grpc call failed", "code", status.Code(grpcError(err)).String(), "err", err)
 }
 
 func decodeGRPCMakePaymentRequest(_ context.Context, grpcReq any) (any, error) {

@@ -3,8 +3,6 @@ package payment
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,29 +17,16 @@ import (
 //
 //	GET /payment/{orderId}   the order's payment (admins only: Authorization: Bearer <access token>)
 //
-// Payments are made by the order service over gRPC only; there is no route to make or refund one. Failed
-// calls are logged at debug level on logger (nil discards).
-func NewHTTPHandler(set Set, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	opts := []httptransport.ServerOption{
-		httptransport.ServerBefore(token.HTTPToContext),
-		httptransport.ServerErrorEncoder(encodeHTTPError),
-		httptransport.ServerErrorHandler(httpErrorHandler{logger: logger}),
-	}
+// Payments are made by the order service over gRPC only; there is no route to make or refund one. Errors
+// are {"error":{"code","message"}} (httpserver.EncodeError) with the status and code errorTable gives. The
+// calls are logged by set's endpoints (NewSet).
+func NewHTTPHandler(set Set) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /payment/{orderId}", httptransport.NewServer(
-		set.AdminGetPaymentEndpoint, decodeHTTPGetPaymentRequest, encodeHTTPGetPaymentResponse, opts...))
+		set.AdminGetPaymentEndpoint, decodeHTTPGetPaymentRequest, encodeHTTPGetPaymentResponse,
+		httptransport.ServerBefore(token.HTTPToContext),
+		httptransport.ServerErrorEncoder(encodeHTTPError)))
 	return mux
-}
-
-// httpErrorHandler logs each failed call's error with its cause at debug level (see grpcErrorHandler).
-type httpErrorHandler struct{ logger *slog.Logger }
-
-// Handle implements go-kit's transport.ErrorHandler.
-func (h httpErrorHandler) Handle(ctx context.Context, err error) {
-	h.logger.DebugContext(ctx, "payment http call failed", "err", err)
 }
 
 // paymentJSON is a payment in JSON.
@@ -85,46 +70,7 @@ func encodeHTTPGetPaymentResponse(ctx context.Context, w http.ResponseWriter, re
 	})
 }
 
-// encodeHTTPError writes err through httpserver.EncodeError after mapping it with httpError.
+// encodeHTTPError is the ErrorEncoder of every route: err as errorTable answers it.
 func encodeHTTPError(ctx context.Context, err error, w http.ResponseWriter) {
-	httpserver.EncodeError(ctx, httpError(err), w)
-}
-
-// httpError is the table of HTTP statuses: it wraps the errors a client should see with their status.
-// Anything else (a store failure) is left to httpserver.EncodeError: 504 for a deadline, 499 when the client
-// went away, 500 with a generic message otherwise.
-func httpError(err error) error {
-	var verr *ValidationError
-	status := 0
-	switch {
-	case errors.Is(err, token.ErrMissingToken):
-		return &unauthorizedError{httpserver.RequestError{Status: http.StatusUnauthorized, Msg: "a bearer access token is required", Err: err}}
-	case errors.Is(err, token.ErrExpired):
-		return &unauthorizedError{httpserver.RequestError{Status: http.StatusUnauthorized, Code: "token_expired", Msg: "the access token has expired", Err: err}}
-	case errors.Is(err, token.ErrInvalidToken):
-		return &unauthorizedError{httpserver.RequestError{Status: http.StatusUnauthorized, Msg: "the access token is not valid", Err: err}}
-	case errors.Is(err, token.ErrForbidden):
-		return &httpserver.RequestError{Status: http.StatusForbidden, Msg: "only admins may read payments", Err: err}
-	case errors.As(err, &verr):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		status = http.StatusConflict
-	case errors.Is(err, ErrNotRefundable):
-		status = http.StatusPreconditionFailed
-	case errors.Is(err, ErrProcessorUnavailable):
-		return &httpserver.RequestError{Status: http.StatusServiceUnavailable, Msg: ErrProcessorUnavailable.Error(), Err: err}
-	default:
-		return err
-	}
-	return &httpserver.RequestError{Status: status, Msg: err.Error(), Err: err}
-}
-
-// unauthorizedError is a 401 that tells the client how to authenticate (RFC 6750 §3).
-type unauthorizedError struct{ httpserver.RequestError }
-
-// Headers implements go-kit's httptransport.Headerer.
-func (e *unauthorizedError) Headers() http.Header {
-	return http.Header{"WWW-Authenticate": []string{`Bearer realm="kitshop"`}}
+	httpserver.EncodeError(ctx, errorTable.HTTPError(err), w)
 }

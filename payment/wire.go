@@ -20,7 +20,7 @@ import (
 type Deps struct {
 	// DB is the payment service's own database.
 	DB *mongo.Database
-	// Logger receives one line per service call (LoggingMiddleware). Nil discards.
+	// Logger receives one line per call of an endpoint (NewSet). Nil discards.
 	Logger *slog.Logger
 	// Registerer receives the service metrics, already wrapped with a "service" label by the caller. Nil
 	// leaves them unregistered.
@@ -62,7 +62,8 @@ func (r Recovery) CheckFlags(bad func(name, format string, args ...any)) {
 
 // Component is the assembled payment service.
 type Component struct {
-	// Service is the service with its logging and instrumenting middlewares.
+	// Service is the service itself, undecorated: calls made on it are neither logged nor counted (the
+	// endpoints are, see NewSet).
 	Service Service
 	// Endpoints are the endpoints the transports serve.
 	Endpoints Set
@@ -80,7 +81,7 @@ func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	paymentv1.RegisterPaymentServiceServer(r, c.grpc)
 }
 
-// Build assembles store → service → middlewares → endpoints → transports. ctx bounds the store set-up.
+// Build assembles store → service → observed endpoints → transports. ctx bounds the store set-up.
 func Build(ctx context.Context, d Deps) (*Component, error) {
 	if d.DB == nil || d.Verifier == nil {
 		return nil, errors.New("payment: Build needs a database and a token verifier")
@@ -105,19 +106,17 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		ReconcileInterval: d.Recovery.ReconcileInterval,
 		Logger:            logger,
 	}
-	inner, err := NewService(store, processor, opts)
+	svc, err := NewService(store, processor, opts)
 	if err != nil {
 		return nil, err
 	}
-	reconciler := NewReconciler(store, processor, inner, opts)
-	svc := LoggingMiddleware(logger)(inner)
-	svc = InstrumentingMiddleware(d.Registerer)(svc)
-	set := NewSet(svc, d.Verifier)
+	reconciler := NewReconciler(store, processor, svc, opts)
+	set := NewSet(svc, d.Verifier, logger, d.Registerer)
 	return &Component{
 		Service:     svc,
 		Endpoints:   set,
-		HTTPHandler: NewHTTPHandler(set, logger),
+		HTTPHandler: NewHTTPHandler(set),
 		Background:  []func(context.Context) error{reconciler.Run},
-		grpc:        NewGRPCServer(set, logger),
+		grpc:        NewGRPCServer(set),
 	}, nil
 }

@@ -29,6 +29,14 @@ type Loggable interface {
 	LogAttrs() []slog.Attr
 }
 
+// Outcomer is implemented by responses whose successful call has an outcome
+// of its own (a declined payment: "declined"). The outcome replaces
+// errtable.OutcomeOK when the call has no error; empty keeps it. The values
+// must form a small fixed set: they are a metric label.
+type Outcomer interface {
+	Outcome() string
+}
+
 // Observer logs and counts the calls of one service's endpoints. It is safe
 // for concurrent use.
 type Observer struct {
@@ -66,6 +74,9 @@ func (o *Observer) Endpoint(method string, level slog.Level, e endpoint.Endpoint
 			}
 		}
 		outcome := o.table.Outcome(callErr)
+		if oc, ok := response.(Outcomer); ok && callErr == nil && oc.Outcome() != "" {
+			outcome = oc.Outcome()
+		}
 		o.calls.Observe(method, outcome, begin)
 		o.log(ctx, method, o.level(level, callErr, outcome), begin, outcome, callErr, request, response)
 		return response, err

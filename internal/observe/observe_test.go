@@ -91,3 +91,37 @@ func TestDeclaredMethodsHaveOKSeries(t *testing.T) {
 		t.Errorf("%d series (%v) before any call, want the 2 ok series", n, err)
 	}
 }
+
+type declined struct{ reason string }
+
+func (declined) Failed() error { return nil }
+
+func (d declined) Outcome() string {
+	if d.reason != "" {
+		return "declined"
+	}
+	return ""
+}
+
+func TestResponseOutcome(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	o := New("demo", errtable.New(), nil, reg)
+	e := o.Endpoint("Pay", slog.LevelInfo, func(_ context.Context, req any) (any, error) {
+		if req == "fail" {
+			return nil, errors.New("disk on fire")
+		}
+		return declined{reason: req.(string)}, nil
+	})
+	for _, req := range []string{"", "no funds", "fail"} {
+		_, _ = e(context.Background(), req)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP kitshop_demo_requests_total Calls of the demo service, by method and outcome.
+# TYPE kitshop_demo_requests_total counter
+kitshop_demo_requests_total{method="Pay",outcome="declined"} 1
+kitshop_demo_requests_total{method="Pay",outcome="error"} 1
+kitshop_demo_requests_total{method="Pay",outcome="ok"} 1
+`), "kitshop_demo_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
