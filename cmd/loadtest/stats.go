@@ -10,7 +10,7 @@ import (
 
 // Histogram ranges, in microseconds: 1 µs to 10 minutes. The run's histograms keep 3 significant digits
 // (0.1 %); the per-second ones of the timeline 2 (1 %), which is plenty for a chart and keeps a long run's
-// timeline small (about 20 KB a second instead of 150).
+// timeline small.
 const (
 	histMin       = 1
 	histMax       = int64(10 * time.Minute / time.Microsecond)

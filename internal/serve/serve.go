@@ -11,8 +11,8 @@
 // memory (Options.InProcess) and have its clients dial it there
 // (InProcessDialer): the calls between services keep gRPC, its interceptors
 // (the callers' check too), breakers, TLS and per-call credentials (service
-// tokens), but skip the kernel. cmd/shop does, which took 7 % off its
-// CPU per order (BENCHMARKS.md).
+// tokens), but skip the kernel. cmd/shop does (its measured gain is in
+// docs/benchmarks-history.md).
 package serve
 
 import (

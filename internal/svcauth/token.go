@@ -174,9 +174,10 @@ var (
 )
 
 // verifier checks the tokens sent to one service. An Ed25519 verification
-// costs ~75 µs of CPU (BenchmarkVerify) and a caller sends the same token for
+// is expensive (BenchmarkVerify) and a caller sends the same token for
 // minutes, so the verifier remembers the tokens it accepted, until they
-// expire: a remembered token costs a map lookup (BenchmarkVerifyRemembered).
+// expire: a remembered token costs a map lookup (BenchmarkVerifyRemembered;
+// figures in docs/benchmarks-history.md).
 type verifier struct {
 	key    ed25519.PublicKey
 	parser *jwt.Parser
