@@ -1,0 +1,355 @@
+package assembly
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/grpcclient"
+	"github.com/kitshop/kitshop/internal/token"
+	"github.com/kitshop/kitshop/notification"
+	"github.com/kitshop/kitshop/order"
+	"github.com/kitshop/kitshop/payment"
+	"github.com/kitshop/kitshop/product"
+	"github.com/kitshop/kitshop/user"
+)
+
+// User is the user service's settings.
+type User struct {
+	// KeyFile is the signing key (-jwt-key-file); empty: SigningKeyFile in
+	// Env.DataDir, generated on first start.
+	KeyFile string
+	// AdminEmails is the comma-separated list of -admin-emails.
+	AdminEmails string
+	// TrustedProxies is the comma-separated list of -login-trusted-proxies.
+	TrustedProxies string
+	// Options hold -bcrypt-cost and the login rates; AdminEmails and
+	// TrustedProxies are filled from the fields above by Build.
+	Options user.Options
+	// Tokens are the lifetimes and claims of issued tokens.
+	Tokens token.Options
+}
+
+// RegisterFlags defines the user service's flags.
+func (u *User) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&u.KeyFile, "jwt-key-file", "", "PEM PKCS#8 Ed25519 private key that signs tokens; empty: "+SigningKeyFile+" in -data-dir, generated on first start")
+	fs.StringVar(&u.AdminEmails, "admin-emails", "", "comma-separated e-mail addresses whose users get the admin role")
+	fs.IntVar(&u.Options.BcryptCost, "bcrypt-cost", bcrypt.DefaultCost, "bcrypt work factor of new password hashes")
+	fs.IntVar(&u.Options.LoginRatePerEmail, "login-rate-per-email", user.DefaultLoginRatePerEmail, "failed logins allowed per minute for one e-mail address from one client address, also the burst; other addresses are not slowed (negative: no limit)")
+	fs.IntVar(&u.Options.LoginRatePerIP, "login-rate-per-ip", user.DefaultLoginRatePerIP, "logins allowed per minute from one client address, also the burst (negative: no limit)")
+	fs.StringVar(&u.TrustedProxies, "login-trusted-proxies", "", "comma-separated IPs or CIDRs of proxies (e.g. cmd/edge) whose X-Forwarded-For names the client for -login-rate-per-ip; empty: X-Forwarded-For is never read")
+	fs.DurationVar(&u.Tokens.AccessTTL, "access-ttl", token.DefaultAccessTTL, "lifetime of access tokens")
+	fs.DurationVar(&u.Tokens.RefreshTTL, "refresh-ttl", token.DefaultRefreshTTL, "lifetime of refresh tokens")
+	fs.StringVar(&u.Tokens.Issuer, "jwt-issuer", token.DefaultIssuer, "\"iss\" claim of issued tokens")
+	fs.StringVar(&u.Tokens.Audience, "jwt-audience", token.DefaultAudience, "\"aud\" claim of issued tokens")
+}
+
+// options returns Options with the lists parsed.
+func (u *User) options() (user.Options, error) {
+	opts := u.Options
+	proxies, err := user.ParseTrustedProxies(u.TrustedProxies)
+	if err != nil {
+		return opts, fmt.Errorf("invalid -login-trusted-proxies (%s): %w", config.EnvVar("login-trusted-proxies"), err)
+	}
+	opts.AdminEmails, opts.TrustedProxies = strings.Split(u.AdminEmails, ","), proxies
+	if err := opts.Validate(); err != nil {
+		return opts, fmt.Errorf("invalid -admin-emails (%s) or -bcrypt-cost (%s): %w",
+			config.EnvVar("admin-emails"), config.EnvVar("bcrypt-cost"), err)
+	}
+	return opts, nil
+}
+
+// Validate checks the proxies, the admin e-mails and the bcrypt cost.
+func (u *User) Validate() error {
+	_, err := u.options()
+	return err
+}
+
+// Build loads (or creates) the signing key and assembles the user service.
+func (u *User) Build(ctx context.Context, env Env) (*Part, error) {
+	opts, err := u.options()
+	if err != nil {
+		return nil, err
+	}
+	key, err := u.loadKey(env.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := token.NewSigner(key, u.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("invalid token settings (-access-ttl, -refresh-ttl): %w", err)
+	}
+	c, err := user.Build(ctx, user.Deps{DB: env.Store.Database(config.User), Logger: env.Logger,
+		Registerer: env.Registerer, Signer: signer, Options: opts})
+	if err != nil {
+		return nil, err
+	}
+	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background,
+		Verifier: signer.Verifier(), Attrs: []slog.Attr{slog.String("jwt_kid", signer.KeyID())}}, nil
+}
+
+// loadKey reads the signing key from KeyFile, or loads or creates the one
+// kept in dataDir when it is empty.
+func (u *User) loadKey(dataDir string) (ed25519.PrivateKey, error) {
+	if u.KeyFile != "" {
+		k, err := token.LoadPrivateKey(u.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -jwt-key-file (%s): %w", config.EnvVar("jwt-key-file"), err)
+		}
+		return k, nil
+	}
+	if strings.TrimSpace(dataDir) == "" {
+		return nil, fmt.Errorf("-jwt-key-file (%s) or -data-dir (%s) is required to keep the signing key",
+			config.EnvVar("jwt-key-file"), config.EnvVar("data-dir"))
+	}
+	k, err := token.LoadOrCreateKey(filepath.Join(dataDir, SigningKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("signing key in -data-dir: %w", err)
+	}
+	return k, nil
+}
+
+// Product is the product service's settings.
+type Product struct {
+	Options product.Options
+}
+
+// RegisterFlags defines -sample-stock and -reservation-lease.
+func (p *Product) RegisterFlags(fs *flag.FlagSet) {
+	fs.Int64Var(&p.Options.SampleStock, "sample-stock", product.DefaultSampleStock, "stock of each sample product (made on cmd/shop's first start, or by POST /product/sample)")
+	fs.DurationVar(&p.Options.Lease, "reservation-lease", product.DefaultLease, "how long a reservation call may work on an order before another instance may take over")
+}
+
+// Validate checks that the sample stock is not negative; Build checks the
+// rest (product.Build).
+func (p *Product) Validate() error {
+	if p.Options.SampleStock < 0 {
+		return fmt.Errorf("invalid -sample-stock (%s): %d must not be negative", config.EnvVar("sample-stock"), p.Options.SampleStock)
+	}
+	return nil
+}
+
+// Build assembles the product service and, with env.Samples, creates the
+// sample products.
+func (p *Product) Build(ctx context.Context, env Env) (*Part, error) {
+	c, err := product.Build(ctx, product.Deps{DB: env.Store.Database(config.Product), Logger: env.Logger,
+		Registerer: env.Registerer, Verifier: env.Verifier, Options: p.Options})
+	if err != nil {
+		return nil, fmt.Errorf("invalid settings (-sample-stock, -reservation-lease): %w", err)
+	}
+	if env.Samples {
+		created, err := c.Service.CreateSamples(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("creating the sample products: %w", err)
+		}
+		if created > 0 {
+			env.Logger.Info("sample products created", slog.Int("count", created))
+		}
+	}
+	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background}, nil
+}
+
+// Order is the order service's settings.
+type Order struct {
+	Client  grpcclient.Config
+	Cache   order.CacheOptions
+	Options order.Options
+}
+
+// RegisterFlags defines the order service's flags: its clients' resilience
+// and caches, the recovery bound, admission and the outbox.
+func (o *Order) RegisterFlags(fs *flag.FlagSet) {
+	o.Client.RegisterFlags(fs)
+	o.Cache.RegisterFlags(fs)
+	o.Options.RegisterFlags(fs)
+	fs.IntVar(&o.Options.DispatchConcurrency, "dispatch-concurrency", order.DefaultDispatchConcurrency, "orders whose side effects the dispatcher runs at once")
+	fs.DurationVar(&o.Options.OutboxBackoff, "outbox-backoff", order.DefaultOutboxBackoff, "first wait before retrying a failed side effect (doubles up to -outbox-backoff-max)")
+	fs.DurationVar(&o.Options.OutboxBackoffMax, "outbox-backoff-max", order.DefaultOutboxBackoffMax, "longest wait between retries of a failed side effect")
+}
+
+// Validate checks every order flag.
+func (o *Order) Validate() error {
+	var errs []error
+	bad := flagError(&errs)
+	o.Options.CheckFlags(bad)
+	for name, d := range map[string]time.Duration{"outbox-backoff": o.Options.OutboxBackoff, "outbox-backoff-max": o.Options.OutboxBackoffMax} {
+		if d <= 0 {
+			bad(name, "%s: must be positive", d)
+		}
+	}
+	if o.Options.DispatchConcurrency < 1 {
+		bad("dispatch-concurrency", "%d: must be at least 1", o.Options.DispatchConcurrency)
+	}
+	return errors.Join(append(errs, o.Client.Validate())...)
+}
+
+// Build opens the order service's query client and its clients of the
+// other services, and assembles it; Drain runs as the stop begins.
+func (o *Order) Build(ctx context.Context, env Env) (*Part, error) {
+	// Listings and start-up scans read through a client of their own, so
+	// that they never hold up the writes (order.Deps.QueryDB).
+	queries, err := env.Store.Reader(ctx, env.Logger)
+	if err != nil {
+		return nil, err
+	}
+	env.Group.Cleanup("order-store-queries", queries.Close)
+	dial, err := credentials(config.Order, env)
+	if err != nil {
+		return nil, err
+	}
+	deps, conns, err := order.Dial(order.Addrs{User: env.Peers[config.User], Product: env.Peers[config.Product],
+		Payment: env.Peers[config.Payment], Notification: env.Peers[config.Notification]},
+		o.Client, o.Cache, env.Registerer, env.Logger, dial...)
+	if err != nil {
+		return nil, err
+	}
+	env.Group.Cleanup("order-clients", func(context.Context) error { return conns.Close() })
+	c, err := order.Build(ctx, order.Deps{DB: env.Store.Database(config.Order), QueryDB: queries.Database(config.Order),
+		Logger: env.Logger, Registerer: env.Registerer, Verifier: env.Verifier, Dependencies: deps, Options: o.Options})
+	if err != nil {
+		return nil, err
+	}
+	env.Group.Stopping(c.Orders.Drain) // no new orders while those in flight finish
+	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background}, nil
+}
+
+// Payment is the payment service's settings.
+type Payment struct {
+	// CardKeyFile is -card-key-file; empty: CardKeyFile in Env.DataDir.
+	CardKeyFile      string
+	ProcessorLatency time.Duration
+	ProcessorTimeout time.Duration
+	Recovery         payment.Recovery
+	// Processor is the card network; nil: a payment.Simulator with
+	// ProcessorLatency.
+	Processor payment.Processor
+}
+
+// RegisterFlags defines the payment service's flags.
+func (p *Payment) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&p.CardKeyFile, "card-key-file", "", "hex HMAC key that fingerprints card numbers (share it between replicas); empty: "+CardKeyFile+" in -data-dir, generated on first start")
+	fs.DurationVar(&p.ProcessorLatency, "processor-latency", 0, "latency of the simulated card processor (1s reproduces the original system)")
+	fs.DurationVar(&p.ProcessorTimeout, "processor-timeout", payment.DefaultProcessorTimeout, "time limit of each call to the card processor")
+	p.Recovery.RegisterFlags(fs)
+}
+
+// Validate checks the processor's latency and timeout and the recovery.
+func (p *Payment) Validate() error {
+	var errs []error
+	bad := flagError(&errs)
+	if p.ProcessorLatency < 0 {
+		bad("processor-latency", "%s is negative", p.ProcessorLatency)
+	}
+	if p.ProcessorTimeout <= 0 {
+		bad("processor-timeout", "%s must be positive", p.ProcessorTimeout)
+	}
+	p.Recovery.CheckFlags(bad)
+	return errors.Join(errs...)
+}
+
+// Build loads (or creates) the card key and assembles the payment service.
+func (p *Payment) Build(ctx context.Context, env Env) (*Part, error) {
+	key, err := p.loadCardKey(env.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	processor := p.Processor
+	if processor == nil {
+		processor = payment.NewSimulator(payment.SimulatorOptions{Latency: p.ProcessorLatency})
+	}
+	c, err := payment.Build(ctx, payment.Deps{DB: env.Store.Database(config.Payment), Logger: env.Logger,
+		Registerer: env.Registerer, Verifier: env.Verifier, Processor: processor, CardKey: key,
+		ProcessorTimeout: p.ProcessorTimeout, Recovery: p.Recovery})
+	if err != nil {
+		return nil, err
+	}
+	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background,
+		Attrs: []slog.Attr{slog.Duration("processor_latency", p.ProcessorLatency)}}, nil
+}
+
+// loadCardKey reads the card key from CardKeyFile, or loads or creates the
+// one kept in dataDir when it is empty.
+func (p *Payment) loadCardKey(dataDir string) ([]byte, error) {
+	if p.CardKeyFile != "" {
+		k, err := payment.LoadOrCreateCardKey(p.CardKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -card-key-file (%s): %w", config.EnvVar("card-key-file"), err)
+		}
+		return k, nil
+	}
+	if strings.TrimSpace(dataDir) == "" {
+		return nil, fmt.Errorf("-card-key-file (%s) or -data-dir (%s) is required to keep the card key",
+			config.EnvVar("card-key-file"), config.EnvVar("data-dir"))
+	}
+	k, err := payment.LoadOrCreateCardKey(filepath.Join(dataDir, CardKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("card key in -data-dir: %w", err)
+	}
+	return k, nil
+}
+
+// Notification is the notification service's settings.
+type Notification struct {
+	SMTP    notification.SMTPConfig
+	Options notification.Options
+	// Sender sends the e-mails; nil: through SMTP.Addr, or logged when it
+	// is empty.
+	Sender notification.Sender
+}
+
+// RegisterFlags defines the notification service's flags.
+func (n *Notification) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&n.SMTP.Addr, "smtp-addr", "", "SMTP relay host:port; empty logs each e-mail instead of sending it")
+	fs.StringVar(&n.Options.From, "smtp-from", notification.DefaultFrom, "sender address of the e-mails")
+	fs.StringVar(&n.SMTP.Username, "smtp-username", "", "SMTP AUTH PLAIN user name (sent only over STARTTLS or to localhost); empty: no authentication")
+	fs.StringVar(&n.SMTP.Password, "smtp-password", "", "SMTP AUTH PLAIN password (prefer the environment variable: the command line is visible to other users)")
+	fs.DurationVar(&n.Options.SendTimeout, "send-timeout", notification.DefaultSendTimeout, "longest wait for one e-mail to be sent")
+	fs.DurationVar(&n.Options.SendLatency, "send-latency", 0, "simulated delay before each send (1s reproduces the original)")
+}
+
+// Validate checks the sender address, the send timeout and latency.
+func (n *Notification) Validate() error {
+	var errs []error
+	bad := flagError(&errs)
+	if _, err := mail.ParseAddress(n.Options.From); err != nil {
+		bad("smtp-from", "%q is not an e-mail address: %v", n.Options.From, err)
+	}
+	if n.Options.SendTimeout <= 0 {
+		bad("send-timeout", "%s: must be positive", n.Options.SendTimeout)
+	}
+	if n.Options.SendLatency < 0 {
+		bad("send-latency", "%s: must not be negative", n.Options.SendLatency)
+	} else if n.Options.SendLatency >= n.Options.SendTimeout {
+		bad("send-latency", "%s: must be shorter than -send-timeout (%s), or every send times out", n.Options.SendLatency, n.Options.SendTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// Build makes the sender and assembles the notification service.
+func (n *Notification) Build(ctx context.Context, env Env) (*Part, error) {
+	sender := n.Sender // nil: notification.Build logs the e-mails
+	if sender == nil && n.SMTP.Addr != "" {
+		s, err := notification.NewSMTPSender(n.SMTP)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -smtp-addr (%s): %w", config.EnvVar("smtp-addr"), err)
+		}
+		sender = s
+	}
+	c, err := notification.Build(ctx, notification.Deps{DB: env.Store.Database(config.Notification), Logger: env.Logger,
+		Registerer: env.Registerer, Verifier: env.Verifier, Sender: sender, Options: n.Options})
+	if err != nil {
+		return nil, err
+	}
+	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background,
+		Attrs: []slog.Attr{slog.Bool("smtp", n.SMTP.Addr != "")}}, nil
+}
