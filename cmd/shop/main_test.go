@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
@@ -50,7 +51,9 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	var s settings
-	s.register(fs)
+	if err := s.register(fs); err != nil {
+		t.Fatal(err)
+	}
 	if err := config.Parse(fs, args); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +350,7 @@ func TestOrderErrorsEndToEnd(t *testing.T) {
 	alice := sys.signUp(t, "alice@example.com")
 	admin := sys.signUp(t, adminEmail)
 
-	key, err := token.LoadOrCreateKey(filepath.Join(sys.dataDir, signingKeyFile))
+	key, err := token.LoadOrCreateKey(filepath.Join(sys.dataDir, assembly.SigningKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}

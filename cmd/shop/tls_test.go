@@ -32,7 +32,9 @@ func TestPurchaseOverMutualTLS(t *testing.T) {
 	}
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	var s settings
-	s.register(fs)
+	if err := s.register(fs); err != nil {
+		t.Fatal(err)
+	}
 	if err := config.Parse(fs, args); err != nil {
 		t.Fatal(err)
 	}
