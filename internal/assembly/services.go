@@ -2,7 +2,6 @@ package assembly
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +22,19 @@ import (
 	"github.com/kitshop/kitshop/product"
 	"github.com/kitshop/kitshop/user"
 )
+
+// Specs returns the five services, in the order of config.ServiceNames:
+// the user service first, whose verifier the others may need.
+func Specs() []Spec {
+	return []Spec{
+		{Name: config.User, Policy: user.GRPCAccess, New: func() Settings { return new(User) }},
+		{Name: config.Product, Policy: product.GRPCAccess, Verifies: true, New: func() Settings { return new(Product) }},
+		{Name: config.Order, Policy: order.GRPCAccess, Verifies: true, New: func() Settings { return new(Order) },
+			Peers: []string{config.User, config.Product, config.Payment, config.Notification}},
+		{Name: config.Payment, Policy: payment.GRPCAccess, Verifies: true, New: func() Settings { return new(Payment) }},
+		{Name: config.Notification, Policy: notification.GRPCAccess, Verifies: true, New: func() Settings { return new(Notification) }},
+	}
+}
 
 // User is the user service's settings.
 type User struct {
@@ -81,7 +93,7 @@ func (u *User) Build(ctx context.Context, env Env) (*Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := u.loadKey(env.DataDir)
+	key, err := loadKey("jwt-key-file", u.KeyFile, env.DataDir, SigningKeyFile, "signing key", token.LoadPrivateKey, token.LoadOrCreateKey)
 	if err != nil {
 		return nil, err
 	}
@@ -98,23 +110,25 @@ func (u *User) Build(ctx context.Context, env Env) (*Part, error) {
 		Verifier: signer.Verifier(), Attrs: []slog.Attr{slog.String("jwt_kid", signer.KeyID())}}, nil
 }
 
-// loadKey reads the signing key from KeyFile, or loads or creates the one
-// kept in dataDir when it is empty.
-func (u *User) loadKey(dataDir string) (ed25519.PrivateKey, error) {
-	if u.KeyFile != "" {
-		k, err := token.LoadPrivateKey(u.KeyFile)
+// loadKey loads the key that the flag flagName names (file, with load), or
+// else loads or creates (create) the one named defaultName in dataDir; what
+// names the key in errors.
+func loadKey[K any](flagName, file, dataDir, defaultName, what string, load, create func(string) (K, error)) (K, error) {
+	if file != "" {
+		k, err := load(file)
 		if err != nil {
-			return nil, fmt.Errorf("invalid -jwt-key-file (%s): %w", config.EnvVar("jwt-key-file"), err)
+			return k, fmt.Errorf("invalid -%s (%s): %w", flagName, config.EnvVar(flagName), err)
 		}
 		return k, nil
 	}
+	var zero K
 	if strings.TrimSpace(dataDir) == "" {
-		return nil, fmt.Errorf("-jwt-key-file (%s) or -data-dir (%s) is required to keep the signing key",
-			config.EnvVar("jwt-key-file"), config.EnvVar("data-dir"))
+		return zero, fmt.Errorf("-%s (%s) or -data-dir (%s) is required to keep the %s",
+			flagName, config.EnvVar(flagName), config.EnvVar("data-dir"), what)
 	}
-	k, err := token.LoadOrCreateKey(filepath.Join(dataDir, SigningKeyFile))
+	k, err := create(filepath.Join(dataDir, defaultName))
 	if err != nil {
-		return nil, fmt.Errorf("signing key in -data-dir: %w", err)
+		return zero, fmt.Errorf("%s in -data-dir: %w", what, err)
 	}
 	return k, nil
 }
@@ -259,7 +273,7 @@ func (p *Payment) Validate() error {
 
 // Build loads (or creates) the card key and assembles the payment service.
 func (p *Payment) Build(ctx context.Context, env Env) (*Part, error) {
-	key, err := p.loadCardKey(env.DataDir)
+	key, err := loadKey("card-key-file", p.CardKeyFile, env.DataDir, CardKeyFile, "card key", payment.LoadOrCreateCardKey, payment.LoadOrCreateCardKey)
 	if err != nil {
 		return nil, err
 	}
@@ -275,27 +289,6 @@ func (p *Payment) Build(ctx context.Context, env Env) (*Part, error) {
 	}
 	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background,
 		Attrs: []slog.Attr{slog.Duration("processor_latency", p.ProcessorLatency)}}, nil
-}
-
-// loadCardKey reads the card key from CardKeyFile, or loads or creates the
-// one kept in dataDir when it is empty.
-func (p *Payment) loadCardKey(dataDir string) ([]byte, error) {
-	if p.CardKeyFile != "" {
-		k, err := payment.LoadOrCreateCardKey(p.CardKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("invalid -card-key-file (%s): %w", config.EnvVar("card-key-file"), err)
-		}
-		return k, nil
-	}
-	if strings.TrimSpace(dataDir) == "" {
-		return nil, fmt.Errorf("-card-key-file (%s) or -data-dir (%s) is required to keep the card key",
-			config.EnvVar("card-key-file"), config.EnvVar("data-dir"))
-	}
-	k, err := payment.LoadOrCreateCardKey(filepath.Join(dataDir, CardKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("card key in -data-dir: %w", err)
-	}
-	return k, nil
 }
 
 // Notification is the notification service's settings.
