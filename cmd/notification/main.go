@@ -6,7 +6,8 @@
 // empty) and verifies access tokens with the user service's public key
 // (-jwt-public-key-file, or -jwks-url, fetched in the background with retries
 // while the servers already serve; GET /notification answers 503 until then).
-// Run it with -h for every flag and its KITSHOP_* environment variable.
+// Run it with -h for every flag and its KITSHOP_* environment variable; the
+// flags and the assembly are internal/assembly's, which cmd/shop shares.
 package main
 
 import (

@@ -6,7 +6,8 @@
 // callers' tokens with the user service's public key (-jwt-public-key-file, or
 // its JWKS, fetched in the background while the servers already serve: until
 // it comes, a call with a token answers 503 / Unavailable, one without 401).
-// Run it with -h for every flag and its KITSHOP_* environment variable.
+// Run it with -h for every flag and its KITSHOP_* environment variable; the
+// flags and the assembly are internal/assembly's, which cmd/shop shares.
 package main
 
 import (

@@ -4,7 +4,8 @@
 // (see payment.Simulator for its test cards). Admin tokens are verified with the user service's public key,
 // read from -jwt-public-key-file or fetched from -jwks-url in the background, retried until it answers, while
 // the servers already serve (the admin route answers 503 with a token, 401 without one, until then).
-// Run it with -h for every flag and its KITSHOP_* environment variable.
+// Run it with -h for every flag and its KITSHOP_* environment variable; the
+// flags and the assembly are internal/assembly's, which cmd/shop shares.
 package main
 
 import (

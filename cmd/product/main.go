@@ -9,7 +9,8 @@
 // the keys are in, an admin call with a well-formed token answers 503 +
 // Retry-After / Unavailable + RetryInfo, one without a token 401.
 //
-// Run it with -h for every flag and its KITSHOP_* environment variable.
+// Run it with -h for every flag and its KITSHOP_* environment variable; the
+// flags and the assembly are internal/assembly's, which cmd/shop shares.
 package main
 
 import (

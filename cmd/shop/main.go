@@ -19,37 +19,31 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
-	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "shop:", err)
-		os.Exit(1)
-	}
+	assembly.Main("shop", func(ctx context.Context, args []string, stderr io.Writer) error {
+		return run(ctx, args, os.Stdout, stderr)
+	})
 }
 
 // settings are everything cmd/shop can be told: where it listens, its store
 // and logs, and each service's own flags (internal/assembly).
 type settings struct {
-	edgeAddr        string
-	addrs           map[string]*serviceAddrs
-	mongoURI        string
-	storeAddr       string
-	debugAddr       string
-	dataDir         string
-	logLevel        string
-	logFormat       string
-	shutdownTimeout time.Duration
-	maxBodyBytes    int64
+	edgeAddr  string
+	addrs     map[string]*serviceAddrs
+	mongoURI  string
+	storeAddr string
+	debugAddr string
+	dataDir   string
+	// proc is the logs, the graceful stop and the body limit.
+	proc config.Process
 	// services are the five services' own settings, by name.
 	services map[string]assembly.Settings
 	// tls is mutual TLS on every service's gRPC and every client of it.
@@ -79,10 +73,7 @@ func (s *settings) register(fs *flag.FlagSet) error {
 	fs.StringVar(&s.storeAddr, "store-addr", "", "loopback TCP address (e.g. 127.0.0.1:27017) where the embedded store also listens, unauthenticated: any local user can connect; empty: only its Unix socket in -data-dir (owner only), whose URI is printed; unused with -mongo-uri")
 	fs.StringVar(&s.debugAddr, "debug-addr", "", "listen address of net/http/pprof (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&s.dataDir, "data-dir", config.DefaultDataDir, "directory of the embedded store and the generated keys")
-	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn or error")
-	fs.StringVar(&s.logFormat, "log-format", config.DefaultLogFormat, "log format: text or json")
-	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "longest graceful stop")
-	fs.Int64Var(&s.maxBodyBytes, "max-body-bytes", httpserver.DefaultMaxBodyBytes, "largest HTTP request body (413 past it)")
+	s.proc.Register(fs)
 	s.tls.RegisterFlags(fs)
 	s.auth.RegisterFlags(fs, "-data-dir")
 	return assembly.RegisterFlags(fs, own...)
@@ -90,24 +81,11 @@ func (s *settings) register(fs *flag.FlagSet) error {
 
 func (s *settings) validate() error {
 	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", name, config.EnvVar(name), fmt.Sprintf(format, args...)))
-	}
+	bad := config.FlagErrors(&errs)
 	if s.dataDir == "" {
 		bad("data-dir", "must not be empty: the embedded store (without -mongo-uri) and the generated keys live there")
 	}
-	if s.shutdownTimeout <= 0 {
-		bad("shutdown-timeout", "must be positive")
-	}
-	if s.maxBodyBytes <= 0 {
-		bad("max-body-bytes", "must be positive")
-	}
-	if _, err := logging.ParseLevel(s.logLevel); err != nil {
-		bad("log-level", "%v", err)
-	}
-	if _, err := logging.ParseFormat(s.logFormat); err != nil {
-		bad("log-format", "%v", err)
-	}
+	s.proc.Check(bad)
 	errs = append(errs, s.tls.Validate())
 	for _, name := range config.ServiceNames() {
 		errs = append(errs, s.services[name].Validate())
@@ -131,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	logger, err := logging.New(stderr, s.logLevel, s.logFormat)
+	logger, err := logging.New(stderr, s.proc.LogLevel, s.proc.LogFormat)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ type shop struct {
 // listener and creates the sample products. Everything it opened is closed
 // by group.Run, or before it returns an error (rungroup.Group.Abort).
 func start(ctx context.Context, s settings, logger *slog.Logger) (*shop, error) {
-	g := rungroup.New(logger, s.shutdownTimeout)
+	g := rungroup.New(logger, s.proc.ShutdownTimeout)
 	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string), dataDir: s.dataDir}
 	if err := sh.assemble(ctx, s, logger); err != nil {
 		return nil, errors.Join(err, g.Abort(ctx))
@@ -94,7 +94,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	for _, name := range config.ServiceNames() {
 		env := assembly.Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: stores[name],
 			DataDir: s.dataDir, ServiceKey: svcKey, Peers: sh.grpcAddrs, Samples: true}
-		srv, err := assembly.Listen(name, env, s.addrs[name].grpc, serve.Options{Gatherer: reg, MaxBodyBytes: s.maxBodyBytes,
+		srv, err := assembly.Listen(name, env, s.addrs[name].grpc, serve.Options{Gatherer: reg, MaxBodyBytes: s.proc.MaxBodyBytes,
 			GRPCOptions: creds.ServerOptions(), Reflection: s.auth.Reflection, InProcess: true})
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 		sh.httpAddrs[name], routes[name] = addr, part.HTTPHandler
 	}
 	edge := httpserver.New(newEdge(routes), httpserver.Options{
-		Logger: logger, Registerer: serve.Registerer(reg, "edge"), Gatherer: reg, Ready: pingAll(stores), MaxBodyBytes: s.maxBodyBytes,
+		Logger: logger, Registerer: serve.Registerer(reg, "edge"), Gatherer: reg, Ready: pingAll(stores), MaxBodyBytes: s.proc.MaxBodyBytes,
 	})
 	if sh.edgeAddr, err = g.HTTP("edge", s.edgeAddr, edge); err != nil {
 		return err

@@ -32,7 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
-	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -186,12 +185,4 @@ func credentials(name string, env Env) ([]grpc.DialOption, error) {
 		return nil, err
 	}
 	return append(append([]grpc.DialOption(nil), env.DialOptions...), creds.DialOption()), nil
-}
-
-// flagError is the error of one refused flag, naming its environment
-// variable, as config.Service.Validate words it.
-func flagError(errs *[]error) func(name, format string, args ...any) {
-	return func(name, format string, args ...any) {
-		*errs = append(*errs, fmt.Errorf("invalid -%s (%s): %s", name, config.EnvVar(name), fmt.Sprintf(format, args...)))
-	}
 }

@@ -54,7 +54,7 @@ func (a *alone) validate(spec Spec) error {
 	if spec.Verifies {
 		errs = append(errs, a.keys.Validate())
 	}
-	bad := flagError(&errs)
+	bad := config.FlagErrors(&errs)
 	for _, peer := range spec.Peers {
 		if *a.peers[peer] == "" {
 			bad(peer+"-addr", "must not be empty")
@@ -142,8 +142,8 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 	if spec.Verifies {
 		attrs = append(attrs, slog.Bool("keys_from_file", fetchKeys == nil))
 	}
-	for _, a := range part.Attrs {
-		attrs = append(attrs, a)
+	for _, attr := range part.Attrs {
+		attrs = append(attrs, attr)
 	}
 	logger.Info(name+" service started", attrs...)
 	return g.Run(ctx)

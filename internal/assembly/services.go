@@ -194,7 +194,7 @@ func (o *Order) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks every order flag.
 func (o *Order) Validate() error {
 	var errs []error
-	bad := flagError(&errs)
+	bad := config.FlagErrors(&errs)
 	o.Options.CheckFlags(bad)
 	for name, d := range map[string]time.Duration{"outbox-backoff": o.Options.OutboxBackoff, "outbox-backoff-max": o.Options.OutboxBackoffMax} {
 		if d <= 0 {
@@ -260,7 +260,7 @@ func (p *Payment) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks the processor's latency and timeout and the recovery.
 func (p *Payment) Validate() error {
 	var errs []error
-	bad := flagError(&errs)
+	bad := config.FlagErrors(&errs)
 	if p.ProcessorLatency < 0 {
 		bad("processor-latency", "%s is negative", p.ProcessorLatency)
 	}
@@ -313,7 +313,7 @@ func (n *Notification) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks the sender address, the send timeout and latency.
 func (n *Notification) Validate() error {
 	var errs []error
-	bad := flagError(&errs)
+	bad := config.FlagErrors(&errs)
 	if _, err := mail.ParseAddress(n.Options.From); err != nil {
 		bad("smtp-from", "%q is not an e-mail address: %v", n.Options.From, err)
 	}
