@@ -49,6 +49,15 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (*shop, error) 
 // assemble is start's work, registering in sh.group all it opens.
 func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) error {
 	g := sh.group
+	// The services' keys, before any store: a bad file opens nothing.
+	builders := make(map[string]assembly.Builder)
+	for _, name := range config.ServiceNames() {
+		b, err := s.services[name].Prepare(s.dataDir)
+		if err != nil {
+			return err
+		}
+		builders[name] = b
+	}
 	uri := s.mongoURI
 	if uri == "" {
 		emb, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: s.dataDir, Addr: s.storeAddr, Logger: logger})
@@ -93,7 +102,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	var inProcess []*serve.Server
 	for _, name := range config.ServiceNames() {
 		env := assembly.Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: stores[name],
-			DataDir: s.dataDir, ServiceKey: svcKey, Peers: sh.grpcAddrs, Samples: true}
+			ServiceKey: svcKey, Peers: sh.grpcAddrs, Samples: true}
 		srv, err := assembly.Listen(name, env, s.addrs[name].grpc, serve.Options{Gatherer: reg, MaxBodyBytes: s.proc.MaxBodyBytes,
 			GRPCOptions: creds.ServerOptions(), Reflection: s.auth.Reflection, InProcess: true})
 		if err != nil {
@@ -111,7 +120,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	for _, name := range config.ServiceNames() {
 		env := envs[name]
 		env.Verifier, env.DialOptions = verifier, dial
-		part, addr, err := assembly.Start(ctx, s.services[name], env, servers[name], s.addrs[name].http)
+		part, addr, err := assembly.Start(ctx, builders[name], env, servers[name], s.addrs[name].http)
 		if err != nil {
 			return err
 		}

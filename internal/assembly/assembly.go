@@ -56,8 +56,8 @@ type Spec struct {
 	New func() Settings
 }
 
-// Settings are one service's own settings: its flags, their check and the
-// build of the service from them.
+// Settings are one service's own settings: its flags, their check, and
+// what the service is built from.
 type Settings interface {
 	// RegisterFlags defines the service's own flags on fs, with their
 	// defaults, storing into the settings.
@@ -65,9 +65,18 @@ type Settings interface {
 	// Validate reports every flag set to a value the service refuses,
 	// each named with its environment variable.
 	Validate() error
-	// Build opens what the service needs besides env (its clients, its
-	// keys), registering their closing and the service's stop hooks in
-	// env.Group, and assembles the service (<service>.Build).
+	// Prepare loads the files the flags name, or that the service keeps in
+	// dataDir (its keys, generated there on first start), and makes what
+	// the flags configure (the signer, the mail relay's client): a bad file
+	// or address fails the start before any store is opened.
+	Prepare(dataDir string) (Builder, error)
+}
+
+// Builder is a service ready to build, its settings prepared.
+type Builder interface {
+	// Build opens what the service needs besides env (its clients),
+	// registering their closing and the service's stop hooks in env.Group,
+	// and assembles the service (<service>.Build).
 	Build(ctx context.Context, env Env) (*Part, error)
 }
 
@@ -83,10 +92,6 @@ type Env struct {
 	// Store is the service's own store client: the only writer of its
 	// database (docstore rule 1).
 	Store *docstore.Store
-	// DataDir is where keys live that no flag names: the user service's
-	// signing key (SigningKeyFile) and the payment service's card key
-	// (CardKeyFile).
-	DataDir string
 	// ServiceKey signs the service's calls to its peers and, its public
 	// half, checks its callers (internal/svcauth).
 	ServiceKey ed25519.PrivateKey
@@ -115,7 +120,8 @@ type Part struct {
 	Attrs []slog.Attr
 }
 
-// Files kept in the data directory when no flag names them; cmd/<service>
+// Files kept in the data directory (Prepare's dataDir) when no flag names
+// them; cmd/<service>
 // and cmd/shop use the same names, so a data directory moves between the two
 // ways of running.
 const (
@@ -163,10 +169,10 @@ func Listen(name string, env Env, addr string, opts serve.Options) (*serve.Serve
 	return serve.Listen(env.Group, name, addr, opts)
 }
 
-// Start builds the service of s in env and serves it on srv, binding
+// Start builds the service of b in env and serves it on srv, binding
 // httpAddr; it returns the built part and the bound HTTP address.
-func Start(ctx context.Context, s Settings, env Env, srv *serve.Server, httpAddr string) (*Part, string, error) {
-	part, err := s.Build(ctx, env)
+func Start(ctx context.Context, b Builder, env Env, srv *serve.Server, httpAddr string) (*Part, string, error) {
+	part, err := b.Build(ctx, env)
 	if err != nil {
 		return nil, "", err
 	}

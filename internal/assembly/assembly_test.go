@@ -1,7 +1,6 @@
 package assembly
 
 import (
-	"context"
 	"flag"
 	"slices"
 	"strings"
@@ -96,11 +95,9 @@ type flagged struct {
 	v         string
 }
 
-func (f *flagged) RegisterFlags(fs *flag.FlagSet) { fs.StringVar(&f.v, f.name, f.def, "a setting") }
-func (f *flagged) Validate() error                { return nil }
-func (f *flagged) Build(context.Context, Env) (*Part, error) {
-	return nil, nil
-}
+func (f *flagged) RegisterFlags(fs *flag.FlagSet)  { fs.StringVar(&f.v, f.name, f.def, "a setting") }
+func (f *flagged) Validate() error                 { return nil }
+func (f *flagged) Prepare(string) (Builder, error) { return nil, nil }
 
 // TestRegisterFlagsSharesOneName: a name two services define is one flag
 // that sets both; different defaults, or a process flag of the same name,

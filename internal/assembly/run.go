@@ -99,8 +99,7 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// The key every service shares, made on first start (svcauth).
-	key, err := svcauth.LoadOrCreateKey(cfg.Auth.KeyPath(cfg.ServiceKeyDir()))
+	builder, err := settings.Prepare(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -119,12 +118,17 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 	}
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
 	g.Cleanup("store", store.Close)
+	// The key every service shares, made on first start (svcauth).
+	key, err := svcauth.LoadOrCreateKey(cfg.Auth.KeyPath(cfg.ServiceKeyDir()))
+	if err != nil {
+		return errors.Join(err, g.Abort(ctx))
+	}
 	if fetchKeys != nil {
 		g.Background("jwks", fetchKeys)
 	}
 
 	reg := serve.NewRegistry()
-	env := Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: store, DataDir: cfg.DataDir,
+	env := Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: store,
 		ServiceKey: key, Verifier: verifier, Peers: make(map[string]string), DialOptions: creds.DialOptions()}
 	for peer, addr := range a.peers {
 		env.Peers[peer] = *addr
@@ -134,7 +138,7 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 	if err != nil {
 		return errors.Join(err, g.Abort(ctx))
 	}
-	part, httpAddr, err := Start(ctx, settings, env, srv, cfg.HTTPAddr)
+	part, httpAddr, err := Start(ctx, builder, env, srv, cfg.HTTPAddr)
 	if err != nil {
 		return errors.Join(err, g.Abort(ctx))
 	}

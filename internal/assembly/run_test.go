@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,5 +118,24 @@ func TestRunServesAndStops(t *testing.T) {
 				t.Errorf("run = %v after cancellation, want nil", err)
 			}
 		})
+	}
+}
+
+// TestRunFailsBeforeOpening: a key file or public key that cannot be read
+// fails the start before the store or the service key is made.
+func TestRunFailsBeforeOpening(t *testing.T) {
+	t.Parallel()
+	for name, arg := range map[string]string{
+		config.User:  "-jwt-key-file=/nonexistent/key.pem",
+		config.Order: "-jwt-public-key-file=/nonexistent/key.pem",
+	} {
+		parent := t.TempDir()
+		err := Run(context.Background(), name, []string{"-data-dir=" + filepath.Join(parent, "data"), arg}, io.Discard)
+		if err == nil {
+			t.Fatalf("%s %s: run = nil", name, arg)
+		}
+		if left, _ := os.ReadDir(parent); len(left) > 0 {
+			t.Errorf("%s %s: the failed start left %v", name, arg, left)
+		}
 	}
 }

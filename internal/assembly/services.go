@@ -87,13 +87,13 @@ func (u *User) Validate() error {
 	return err
 }
 
-// Build loads (or creates) the signing key and assembles the user service.
-func (u *User) Build(ctx context.Context, env Env) (*Part, error) {
+// Prepare loads (or creates) the signing key.
+func (u *User) Prepare(dataDir string) (Builder, error) {
 	opts, err := u.options()
 	if err != nil {
 		return nil, err
 	}
-	key, err := loadKey("jwt-key-file", u.KeyFile, env.DataDir, SigningKeyFile, "signing key", token.LoadPrivateKey, token.LoadOrCreateKey)
+	key, err := loadKey("jwt-key-file", u.KeyFile, dataDir, SigningKeyFile, "signing key", token.LoadPrivateKey, token.LoadOrCreateKey)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +101,24 @@ func (u *User) Build(ctx context.Context, env Env) (*Part, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid token settings (-access-ttl, -refresh-ttl): %w", err)
 	}
+	return userBuilder{opts: opts, signer: signer}, nil
+}
+
+// userBuilder is the user service prepared: its options and signer.
+type userBuilder struct {
+	opts   user.Options
+	signer *token.Signer
+}
+
+// Build assembles the user service.
+func (u userBuilder) Build(ctx context.Context, env Env) (*Part, error) {
 	c, err := user.Build(ctx, user.Deps{DB: env.Store.Database(config.User), Logger: env.Logger,
-		Registerer: env.Registerer, Signer: signer, Options: opts})
+		Registerer: env.Registerer, Signer: u.signer, Options: u.opts})
 	if err != nil {
 		return nil, err
 	}
 	return &Part{RegisterGRPC: c.RegisterGRPC, HTTPHandler: c.HTTPHandler, Background: c.Background,
-		Verifier: signer.Verifier(), Attrs: []slog.Attr{slog.String("jwt_kid", signer.KeyID())}}, nil
+		Verifier: u.signer.Verifier(), Attrs: []slog.Attr{slog.String("jwt_kid", u.signer.KeyID())}}, nil
 }
 
 // loadKey loads the key that the flag flagName names (file, with load), or
@@ -152,6 +163,9 @@ func (p *Product) Validate() error {
 	}
 	return nil
 }
+
+// Prepare has nothing to load: the product service is its own Builder.
+func (p *Product) Prepare(string) (Builder, error) { return p, nil }
 
 // Build assembles the product service and, with env.Samples, creates the
 // sample products.
@@ -206,6 +220,9 @@ func (o *Order) Validate() error {
 	}
 	return errors.Join(append(errs, o.Client.Validate())...)
 }
+
+// Prepare has nothing to load: the order service is its own Builder.
+func (o *Order) Prepare(string) (Builder, error) { return o, nil }
 
 // Build opens the order service's query client and its clients of the
 // other services, and assembles it; Drain runs as the stop begins.
@@ -271,18 +288,30 @@ func (p *Payment) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Build loads (or creates) the card key and assembles the payment service.
-func (p *Payment) Build(ctx context.Context, env Env) (*Part, error) {
-	key, err := loadKey("card-key-file", p.CardKeyFile, env.DataDir, CardKeyFile, "card key", payment.LoadOrCreateCardKey, payment.LoadOrCreateCardKey)
+// Prepare loads (or creates) the card key.
+func (p *Payment) Prepare(dataDir string) (Builder, error) {
+	key, err := loadKey("card-key-file", p.CardKeyFile, dataDir, CardKeyFile, "card key", payment.LoadOrCreateCardKey, payment.LoadOrCreateCardKey)
 	if err != nil {
 		return nil, err
 	}
+	return paymentBuilder{Payment: p, cardKey: key}, nil
+}
+
+// paymentBuilder is the payment service prepared: its settings and card
+// key.
+type paymentBuilder struct {
+	*Payment
+	cardKey []byte
+}
+
+// Build assembles the payment service.
+func (p paymentBuilder) Build(ctx context.Context, env Env) (*Part, error) {
 	processor := p.Processor
 	if processor == nil {
 		processor = payment.NewSimulator(payment.SimulatorOptions{Latency: p.ProcessorLatency})
 	}
 	c, err := payment.Build(ctx, payment.Deps{DB: env.Store.Database(config.Payment), Logger: env.Logger,
-		Registerer: env.Registerer, Verifier: env.Verifier, Processor: processor, CardKey: key,
+		Registerer: env.Registerer, Verifier: env.Verifier, Processor: processor, CardKey: p.cardKey,
 		ProcessorTimeout: p.ProcessorTimeout, Recovery: p.Recovery})
 	if err != nil {
 		return nil, err
@@ -328,18 +357,30 @@ func (n *Notification) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Build makes the sender and assembles the notification service.
-func (n *Notification) Build(ctx context.Context, env Env) (*Part, error) {
-	sender := n.Sender // nil: notification.Build logs the e-mails
-	if sender == nil && n.SMTP.Addr != "" {
+// Prepare makes the SMTP client, unless Sender is set or -smtp-addr empty.
+func (n *Notification) Prepare(string) (Builder, error) {
+	b := notificationBuilder{Notification: n, sender: n.Sender} // nil: notification.Build logs the e-mails
+	if b.sender == nil && n.SMTP.Addr != "" {
 		s, err := notification.NewSMTPSender(n.SMTP)
 		if err != nil {
 			return nil, fmt.Errorf("invalid -smtp-addr (%s): %w", config.EnvVar("smtp-addr"), err)
 		}
-		sender = s
+		b.sender = s
 	}
+	return b, nil
+}
+
+// notificationBuilder is the notification service prepared: its settings
+// and sender.
+type notificationBuilder struct {
+	*Notification
+	sender notification.Sender
+}
+
+// Build assembles the notification service.
+func (n notificationBuilder) Build(ctx context.Context, env Env) (*Part, error) {
 	c, err := notification.Build(ctx, notification.Deps{DB: env.Store.Database(config.Notification), Logger: env.Logger,
-		Registerer: env.Registerer, Verifier: env.Verifier, Sender: sender, Options: n.Options})
+		Registerer: env.Registerer, Verifier: env.Verifier, Sender: n.sender, Options: n.Options})
 	if err != nil {
 		return nil, err
 	}

@@ -352,7 +352,7 @@ func (s *System) listen(ctx context.Context, name, addr string) (*instance, erro
 	}
 	inst.group.Cleanup(name+"-store", st.Close)
 	inst.env = assembly.Env{Group: inst.group, Logger: logger, Registerer: serve.Registerer(inst.registry, name),
-		Store: st, DataDir: s.dir, ServiceKey: s.svcKey, Verifier: s.signer.Verifier(), Samples: true}
+		Store: st, ServiceKey: s.svcKey, Verifier: s.signer.Verifier(), Samples: true}
 	inst.server, err = assembly.Listen(name, inst.env, addr, serve.Options{Gatherer: inst.registry, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		abortAll([]*instance{inst})
@@ -389,7 +389,11 @@ func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (st
 	s.mu.Lock()
 	env.Peers = maps.Clone(s.grpcAddrs)
 	s.mu.Unlock()
-	_, addr, err := assembly.Start(ctx, s.settings(inst.name), env, inst.server, httpAddr)
+	b, err := s.settings(inst.name).Prepare(s.dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", inst.name, err)
+	}
+	_, addr, err := assembly.Start(ctx, b, env, inst.server, httpAddr)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", inst.name, err)
 	}
