@@ -10,15 +10,17 @@
 //   - internal/systemtest runs each service in a run group of its own, which
 //     a test stops and restarts.
 //
-// A service's settings (Settings) hold its own flags; what differs between
-// the three (where the store, the user service's key and the other services
-// are) comes in the Env that Build is given:
+// A service's settings (Settings) hold its own flags, the same in every
+// process; what differs between the three (where the store, the user
+// service's key and the other services are) comes in the Env that Build is
+// given:
 //
-//	s, _ := assembly.Lookup(config.Order)
-//	settings := s.New()
-//	settings.RegisterFlags(fs)           // -order-timeout, -lease, ...
-//	srv, err := assembly.Listen(env, grpcAddr, serve.Options{...})
-//	part, httpAddr, err := assembly.Start(ctx, settings, env, srv, httpAddr)
+//	spec, _ := assembly.Lookup(config.Order)
+//	settings := spec.New()
+//	settings.RegisterFlags(fs)             // -order-timeout, -lease, ...
+//	builder, err := settings.Prepare(dataDir) // keys, before any store opens
+//	srv, err := assembly.Listen(config.Order, env, grpcAddr, serve.Options{...})
+//	part, httpAddr, err := assembly.Start(ctx, builder, env, srv, httpAddr)
 package assembly
 
 import (
@@ -121,9 +123,8 @@ type Part struct {
 }
 
 // Files kept in the data directory (Prepare's dataDir) when no flag names
-// them; cmd/<service>
-// and cmd/shop use the same names, so a data directory moves between the two
-// ways of running.
+// them: the same for cmd/<service> and cmd/shop, so that a data directory
+// moves between the two ways of running.
 const (
 	SigningKeyFile = "jwt-ed25519.pem"
 	CardKeyFile    = "payment-card.key"
