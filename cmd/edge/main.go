@@ -59,10 +59,8 @@ type settings struct {
 	httpAddr        string
 	upstreams       map[string]*string // base URL of each service's HTTP listener, by service name
 	upstreamTimeout time.Duration
-	logLevel        string
-	logFormat       string
-	shutdownTimeout time.Duration
-	maxBodyBytes    int64
+	// proc is the logs, the graceful stop and the body limit.
+	proc config.Process
 }
 
 func (s *settings) register(fs *flag.FlagSet) {
@@ -74,18 +72,13 @@ func (s *settings) register(fs *flag.FlagSet) {
 			"base URL of the "+svc+" service's HTTP listener")
 	}
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", defaultUpstreamTimeout, "longest wait for a service's answer to start (504 past it)")
-	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "minimum log level: debug, info, warn or error")
-	fs.StringVar(&s.logFormat, "log-format", config.DefaultLogFormat, "log format: text or json")
-	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "time limit for the graceful shutdown")
-	fs.Int64Var(&s.maxBodyBytes, "max-body-bytes", config.DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes (413 past it)")
+	s.proc.Register(fs)
 }
 
 // validate checks the settings and returns the parsed upstream URLs.
 func (s *settings) validate() (map[string]*url.URL, error) {
 	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", flagName, config.EnvVar(flagName), fmt.Sprintf(format, args...)))
-	}
+	bad := config.FlagErrors(&errs)
 	if _, _, err := net.SplitHostPort(s.httpAddr); err != nil {
 		bad("http-addr", "%q: want host:port or :port", s.httpAddr)
 	}
@@ -102,18 +95,7 @@ func (s *settings) validate() (map[string]*url.URL, error) {
 	if s.upstreamTimeout <= 0 {
 		bad("upstream-timeout", "%s: must be positive", s.upstreamTimeout)
 	}
-	if _, err := logging.ParseLevel(s.logLevel); err != nil {
-		bad("log-level", "%v", err)
-	}
-	if _, err := logging.ParseFormat(s.logFormat); err != nil {
-		bad("log-format", "%v", err)
-	}
-	if s.shutdownTimeout <= 0 {
-		bad("shutdown-timeout", "%s: must be positive", s.shutdownTimeout)
-	}
-	if s.maxBodyBytes <= 0 {
-		bad("max-body-bytes", "%d: must be positive", s.maxBodyBytes)
-	}
+	s.proc.Check(bad)
 	return targets, errors.Join(errs...)
 }
 
@@ -149,7 +131,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(stderr, s.logLevel, s.logFormat)
+	logger, err := logging.New(stderr, s.proc.LogLevel, s.proc.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -167,10 +149,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:       logger,
 		Registerer:   prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
 		Gatherer:     reg,
-		MaxBodyBytes: s.maxBodyBytes,
+		MaxBodyBytes: s.proc.MaxBodyBytes,
 	})
 
-	g := rungroup.New(logger, s.shutdownTimeout)
+	g := rungroup.New(logger, s.proc.ShutdownTimeout)
 	g.Cleanup("upstream-connections", func(context.Context) error {
 		transport.CloseIdleConnections()
 		return nil

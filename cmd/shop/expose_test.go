@@ -40,7 +40,9 @@ func TestDefaultAddressesAreLoopback(t *testing.T) {
 	t.Parallel()
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	var s settings
-	s.register(fs)
+	if err := s.register(fs); err != nil {
+		t.Fatal(err)
+	}
 	if err := config.Parse(fs, nil); err != nil {
 		t.Fatal(err)
 	}

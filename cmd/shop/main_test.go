@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
@@ -50,7 +51,9 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	var s settings
-	s.register(fs)
+	if err := s.register(fs); err != nil {
+		t.Fatal(err)
+	}
 	if err := config.Parse(fs, args); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +350,7 @@ func TestOrderErrorsEndToEnd(t *testing.T) {
 	alice := sys.signUp(t, "alice@example.com")
 	admin := sys.signUp(t, adminEmail)
 
-	key, err := token.LoadOrCreateKey(filepath.Join(sys.dataDir, signingKeyFile))
+	key, err := token.LoadOrCreateKey(filepath.Join(sys.dataDir, assembly.SigningKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,11 +460,42 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		"KITSHOP_MAX_CONCURRENT_ORDERS": {"-max-concurrent-orders=0"},
 		"KITSHOP_ADMISSION_WAIT":        {"-admission-wait=-1s"},
 		"KITSHOP_SAMPLE_STOCK":          {"-sample-stock=-1"},
+		"KITSHOP_SEND_LATENCY":          {"-send-latency=-1s"},
+		"KITSHOP_PROCESSOR_LATENCY":     {"-processor-latency=-1s"},
+		"KITSHOP_OUTBOX_BACKOFF":        {"-outbox-backoff=0"},
 	} {
 		var out servetest.SyncBuffer
 		err := run(t.Context(), args, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run(%v) = %v, want an error naming %s", args, err, want)
+		}
+	}
+}
+
+// TestRunHelp: cmd/shop takes the flags it always took, the services' own
+// among them (internal/assembly), and none that says where a service alone
+// finds the others: cmd/shop knows.
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	var out servetest.SyncBuffer
+	if err := run(t.Context(), []string{"-h"}, &out, &out); err != nil {
+		t.Fatalf("run(-h) = %v", err)
+	}
+	usage := out.String()
+	for _, flag := range []string{"-edge-addr", "-user-grpc-addr", "-notification-http-addr", "-mongo-uri", "-store-addr",
+		"-debug-addr", "-data-dir", "-log-level", "-log-format", "-shutdown-timeout", "-max-body-bytes",
+		"-admin-emails", "-login-rate-per-email", "-login-rate-per-ip", "-sample-stock", "-processor-latency",
+		"-send-latency", "-order-timeout", "-sweep-interval", "-sweep-grace", "-lease", "-dispatch-interval",
+		"-max-concurrent-orders", "-admission-wait", "-notify-within", "-void-after", "-reconcile-interval",
+		"-client-retry-budget", "-breaker-failures", "-user-cache-ttl", "-product-cache-ttl",
+		"-tls-cert", "-tls-key", "-tls-ca", "-service-key-file", "-grpc-reflection"} {
+		if !strings.Contains(usage, "  "+flag+" ") && !strings.Contains(usage, "  "+flag+"\n") {
+			t.Errorf("usage lacks %s", flag)
+		}
+	}
+	for _, flag := range []string{"-jwks-url", "-jwt-public-key-file", "-user-addr", "-grpc-addr"} {
+		if strings.Contains(usage, "  "+flag+" ") {
+			t.Errorf("usage offers %s, which cmd/shop has no use for", flag)
 		}
 	}
 }

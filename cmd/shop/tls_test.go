@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,35 +20,8 @@ import (
 // plaintext client is refused by every service.
 func TestPurchaseOverMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t)
-	args := append(tlstest.Args(ca.Files(t, ca.Issue(t, tlstest.IssueOptions{}))),
-		"-data-dir", t.TempDir(), "-edge-addr", "127.0.0.1:0", "-log-level", "warn")
-	for _, name := range config.ServiceNames() {
-		args = append(args, "-"+name+"-grpc-addr", "127.0.0.1:0", "-"+name+"-http-addr", "127.0.0.1:0")
-	}
-	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
-	var s settings
-	s.register(fs)
-	if err := config.Parse(fs, args); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sh, err := start(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sh.group.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	sys := &system{base: "http://" + sh.edgeAddr, http: &http.Client{Timeout: 30 * time.Second}}
+	sys := startSystem(t, tlstest.Args(ca.Files(t, ca.Issue(t, tlstest.IssueOptions{})))...)
+	sh := sys.shop
 
 	alice := sys.signUp(t, "alice@example.com")
 	var o orderJSON

@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
-
-	"github.com/kitshop/kitshop/internal/logging"
 )
 
 // EnvPrefix prefixes the environment variable of every flag.
@@ -103,14 +101,8 @@ type Service struct {
 	MongoURI string
 	// DataDir is where the embedded store keeps its files (-data-dir).
 	DataDir string
-	// LogLevel is debug, info, warn or error (-log-level).
-	LogLevel string
-	// LogFormat is text or json (-log-format).
-	LogFormat string
-	// ShutdownTimeout bounds the whole graceful shutdown (-shutdown-timeout).
-	ShutdownTimeout time.Duration
-	// MaxBodyBytes is the largest HTTP request body accepted (-max-body-bytes).
-	MaxBodyBytes int64
+	// Process is the logs, the graceful stop and the body limit.
+	Process
 	// TLS is mutual TLS on internal gRPC (-tls-cert, -tls-key, -tls-ca);
 	// none set: plaintext.
 	TLS TLS
@@ -139,10 +131,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 	fs.StringVar(&c.HTTPAddr, "http-addr", LoopbackAddr(httpPort), "HTTP listen address (host:port) of the "+name+" service; 0.0.0.0:port exposes it to the network")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB connection string (mongodb:// or mongodb+srv://); empty runs the embedded store in -data-dir")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store, used when -mongo-uri is empty")
-	fs.StringVar(&c.LogLevel, "log-level", DefaultLogLevel, "minimum log level: debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", DefaultLogFormat, "log format: text or json")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time limit for the graceful shutdown")
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes")
+	c.Process.Register(fs)
 	c.TLS.RegisterFlags(fs)
 	c.Auth.RegisterFlags(fs, "the parent directory of -data-dir")
 }
@@ -151,9 +140,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 // its flag and environment variable.
 func (c *Service) Validate() error {
 	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("invalid -%s (%s): %s", flagName, EnvVar(flagName), fmt.Sprintf(format, args...)))
-	}
+	bad := FlagErrors(&errs)
 	if err := checkListenAddr(c.GRPCAddr); err != nil {
 		bad("grpc-addr", "%q: %v", c.GRPCAddr, err)
 	}
@@ -171,18 +158,7 @@ func (c *Service) Validate() error {
 	} else if strings.TrimSpace(c.DataDir) == "" {
 		bad("data-dir", "must not be empty when -mongo-uri (%s) is empty", EnvVar("mongo-uri"))
 	}
-	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
-		bad("log-level", "%v", err)
-	}
-	if _, err := logging.ParseFormat(c.LogFormat); err != nil {
-		bad("log-format", "%v", err)
-	}
-	if c.ShutdownTimeout <= 0 {
-		bad("shutdown-timeout", "%s: must be positive", c.ShutdownTimeout)
-	}
-	if c.MaxBodyBytes <= 0 {
-		bad("max-body-bytes", "%d: must be positive", c.MaxBodyBytes)
-	}
+	c.Process.Check(bad)
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -45,8 +45,8 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Service{
 		Name: "user", GRPCAddr: "127.0.0.1:50051", HTTPAddr: "127.0.0.1:8081", DataDir: "./data",
-		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20,
-		Auth: ServiceAuth{Reflection: true},
+		Process: Process{LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20},
+		Auth:    ServiceAuth{Reflection: true},
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -130,7 +130,7 @@ func TestValidateMessages(t *testing.T) {
 	valid := func() Service {
 		return Service{
 			Name: "order", GRPCAddr: ":50053", HTTPAddr: ":8083", DataDir: "./data",
-			LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, MaxBodyBytes: 1,
+			Process: Process{LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, MaxBodyBytes: 1},
 		}
 	}
 	tests := []struct {

@@ -182,6 +182,29 @@ func (g *Group) Cleanup(name string, fn func(ctx context.Context) error) {
 	g.cleanups = append(g.cleanups, namedFunc{name: name, fn: fn})
 }
 
+// Abort undoes a group that will not Run, after a failed start: it closes
+// every bound listener without serving it, and runs the cleanups in reverse
+// order of registration within the shutdown timeout. Background units and
+// Stopping functions do not run. It returns the listeners' and cleanups'
+// errors.
+func (g *Group) Abort(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+	defer cancel()
+	var errs []error
+	for _, s := range g.servers {
+		if err := s.lis.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	for i := len(g.cleanups) - 1; i >= 0; i-- {
+		c := g.cleanups[i]
+		if err := c.fn(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup %s: %w", c.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // errStopRequested marks the normal end of a run: ctx done or a signal.
 var errStopRequested = errors.New("stop requested")
 

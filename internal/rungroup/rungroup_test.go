@@ -402,3 +402,29 @@ func TestListenErrorsSurfaceBeforeRun(t *testing.T) {
 		t.Fatalf("GRPC on a taken port: %v", err)
 	}
 }
+
+// TestAbortClosesListenersAndRunsCleanups: a group whose start failed frees
+// its addresses and runs its cleanups, last first, and no background unit.
+func TestAbortClosesListenersAndRunsCleanups(t *testing.T) {
+	g := New(nil, time.Second)
+	addr, err := g.HTTP("web", "127.0.0.1:0", http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	g.Background("worker", func(context.Context) error { ev.add("worker"); return nil })
+	g.Cleanup("first", func(context.Context) error { ev.add("first"); return nil })
+	g.Cleanup("second", func(context.Context) error { ev.add("second"); return errors.New("boom") })
+	err = g.Abort(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cleanup second: boom") {
+		t.Errorf("Abort = %v, want the second cleanup's error", err)
+	}
+	if got := ev.get(); !slices.Equal(got, []string{"second", "first"}) {
+		t.Errorf("ran %v, want [second first]", got)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s still bound after Abort: %v", addr, err)
+	}
+	_ = lis.Close()
+}

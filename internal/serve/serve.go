@@ -1,11 +1,11 @@
 // Package serve puts one kitshop service on the network inside a run group:
 // its gRPC server (internal/grpcserver: the callers' check, health,
 // reflection, recovery, metrics), its HTTP routes behind internal/httpserver (/healthz, /readyz,
-// /metrics, error envelope, body limit) and its background workers. Every
-// cmd/<service> and cmd/shop assemble services through it, in two steps:
-// Listen binds the gRPC address first (so a process running several services
-// knows where each one listens before it builds their clients), Serve then
-// registers the service and binds its HTTP address.
+// /metrics, error envelope, body limit) and its background workers.
+// internal/assembly puts every service on the network through it, in two
+// steps: Listen binds the gRPC address first (so a process running several
+// services knows where each one listens before it builds their clients),
+// Serve then registers the service and binds its HTTP address.
 //
 // A process running several services can also serve each one's gRPC in
 // memory (Options.InProcess) and have its clients dial it there

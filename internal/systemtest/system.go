@@ -1,10 +1,12 @@
 // Package systemtest runs the five kitshop services in one test process the way
 // five processes would run them, so that end-to-end tests can stop, kill and
 // restart any one of them: one embedded document store (docstore.StartEmbedded),
-// and each service in its own run group (internal/rungroup + internal/serve)
-// with its own store client, its own metrics registry and its own gRPC clients,
-// on 127.0.0.1 ports the kernel picks at the first start and that a restart
-// binds again.
+// and each service in its own run group (internal/rungroup), assembled as
+// cmd/<service> assembles it (internal/assembly: its settings, with the
+// defaults of its flags and a few set for tests, its Build, Listen and
+// Start), with its own store client, its own metrics registry and its own
+// gRPC clients, on 127.0.0.1 ports the kernel picks at the first start and
+// that a restart binds again.
 //
 //	sys := systemtest.Start(t, systemtest.Options{})
 //	tok := sys.SignUp(t, "kim@example.com")
@@ -38,6 +40,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -50,8 +53,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/crypto/bcrypt"
-	"google.golang.org/grpc"
 
+	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/audit"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
@@ -61,11 +64,8 @@ import (
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/svcauth"
 	"github.com/kitshop/kitshop/internal/token"
-	"github.com/kitshop/kitshop/notification"
 	"github.com/kitshop/kitshop/order"
 	"github.com/kitshop/kitshop/payment"
-	"github.com/kitshop/kitshop/product"
-	"github.com/kitshop/kitshop/user"
 )
 
 // The service names, as Stop, Restart, URL, Gatherer and BreakerState take
@@ -191,13 +191,15 @@ type System struct {
 	logger   *slog.Logger
 	logs     *servetest.SyncBuffer
 	storeURI string
-	signer   *token.Signer
-	cardKey  []byte
-	svcKey   ed25519.PrivateKey
-	sender   *Sender
-	http     *http.Client
-	reader   *mongo.Client
-	initial  map[string]int64
+	// dir is the services' data directory: the user service's signing key
+	// (signer's) and the payment service's card key.
+	dir     string
+	signer  *token.Signer
+	svcKey  ed25519.PrivateKey
+	sender  *Sender
+	http    *http.Client
+	reader  *mongo.Client
+	initial map[string]int64
 
 	mu        sync.Mutex
 	instances map[string]*instance
@@ -210,10 +212,11 @@ type instance struct {
 	name     string
 	group    *rungroup.Group
 	server   *serve.Server
-	store    *docstore.Store
 	registry *prometheus.Registry
-	cancel   context.CancelFunc
-	done     chan error
+	// env is what it is built with: its store client, its group...
+	env    assembly.Env
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // Start starts the embedded store and the five services, creates the sample
@@ -235,17 +238,13 @@ func Start(t testing.TB, opts Options) *System {
 	if err != nil {
 		t.Fatalf("systemtest: embedded store: %v", err)
 	}
-	key, err := token.LoadOrCreateKey(filepath.Join(dir, "jwt-ed25519.pem"))
+	key, err := token.LoadOrCreateKey(filepath.Join(dir, assembly.SigningKeyFile))
 	if err != nil {
 		t.Fatalf("systemtest: signing key: %v", err)
 	}
 	signer, err := token.NewSigner(key, token.Options{})
 	if err != nil {
 		t.Fatalf("systemtest: signer: %v", err)
-	}
-	cardKey, err := payment.LoadOrCreateCardKey(filepath.Join(dir, "payment-card.key"))
-	if err != nil {
-		t.Fatalf("systemtest: card key: %v", err)
 	}
 	svcKey, err := svcauth.LoadOrCreateKey(filepath.Join(dir, svcauth.KeyFileName))
 	if err != nil {
@@ -260,8 +259,8 @@ func Start(t testing.TB, opts Options) *System {
 		logger:    logger,
 		logs:      logs,
 		storeURI:  emb.URI(),
+		dir:       dir,
 		signer:    signer,
-		cardKey:   cardKey,
 		svcKey:    svcKey,
 		sender:    newSender(),
 		http:      &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
@@ -330,13 +329,11 @@ func Start(t testing.TB, opts Options) *System {
 	return s
 }
 
-// abortAll undoes instances that will not run: each group is run with a
-// context already done, which closes its listeners and runs its cleanups.
+// abortAll undoes instances that will not run: their listeners close and
+// their cleanups run (rungroup.Group.Abort).
 func abortAll(insts []*instance) {
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
 	for _, inst := range insts {
-		_ = inst.group.Run(done)
+		_ = inst.group.Abort(context.Background())
 	}
 }
 
@@ -351,19 +348,12 @@ func (s *System) listen(ctx context.Context, name, addr string) (*instance, erro
 	inst := &instance{
 		name:     name,
 		group:    rungroup.New(logger, s.opts.ShutdownTimeout),
-		store:    st,
 		registry: serve.NewRegistry(),
 	}
 	inst.group.Cleanup(name+"-store", st.Close)
-	guard, err := svcauth.NewGuard(name, s.svcKey.Public().(ed25519.PublicKey), policies[name], svcauth.Options{})
-	if err != nil {
-		abortAll([]*instance{inst})
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	inst.server, err = serve.Listen(inst.group, name, addr, serve.Options{
-		Logger: logger, Registerer: inst.registerer(), Gatherer: inst.registry, Ready: st.Ping, MaxBodyBytes: 1 << 20,
-		Guard: guard,
-	})
+	inst.env = assembly.Env{Group: inst.group, Logger: logger, Registerer: serve.Registerer(inst.registry, name),
+		Store: st, ServiceKey: s.svcKey, Verifier: s.signer.Verifier(), Samples: true}
+	inst.server, err = assembly.Listen(name, inst.env, addr, serve.Options{Gatherer: inst.registry, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		abortAll([]*instance{inst})
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -371,83 +361,39 @@ func (s *System) listen(ctx context.Context, name, addr string) (*instance, erro
 	return inst, nil
 }
 
-// policies are the services' tables of who may call which gRPC method.
-var policies = map[string]svcauth.Policy{
-	User: user.GRPCAccess, Product: product.GRPCAccess, Order: order.GRPCAccess,
-	Payment: payment.GRPCAccess, Notification: notification.GRPCAccess,
-}
-
-func (i *instance) registerer() prometheus.Registerer { return serve.Registerer(i.registry, i.name) }
-
-// component is what serve.Server.Serve takes of a built service.
-type component struct {
-	register   func(grpc.ServiceRegistrar)
-	http       http.Handler
-	background []func(context.Context) error
-}
-
-// build assembles the instance's service with the service's own Build, as
-// cmd/shop does, and binds its HTTP address.
-func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (string, error) {
-	logger := s.logger.With(slog.String("instance", inst.name))
-	reg := inst.registerer()
-	db := inst.store.Database(inst.name)
-	verifier := s.signer.Verifier()
-	var c component
-	switch inst.name {
-	case User:
-		comp, err := user.Build(ctx, user.Deps{DB: db, Logger: logger, Registerer: reg, Signer: s.signer,
-			Options: user.Options{AdminEmails: []string{AdminEmail}, BcryptCost: bcrypt.MinCost, LoginRatePerEmail: -1, LoginRatePerIP: -1}})
-		if err != nil {
-			return "", err
-		}
-		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
-	case Product:
-		comp, err := product.Build(ctx, product.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			Options: product.Options{SampleStock: s.opts.SampleStock}})
-		if err != nil {
-			return "", err
-		}
-		if _, err := comp.Service.CreateSamples(ctx); err != nil {
-			return "", fmt.Errorf("product: sample products: %w", err)
-		}
-		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
-	case Payment:
-		comp, err := payment.Build(ctx, payment.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			CardKey: s.cardKey, Processor: s.opts.Processor, Recovery: FastPaymentRecovery()})
-		if err != nil {
-			return "", err
-		}
-		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
-	case Order:
-		creds, err := svcauth.NewCredentials(s.svcKey, Order, svcauth.Options{})
-		if err != nil {
-			return "", err
-		}
-		deps, conns, err := order.Dial(order.Addrs{
-			User: s.grpcAddrs[User], Product: s.grpcAddrs[Product], Payment: s.grpcAddrs[Payment], Notification: s.grpcAddrs[Notification],
-		}, s.opts.Client, order.CacheOptions{}, reg, logger, creds.DialOption()) // no caches: every order asks user and product, as the scenarios expect
-		if err != nil {
-			return "", err
-		}
-		inst.group.Cleanup("order-conns", func(context.Context) error { return conns.Close() })
-		comp, err := order.Build(ctx, order.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			Dependencies: deps, Options: s.opts.Order})
-		if err != nil {
-			return "", err
-		}
-		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
-	case Notification:
-		comp, err := notification.Build(ctx, notification.Deps{DB: db, Logger: logger, Registerer: reg, Verifier: verifier,
-			Sender: s.sender, Options: notification.Options{SendLatency: s.opts.SendLatency}})
-		if err != nil {
-			return "", err
-		}
-		c = component{comp.RegisterGRPC, comp.HTTPHandler, comp.Background}
-	default:
-		return "", fmt.Errorf("unknown service %q", inst.name)
+// settings are service name's settings in a System: the defaults of its
+// flags, and what the scenarios want otherwise.
+func (s *System) settings(name string) assembly.Settings {
+	set := assembly.Defaults(name)
+	switch c := set.(type) {
+	case *assembly.User:
+		c.AdminEmails = AdminEmail
+		c.Options.BcryptCost, c.Options.LoginRatePerEmail, c.Options.LoginRatePerIP = bcrypt.MinCost, -1, -1
+	case *assembly.Product:
+		c.Options.SampleStock = s.opts.SampleStock
+	case *assembly.Order:
+		// No caches: every order asks user and product, as the scenarios expect.
+		c.Client, c.Cache, c.Options = s.opts.Client, order.CacheOptions{}, s.opts.Order
+	case *assembly.Payment:
+		c.Processor, c.Recovery = s.opts.Processor, FastPaymentRecovery()
+	case *assembly.Notification:
+		c.Sender, c.Options.SendLatency = s.sender, s.opts.SendLatency
 	}
-	addr, err := inst.server.Serve(c.register, c.http, c.background, httpAddr)
+	return set
+}
+
+// build assembles the instance's service (assembly.Start) and binds its
+// HTTP address.
+func (s *System) build(ctx context.Context, inst *instance, httpAddr string) (string, error) {
+	env := inst.env
+	s.mu.Lock()
+	env.Peers = maps.Clone(s.grpcAddrs)
+	s.mu.Unlock()
+	b, err := s.settings(inst.name).Prepare(s.dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", inst.name, err)
+	}
+	_, addr, err := assembly.Start(ctx, b, env, inst.server, httpAddr)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", inst.name, err)
 	}
