@@ -17,6 +17,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -74,7 +75,7 @@ func start(ctx context.Context, s settings, logger *slog.Logger) (_ *shop, err e
 
 	uri := s.mongoURI
 	if uri == "" {
-		emb, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: s.dataDir, Addr: s.storeAddr, Logger: logger})
+		emb, err := embedded.Start(ctx, embedded.Options{DataDir: s.dataDir, Addr: s.storeAddr, Logger: logger})
 		if err != nil {
 			return nil, err
 		}

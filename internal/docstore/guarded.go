@@ -113,17 +113,6 @@ const lockStripes = 256
 // deadline of its own (see detach).
 const serialWriteTimeout = 30 * time.Second
 
-// NewUpdater returns an Updater for the collections of db. It asks the server once, with buildInfo,
-// whether it is FerretDB (its answer has a ferretdbVersion field).
-func NewUpdater(ctx context.Context, db *mongo.Database) (*Updater, error) {
-	info, err := db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Raw()
-	if err != nil {
-		return nil, fmt.Errorf("docstore: updater: buildInfo: %w", err)
-	}
-	_, err = info.LookupErr("ferretdbVersion")
-	return newUpdater(err == nil), nil
-}
-
 // newUpdater returns an Updater that evaluates guards itself when serial is true, and sends them to the
 // server otherwise.
 func newUpdater(serial bool) *Updater {
@@ -381,11 +370,6 @@ func (u *Updater) FindByID(ctx context.Context, coll *mongo.Collection, id any) 
 	defer unlock()
 	return u.find(ctx, coll, key, id)
 }
-
-// Serial reports whether the server is the embedded store (FerretDB), where guards are evaluated here and
-// documents are remembered. Secondary indexes are of no use there: FerretDB v1 looks documents up by the
-// _id index only, so any other index only makes every write dearer.
-func (u *Updater) Serial() bool { return u.serial }
 
 // find returns the document from memory, or reads and remembers it; the caller holds the document's stripe.
 func (u *Updater) find(ctx context.Context, coll *mongo.Collection, key docKey, id any) (bson.Raw, error) {

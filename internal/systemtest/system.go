@@ -1,6 +1,6 @@
 // Package systemtest runs the five kitshop services in one test process the way
 // five processes would run them, so that end-to-end tests can stop, kill and
-// restart any one of them: one embedded document store (docstore.StartEmbedded),
+// restart any one of them: one embedded document store (embedded.Start),
 // and each service in its own run group (internal/rungroup + internal/serve)
 // with its own store client, its own metrics registry and its own gRPC clients,
 // on 127.0.0.1 ports the kernel picks at the first start and that a restart
@@ -55,6 +55,7 @@ import (
 	"github.com/kitshop/kitshop/internal/audit"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -231,7 +232,7 @@ func Start(t testing.TB, opts Options) *System {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	emb, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: filepath.Join(dir, "store"), Logger: logger})
+	emb, err := embedded.Start(ctx, embedded.Options{DataDir: filepath.Join(dir, "store"), Logger: logger})
 	if err != nil {
 		t.Fatalf("systemtest: embedded store: %v", err)
 	}

@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"context"
@@ -91,10 +91,10 @@ type sqliteFile struct {
 // appear whenever any client first writes to them, from this process or another one served by this server.
 // The code that owns the SQLite files therefore keeps them indexed: once at start (existing tables), on demand
 // (this method), and at each maintenance tick, which costs one small query per database file, so a table
-// created by a client elsewhere is indexed within [EmbeddedOptions.MaintenanceInterval], while it is still
+// created by a client elsewhere is indexed within [Options.MaintenanceInterval], while it is still
 // small (until then its _id lookups scan the few rows it has). Creating the index takes FerretDB's write lock
 // briefly (FerretDB waits for it, busy_timeout) and is done once per table; SQLite drops it with the table.
-func (e *Embedded) EnsureIndexes(ctx context.Context) error {
+func (e *Server) EnsureIndexes(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.refreshFiles(); err != nil {
@@ -111,7 +111,7 @@ func (e *Embedded) EnsureIndexes(ctx context.Context) error {
 
 // maintain runs one maintenance tick: index new tables, then checkpoint every write-ahead log.
 // The caller holds e.mu.
-func (e *Embedded) maintain(ctx context.Context) error {
+func (e *Server) maintain(ctx context.Context) error {
 	if err := e.refreshFiles(); err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func checkpoint(ctx context.Context, name string, db *sql.DB) error {
 }
 
 // ensureIndexes creates the missing _id expression indexes in one database file.
-func (e *Embedded) ensureIndexes(ctx context.Context, name string, db *sql.DB) error {
+func (e *Server) ensureIndexes(ctx context.Context, name string, db *sql.DB) error {
 	tables, err := tablesWithoutIDIndex(ctx, db)
 	if err != nil {
 		return fmt.Errorf("docstore: ensure _id indexes in %s: %w", name, err)
@@ -224,7 +224,7 @@ func tablesWithoutIDIndex(ctx context.Context, db *sql.DB) ([]string, error) {
 // refreshFiles makes e.files hold one connection to each database file now in the data directory: it opens
 // new files, and closes the connections of files that were removed or replaced (a dropped database made
 // again). The caller holds e.mu.
-func (e *Embedded) refreshFiles() error {
+func (e *Server) refreshFiles() error {
 	entries, err := os.ReadDir(e.dir)
 	if err != nil {
 		return fmt.Errorf("docstore: list data directory: %w", err)
@@ -270,7 +270,7 @@ func (e *Embedded) refreshFiles() error {
 }
 
 // closeFiles closes every connection of this package. The caller holds e.mu.
-func (e *Embedded) closeFiles() error {
+func (e *Server) closeFiles() error {
 	var errs []error
 	for name, f := range e.files {
 		if err := f.db.Close(); err != nil {
