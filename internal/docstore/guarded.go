@@ -27,7 +27,7 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // Why it exists: FerretDB v1 with SQLite looks a document up through the _id index only when the whole
 // filter is {_id: <string or ObjectID>} (internal/backends/sqlite/collection.go); a filter with any other
 // key, such as the guard of {_id: id, status: "Pending"}, reads every document of the collection and
-// filters in Go (0.8 ms against 384 ms per update at 20,000 documents). MongoDB needs the guard in the
+// filters in Go. MongoDB needs the guard in the
 // filter for the update to be atomic. The Updater asks the server once which one it is and then:
 //
 //   - on MongoDB, sends one findAndModify with the filter {_id: id, <guard...>};
@@ -39,7 +39,7 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // (applyUpdate: $set, $unset, $inc, $push, $pull and $pullAll of top-level fields), it sends the update
 // as a statement of an update command instead, together with the other updates by _id of the collection
 // waiting for the connection meanwhile (batcher): an update command answers with counts only, and costs
-// less per document than a findAndModify each, the more so the more it carries (BenchmarkUpdateBatch).
+// less per document than a findAndModify each, the more so the more it carries.
 //
 // The FerretDB path is atomic under the embedded store's rule (see the package documentation): the
 // service is the only writer of its database and its client sends one command at a time, so no other
@@ -62,9 +62,8 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // On the embedded store the Updater also remembers the documents it last wrote or read (a bounded LRU of
 // [DocumentCacheSize] documents, github.com/hashicorp/golang-lru/v2: well kept, generic, safe for
 // concurrent use): [Updater.InsertOne], [Updater.FindByID] and UpdateByID keep the document as the store
-// has it, so the guard of a later UpdateByID and a later FindByID need no read. An order's life on the
-// embedded store then costs its writes alone (a read there costs about a third of an insert and a quarter
-// of an update). The price is a stricter contract on that path: every write to a document of a collection
+// has it, so the guard of a later UpdateByID and a later FindByID need no read: an order's life on the
+// embedded store then costs its writes alone. The price is a stricter contract on that path: every write to a document of a collection
 // read with FindByID or updated with UpdateByID goes through this Updater (InsertOne, UpdateByID with a
 // nil guard for an unconditional change); a plain write elsewhere would leave a remembered copy stale.
 // A write whose outcome is unknown (an error, a timeout) forgets the document. On MongoDB nothing is
@@ -89,12 +88,10 @@ type Updater struct {
 	updaters   map[[2]string]*batcher[updateByID]
 }
 
-// DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
-// are needed for well under a second on its normal path, from its insert to its last update; at 350 orders a
-// second this keeps the last ~3 s of them, and an older one is read again when needed (the sweeper's, a
-// retried side effect's). Measured against 4096 (paired 45 s loads of cmd/shop, GODEBUG=gctrace=1): the live
-// heap 14.6 MB instead of 28.6, cmd/shop's peak resident memory 117 MB instead of 139-141, the collector's
-// CPU 0.60 ms an order instead of 0.66, throughput the same.
+// DocumentCacheSize is the most documents an Updater remembers on the embedded store, the least recently used
+// forgotten first: enough for the documents of the orders of the last few seconds at full load, whose normal
+// path needs them for well under a second; an older one is read again when needed. docs/docstore.md gives
+// the measurements behind the size.
 const DocumentCacheSize = 1024
 
 // docKey names a document: database, collection, and the _id's BSON type and bytes.

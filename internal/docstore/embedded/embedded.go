@@ -201,7 +201,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // The garbage collection settings of a process that hosts the embedded store, unless its GOGC or GOMEMLIMIT
 // environment variable says otherwise: a target of GCPercent (GOGC) and a soft limit of
 // MemoryLimit bytes on the memory the Go runtime manages (GOMEMLIMIT), near which the collector runs
-// more often. See "Garbage collection" in the package documentation.
+// more often. docs/docstore.md ("Garbage collection") gives the measurements behind the values.
 const (
 	GCPercent   = 300
 	MemoryLimit = 96 << 20
@@ -225,7 +225,7 @@ func tuneGC() {
 // URI returns the MongoDB URI of the server's Unix domain socket ([docstore.SocketURI] of its data directory), or of its
 // TCP listener when it listens on TCP only, for clients in this process, in other processes of the same user,
 // and for tools. It carries maxPoolSize=1 and retryWrites=false, so every client made from it, in any process,
-// sends one command at a time and never replays a write (see the package documentation). A socket URI is a
+// sends one command at a time and never replays a write (rule 1 of package docstore, [docstore.ClientURI]). A socket URI is a
 // driver URI: the socket's path is escaped in its host part, which [net/url.Parse] refuses. Each command costs
 // less through the socket than through loopback TCP.
 func (e *Server) URI() string { return e.uri }
@@ -293,7 +293,7 @@ func (e *Server) maintainEvery(ctx context.Context, interval time.Duration) {
 
 // ferretdbSQLiteURL is the SQLite URI handed to FerretDB: the data directory plus connection settings.
 // FerretDB adds its own defaults after them (busy_timeout(10000), journal_mode(wal), auto_vacuum(none)), and
-// applies every _pragma to each connection it opens. See the package documentation for the choice of values.
+// applies every _pragma to each connection it opens. docs/docstore.md ("SQLite settings") gives the reasons.
 func ferretdbSQLiteURL(dir string) string {
 	q := url.Values{}
 	for _, p := range []string{pragmaSynchronous, pragmaAutocheckpoint, pragmaJournalSizeLimit, pragmaTempStore} {

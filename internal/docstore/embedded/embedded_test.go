@@ -323,9 +323,9 @@ func serveUntilKilled(t *testing.T, dir string) {
 	t.Fatal("the parent test process went away")
 }
 
-// TestStartEmbeddedTunesGC checks that hosting the store sets the collector's target and soft memory limit,
+// TestStartTunesGC checks that hosting the store sets the collector's target and soft memory limit,
 // that GOGC and GOMEMLIMIT, when set, win, and that a higher target or a lower limit stays.
-func TestStartEmbeddedTunesGC(t *testing.T) {
+func TestStartTunesGC(t *testing.T) {
 	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
 	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
 
