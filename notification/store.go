@@ -85,8 +85,8 @@ const legacyIndex = "status_delivery_acked"
 
 // NewMongoStore returns the store of the notification database db, creating
 // its collection if missing and dropping the index earlier versions created
-// (legacyIndex).
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+// (legacyIndex). opts configure its docstore.Updater; production passes none.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: collectionName}})
 	if err != nil {
 		return nil, fmt.Errorf("notification store: list collections: %w", err)
@@ -100,7 +100,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	} else if err = dropLegacyIndex(ctx, coll); err != nil {
 		return nil, err
 	}
-	updater, err := docstore.NewUpdater(ctx, db)
+	updater, err := docstore.NewUpdater(ctx, db, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("notification store: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
@@ -30,9 +31,11 @@ func newTestDB(t testing.TB) *mongo.Database {
 	return testStore.NewDB(t)
 }
 
-func newTestMongoStore(t testing.TB) *MongoStore {
+// newTestMongoStore returns a store on a database of its own, its Updater
+// configured by opts (docstoretest.Mode.Options).
+func newTestMongoStore(t testing.TB, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(t.Context(), newTestDB(t))
+	s, err := NewMongoStore(t.Context(), newTestDB(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,90 +52,94 @@ func pendingNotification(orderID string, created time.Time) Notification {
 
 func TestMongoStoreInsertGet(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	created := time.Date(2025, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
-	n := pendingNotification(testOrder, created)
-	if err := s.Insert(ctx, n, Lease{Owner: "me", Until: created.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Get(ctx, testOrder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != n {
-		t.Errorf("Get = %+v, want %+v", got, n)
-	}
-	if err = s.Insert(ctx, n, Lease{}); !errors.Is(err, ErrDuplicate) {
-		t.Errorf("second Insert err = %v, want ErrDuplicate", err)
-	}
-	if _, err = s.Get(ctx, "order-2"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(unknown) err = %v, want ErrNotFound", err)
-	}
-	// Creating the store again on the same database is fine.
-	if _, err = NewMongoStore(ctx, s.coll.Database()); err != nil {
-		t.Errorf("NewMongoStore again: %v", err)
-	}
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		created := time.Date(2025, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
+		n := pendingNotification(testOrder, created)
+		if err := s.Insert(ctx, n, Lease{Owner: "me", Until: created.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, testOrder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != n {
+			t.Errorf("Get = %+v, want %+v", got, n)
+		}
+		if err = s.Insert(ctx, n, Lease{}); !errors.Is(err, ErrDuplicate) {
+			t.Errorf("second Insert err = %v, want ErrDuplicate", err)
+		}
+		if _, err = s.Get(ctx, "order-2"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(unknown) err = %v, want ErrNotFound", err)
+		}
+		// Creating the store again on the same database is fine.
+		if _, err = NewMongoStore(ctx, s.coll.Database()); err != nil {
+			t.Errorf("NewMongoStore again: %v", err)
+		}
+	})
 }
 
 func TestMongoStoreLease(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: "first", Until: t0.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	claim := func(now time.Time, owner string) bool {
-		t.Helper()
-		ok, err := s.Claim(ctx, testOrder, now, Lease{Owner: owner, Until: now.Add(time.Minute)})
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+		if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: "first", Until: t0.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		claim := func(now time.Time, owner string) bool {
+			t.Helper()
+			ok, err := s.Claim(ctx, testOrder, now, Lease{Owner: owner, Until: now.Add(time.Minute)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if claim(t0.Add(30*time.Second), "second") {
+			t.Error("claimed a lease held by another")
+		}
+		if !claim(t0.Add(2*time.Minute), "second") {
+			t.Error("could not claim an expired lease")
+		}
+		// A release by a former holder changes nothing.
+		if err := s.Release(ctx, testOrder, "first"); err != nil {
+			t.Fatal(err)
+		}
+		if claim(t0.Add(2*time.Minute), "third") {
+			t.Error("claimed after a release by a former holder")
+		}
+		if err := s.Release(ctx, testOrder, "second"); err != nil {
+			t.Fatal(err)
+		}
+		if !claim(t0.Add(2*time.Minute), "third") {
+			t.Error("could not claim a released lease")
+		}
+		if ok, err := s.Claim(ctx, "order-2", t0, Lease{Owner: "x", Until: t0}); ok || err != nil {
+			t.Errorf("Claim(unknown) = %v, %v; want false, nil", ok, err)
+		}
+
+		sentAt := t0.Add(3 * time.Minute)
+		n, err := s.MarkSent(ctx, testOrder, sentAt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
-	}
-	if claim(t0.Add(30*time.Second), "second") {
-		t.Error("claimed a lease held by another")
-	}
-	if !claim(t0.Add(2*time.Minute), "second") {
-		t.Error("could not claim an expired lease")
-	}
-	// A release by a former holder changes nothing.
-	if err := s.Release(ctx, testOrder, "first"); err != nil {
-		t.Fatal(err)
-	}
-	if claim(t0.Add(2*time.Minute), "third") {
-		t.Error("claimed after a release by a former holder")
-	}
-	if err := s.Release(ctx, testOrder, "second"); err != nil {
-		t.Fatal(err)
-	}
-	if !claim(t0.Add(2*time.Minute), "third") {
-		t.Error("could not claim a released lease")
-	}
-	if ok, err := s.Claim(ctx, "order-2", t0, Lease{Owner: "x", Until: t0}); ok || err != nil {
-		t.Errorf("Claim(unknown) = %v, %v; want false, nil", ok, err)
-	}
-
-	sentAt := t0.Add(3 * time.Minute)
-	n, err := s.MarkSent(ctx, testOrder, sentAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.Status != StatusSent || !n.SentAt.Equal(sentAt) {
-		t.Errorf("MarkSent = %+v", n)
-	}
-	if claim(t0.Add(time.Hour), "fourth") {
-		t.Error("claimed a Sent notification")
-	}
-	// Marking again keeps the first send time.
-	n, err = s.MarkSent(ctx, testOrder, sentAt.Add(time.Hour))
-	if err != nil || !n.SentAt.Equal(sentAt) {
-		t.Errorf("second MarkSent = %+v, %v; want the first sent_at", n, err)
-	}
-	if _, err = s.MarkSent(ctx, "order-2", sentAt); !errors.Is(err, ErrNotFound) {
-		t.Errorf("MarkSent(unknown) err = %v, want ErrNotFound", err)
-	}
+		if n.Status != StatusSent || !n.SentAt.Equal(sentAt) {
+			t.Errorf("MarkSent = %+v", n)
+		}
+		if claim(t0.Add(time.Hour), "fourth") {
+			t.Error("claimed a Sent notification")
+		}
+		// Marking again keeps the first send time.
+		n, err = s.MarkSent(ctx, testOrder, sentAt.Add(time.Hour))
+		if err != nil || !n.SentAt.Equal(sentAt) {
+			t.Errorf("second MarkSent = %+v, %v; want the first sent_at", n, err)
+		}
+		if _, err = s.MarkSent(ctx, "order-2", sentAt); !errors.Is(err, ErrNotFound) {
+			t.Errorf("MarkSent(unknown) err = %v, want ErrNotFound", err)
+		}
+	})
 }
 
 // TestMongoStoreDropsLegacyIndex: the index of the former delivery worker's

@@ -46,12 +46,11 @@ const ordersCollection = "orders"
 // order_work (work_store.go), found by listing that small collection.
 //
 // The query ListByCustomer is served by an index on MongoDB, which NewMongoStore
-// creates. On the embedded store it scans the orders collection, and
-// NewMongoStore creates no secondary index there: FerretDB v1 only ever uses
-// the _id index, so any other index would only make every write dearer. There
-// a scan of a large collection takes seconds (every order decoded), so the
-// queries go through a client of their own when one is given (QueryThrough),
-// and the orders in progress do not wait for them.
+// declares through Updater.EnsureIndexes. On the embedded store, which has no
+// use for it and so does not make it, the query scans the orders collection;
+// a scan of a large collection takes seconds there (every order decoded), so
+// the queries go through a client of their own when one is given
+// (QueryThrough), and the orders in progress do not wait for them.
 type MongoStore struct {
 	orders  *mongo.Collection
 	work    *mongo.Collection // order_work (work_store.go)
@@ -113,19 +112,19 @@ type notifyDoc struct {
 	UserID string `bson:"userId"`
 }
 
-// mongoIndexes are the secondary indexes of orders on MongoDB: the listing of
-// a customer's orders, newest first.
+// mongoIndexes are the secondary indexes of orders: the listing of a
+// customer's orders, newest first.
 var mongoIndexes = []mongo.IndexModel{
 	{Keys: bson.D{{Key: "customer.userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("customer_orders")},
 }
 
-// NewMongoStore returns the store on db, creating the orders collection if
-// missing and, on MongoDB, its indexes. On the embedded store it creates no
-// index and drops those an earlier version created (see MongoStore). It makes
-// the Updater of db: the order service is the only writer of its database.
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
-	updater, err := docstore.NewUpdater(ctx, db)
+// NewMongoStore returns the store on db, creating its collections if missing
+// and ensuring their indexes (docstore.Updater.EnsureIndexes). It makes the
+// Updater of db, configured by opts (production passes none): the order
+// service is the only writer of its database.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
+	updater, err := docstore.NewUpdater(ctx, db, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("order: store: %w", err)
 	}
@@ -150,13 +149,8 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 			}
 		}
 		*c.coll = db.Collection(c.name)
-		if updater.Serial() {
-			if err := dropSecondaryIndexes(ctx, *c.coll); err != nil {
-				return nil, err
-			}
-		} else if _, err = (*c.coll).Indexes().CreateMany(ctx, c.indexes); err != nil {
-			// MongoDB accepts indexes that exist already (a restart).
-			return nil, fmt.Errorf("order: store: create indexes of %s: %w", c.name, err)
+		if err = updater.EnsureIndexes(ctx, *c.coll, c.indexes); err != nil {
+			return nil, fmt.Errorf("order: store: %w", err)
 		}
 	}
 	s.queries = s.orders
@@ -169,25 +163,6 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 // still goes through the Updater.
 func (s *MongoStore) QueryThrough(db *mongo.Database) {
 	s.queries = db.Collection(ordersCollection)
-}
-
-// dropSecondaryIndexes drops every index of coll but _id's: on the embedded
-// store they never serve a query, and data written by an earlier version of
-// the service has some.
-func dropSecondaryIndexes(ctx context.Context, coll *mongo.Collection) error {
-	specs, err := coll.Indexes().ListSpecifications(ctx)
-	if err != nil {
-		return fmt.Errorf("order: store: list indexes: %w", err)
-	}
-	for _, s := range specs {
-		if s.Name == "_id_" {
-			continue
-		}
-		if err := coll.Indexes().DropOne(ctx, s.Name); err != nil {
-			return fmt.Errorf("order: store: drop index %s: %w", s.Name, err)
-		}
-	}
-	return nil
 }
 
 // namespaceExists is the server error code of creating a collection that exists.
@@ -324,9 +299,9 @@ func (s *MongoStore) ClearOutbox(ctx context.Context, id string, b Outbox) error
 // after it.
 //
 // On MongoDB the customer_orders index serves the query. On the embedded
-// store, which has no secondary index (see MongoStore), the query scans the
-// orders collection: listing costs in proportion to all the orders, not to
-// the customer's, and stays off the order path.
+// store the query scans the orders collection (see MongoStore): listing costs
+// in proportion to all the orders, not to the customer's, and stays off the
+// order path.
 func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error) {
 	filter := bson.D{{Key: "customer.userId", Value: userID}}
 	if afterID != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
@@ -28,9 +30,11 @@ func newTestDB(t testing.TB) *mongo.Database {
 	return testStore.NewDB(t)
 }
 
-func newTestMongoStore(t testing.TB) *MongoStore {
+// newTestMongoStore returns a store on a database of its own, its Updater
+// configured by opts (docstoretest.Mode.Options).
+func newTestMongoStore(t testing.TB, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(t.Context(), newTestDB(t))
+	s, err := NewMongoStore(t.Context(), newTestDB(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,32 +60,34 @@ func storedOrder(id, user string, created time.Time) Order {
 
 func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	o := storedOrder("o1", alice, now)
-	if err := s.Insert(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	// The same _id again (a repeat with the same idempotency key) loses.
-	if err := s.Insert(ctx, storedOrder("o1", alice, now.Add(time.Second))); !errors.Is(err, ErrDuplicateOrder) {
-		t.Fatalf("second insert: %v, want ErrDuplicateOrder", err)
-	}
-	got, err := s.Get(ctx, "o1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", o) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", got, o)
-	}
-	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown order: %v, want ErrNotFound", err)
-	}
-	// The customer's listing shows it once.
-	list, err := s.ListByCustomer(ctx, alice, "", 10)
-	if err != nil || len(list) != 1 {
-		t.Errorf("list: %v, %d orders, want 1", err, len(list))
-	}
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		o := storedOrder("o1", alice, now)
+		if err := s.Insert(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		// The same _id again (a repeat with the same idempotency key) loses.
+		if err := s.Insert(ctx, storedOrder("o1", alice, now.Add(time.Second))); !errors.Is(err, ErrDuplicateOrder) {
+			t.Fatalf("second insert: %v, want ErrDuplicateOrder", err)
+		}
+		got, err := s.Get(ctx, "o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", o) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, o)
+		}
+		if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown order: %v, want ErrNotFound", err)
+		}
+		// The customer's listing shows it once.
+		list, err := s.ListByCustomer(ctx, alice, "", 10)
+		if err != nil || len(list) != 1 {
+			t.Errorf("list: %v, %d orders, want 1", err, len(list))
+		}
+	})
 }
 
 // TestNewMongoStoreTwice: a restart opens the store on a database that has
@@ -89,83 +95,87 @@ func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
 // indexes in one command, so every restart of the order service failed).
 func TestNewMongoStoreTwice(t *testing.T) {
 	t.Parallel()
-	db := newTestDB(t)
-	for i := range 3 {
-		if _, err := NewMongoStore(t.Context(), db); err != nil {
-			t.Fatalf("opening the store the %d. time: %v", i+1, err)
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		db := newTestDB(t)
+		for i := range 3 {
+			if _, err := NewMongoStore(t.Context(), db, m.Options()...); err != nil {
+				t.Fatalf("opening the store the %d. time: %v", i+1, err)
+			}
 		}
-	}
+	})
 }
 
 func TestMongoStoreTransition(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := s.Insert(ctx, storedOrder("o1", alice, now)); err != nil {
-		t.Fatal(err)
-	}
-	later := now.Add(time.Minute)
-	pay := PaymentSummary{PaymentID: "pay1", Method: MethodKakao, Name: "Alice", Amount: 2000, Status: PaymentApproved, MaskedCardNumber: "**** **** **** 1111"}
-	o, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, Change{
-		Payment: &pay, At: later, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != StatusPaymentProcessed || o.Payment != pay || !o.UpdatedAt.Equal(later) || o.Outbox.Notify == nil || o.Outbox.Notify.To != "a@x" {
-		t.Errorf("after transition %+v", o)
-	}
-	cur, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: later})
-	if !errors.Is(err, ErrStaleStatus) || cur.Status != StatusPaymentProcessed {
-		t.Errorf("stale transition: %v, order %s; want ErrStaleStatus with the current order", err, cur.Status)
-	}
-	if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: later}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown order: %v, want ErrNotFound", err)
-	}
-
-	// Outbox: added to, cleared field by field.
-	if err := s.AddOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
-		t.Fatal(err)
-	}
-	if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify == nil || !o.Outbox.Refund {
-		t.Errorf("after adding a refund: %+v", o.Outbox)
-	}
-	if err := s.ClearOutbox(ctx, "o1", Outbox{Notify: &Notification{}}); err != nil {
-		t.Fatal(err)
-	}
-	if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify != nil || !o.Outbox.Refund {
-		t.Errorf("after clearing the notification: %+v", o.Outbox)
-	}
-	if err := s.ClearOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
-		t.Fatal(err)
-	}
-	if o, _ = s.Get(ctx, "o1"); !o.Outbox.Empty() {
-		t.Errorf("after clearing: %+v", o.Outbox)
-	}
-	if err := s.AddOutbox(ctx, "nope", Outbox{Refund: true}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("AddOutbox of an unknown order: %v", err)
-	}
-	if err := s.ClearOutbox(ctx, "nope", Outbox{Refund: true}); err != nil {
-		t.Errorf("ClearOutbox of an unknown order: %v, want nil (nothing is due)", err)
-	}
-
-	// A transition clears the side effects done in the same update, and
-	// keeps those it sets again.
-	if err := s.AddOutbox(ctx, "o1", Outbox{Notify: &Notification{To: "a@x", UserID: alice}, ReleaseStock: true}); err != nil {
-		t.Fatal(err)
-	}
-	o, err = s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: later,
-		Done: Outbox{Notify: &Notification{}, ReleaseStock: true, Refund: true}, Outbox: Outbox{Refund: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, _ := s.Get(ctx, "o1")
-	for _, got := range []Order{o, stored} {
-		if got.Status != StatusDeliveryStarted || got.Outbox.Notify != nil || got.Outbox.ReleaseStock || !got.Outbox.Refund {
-			t.Errorf("after a transition with done side effects: %s %+v, want DeliveryStarted with only the refund due", got.Status, got.Outbox)
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if err := s.Insert(ctx, storedOrder("o1", alice, now)); err != nil {
+			t.Fatal(err)
 		}
-	}
+		later := now.Add(time.Minute)
+		pay := PaymentSummary{PaymentID: "pay1", Method: MethodKakao, Name: "Alice", Amount: 2000, Status: PaymentApproved, MaskedCardNumber: "**** **** **** 1111"}
+		o, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, Change{
+			Payment: &pay, At: later, Outbox: Outbox{Notify: &Notification{To: "a@x", UserID: alice}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != StatusPaymentProcessed || o.Payment != pay || !o.UpdatedAt.Equal(later) || o.Outbox.Notify == nil || o.Outbox.Notify.To != "a@x" {
+			t.Errorf("after transition %+v", o)
+		}
+		cur, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentFailed, Change{At: later})
+		if !errors.Is(err, ErrStaleStatus) || cur.Status != StatusPaymentProcessed {
+			t.Errorf("stale transition: %v, order %s; want ErrStaleStatus with the current order", err, cur.Status)
+		}
+		if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: later}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown order: %v, want ErrNotFound", err)
+		}
+
+		// Outbox: added to, cleared field by field.
+		if err := s.AddOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
+			t.Fatal(err)
+		}
+		if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify == nil || !o.Outbox.Refund {
+			t.Errorf("after adding a refund: %+v", o.Outbox)
+		}
+		if err := s.ClearOutbox(ctx, "o1", Outbox{Notify: &Notification{}}); err != nil {
+			t.Fatal(err)
+		}
+		if o, _ = s.Get(ctx, "o1"); o.Outbox.Notify != nil || !o.Outbox.Refund {
+			t.Errorf("after clearing the notification: %+v", o.Outbox)
+		}
+		if err := s.ClearOutbox(ctx, "o1", Outbox{Refund: true}); err != nil {
+			t.Fatal(err)
+		}
+		if o, _ = s.Get(ctx, "o1"); !o.Outbox.Empty() {
+			t.Errorf("after clearing: %+v", o.Outbox)
+		}
+		if err := s.AddOutbox(ctx, "nope", Outbox{Refund: true}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("AddOutbox of an unknown order: %v", err)
+		}
+		if err := s.ClearOutbox(ctx, "nope", Outbox{Refund: true}); err != nil {
+			t.Errorf("ClearOutbox of an unknown order: %v, want nil (nothing is due)", err)
+		}
+
+		// A transition clears the side effects done in the same update, and
+		// keeps those it sets again.
+		if err := s.AddOutbox(ctx, "o1", Outbox{Notify: &Notification{To: "a@x", UserID: alice}, ReleaseStock: true}); err != nil {
+			t.Fatal(err)
+		}
+		o, err = s.Transition(ctx, "o1", StatusPaymentProcessed, StatusDeliveryStarted, Change{At: later,
+			Done: Outbox{Notify: &Notification{}, ReleaseStock: true, Refund: true}, Outbox: Outbox{Refund: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := s.Get(ctx, "o1")
+		for _, got := range []Order{o, stored} {
+			if got.Status != StatusDeliveryStarted || got.Outbox.Notify != nil || got.Outbox.ReleaseStock || !got.Outbox.Refund {
+				t.Errorf("after a transition with done side effects: %s %+v, want DeliveryStarted with only the refund due", got.Status, got.Outbox)
+			}
+		}
+	})
 }
 
 // TestMongoStoreConcurrentTransitions: of 20 concurrent transitions of one
@@ -374,35 +384,50 @@ func names(cmds []docstoretest.Command) []string {
 	return out
 }
 
-// TestNoSecondaryIndexOnEmbeddedStore: on the embedded store NewMongoStore
-// creates no index besides _id's, and drops those an earlier version made.
-func TestNoSecondaryIndexOnEmbeddedStore(t *testing.T) {
+// TestMongoStoreIndexes: on MongoDB NewMongoStore creates the indexes of the
+// queries (customer_orders, due); on the embedded store none besides _id's,
+// and it drops those an earlier version, or the MongoDB mode, made.
+func TestMongoStoreIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := newTestDB(t)
-	orders := db.Collection(ordersCollection)
+	orders, work := db.Collection(ordersCollection), db.Collection(workCollection)
 	if _, err := orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}},
 		Options: options.Index().SetName("status")}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewMongoStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !s.updater.Serial() {
-		t.Fatal("the test store is not the embedded one")
-	}
-	specs, err := orders.Indexes().ListSpecifications(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(specs) != 1 || specs[0].Name != "_id_" {
-		var got []string
-		for _, sp := range specs {
-			got = append(got, sp.Name)
+	for _, step := range []struct {
+		mode        docstoretest.Mode
+		orders, due string
+	}{
+		{docstoretest.Modes[1], "[_id_ customer_orders status]", "[_id_ due]"},
+		{docstoretest.Modes[0], "[_id_]", "[_id_]"},
+	} {
+		if _, err := NewMongoStore(ctx, db, step.mode.Options()...); err != nil {
+			t.Fatal(err)
 		}
-		t.Errorf("indexes %v, want only _id_", got)
+		if got := indexNames(t, orders); got != step.orders {
+			t.Errorf("%s: indexes of orders %s, want %s", step.mode.Name, got, step.orders)
+		}
+		if got := indexNames(t, work); got != step.due {
+			t.Errorf("%s: indexes of order_work %s, want %s", step.mode.Name, got, step.due)
+		}
 	}
+}
+
+// indexNames lists the names of the indexes of coll, sorted.
+func indexNames(t *testing.T, coll *mongo.Collection) string {
+	t.Helper()
+	specs, err := coll.Indexes().ListSpecifications(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sp := range specs {
+		names = append(names, sp.Name)
+	}
+	slices.Sort(names)
+	return fmt.Sprint(names)
 }
 
 // TestMongoStoreConcurrentInsert: concurrent inserts of one _id (repeats of
@@ -437,50 +462,52 @@ func TestMongoStoreConcurrentInsert(t *testing.T) {
 
 func TestMongoStoreListing(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	base := time.Now().UTC().Truncate(time.Millisecond)
-	for i := range 5 {
-		if err := s.Insert(ctx, storedOrder(fmt.Sprintf("a%d", i), alice, base.Add(time.Duration(i)*time.Second))); err != nil {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		base := time.Now().UTC().Truncate(time.Millisecond)
+		for i := range 5 {
+			if err := s.Insert(ctx, storedOrder(fmt.Sprintf("a%d", i), alice, base.Add(time.Duration(i)*time.Second))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Created in the same millisecond as a2: the _id breaks the tie.
+		if err := s.Insert(ctx, storedOrder("a2b", alice, base.Add(2*time.Second))); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// Created in the same millisecond as a2: the _id breaks the tie.
-	if err := s.Insert(ctx, storedOrder("a2b", alice, base.Add(2*time.Second))); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Insert(ctx, storedOrder("b0", bob, base)); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		after string
-		limit int
-		want  string
-	}{
-		{"", 3, "[a4 a3 a2b]"},
-		{"a2b", 3, "[a2 a1 a0]"},
-		{"a2", 3, "[a1 a0]"},
-		{"a3", 1, "[a2b]"},
-		{"a0", 3, "[]"},
-		{"", 10, "[a4 a3 a2b a2 a1 a0]"},
-		{"b0", 3, "[]"},    // another customer's order: nothing follows it
-		{"ghost", 3, "[]"}, // no such order
-	} {
-		page, err := s.ListByCustomer(ctx, alice, tc.after, tc.limit)
-		if err != nil {
+		if err := s.Insert(ctx, storedOrder("b0", bob, base)); err != nil {
 			t.Fatal(err)
 		}
-		if got := ids(page); got != tc.want {
-			t.Errorf("after %q, %d: %s, want %s", tc.after, tc.limit, got, tc.want)
+		for _, tc := range []struct {
+			after string
+			limit int
+			want  string
+		}{
+			{"", 3, "[a4 a3 a2b]"},
+			{"a2b", 3, "[a2 a1 a0]"},
+			{"a2", 3, "[a1 a0]"},
+			{"a3", 1, "[a2b]"},
+			{"a0", 3, "[]"},
+			{"", 10, "[a4 a3 a2b a2 a1 a0]"},
+			{"b0", 3, "[]"},    // another customer's order: nothing follows it
+			{"ghost", 3, "[]"}, // no such order
+		} {
+			page, err := s.ListByCustomer(ctx, alice, tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(page); got != tc.want {
+				t.Errorf("after %q, %d: %s, want %s", tc.after, tc.limit, got, tc.want)
+			}
 		}
-	}
-	if page, _ := s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
-		t.Errorf("unknown customer: %s", ids(page))
-	}
-	if page, _ := s.ListByCustomer(ctx, bob, "", 3); ids(page) != "[b0]" {
-		t.Errorf("bob's orders: %s", ids(page))
-	}
+		if page, _ := s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
+			t.Errorf("unknown customer: %s", ids(page))
+		}
+		if page, _ := s.ListByCustomer(ctx, bob, "", 3); ids(page) != "[b0]" {
+			t.Errorf("bob's orders: %s", ids(page))
+		}
 
+	})
 }
 
 // TestServiceOnEmbeddedStore runs a whole order, a replay and a sweep on the
@@ -531,73 +558,77 @@ func ids(orders []Order) string {
 // while writes and reads by _id stay on the store's own.
 func TestQueryThrough(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	s, other := newTestMongoStore(t), newTestMongoStore(t)
-	s.QueryThrough(other.orders.Database())
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.Insert(ctx, storedOrder("mine", "alice", now)); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Insert(ctx, storedOrder("theirs", "alice", now)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(ctx, "mine"); err != nil {
-		t.Errorf("Get by _id: %v, want the store's own order", err)
-	}
-	listed, err := s.ListByCustomer(ctx, "alice", "", 10)
-	if err != nil || len(listed) != 1 || listed[0].ID != "theirs" {
-		t.Errorf("ListByCustomer = %v %v, want [theirs] from the query database", listed, err)
-	}
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := t.Context()
+		s, other := newTestMongoStore(t, m.Options()...), newTestMongoStore(t, m.Options()...)
+		s.QueryThrough(other.orders.Database())
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if err := s.Insert(ctx, storedOrder("mine", "alice", now)); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Insert(ctx, storedOrder("theirs", "alice", now)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, "mine"); err != nil {
+			t.Errorf("Get by _id: %v, want the store's own order", err)
+		}
+		listed, err := s.ListByCustomer(ctx, "alice", "", 10)
+		if err != nil || len(listed) != 1 || listed[0].ID != "theirs" {
+			t.Errorf("ListByCustomer = %v %v, want [theirs] from the query database", listed, err)
+		}
+	})
 }
 
 // TestMongoStoreWork: a work entry is inserted once, and changed or deleted
 // only at the revision it was read at; ListWork lists the entries due.
 func TestMongoStoreWork(t *testing.T) {
 	t.Parallel()
-	s := newTestMongoStore(t)
-	ctx := t.Context()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now.Add(time.Minute)}
-	if err := s.InsertWork(ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.InsertWork(ctx, w); !errors.Is(err, ErrDuplicateWork) {
-		t.Fatalf("second InsertWork: %v, want ErrDuplicateWork", err)
-	}
-	if err := s.InsertWork(ctx, Work{OrderID: "later", Due: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.GetWork(ctx, "o1"); err != nil || got != w {
-		t.Fatalf("GetWork = %+v %v, want %+v", got, err, w)
-	}
-	if _, err := s.GetWork(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetWork of no entry: %v, want ErrNotFound", err)
-	}
-	claimed := w
-	claimed.Owner = "r2"
-	claimed, err := s.UpdateWork(ctx, claimed)
-	if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" {
-		t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1", claimed, err)
-	}
-	if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
-		t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)
-	}
-	if err := s.DeleteWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
-		t.Fatalf("DeleteWork at a stale revision: %v, want ErrWorkChanged", err)
-	}
-	if due, err := s.ListWork(ctx, now); err != nil || len(due) != 1 || due[0] != claimed {
-		t.Fatalf("ListWork(now) = %+v %v, want [%+v]", due, err, claimed)
-	}
-	if all, err := s.ListWork(ctx, time.Time{}); err != nil || len(all) != 2 {
-		t.Fatalf("ListWork(all) = %+v %v, want 2 entries", all, err)
-	}
-	if err := s.DeleteWork(ctx, claimed); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetWork(ctx, "o1"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetWork after the delete: %v, want ErrNotFound", err)
-	}
-	if _, err := s.UpdateWork(ctx, claimed); !errors.Is(err, ErrWorkChanged) {
-		t.Fatalf("UpdateWork of a deleted entry: %v, want ErrWorkChanged", err)
-	}
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now.Add(time.Minute)}
+		if err := s.InsertWork(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertWork(ctx, w); !errors.Is(err, ErrDuplicateWork) {
+			t.Fatalf("second InsertWork: %v, want ErrDuplicateWork", err)
+		}
+		if err := s.InsertWork(ctx, Work{OrderID: "later", Due: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetWork(ctx, "o1"); err != nil || got != w {
+			t.Fatalf("GetWork = %+v %v, want %+v", got, err, w)
+		}
+		if _, err := s.GetWork(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetWork of no entry: %v, want ErrNotFound", err)
+		}
+		claimed := w
+		claimed.Owner = "r2"
+		claimed, err := s.UpdateWork(ctx, claimed)
+		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" {
+			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1", claimed, err)
+		}
+		if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
+			t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)
+		}
+		if err := s.DeleteWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
+			t.Fatalf("DeleteWork at a stale revision: %v, want ErrWorkChanged", err)
+		}
+		if due, err := s.ListWork(ctx, now); err != nil || len(due) != 1 || due[0] != claimed {
+			t.Fatalf("ListWork(now) = %+v %v, want [%+v]", due, err, claimed)
+		}
+		if all, err := s.ListWork(ctx, time.Time{}); err != nil || len(all) != 2 {
+			t.Fatalf("ListWork(all) = %+v %v, want 2 entries", all, err)
+		}
+		if err := s.DeleteWork(ctx, claimed); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetWork(ctx, "o1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetWork after the delete: %v, want ErrNotFound", err)
+		}
+		if _, err := s.UpdateWork(ctx, claimed); !errors.Is(err, ErrWorkChanged) {
+			t.Fatalf("UpdateWork of a deleted entry: %v, want ErrWorkChanged", err)
+		}
+	})
 }

@@ -40,7 +40,7 @@ func fromWorkDoc(d workDoc) Work {
 	return Work{OrderID: d.ID, Due: d.Due.UTC(), Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC(), Attempts: d.Attempts, Rev: d.Rev}
 }
 
-// workIndexes are the indexes of order_work on MongoDB: the listing of due work.
+// workIndexes are the secondary indexes of order_work: the listing of due work.
 var workIndexes = []mongo.IndexModel{
 	{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")},
 }

@@ -62,8 +62,9 @@ type paymentDoc struct {
 }
 
 // NewMongoStore returns the store on db, creating the payments collection if it does not exist. It creates
-// the store's docstore.Updater: make one MongoStore per database per process.
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+// the store's docstore.Updater, configured by opts (production passes none): make one MongoStore per
+// database per process.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	for _, name := range []string{CollectionName, MarksCollectionName} {
 		err := db.CreateCollection(ctx, name)
 		var se mongo.ServerError
@@ -71,7 +72,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 			return nil, fmt.Errorf("payment store: create collection %s: %w", name, err)
 		}
 	}
-	updater, err := docstore.NewUpdater(ctx, db)
+	updater, err := docstore.NewUpdater(ctx, db, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("payment store: %w", err)
 	}

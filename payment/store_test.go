@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
 
@@ -32,9 +33,11 @@ func newTestDB(t testing.TB) *mongo.Database {
 	return testStore.NewDB(t)
 }
 
-func newTestMongoStore(t testing.TB, db *mongo.Database) *MongoStore {
+// newTestMongoStore returns the store on db, its Updater configured by opts
+// (docstoretest.Mode.Options).
+func newTestMongoStore(t testing.TB, db *mongo.Database, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(context.Background(), db)
+	s, err := NewMongoStore(context.Background(), db, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,47 +46,49 @@ func newTestMongoStore(t testing.TB, db *mongo.Database) *MongoStore {
 
 func TestMongoStore(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := newTestDB(t)
-	s := newTestMongoStore(t, db)
-	if _, err := NewMongoStore(ctx, db); err != nil {
-		t.Fatalf("NewMongoStore on an existing collection: %v", err)
-	}
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := context.Background()
+		db := newTestDB(t)
+		s := newTestMongoStore(t, db, m.Options()...)
+		if _, err := NewMongoStore(ctx, db, m.Options()...); err != nil {
+			t.Fatalf("NewMongoStore on an existing collection: %v", err)
+		}
 
-	at := time.Date(2026, 3, 15, 10, 0, 0, 123_000_000, time.UTC)
-	p := Payment{
-		ID: "pay-1", OrderID: "order-1", Status: StatusPending, Method: MethodCreditCard, Name: "홍길동",
-		Amount: 9500, MaskedCardNumber: "**** **** **** 4242", CardFingerprint: "abc", UserEmail: "a@example.com",
-		CreatedAt: at, UpdatedAt: at,
-	}
-	if err := s.Create(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Create(ctx, Payment{ID: "pay-2", OrderID: "order-1", Status: StatusPending}); !errors.Is(err, ErrDuplicate) {
-		t.Errorf("second payment of an order: %v, want ErrDuplicate", err)
-	}
-	if got, err := s.Get(ctx, "order-1"); err != nil || got != p {
-		t.Errorf("Get: %+v, %v\nwant %+v", got, err, p)
-	}
-	if _, err := s.Get(ctx, "order-x"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get of an unknown order: %v, want ErrNotFound", err)
-	}
+		at := time.Date(2026, 3, 15, 10, 0, 0, 123_000_000, time.UTC)
+		p := Payment{
+			ID: "pay-1", OrderID: "order-1", Status: StatusPending, Method: MethodCreditCard, Name: "홍길동",
+			Amount: 9500, MaskedCardNumber: "**** **** **** 4242", CardFingerprint: "abc", UserEmail: "a@example.com",
+			CreatedAt: at, UpdatedAt: at,
+		}
+		if err := s.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, Payment{ID: "pay-2", OrderID: "order-1", Status: StatusPending}); !errors.Is(err, ErrDuplicate) {
+			t.Errorf("second payment of an order: %v, want ErrDuplicate", err)
+		}
+		if got, err := s.Get(ctx, "order-1"); err != nil || got != p {
+			t.Errorf("Get: %+v, %v\nwant %+v", got, err, p)
+		}
+		if _, err := s.Get(ctx, "order-x"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get of an unknown order: %v, want ErrNotFound", err)
+		}
 
-	later := at.Add(time.Second)
-	got, err := s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusRejected, Reason: "stolen_card", ChargeID: "ch_1", At: later})
-	want := p
-	want.Status, want.Reason, want.ChargeID, want.UpdatedAt = StatusRejected, "stolen_card", "ch_1", later
-	if err != nil || got != want {
-		t.Errorf("Transition: %+v, %v\nwant %+v", got, err, want)
-	}
-	// The guard: a payment no longer Pending is not changed, and is returned as it is.
-	got, err = s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusApproved, ChargeID: "ch_2", At: later.Add(time.Second)})
-	if err != nil || got != want {
-		t.Errorf("guarded Transition: %+v, %v\nwant the payment unchanged %+v", got, err, want)
-	}
-	if _, err := s.Transition(ctx, "order-x", StatusPending, Transition{To: StatusApproved, At: later}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Transition of an unknown order: %v, want ErrNotFound", err)
-	}
+		later := at.Add(time.Second)
+		got, err := s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusRejected, Reason: "stolen_card", ChargeID: "ch_1", At: later})
+		want := p
+		want.Status, want.Reason, want.ChargeID, want.UpdatedAt = StatusRejected, "stolen_card", "ch_1", later
+		if err != nil || got != want {
+			t.Errorf("Transition: %+v, %v\nwant %+v", got, err, want)
+		}
+		// The guard: a payment no longer Pending is not changed, and is returned as it is.
+		got, err = s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusApproved, ChargeID: "ch_2", At: later.Add(time.Second)})
+		if err != nil || got != want {
+			t.Errorf("guarded Transition: %+v, %v\nwant the payment unchanged %+v", got, err, want)
+		}
+		if _, err := s.Transition(ctx, "order-x", StatusPending, Transition{To: StatusApproved, At: later}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Transition of an unknown order: %v, want ErrNotFound", err)
+		}
+	})
 }
 
 // TestMongoStoreFiltersOnIDOnly: every command of the store looks payments up

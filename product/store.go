@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,37 +25,22 @@ const (
 // a secondary index would serve no lookup and only slow every write). Every
 // write is atomic on one document: product changes are conditional updates
 // ({_id: p, stock: {$gte: q}, ...}), reservation changes are guarded entries
-// appended to the reservation's log (UpdateReservation); on MongoDB batches
-// of product changes go as one command (BulkWrite), which keeps the commands
-// per reservation constant; on the embedded store each goes through the
-// Updater (see bulk).
+// appended to the reservation's log (UpdateReservation). Every read and write
+// by _id goes through the database's docstore.Updater: the product changes of
+// one call as one Updater.UpdateEach, product reads by id as its FindByIDs,
+// reservations as its InsertOne, FindByID and UpdateByID. The Updater decides
+// how each is sent (see internal/docstore), so the commands per reservation
+// stay constant however many orders there are. Listings use ranges on _id,
+// a scan of the products collection on the embedded store, whose size is the
+// catalogue's, not the number of orders.
 //
-// Cost on the embedded store: FerretDB v1 uses its _id index only for a
-// filter that is exactly {_id: <string>}. Reservation reads and changes are
-// such lookups, so they stay cheap however many orders there are, and they
-// go through a docstore.Updater, which remembers the reservations this
-// process wrote: a repeat or a release reads its reservation from memory.
-// Mark clearing filters on {_id} alone too. Product reads by id choose
-// between one lookup per id and one scan (see lookupEach). The takes,
-// undos, returns and stock adjustments carry guards, which the Updater checks
-// on the product as it knows it, then writes by _id alone. Listings use
-// ranges, so they scan the products collection, whose size is the
-// catalogue's (five samples in the load tests), not the number of orders.
-//
-// On the embedded store there must be one MongoStore per database in the
-// process (it holds the database's Updater, see docstore.Updater).
+// There must be one MongoStore per database in the process (it holds the
+// database's Updater, which must see every write of what it remembers).
 type MongoStore struct {
 	products     *mongo.Collection
 	reservations *mongo.Collection
-	// updater carries every read and write of reservations, and on the
-	// embedded store every write of products (see bulk).
+	// updater carries every read and write by _id.
 	updater *docstore.Updater
-	// catalogue is the number of products, kept on the embedded store only
-	// (counted once, then by InsertProducts: products are never deleted),
-	// where it decides how GetProducts reads. Another writer of the
-	// database would make it an estimate, which costs speed, not
-	// correctness.
-	catalogue atomic.Int64
 }
 
 // Compile-time check that MongoStore is a Store.
@@ -67,7 +51,8 @@ var _ Store = (*MongoStore)(nil)
 const codeNamespaceExists = 48
 
 // NewMongoStore returns the store on db, creating its collections if needed.
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+// opts configure its Updater (docstore.NewUpdater); production passes none.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	if db == nil {
 		return nil, errors.New("product: database is nil")
 	}
@@ -78,23 +63,15 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 			return nil, fmt.Errorf("product: create collection %s: %w", name, err)
 		}
 	}
-	u, err := docstore.NewUpdater(ctx, db)
+	u, err := docstore.NewUpdater(ctx, db, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("product: %w", err)
 	}
-	m := &MongoStore{
+	return &MongoStore{
 		products:     db.Collection(productsCollection),
 		reservations: db.Collection(reservationsCollection),
 		updater:      u,
-	}
-	if u.Serial() {
-		n, err := m.products.EstimatedDocumentCount(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("product: count products: %w", err)
-		}
-		m.catalogue.Store(n)
-	}
-	return m, nil
+	}, nil
 }
 
 // productDoc is a product document. Inflight and Returning hold the ids of
@@ -152,7 +129,6 @@ func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string
 			inserted = append(inserted, p.ID)
 		}
 	}
-	m.catalogue.Add(int64(len(inserted)))
 	return inserted, nil
 }
 
@@ -164,43 +140,21 @@ func (m *MongoStore) GetProducts(ctx context.Context, ids []string) ([]Product, 
 	return toProducts(docs), nil
 }
 
-// scanDocsPerLookup is how many product documents the embedded store scans
-// in the time of one find by _id (BenchmarkProductLookups on the 2-core
-// reference machine: 0.6 ms a find by _id, 0.1 ms more per product an $in
-// scans). With the five sample products, an $in is the cheaper read.
-const scanDocsPerLookup = 6
-
-// lookupEach reports whether k finds by _id cost less than one find with
-// {_id: {$in: <k ids>}}: on the embedded store, where the $in is one lookup
-// plus a scan of the catalogue, once the catalogue is large enough. On
-// MongoDB an $in is an index lookup.
-func (m *MongoStore) lookupEach(k int) bool {
-	return m.updater.Serial() && int64(k-1)*scanDocsPerLookup < m.catalogue.Load()
-}
-
-// findByIDs returns the products among ids that exist, with projection, in
-// any order. On MongoDB that is one find with {_id: {$in: ids}}, served by
-// the _id index. The embedded store serves only {_id: <string>} from its
-// index and reads every product for an $in, so there it looks the products
-// up one by one when that costs less than the scan (see lookupEach).
+// findByIDs returns the products among ids that exist, with at least the
+// fields of projection, in any order (Updater.FindByIDs).
 func (m *MongoStore) findByIDs(ctx context.Context, ids []string, projection bson.D) ([]productDoc, error) {
-	switch {
-	case len(ids) == 1:
-		return m.find(ctx, bson.D{{Key: "_id", Value: ids[0]}}, options.Find().SetProjection(projection))
-	case !m.lookupEach(len(ids)):
-		return m.find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(projection))
+	anys := make([]any, len(ids))
+	for i, id := range ids {
+		anys[i] = id
 	}
-	docs := make([]productDoc, 0, len(ids))
-	opts := options.FindOne().SetProjection(projection)
-	for _, id := range ids {
-		var d productDoc
-		err := m.products.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Decode(&d)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-		case err != nil:
-			return nil, fmt.Errorf("product: read product %s: %w", id, err)
-		default:
-			docs = append(docs, d)
+	raws, err := m.updater.FindByIDs(ctx, m.products, anys, projection)
+	if err != nil {
+		return nil, fmt.Errorf("product: read products: %w", err)
+	}
+	docs := make([]productDoc, len(raws))
+	for i, raw := range raws {
+		if err := bson.Unmarshal(raw, &docs[i]); err != nil {
+			return nil, fmt.Errorf("product: decode product: %w", err)
 		}
 	}
 	return docs, nil
@@ -447,24 +401,25 @@ func toFailureDoc(f *Failure) *failureDoc {
 // document {$in: [...]} and which then pulls nothing.
 
 func (m *MongoStore) TakeStock(ctx context.Context, orderID string, items []Item) (TakeResult, error) {
-	models := make([]mongo.WriteModel, len(items))
+	updates := make([]docstore.Update, len(items))
 	for i, it := range items {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{
-				{Key: "_id", Value: it.ProductID},
+		updates[i] = docstore.Update{
+			ID: it.ProductID,
+			Guard: bson.D{
 				{Key: "stock", Value: bson.D{{Key: "$gte", Value: it.Quantity}}},
 				{Key: "inflight", Value: bson.D{{Key: "$ne", Value: orderID}}},
-			}).
-			SetUpdate(bson.D{
+			},
+			Change: bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "stock", Value: -it.Quantity}}},
 				{Key: "$push", Value: bson.D{{Key: "inflight", Value: orderID}}},
-			})
+			},
+		}
 	}
-	res, err := m.bulk(ctx, models)
+	matched, err := m.updater.UpdateEach(ctx, m.products, updates)
 	if err != nil {
 		return TakeResult{}, fmt.Errorf("product: take stock for order %s: %w", orderID, err)
 	}
-	if res.MatchedCount == int64(len(items)) {
+	if matched == len(items) {
 		return TakeResult{}, nil
 	}
 
@@ -498,46 +453,46 @@ func (m *MongoStore) TakeStock(ctx context.Context, orderID string, items []Item
 }
 
 func (m *MongoStore) UndoTakes(ctx context.Context, orderID string, items []Item) (int, error) {
-	models := make([]mongo.WriteModel, len(items))
+	updates := make([]docstore.Update, len(items))
 	for i, it := range items {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: it.ProductID}, {Key: "inflight", Value: orderID}}).
-			SetUpdate(bson.D{
+		updates[i] = docstore.Update{
+			ID:    it.ProductID,
+			Guard: bson.D{{Key: "inflight", Value: orderID}},
+			Change: bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "stock", Value: it.Quantity}}},
 				{Key: "$pull", Value: bson.D{{Key: "inflight", Value: orderID}}},
-			})
+			},
+		}
 	}
-	res, err := m.bulk(ctx, models)
+	matched, err := m.updater.UpdateEach(ctx, m.products, updates)
 	if err != nil {
 		return 0, fmt.Errorf("product: undo takes of order %s: %w", orderID, err)
 	}
-	return int(res.MatchedCount), nil
+	return matched, nil
 }
 
 func (m *MongoStore) ReturnStock(ctx context.Context, orderID string, items []Item) error {
-	models := make([]mongo.WriteModel, len(items))
+	updates := make([]docstore.Update, len(items))
 	for i, it := range items {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{
-				{Key: "_id", Value: it.ProductID},
-				{Key: "returning", Value: bson.D{{Key: "$ne", Value: orderID}}},
-			}).
-			SetUpdate(bson.D{
+		updates[i] = docstore.Update{
+			ID:    it.ProductID,
+			Guard: bson.D{{Key: "returning", Value: bson.D{{Key: "$ne", Value: orderID}}}},
+			Change: bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "stock", Value: it.Quantity}}},
 				{Key: "$push", Value: bson.D{{Key: "returning", Value: orderID}}},
 				{Key: "$pull", Value: bson.D{{Key: "inflight", Value: orderID}}},
-			})
+			},
+		}
 	}
-	if _, err := m.bulk(ctx, models); err != nil {
+	if _, err := m.updater.UpdateEach(ctx, m.products, updates); err != nil {
 		return fmt.Errorf("product: return stock of order %s: %w", orderID, err)
 	}
 	return nil
 }
 
-// ClearMarks sends one update per product, filtering on _id alone (see the
-// clear above), in one command.
+// ClearMarks applies one unguarded update per product (see the clear above).
 func (m *MongoStore) ClearMarks(ctx context.Context, marks []ProductMarks) error {
-	models := make([]mongo.WriteModel, 0, len(marks))
+	updates := make([]docstore.Update, 0, len(marks))
 	for _, pm := range marks {
 		pull := bson.D{}
 		if len(pm.Takes) > 0 {
@@ -549,45 +504,10 @@ func (m *MongoStore) ClearMarks(ctx context.Context, marks []ProductMarks) error
 		if len(pull) == 0 {
 			continue
 		}
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: pm.ProductID}}).
-			SetUpdate(bson.D{{Key: "$pullAll", Value: pull}}))
+		updates = append(updates, docstore.Update{ID: pm.ProductID, Change: bson.D{{Key: "$pullAll", Value: pull}}})
 	}
-	if _, err := m.bulk(ctx, models); err != nil {
-		return fmt.Errorf("product: clear the marks of %d products: %w", len(models), err)
+	if _, err := m.updater.UpdateEach(ctx, m.products, updates); err != nil {
+		return fmt.Errorf("product: clear the marks of %d products: %w", len(updates), err)
 	}
 	return nil
-}
-
-// bulk applies the single-document updates (UpdateOneModel, filter {_id: p,
-// guard...}), each whatever happens to the others. On MongoDB they go as one
-// unordered command. On the embedded store each is an update by _id alone
-// through the Updater, guard checked on the product as the Updater knows it:
-// FerretDB v1 scans the collection for a filter with more than _id, and an
-// update command with the guards in its filters cost about twice a
-// findAndModify per statement (measured: two takes 2.8 ms in one update
-// command, 0.73 ms for one findAndModify), while products are the hottest
-// documents of the system.
-func (m *MongoStore) bulk(ctx context.Context, models []mongo.WriteModel) (*mongo.BulkWriteResult, error) {
-	if len(models) == 0 {
-		return &mongo.BulkWriteResult{}, nil
-	}
-	if !m.updater.Serial() {
-		return m.products.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	}
-	res := &mongo.BulkWriteResult{}
-	var errs []error
-	for _, wm := range models {
-		um := wm.(*mongo.UpdateOneModel) // every caller builds these
-		filter := um.Filter.(bson.D)
-		_, err := m.updater.UpdateByID(ctx, m.products, filter[0].Value, filter[1:], um.Update)
-		switch {
-		case err == nil:
-			res.MatchedCount++
-			res.ModifiedCount++
-		case !errors.Is(err, docstore.ErrNoMatch):
-			errs = append(errs, err)
-		}
-	}
-	return res, errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 )
 
 // One embedded store for the whole test binary; each test uses its own
@@ -43,7 +44,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	e, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: dir})
+	e, err := embedded.Start(ctx, embedded.Options{DataDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -94,9 +95,11 @@ func newTestDB(t *testing.T) *mongo.Database {
 	return testClient.Database(fmt.Sprintf("t%d", testDBSeq.Add(1)))
 }
 
-func newMongoStore(t *testing.T) *MongoStore {
+// newMongoStore returns a store on a fresh database, its Updater configured
+// by opts (docstoretest.Mode.Options).
+func newMongoStore(t *testing.T, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(t.Context(), newTestDB(t))
+	s, err := NewMongoStore(t.Context(), newTestDB(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +119,9 @@ func fakeHarnessOf(f *fakeStore) harness {
 	return harness{store: f, marks: func(_ *testing.T, id string) ([]string, []string) { return f.marks(id) }}
 }
 
-func mongoHarness(t *testing.T) harness { return mongoHarnessOf(newMongoStore(t)) }
+func mongoHarness(t *testing.T, opts ...docstore.UpdaterOption) harness {
+	return mongoHarnessOf(newMongoStore(t, opts...))
+}
 
 func mongoHarnessOf(m *MongoStore) harness {
 	return harness{store: m, marks: func(t *testing.T, id string) ([]string, []string) {
@@ -252,8 +257,11 @@ func stocks(t *testing.T, s Store, ids ...string) []int64 {
 
 func TestMongoStoreCatalogue(t *testing.T) {
 	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) { testCatalogue(t, newMongoStore(t, m.Options()...)) })
+}
+
+func testCatalogue(t *testing.T, s *MongoStore) {
 	ctx := t.Context()
-	s := newMongoStore(t)
 
 	ids, err := s.InsertProducts(ctx, []Product{{ID: "b", Name: "B", Price: 1, Stock: 5}, {ID: "a", Name: "A", Price: 2, Stock: 0}})
 	if err != nil || fmt.Sprint(ids) != "[b a]" {
@@ -305,74 +313,65 @@ func TestMongoStoreCatalogue(t *testing.T) {
 	}
 }
 
-// TestProductLookups: on the embedded store, products are read with one
-// $in while the catalogue is small, and one find by _id each once it is
-// large enough for the $in's scan to cost more; the answers are the same.
+// TestProductLookups: products are read by _id (Updater.FindByIDs): on the
+// embedded store each by a find on _id alone the first time, then from the
+// Updater's memory; on MongoDB with one find of them all. The answers are the
+// same, and so is the reservation's classification of what it could not take.
 func TestProductLookups(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	db := newTestDB(t)
-	s, err := NewMongoStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := seed(t, s, 10, 10, 10)
-	finds := func(call func()) []docstoretest.Command {
-		t.Helper()
-		before := len(testRecorder.Commands(db.Name(), productsCollection))
-		call()
-		return testRecorder.Commands(db.Name(), productsCollection)[before:]
-	}
-	get := func(s *MongoStore) {
-		ps, err := s.GetProducts(ctx, []string{"p3", "nope", "p1"})
-		if err != nil || fmt.Sprint(sortedIDs(ps)) != "[p1 p3]" || ps[0].Name == "" {
-			t.Errorf("GetProducts = %+v, %v", ps, err)
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := t.Context()
+		db := newTestDB(t)
+		s, err := NewMongoStore(ctx, db, m.Options()...)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-
-	// 3 products: (3-1) lookups cost more than scanning 3.
-	if cmds := finds(func() { get(s) }); len(cmds) != 1 || cmds[0].IDOnly() {
-		t.Errorf("small catalogue: %v, want one find with $in", cmds)
-	}
-
-	// 3 + 40 products, counted by InsertProducts, and by a new store.
-	more := make([]Product, 40)
-	for i := range more {
-		more[i] = Product{ID: fmt.Sprintf("q%02d", i), Name: "Q", Price: 1, Stock: 1}
-	}
-	if _, err := s.InsertProducts(ctx, more); err != nil {
-		t.Fatal(err)
-	}
-	again, err := NewMongoStore(ctx, db) // reads only
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range map[string]*MongoStore{"counted": s, "new store": again} {
-		cmds := finds(func() { get(s) })
-		if len(cmds) != 3 || slices.ContainsFunc(cmds, func(c docstoretest.Command) bool { return !c.IDOnly() || c.Name != "find" }) {
-			t.Errorf("%s, large catalogue: %v, want three finds by _id", name, cmds)
+		ids := seed(t, s, 10, 10, 10)
+		finds := func(call func()) []docstoretest.Command {
+			t.Helper()
+			before := len(testRecorder.Commands(db.Name(), productsCollection))
+			call()
+			return testRecorder.Commands(db.Name(), productsCollection)[before:]
 		}
-	}
+		get := func() {
+			ps, err := s.GetProducts(ctx, []string{"p3", "nope", "p1", "p3"})
+			if err != nil || fmt.Sprint(sortedIDs(ps)) != "[p1 p3]" || ps[0].Name == "" {
+				t.Errorf("GetProducts = %+v, %v", ps, err)
+			}
+		}
+		first, again := finds(get), finds(get)
+		if m.Serial() {
+			if len(first) != 3 || slices.ContainsFunc(first, func(c docstoretest.Command) bool { return !c.IDOnly() || c.Name != "find" }) {
+				t.Errorf("first read: %v, want three finds by _id (p3, nope, p1)", first)
+			}
+			if len(again) != 1 || !again[0].IDOnly() {
+				t.Errorf("second read: %v, want one find by _id (nope), the others from memory", again)
+			}
+		} else if len(first) != 1 || first[0].IDOnly() || len(again) != 1 {
+			t.Errorf("reads: %v then %v, want one find with $in each", first, again)
+		}
 
-	// The reservation's classification of what it could not take reads the
-	// same way, and tells missing from short.
-	svc := newTestService(t, s, newClock())
-	_, err = svc.ReserveStock(ctx, "o1", []Item{{"p1", 1}, {"p2", 11}, {"zz", 1}})
-	var pe *ProductsError
-	if !errors.Is(err, ErrNotFound) || !errors.As(err, &pe) || fmt.Sprint(pe.ProductIDs) != "[zz]" {
-		t.Errorf("reserve with an unknown product: %v", err)
-	}
-	_, err = svc.ReserveStock(ctx, "o2", []Item{{"p1", 1}, {"p2", 11}, {"p3", 1}})
-	if !errors.Is(err, ErrInsufficientStock) || !errors.As(err, &pe) || fmt.Sprint(pe.ProductIDs) != "[p2]" {
-		t.Errorf("reserve beyond the stock: %v", err)
-	}
-	wantStocks(t, s, ids, 10, 10, 10)
+		svc := newTestService(t, s, newClock())
+		_, err = svc.ReserveStock(ctx, "o1", []Item{{"p1", 1}, {"p2", 11}, {"zz", 1}})
+		var pe *ProductsError
+		if !errors.Is(err, ErrNotFound) || !errors.As(err, &pe) || fmt.Sprint(pe.ProductIDs) != "[zz]" {
+			t.Errorf("reserve with an unknown product: %v", err)
+		}
+		_, err = svc.ReserveStock(ctx, "o2", []Item{{"p1", 1}, {"p2", 11}, {"p3", 1}})
+		if !errors.Is(err, ErrInsufficientStock) || !errors.As(err, &pe) || fmt.Sprint(pe.ProductIDs) != "[p2]" {
+			t.Errorf("reserve beyond the stock: %v", err)
+		}
+		wantStocks(t, s, ids, 10, 10, 10)
+	})
 }
 
 func TestMongoStoreReservations(t *testing.T) {
 	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) { testReservations(t, newMongoStore(t, m.Options()...)) })
+}
+
+func testReservations(t *testing.T, s *MongoStore) {
 	ctx := t.Context()
-	s := newMongoStore(t)
 	lease := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := Reservation{OrderID: "o1", Items: []Item{{"p1", 2}}, State: StatePending, Owner: "x.1", LeaseUntil: lease}
 	got, created, err := s.CreateReservation(ctx, r)
@@ -398,8 +397,11 @@ func TestMongoStoreReservations(t *testing.T) {
 
 func TestMongoStoreMarks(t *testing.T) {
 	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) { testMarks(t, m, mongoHarness(t, m.Options()...)) })
+}
+
+func testMarks(t *testing.T, m docstoretest.Mode, h harness) {
 	ctx := t.Context()
-	h := mongoHarness(t)
 	s := h.store
 	seed(t, s, 5, 1)
 	items := []Item{{"p1", 2}, {"p2", 2}, {"p3", 1}}
@@ -459,8 +461,11 @@ func TestMongoStoreMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmds := testRecorder.Commands(db, productsCollection)[before:]
-	if len(cmds) != 3 || !idOnlyUpdates(cmds) {
+	switch {
+	case m.Serial() && (len(cmds) != 3 || !idOnlyUpdates(cmds)):
 		t.Errorf("ClearMarks sent %v, want an update filtering on _id alone for each of p1, p2, p3", cmds)
+	case !m.Serial() && (len(cmds) != 1 || cmds[0].Name != "update" || len(cmds[0].Filters) != 3):
+		t.Errorf("ClearMarks sent %v, want one update command of three statements", cmds)
 	}
 	in, ret = h.marks(t, "p1")
 	if fmt.Sprint(in) != "[o4]" || len(ret) != 0 {
@@ -469,8 +474,8 @@ func TestMongoStoreMarks(t *testing.T) {
 }
 
 // idOnlyUpdates reports whether every command of cmds is an update or a
-// findAndModify filtering on _id alone: how MongoStore.bulk updates products
-// on the embedded store (docstore.Updater: an update, batched, when it knows
+// findAndModify filtering on _id alone: how Updater.UpdateEach updates
+// products on the embedded store (docstore.Updater: an update, batched, when it knows
 // the product; a findAndModify when it does not).
 func idOnlyUpdates(cmds []docstoretest.Command) bool {
 	for _, c := range cmds {
@@ -493,7 +498,7 @@ func commandNames(cmds []docstoretest.Command) []string {
 // TestReserveStockRoundTrips counts the store commands of the reservation
 // protocol on the embedded store, with the marks cleared by the flusher and
 // by the calls themselves. There, each product update is one update by _id
-// through the Updater (MongoStore.bulk), which reads a product the first time
+// through the Updater (Updater.UpdateEach), which reads a product the first time
 // it meets it (the seed inserts them behind its back).
 func TestReserveStockRoundTrips(t *testing.T) {
 	t.Parallel()
@@ -529,14 +534,15 @@ func TestReserveStockRoundTrips(t *testing.T) {
 				{"repeat", func() error { _, err := svc.ReserveStock(ctx, "o3", three); return err }, 1},
 				// releasing, three returns, released
 				{"release", func() error { _, err := svc.ReleaseStock(ctx, "o3"); return err }, 5 + 3*clear},
-				// insert, take p1, read p4 (short: no write), the read
-				// classifying the items, undo p1, failed
+				// insert, take p1, read p4 (short: no write), undo p1,
+				// failed; the classification of the items reads p1 and
+				// p4 from the Updater's memory
 				{"reserve short", func() error {
 					if _, err := svc.ReserveStock(ctx, "o4", []Item{{"p1", 1}, {"p4", 1}}); !errors.Is(err, ErrInsufficientStock) {
 						return fmt.Errorf("err = %v, want ErrInsufficientStock", err)
 					}
 					return nil
-				}, 6},
+				}, 5},
 			}
 			for _, c := range cases {
 				count := testCommands.mark(db.Name())
@@ -679,40 +685,31 @@ func TestUpdateReservationIsCompareAndSet(t *testing.T) {
 	}
 }
 
-// BenchmarkProductLookups measures what scanDocsPerLookup stands for: on
-// the embedded store, reading 2 products with one $in (a scan of the
-// catalogue) against one find by _id each, for catalogues of several sizes.
-func BenchmarkProductLookups(b *testing.B) {
-	for _, n := range []int{5, 20, 100} {
-		db := testClient.Database(fmt.Sprintf("bench_lookups_%d_%d", n, testDBSeq.Add(1)))
-		s, err := NewMongoStore(b.Context(), db)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ps := make([]Product, n)
-		for i := range ps {
-			ps[i] = Product{ID: fmt.Sprintf("p%03d", i), Name: "Canned Coffee", Description: "Sweet milk coffee, 240 ml can.", Price: 2000, Stock: 100}
-		}
-		if _, err := s.InsertProducts(b.Context(), ps); err != nil {
-			b.Fatal(err)
-		}
-		ids := []string{"p001", "p003"}
-		b.Run(fmt.Sprintf("catalogue=%d/in", n), func(b *testing.B) {
-			for b.Loop() {
-				filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
-				if _, err := s.find(b.Context(), filter, options.Find().SetProjection(catalogueProjection)); err != nil {
-					b.Fatal(err)
-				}
+// BenchmarkGetProducts measures GetProducts of 2 products in each mode, for
+// catalogues of several sizes: on the embedded store (from the Updater's
+// memory once read) it does not grow with the catalogue.
+func BenchmarkGetProducts(b *testing.B) {
+	for _, n := range []int{5, 100} {
+		for _, m := range docstoretest.Modes {
+			db := testClient.Database(fmt.Sprintf("bench_get_%d_%d", n, testDBSeq.Add(1)))
+			s, err := NewMongoStore(b.Context(), db, m.Options()...)
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-		b.Run(fmt.Sprintf("catalogue=%d/each", n), func(b *testing.B) {
-			for b.Loop() {
-				for _, id := range ids {
-					if err := s.products.FindOne(b.Context(), bson.D{{Key: "_id", Value: id}}).Err(); err != nil {
+			ps := make([]Product, n)
+			for i := range ps {
+				ps[i] = Product{ID: fmt.Sprintf("p%03d", i), Name: "Canned Coffee", Description: "Sweet milk coffee, 240 ml can.", Price: 2000, Stock: 100}
+			}
+			if _, err := s.InsertProducts(b.Context(), ps); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("catalogue=%d/%s", n, m.Name), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.GetProducts(b.Context(), []string{"p001", "p003"}); err != nil {
 						b.Fatal(err)
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/config"
-	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 )
@@ -50,7 +50,7 @@ type settings struct {
 func (s *settings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.addr, "addr", "", "loopback TCP address (host:port, e.g. 127.0.0.1:27017; port 0 picks a free one) where the store also listens, unauthenticated: any local user can connect; empty: only its Unix socket in -data-dir")
 	fs.StringVar(&s.dataDir, "data-dir", config.DefaultDataDir, "directory of the SQLite files, one per database; created if missing")
-	fs.DurationVar(&s.maintenanceInterval, "maintenance-interval", docstore.DefaultMaintenanceInterval, "how often new collections get their _id index and the write-ahead logs are checkpointed")
+	fs.DurationVar(&s.maintenanceInterval, "maintenance-interval", embedded.DefaultMaintenanceInterval, "how often new collections get their _id index and the write-ahead logs are checkpointed")
 	fs.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", config.DefaultLogFormat, "log format: text or json")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", config.DefaultShutdownTimeout, "longest graceful stop")
@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{
+	e, err := embedded.Start(ctx, embedded.Options{
 		DataDir: s.dataDir, Addr: s.addr, Logger: logger, MaintenanceInterval: s.maintenanceInterval,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -60,7 +61,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	}
 	uri := s.mongoURI
 	if uri == "" {
-		emb, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: s.dataDir, Addr: s.storeAddr, Logger: logger})
+		emb, err := embedded.Start(ctx, embedded.Options{DataDir: s.dataDir, Addr: s.storeAddr, Logger: logger})
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -156,5 +157,5 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 // openStore opens the service's store: MongoDB at cfg.MongoURI, or else the
 // embedded store in cfg.DataDir.
 func openStore(ctx context.Context, cfg config.Service, logger *slog.Logger) (*docstore.Store, error) {
-	return docstore.Open(ctx, docstore.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
+	return embedded.Open(ctx, embedded.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir}, logger)
 }

@@ -14,7 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/audit"
-	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/notification"
 	"github.com/kitshop/kitshop/order"
 	"github.com/kitshop/kitshop/payment"
@@ -38,7 +38,7 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	e, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: dir})
+	e, err := embedded.Start(ctx, embedded.Options{DataDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -15,9 +15,8 @@ const maxBatch = 64
 
 // batcher coalesces the writes into one collection that wait for each other: on the embedded store a
 // service's client sends one command at a time, so under load writes queue behind the command in flight,
-// and the embedded store writes many documents in one command for less than one command each (measured
-// here: an insert ~0.19 ms a document in batches of 16 against ~0.45 ms alone; an update by _id 0.43–0.51 ms
-// of CPU a document in commands of 8 against 0.60–0.81 ms alone, BenchmarkUpdateBatch). Each caller queues
+// and the embedded store writes many documents in one command for less than one command each
+// (docs/docstore.md, BenchmarkUpdateBatch). Each caller queues
 // its item; the first one finding no command of this batcher in flight sends everything queued, as one
 // unordered command, and when it is done hands the turn to the first item queued meanwhile, whose caller
 // sends the next batch. No goroutine of its own, and no wait when nothing else is queued: a lone write goes

@@ -1,14 +1,14 @@
-package docstore
+package docstore_test
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // TestInsertOneBatchesWaitingInserts: concurrent inserts into one collection go in fewer commands than
@@ -45,7 +45,7 @@ func TestInsertOneBatchesWaitingInserts(t *testing.T) {
 	}
 	for i, err := range errs {
 		switch {
-		case i%10 == 0 && !IsDuplicateKey(err):
+		case i%10 == 0 && !docstore.IsDuplicateKey(err):
 			t.Errorf("insert %d of an existing _id: %v, want a duplicate key", i, err)
 		case i%10 != 0 && err != nil:
 			t.Errorf("insert %d: %v", i, err)
@@ -70,28 +70,5 @@ func TestInsertOneBatchesWaitingInserts(t *testing.T) {
 	var taken struct{ N int32 }
 	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "taken"}}).Decode(&taken); err != nil || taken.N != -1 {
 		t.Errorf("the existing document became %+v (%v)", taken, err)
-	}
-}
-
-func TestSplitInsertError(t *testing.T) {
-	if got := splitWriteError(nil, 3); slices.ContainsFunc(got, func(e error) bool { return e != nil }) {
-		t.Errorf("no error: %v", got)
-	}
-	broken := errors.New("connection reset")
-	for i, e := range splitWriteError(broken, 3) {
-		if !errors.Is(e, broken) {
-			t.Errorf("document %d of a failed command: %v", i, e)
-		}
-	}
-	dup := mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 1, Code: 11000, Message: "E11000 duplicate key"}}}}
-	got := splitWriteError(dup, 3)
-	if got[0] != nil || got[2] != nil || !IsDuplicateKey(got[1]) {
-		t.Errorf("a duplicate in the middle: %v", got)
-	}
-	unknown := mongo.BulkWriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Message: "timeout"}}
-	for i, e := range splitWriteError(unknown, 2) {
-		if e == nil {
-			t.Errorf("document %d with a write concern error: nil", i)
-		}
 	}
 }

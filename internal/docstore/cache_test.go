@@ -1,4 +1,4 @@
-package docstore
+package docstore_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 )
 
 // commandLog keeps the names of the document commands a client sends.
@@ -41,7 +44,15 @@ func (l *commandLog) take() []string {
 // cachedDB returns a database of a fresh embedded store through a client whose commands land in the log.
 func cachedDB(t *testing.T) (*mongo.Database, *commandLog) {
 	t.Helper()
-	e := startEmbedded(t, EmbeddedOptions{})
+	e, err := embedded.Start(t.Context(), embedded.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("stop the embedded store: %v", err)
+		}
+	})
 	log := &commandLog{}
 	client, err := mongo.Connect(options.Client().ApplyURI(e.URI()).SetMonitor(&event.CommandMonitor{Started: log.started}))
 	if err != nil {
@@ -57,10 +68,10 @@ func cachedDB(t *testing.T) (*mongo.Database, *commandLog) {
 
 // cachedUpdater returns collection name of a fresh embedded store through a client whose commands land in
 // the log, and an Updater of its database.
-func cachedUpdater(t *testing.T, name string) (*mongo.Collection, *commandLog, *Updater) {
+func cachedUpdater(t *testing.T, name string) (*mongo.Collection, *commandLog, *docstore.Updater) {
 	t.Helper()
 	db, log := cachedDB(t)
-	u, err := NewUpdater(t.Context(), db)
+	u, err := docstore.NewUpdater(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +115,14 @@ func TestUpdaterRemembersWhatItWrites(t *testing.T) {
 	wantCommands(t, log, "find of an updated document")
 
 	if _, err = u.UpdateByID(ctx, coll, "o1", bson.D{{Key: "status", Value: "Pending"}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "Cancelled"}}}}); !errors.Is(err, ErrNoMatch) {
-		t.Errorf("stale guard: err %v, want ErrNoMatch", err)
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "Cancelled"}}}}); !errors.Is(err, docstore.ErrNoMatch) {
+		t.Errorf("stale guard: err %v, want docstore.ErrNoMatch", err)
 	}
 	wantCommands(t, log, "refused guard")
 
 	// A second insert of the _id fails and leaves the remembered document as stored.
 	err = u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "o1"}, {Key: "status", Value: "Other"}})
-	if !IsDuplicateKey(err) {
+	if !docstore.IsDuplicateKey(err) {
 		t.Fatalf("second insert: %v, want a duplicate key", err)
 	}
 	wantCommands(t, log, "duplicate insert", "insert")
@@ -173,9 +184,9 @@ func TestUpdaterMongoPathRemembersNothing(t *testing.T) {
 	db, log := cachedDB(t)
 	ctx := t.Context()
 	coll := db.Collection("orders")
-	u := newUpdater(false)
-	if u.Serial() {
-		t.Fatal("Serial() of the MongoDB path is true")
+	u, err := docstore.NewUpdater(ctx, db, docstore.WithBackend(docstore.MongoDB))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "o3"}, {Key: "status", Value: "Pending"}}); err != nil {
 		t.Fatal(err)

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +25,7 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // Why it exists: FerretDB v1 with SQLite looks a document up through the _id index only when the whole
 // filter is {_id: <string or ObjectID>} (internal/backends/sqlite/collection.go); a filter with any other
 // key, such as the guard of {_id: id, status: "Pending"}, reads every document of the collection and
-// filters in Go (0.8 ms against 384 ms per update at 20,000 documents). MongoDB needs the guard in the
+// filters in Go. MongoDB needs the guard in the
 // filter for the update to be atomic. The Updater asks the server once which one it is and then:
 //
 //   - on MongoDB, sends one findAndModify with the filter {_id: id, <guard...>};
@@ -39,7 +37,7 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // (applyUpdate: $set, $unset, $inc, $push, $pull and $pullAll of top-level fields), it sends the update
 // as a statement of an update command instead, together with the other updates by _id of the collection
 // waiting for the connection meanwhile (batcher): an update command answers with counts only, and costs
-// less per document than a findAndModify each, the more so the more it carries (BenchmarkUpdateBatch).
+// less per document than a findAndModify each, the more so the more it carries.
 //
 // The FerretDB path is atomic under the embedded store's rule (see the package documentation): the
 // service is the only writer of its database and its client sends one command at a time, so no other
@@ -62,9 +60,8 @@ var ErrNoMatch = fmt.Errorf("docstore: no document with this _id matches the gua
 // On the embedded store the Updater also remembers the documents it last wrote or read (a bounded LRU of
 // [DocumentCacheSize] documents, github.com/hashicorp/golang-lru/v2: well kept, generic, safe for
 // concurrent use): [Updater.InsertOne], [Updater.FindByID] and UpdateByID keep the document as the store
-// has it, so the guard of a later UpdateByID and a later FindByID need no read. An order's life on the
-// embedded store then costs its writes alone (a read there costs about a third of an insert and a quarter
-// of an update). The price is a stricter contract on that path: every write to a document of a collection
+// has it, so the guard of a later UpdateByID and a later FindByID need no read: an order's life on the
+// embedded store then costs its writes alone. The price is a stricter contract on that path: every write to a document of a collection
 // read with FindByID or updated with UpdateByID goes through this Updater (InsertOne, UpdateByID with a
 // nil guard for an unconditional change); a plain write elsewhere would leave a remembered copy stale.
 // A write whose outcome is unknown (an error, a timeout) forgets the document. On MongoDB nothing is
@@ -89,12 +86,10 @@ type Updater struct {
 	updaters   map[[2]string]*batcher[updateByID]
 }
 
-// DocumentCacheSize is the most documents an Updater remembers on the embedded store. An order's documents
-// are needed for well under a second on its normal path, from its insert to its last update; at 350 orders a
-// second this keeps the last ~3 s of them, and an older one is read again when needed (the sweeper's, a
-// retried side effect's). Measured against 4096 (paired 45 s loads of cmd/shop, GODEBUG=gctrace=1): the live
-// heap 14.6 MB instead of 28.6, cmd/shop's peak resident memory 117 MB instead of 139-141, the collector's
-// CPU 0.60 ms an order instead of 0.66, throughput the same.
+// DocumentCacheSize is the most documents an Updater remembers on the embedded store, the least recently used
+// forgotten first: enough for the documents of the orders of the last few seconds at full load, whose normal
+// path needs them for well under a second; an older one is read again when needed. docs/docstore.md gives
+// the measurements behind the size.
 const DocumentCacheSize = 1024
 
 // docKey names a document: database, collection, and the _id's BSON type and bytes.
@@ -112,17 +107,6 @@ const lockStripes = 256
 // serialWriteTimeout bounds the write of a read-check-write on FerretDB when the caller's context has no
 // deadline of its own (see detach).
 const serialWriteTimeout = 30 * time.Second
-
-// NewUpdater returns an Updater for the collections of db. It asks the server once, with buildInfo,
-// whether it is FerretDB (its answer has a ferretdbVersion field).
-func NewUpdater(ctx context.Context, db *mongo.Database) (*Updater, error) {
-	info, err := db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Raw()
-	if err != nil {
-		return nil, fmt.Errorf("docstore: updater: buildInfo: %w", err)
-	}
-	_, err = info.LookupErr("ferretdbVersion")
-	return newUpdater(err == nil), nil
-}
 
 // newUpdater returns an Updater that evaluates guards itself when serial is true, and sends them to the
 // server otherwise.
@@ -382,11 +366,6 @@ func (u *Updater) FindByID(ctx context.Context, coll *mongo.Collection, id any) 
 	return u.find(ctx, coll, key, id)
 }
 
-// Serial reports whether the server is the embedded store (FerretDB), where guards are evaluated here and
-// documents are remembered. Secondary indexes are of no use there: FerretDB v1 looks documents up by the
-// _id index only, so any other index only makes every write dearer.
-func (u *Updater) Serial() bool { return u.serial }
-
 // find returns the document from memory, or reads and remembers it; the caller holds the document's stripe.
 func (u *Updater) find(ctx context.Context, coll *mongo.Collection, key docKey, id any) (bson.Raw, error) {
 	if doc, ok := u.docs.Get(key); ok {
@@ -460,468 +439,4 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 		deadline = time.Now().Add(serialWriteTimeout)
 	}
 	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
-}
-
-// guard is a compiled guard: conditions that must all hold.
-type guard []condition
-
-// condition is one operator applied to the value at a path.
-type condition struct {
-	field string   // the dotted path as written, for messages
-	path  []string // field split at dots
-	op    operator
-	arg   bson.RawValue   // the operand of every operator but $in and $nin
-	args  []bson.RawValue // the operands of $in and $nin
-}
-
-// operator is a query operator a guard may use.
-type operator int
-
-// The operators of guards.
-const (
-	opEq operator = iota
-	opNe
-	opIn
-	opNin
-	opExists
-	opLt
-	opLte
-	opGt
-	opGte
-)
-
-// parseOperator returns the operator named name ("$eq", ...).
-func parseOperator(name string) (operator, bool) {
-	switch name {
-	case "$eq":
-		return opEq, true
-	case "$ne":
-		return opNe, true
-	case "$in":
-		return opIn, true
-	case "$nin":
-		return opNin, true
-	case "$exists":
-		return opExists, true
-	case "$lt":
-		return opLt, true
-	case "$lte":
-		return opLte, true
-	case "$gt":
-		return opGt, true
-	case "$gte":
-		return opGte, true
-	}
-	return 0, false
-}
-
-// compileGuard checks g and turns it into conditions. It works on g's BSON encoding, so Go values of any
-// type are seen as the server would see them (a time.Time is a datetime, a named string type a string).
-func compileGuard(g bson.D) (guard, error) {
-	if len(g) == 0 {
-		return nil, nil
-	}
-	raw, err := bson.Marshal(g)
-	if err != nil {
-		return nil, fmt.Errorf("docstore: guard: %w", err)
-	}
-	elems, err := bson.Raw(raw).Elements()
-	if err != nil {
-		return nil, fmt.Errorf("docstore: guard: %w", err)
-	}
-	var out guard
-	for _, e := range elems {
-		field, v := e.Key(), e.Value()
-		path, err := splitPath(field)
-		if err != nil {
-			return nil, err
-		}
-		if v.Type != bson.TypeEmbeddedDocument {
-			if err = checkOperand(field, "equality", v); err != nil {
-				return nil, err
-			}
-			out = append(out, condition{field: field, path: path, op: opEq, arg: v})
-			continue
-		}
-		ops, err := v.Document().Elements()
-		if err != nil {
-			return nil, fmt.Errorf("docstore: guard on %s: %w", field, err)
-		}
-		if len(ops) == 0 || !strings.HasPrefix(ops[0].Key(), "$") {
-			return nil, fmt.Errorf("docstore: guard on %s: equality with a document is not supported", field)
-		}
-		for _, o := range ops {
-			c, err := compileOperator(field, path, o.Key(), o.Value())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-// splitPath checks a guarded field name and splits it at dots.
-func splitPath(field string) ([]string, error) {
-	if strings.HasPrefix(field, "$") {
-		return nil, fmt.Errorf("docstore: guard: operator %s is not supported; use conditions on fields", field)
-	}
-	path := strings.Split(field, ".")
-	if path[0] == "_id" {
-		return nil, fmt.Errorf("docstore: guard on %s: the guard holds conditions on fields other than _id", field)
-	}
-	for _, p := range path {
-		if p == "" || strings.HasPrefix(p, "$") {
-			return nil, fmt.Errorf("docstore: guard: field path %q is not supported", field)
-		}
-	}
-	return path, nil
-}
-
-// compileOperator compiles {field: {name: v}}.
-func compileOperator(field string, path []string, name string, v bson.RawValue) (condition, error) {
-	op, ok := parseOperator(name)
-	if !ok {
-		return condition{}, fmt.Errorf("docstore: guard on %s: operator %s is not supported", field, name)
-	}
-	c := condition{field: field, path: path, op: op, arg: v}
-	switch op {
-	case opExists:
-		if v.Type != bson.TypeBoolean {
-			return condition{}, fmt.Errorf("docstore: guard on %s: $exists takes true or false, not a %s", field, v.Type)
-		}
-	case opIn, opNin:
-		if v.Type != bson.TypeArray {
-			return condition{}, fmt.Errorf("docstore: guard on %s: %s takes an array, not a %s", field, name, v.Type)
-		}
-		args, err := v.Array().Values()
-		if err != nil {
-			return condition{}, fmt.Errorf("docstore: guard on %s: %w", field, err)
-		}
-		for _, a := range args {
-			if err := checkOperand(field, name, a); err != nil {
-				return condition{}, err
-			}
-		}
-		c.arg, c.args = bson.RawValue{}, args
-	default:
-		if err := checkOperand(field, name, v); err != nil {
-			return condition{}, err
-		}
-	}
-	return c, nil
-}
-
-// checkOperand accepts the values guards may compare with.
-func checkOperand(field, op string, v bson.RawValue) error {
-	switch v.Type {
-	case bson.TypeDouble:
-		if math.IsNaN(v.Double()) {
-			// FerretDB v1 cannot store NaN, and MongoDB's rules for it are their own.
-			return fmt.Errorf("docstore: guard on %s: %s with NaN is not supported", field, op)
-		}
-		return nil
-	case bson.TypeString, bson.TypeInt32, bson.TypeInt64, bson.TypeBoolean, bson.TypeNull, bson.TypeDateTime:
-		return nil
-	}
-	return fmt.Errorf("docstore: guard on %s: %s with a %s is not supported", field, op, v.Type)
-}
-
-// projection is the projection that reads the top-level fields the guard looks at.
-func (g guard) projection() bson.D {
-	var p bson.D
-	seen := make(map[string]bool, len(g))
-	for _, c := range g {
-		if !seen[c.path[0]] {
-			seen[c.path[0]] = true
-			p = append(p, bson.E{Key: c.path[0], Value: 1})
-		}
-	}
-	return p
-}
-
-// matches reports whether doc satisfies every condition of g.
-func (g guard) matches(doc bson.Raw) (bool, error) {
-	for _, c := range g {
-		v, found, err := lookup(doc, c.path)
-		if err != nil {
-			return false, fmt.Errorf("field %s: %w", c.field, err)
-		}
-		ok, err := c.eval(v, found)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// lookup returns the value at path in doc, following embedded documents; found is false when a field on
-// the way is missing or is not a document (MongoDB's "missing"). An array on the way is an error: MongoDB
-// would match its elements one by one, which guards do not support.
-func lookup(doc bson.Raw, path []string) (bson.RawValue, bool, error) {
-	cur := doc
-	for i, key := range path {
-		v, found, err := fieldValue(cur, key)
-		if err != nil || !found || i == len(path)-1 {
-			return v, found, err
-		}
-		switch v.Type {
-		case bson.TypeEmbeddedDocument:
-			cur = v.Document()
-		case bson.TypeArray:
-			return bson.RawValue{}, false, errors.New("guards through arrays are not supported")
-		default:
-			return bson.RawValue{}, false, nil
-		}
-	}
-	return bson.RawValue{}, false, nil // not reached: a path has at least one key
-}
-
-// fieldValue returns the value of the top-level field key of doc.
-func fieldValue(doc bson.Raw, key string) (bson.RawValue, bool, error) {
-	elems, err := doc.Elements()
-	if err != nil {
-		return bson.RawValue{}, false, err
-	}
-	for _, e := range elems {
-		if e.Key() == key {
-			return e.Value(), true, nil
-		}
-	}
-	return bson.RawValue{}, false, nil
-}
-
-// eval applies c to the value v found (or not) at its path.
-func (c condition) eval(v bson.RawValue, found bool) (bool, error) {
-	if c.op == opExists {
-		return found == c.arg.Boolean(), nil
-	}
-	if found && v.Type == bson.TypeArray {
-		return c.evalArray(v)
-	}
-	if found {
-		switch v.Type {
-		case bson.TypeDecimal128, bson.TypeUndefined:
-			// MongoDB matches decimals by value and undefined as null: not supported.
-			return false, fmt.Errorf("a stored %s is not supported by guards", v.Type)
-		case bson.TypeDouble:
-			if math.IsNaN(v.Double()) {
-				return false, errors.New("a stored NaN is not supported by guards")
-			}
-		}
-	}
-	switch c.op {
-	case opEq:
-		return equal(v, found, c.arg), nil
-	case opNe:
-		return !equal(v, found, c.arg), nil
-	case opIn, opNin:
-		in := false
-		for _, a := range c.args {
-			if equal(v, found, a) {
-				in = true
-				break
-			}
-		}
-		return in == (c.op == opIn), nil
-	default:
-		return ordered(c.op, v, found, c.arg), nil
-	}
-}
-
-// evalArray applies an equality condition to a stored array the way MongoDB does for a value that is not
-// an array itself: $eq and $in match when some element is equal, $ne and $nin when none is ("does not
-// contain"). An element that is an array or an embedded document equals no guard value. Ordered
-// comparisons of arrays are not supported.
-func (c condition) evalArray(arr bson.RawValue) (bool, error) {
-	positive := condition{field: c.field, path: c.path, op: c.op, arg: c.arg, args: c.args}
-	switch c.op {
-	case opEq, opIn:
-	case opNe:
-		positive.op = opEq
-	case opNin:
-		positive.op = opIn
-	default:
-		return false, errors.New("ordered comparisons of a stored array are not supported by guards")
-	}
-	elems, err := arr.Array().Values()
-	if err != nil {
-		return false, err
-	}
-	some := false
-	for _, e := range elems {
-		if e.Type == bson.TypeArray || e.Type == bson.TypeEmbeddedDocument {
-			continue
-		}
-		ok, err := positive.eval(e, true)
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			some = true
-			break
-		}
-	}
-	return some == (c.op == opEq || c.op == opIn), nil
-}
-
-// equal is MongoDB's equality match of the value v found (or not) with the operand arg.
-func equal(v bson.RawValue, found bool, arg bson.RawValue) bool {
-	if arg.Type == bson.TypeNull {
-		return !found || v.Type == bson.TypeNull
-	}
-	if !found {
-		return false
-	}
-	cmp, ok := compare(v, arg)
-	return ok && cmp == 0
-}
-
-// ordered is MongoDB's match of $lt, $lte, $gt and $gte: values of different kinds never match, except
-// that $lte and $gte with null match null and missing fields like an equality.
-func ordered(op operator, v bson.RawValue, found bool, arg bson.RawValue) bool {
-	if arg.Type == bson.TypeNull {
-		return (op == opLte || op == opGte) && (!found || v.Type == bson.TypeNull)
-	}
-	if !found {
-		return false
-	}
-	cmp, ok := compare(v, arg)
-	if !ok {
-		return false
-	}
-	switch op {
-	case opLt:
-		return cmp < 0
-	case opLte:
-		return cmp <= 0
-	case opGt:
-		return cmp > 0
-	default:
-		return cmp >= 0
-	}
-}
-
-// kind is a class of BSON types whose values compare with each other.
-type kind int
-
-// The kinds guards compare; every other type is kindOther and compares with nothing.
-const (
-	kindOther kind = iota
-	kindNull
-	kindNumber
-	kindString
-	kindBool
-	kindDate
-)
-
-// kindOf returns the kind of v.
-func kindOf(v bson.RawValue) kind {
-	switch v.Type {
-	case bson.TypeNull:
-		return kindNull
-	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble:
-		return kindNumber
-	case bson.TypeString:
-		return kindString
-	case bson.TypeBoolean:
-		return kindBool
-	case bson.TypeDateTime:
-		return kindDate
-	}
-	return kindOther
-}
-
-// compare orders a and b when they are of the same kind (ok), as MongoDB does: numbers by value whatever
-// their types, strings byte by byte, false before true, datetimes in time.
-func compare(a, b bson.RawValue) (cmp int, ok bool) {
-	k := kindOf(a)
-	if k == kindOther || k != kindOf(b) {
-		return 0, false
-	}
-	switch k {
-	case kindNull:
-		return 0, true
-	case kindNumber:
-		return compareNumbers(a, b), true
-	case kindString:
-		return strings.Compare(a.StringValue(), b.StringValue()), true
-	case kindBool:
-		return compareInts(boolInt(a.Boolean()), boolInt(b.Boolean())), true
-	default:
-		return compareInts(a.DateTime(), b.DateTime()), true
-	}
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func compareInts(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// compareNumbers compares two numbers (neither is NaN: see checkOperand and eval) exactly, including an
-// int64 beyond 2^53 with a double.
-func compareNumbers(a, b bson.RawValue) int {
-	ai, aInt := integer(a)
-	bi, bInt := integer(b)
-	switch {
-	case aInt && bInt:
-		return compareInts(ai, bi)
-	case aInt:
-		return compareIntFloat(ai, b.Double())
-	case bInt:
-		return -compareIntFloat(bi, a.Double())
-	}
-	af, bf := a.Double(), b.Double()
-	switch {
-	case af < bf:
-		return -1
-	case af > bf:
-		return 1
-	}
-	return 0
-}
-
-// integer returns the value of an int32 or int64.
-func integer(v bson.RawValue) (int64, bool) {
-	switch v.Type {
-	case bson.TypeInt32:
-		return int64(v.Int32()), true
-	case bson.TypeInt64:
-		return v.Int64(), true
-	}
-	return 0, false
-}
-
-// compareIntFloat compares i with f (not NaN) without rounding i to a double.
-func compareIntFloat(i int64, f float64) int {
-	const two63 = 1 << 63 // as a float64, exactly 2^63
-	switch {
-	case f >= two63:
-		return -1
-	case f < -two63:
-		return 1
-	}
-	t := math.Trunc(f) // in [-2^63, 2^63): converts exactly
-	if c := compareInts(i, int64(t)); c != 0 {
-		return c
-	}
-	switch {
-	case f > t:
-		return -1
-	case f < t:
-		return 1
-	}
-	return 0
 }

@@ -1,4 +1,4 @@
-package docstore
+package docstore_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 )
 
 // guardedDB opens a Store on a fresh embedded store for the test and returns one of its databases. The
@@ -18,7 +21,7 @@ import (
 // docstoretest.Start).
 func guardedDB(t testing.TB) *mongo.Database {
 	t.Helper()
-	s, err := Open(t.Context(), Config{DataDir: t.TempDir()}, nil)
+	s, err := embedded.Open(t.Context(), embedded.Config{DataDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,16 +38,20 @@ func guardedDB(t testing.TB) *mongo.Database {
 // guardedPaths are both ways of an Updater, on the embedded store: the one NewUpdater picks there
 // (evaluation in Go), and the MongoDB one forced (FerretDB evaluates the guard in the filter, slowly,
 // one command at a time), which shows that both give the same answers.
-func guardedPaths(t *testing.T, db *mongo.Database) map[string]*Updater {
+func guardedPaths(t *testing.T, db *mongo.Database) map[string]*docstore.Updater {
 	t.Helper()
-	detected, err := NewUpdater(t.Context(), db)
-	if err != nil {
-		t.Fatalf("NewUpdater: %v", err)
+	paths := map[string]*docstore.Updater{}
+	for name, opts := range map[string][]docstore.UpdaterOption{
+		"embedded": nil, // detected
+		"mongo":    {docstore.WithBackend(docstore.MongoDB)},
+	} {
+		u, err := docstore.NewUpdater(t.Context(), db, opts...)
+		if err != nil {
+			t.Fatalf("NewUpdater: %v", err)
+		}
+		paths[name] = u
 	}
-	if !detected.serial {
-		t.Fatal("NewUpdater did not recognize the embedded store as FerretDB")
-	}
-	return map[string]*Updater{"embedded": detected, "mongo": newUpdater(false)}
+	return paths
 }
 
 // guardedBig is an int64 that no double equals.
@@ -84,7 +91,7 @@ func cond(field, op string, v any) bson.D {
 const (
 	guardMatch   = "match"
 	guardNoMatch = "no match"
-	guardInvalid = "error" // an error other than ErrNoMatch
+	guardInvalid = "error" // an error other than docstore.ErrNoMatch
 )
 
 type guardCase struct {
@@ -261,12 +268,12 @@ func TestUpdateByIDGuards(t *testing.T) {
 }
 
 // checkGuardCase runs case c on the document id of coll.
-func checkGuardCase(t *testing.T, u *Updater, coll *mongo.Collection, id string, c guardCase) {
+func checkGuardCase(t *testing.T, u *docstore.Updater, coll *mongo.Collection, id string, c guardCase) {
 	t.Helper()
 	got, err := u.UpdateByID(t.Context(), coll, id, c.guard, bson.D{{Key: "$set", Value: bson.D{{Key: "hit", Value: true}}}})
 	outcome := guardMatch
 	switch {
-	case errors.Is(err, ErrNoMatch):
+	case errors.Is(err, docstore.ErrNoMatch):
 		outcome = guardNoMatch
 	case err != nil:
 		outcome = guardInvalid
@@ -299,11 +306,11 @@ func TestUpdateByIDMissingAndBadID(t *testing.T) {
 	for path, u := range guardedPaths(t, db) {
 		for _, guard := range []bson.D{nil, cond("s", "", "Pending")} {
 			_, err := u.UpdateByID(t.Context(), coll, "nope", guard, set)
-			if !errors.Is(err, ErrNoMatch) || !errors.Is(err, mongo.ErrNoDocuments) {
-				t.Errorf("%s: unknown id with guard %v: %v, want ErrNoMatch wrapping mongo.ErrNoDocuments", path, guard, err)
+			if !errors.Is(err, docstore.ErrNoMatch) || !errors.Is(err, mongo.ErrNoDocuments) {
+				t.Errorf("%s: unknown id with guard %v: %v, want docstore.ErrNoMatch wrapping mongo.ErrNoDocuments", path, guard, err)
 			}
 		}
-		if _, err := u.UpdateByID(t.Context(), coll, 42, nil, set); err == nil || errors.Is(err, ErrNoMatch) {
+		if _, err := u.UpdateByID(t.Context(), coll, 42, nil, set); err == nil || errors.Is(err, docstore.ErrNoMatch) {
 			t.Errorf("%s: an int _id: %v, want an error", path, err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
@@ -354,7 +361,7 @@ func TestUpdateByIDRace(t *testing.T) {
 						mu.Lock()
 						winners = append(winners, mine)
 						mu.Unlock()
-					case !errors.Is(err, ErrNoMatch):
+					case !errors.Is(err, docstore.ErrNoMatch):
 						t.Errorf("%s: %v", path, err)
 					}
 				})
@@ -393,8 +400,8 @@ func BenchmarkGuardedUpdateByID(b *testing.B) {
 					docs = docs[:0]
 				}
 			}
-			time.Sleep(2 * DefaultMaintenanceInterval) // the maintenance adds the _id expression index
-			u, err := NewUpdater(b.Context(), db)
+			time.Sleep(2 * embedded.DefaultMaintenanceInterval) // the maintenance adds the _id expression index
+			u, err := docstore.NewUpdater(b.Context(), db)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -423,8 +430,8 @@ func TestDeleteByID(t *testing.T) {
 			if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: "a"}, {Key: "rev", Value: int64(1)}}); err != nil {
 				t.Fatalf("InsertOne: %v", err)
 			}
-			if err := u.DeleteByID(ctx, coll, "a", bson.D{{Key: "rev", Value: int64(2)}}); !errors.Is(err, ErrNoMatch) {
-				t.Fatalf("DeleteByID with a guard that does not hold = %v, want ErrNoMatch", err)
+			if err := u.DeleteByID(ctx, coll, "a", bson.D{{Key: "rev", Value: int64(2)}}); !errors.Is(err, docstore.ErrNoMatch) {
+				t.Fatalf("DeleteByID with a guard that does not hold = %v, want docstore.ErrNoMatch", err)
 			}
 			if _, err := u.FindByID(ctx, coll, "a"); err != nil {
 				t.Fatalf("the document is gone after a refused delete: %v", err)
@@ -433,13 +440,13 @@ func TestDeleteByID(t *testing.T) {
 				t.Fatalf("DeleteByID: %v", err)
 			}
 			if _, err := u.FindByID(ctx, coll, "a"); !errors.Is(err, mongo.ErrNoDocuments) {
-				t.Fatalf("FindByID after the delete = %v, want no document (the Updater must forget it)", err)
+				t.Fatalf("FindByID after the delete = %v, want no document (the docstore.Updater must forget it)", err)
 			}
 			if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
 				t.Fatalf("documents left: %d, %v", n, err)
 			}
-			if err := u.DeleteByID(ctx, coll, "a", nil); !errors.Is(err, ErrNoMatch) {
-				t.Fatalf("DeleteByID of a missing document = %v, want ErrNoMatch", err)
+			if err := u.DeleteByID(ctx, coll, "a", nil); !errors.Is(err, docstore.ErrNoMatch) {
+				t.Fatalf("DeleteByID of a missing document = %v, want docstore.ErrNoMatch", err)
 			}
 			if err := u.DeleteByID(ctx, coll, 7, nil); err == nil {
 				t.Fatal("DeleteByID with an integer _id succeeded")

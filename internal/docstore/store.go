@@ -11,28 +11,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
-// Config says which document store a service uses.
-type Config struct {
-	// URI of a MongoDB deployment (KITSHOP_MONGO_URI). Empty means: start an embedded store on DataDir.
-	URI string
-
-	// DataDir is the data directory of the embedded store; required when URI is empty, unused otherwise.
-	DataDir string
-}
-
 // Store is one service's client of the document store. Each service makes its own Store and is the only
 // writer of its own database; with the embedded store, that is what makes its updates atomic
 // (see the package documentation). Its methods are safe for concurrent use.
 type Store struct {
-	client   *mongo.Client
-	uri      string
-	embedded *Embedded // started by Open, stopped by Close; nil otherwise
+	client *mongo.Client
+	uri    string
+	stop   func() error // run by Close after the client disconnects (see StopOnClose); nil: nothing
 }
 
 // Connect makes a client for the MongoDB URI. It does not wait for the server: a store that is not reachable
 // yet shows in [Store.Ping] (readiness), and every call waits for it within its context's deadline.
-// Use [Embedded.URI] or [Embedded.TCPURI] as it is: it carries the options the embedded store
-// needs.
+// For the embedded store, use the URI it gives (or [SocketURI]) as it is: it carries the options the
+// embedded store needs ([ClientURI]).
 func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, error) {
 	if uri == "" {
 		return nil, errors.New("docstore: connect: MongoDB URI is empty")
@@ -58,31 +49,10 @@ func (s *Store) Reader(ctx context.Context, logger *slog.Logger) (*Store, error)
 	return Connect(ctx, s.uri, logger)
 }
 
-// Open returns a Store for cfg: a client of cfg.URI, or, when cfg.URI is empty, a client of an embedded store
-// it starts on cfg.DataDir (FerretDB's logs go to logger at Warn level and above), connected through
-// [Embedded.URI]. In that case it waits until the store answers a ping, and [Store.Close] stops the
-// embedded store too.
-func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
-	if cfg.URI != "" {
-		return Connect(ctx, cfg.URI, logger)
-	}
-	if cfg.DataDir == "" {
-		return nil, errors.New("docstore: open: either a MongoDB URI or a data directory for the embedded store is required")
-	}
-	e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: cfg.DataDir, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	s, err := Connect(ctx, e.URI(), logger)
-	if err != nil {
-		return nil, errors.Join(err, e.Close())
-	}
-	s.embedded = e
-	if err = s.Ping(ctx); err != nil {
-		return nil, errors.Join(err, s.Close(ctx))
-	}
-	return s, nil
-}
+// StopOnClose makes [Store.Close] call stop once the client has disconnected, and report its error: a host
+// of the store (package embedded's Open) hands its store's stop to the one client it opened. Call it before
+// the Store is shared; a second call replaces the first.
+func (s *Store) StopOnClose(stop func() error) { s.stop = stop }
 
 // Database returns the named database. Services use one database each: user, product, order, payment,
 // notification.
@@ -98,15 +68,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close disconnects the client, waiting within ctx for operations in progress, then stops the embedded store
-// if Open started one. It is safe to call more than once.
+// Close disconnects the client, waiting within ctx for operations in progress, then runs the stop given to
+// [Store.StopOnClose], if any. It is safe to call more than once (stop must be too).
 func (s *Store) Close(ctx context.Context) error {
 	var errs []error
 	if err := s.client.Disconnect(ctx); err != nil && !errors.Is(err, mongo.ErrClientDisconnected) {
 		errs = append(errs, fmt.Errorf("docstore: disconnect: %w", err))
 	}
-	if s.embedded != nil {
-		errs = append(errs, s.embedded.Close())
+	if s.stop != nil {
+		errs = append(errs, s.stop())
 	}
 	return errors.Join(errs...)
 }

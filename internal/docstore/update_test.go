@@ -1,4 +1,4 @@
-package docstore
+package docstore_test
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // TestApplyUpdateAgreesWithTheStore applies each update the Updater evaluates itself both with
@@ -68,7 +70,7 @@ func TestApplyUpdateAgreesWithTheStore(t *testing.T) {
 		if _, err := coll.InsertOne(ctx, bson.Raw(before)); err != nil {
 			t.Fatal(err)
 		}
-		got, ok := applyUpdate(before, update)
+		got, ok := docstore.ApplyUpdate(before, update)
 		if !ok {
 			t.Errorf("%s: applyUpdate refused it", c.name)
 			continue
@@ -112,7 +114,7 @@ func TestApplyUpdateAgreesWithTheStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := applyUpdate(before, raw); ok {
+		if got, ok := docstore.ApplyUpdate(before, raw); ok {
 			t.Errorf("applyUpdate took %v and made %v; want it refused", update, got)
 		}
 	}
@@ -156,8 +158,8 @@ func TestUpdateByIDBatchesRememberedDocuments(t *testing.T) {
 	}
 	for i := range n {
 		switch {
-		case i == 0 && !errors.Is(errs[i], ErrNoMatch):
-			t.Errorf("p00 (stock 0): %v, want ErrNoMatch", errs[i])
+		case i == 0 && !errors.Is(errs[i], docstore.ErrNoMatch):
+			t.Errorf("p00 (stock 0): %v, want docstore.ErrNoMatch", errs[i])
 		case i > 0 && (errs[i] != nil || got[i] != int64(i-1)):
 			t.Errorf("p%02d: stock %d, %v; want %d", i, got[i], errs[i], i-1)
 		}
@@ -193,8 +195,8 @@ func TestUpdateByIDOfADocumentGoneBehindItsBack(t *testing.T) {
 	}
 	log.take()
 	_, err := u.UpdateByID(ctx, coll, "gone", nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
-	if !errors.Is(err, ErrNoMatch) {
-		t.Errorf("update of a document deleted meanwhile: %v, want ErrNoMatch", err)
+	if !errors.Is(err, docstore.ErrNoMatch) {
+		t.Errorf("update of a document deleted meanwhile: %v, want docstore.ErrNoMatch", err)
 	}
 	wantCommands(t, log, "update of a deleted document", "update", "find")
 	if _, err := u.FindByID(ctx, coll, "gone"); err == nil {
@@ -215,7 +217,7 @@ func TestUpdateByIDBatchFailureForgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := u.UpdateByID(ctx, coll, "o", nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
-	if err == nil || errors.Is(err, ErrNoMatch) {
+	if err == nil || errors.Is(err, docstore.ErrNoMatch) {
 		t.Fatalf("update through a disconnected client: %v, want the driver's error", err)
 	}
 	if doc, err := u.FindByID(ctx, coll, "o"); err == nil {

@@ -1,6 +1,6 @@
 // Package systemtest runs the five kitshop services in one test process the way
 // five processes would run them, so that end-to-end tests can stop, kill and
-// restart any one of them: one embedded document store (docstore.StartEmbedded),
+// restart any one of them: one embedded document store (embedded.Start),
 // and each service in its own run group (internal/rungroup), assembled as
 // cmd/<service> assembles it (internal/assembly: its settings, with the
 // defaults of its flags and a few set for tests, its Build, Listen and
@@ -58,6 +58,7 @@ import (
 	"github.com/kitshop/kitshop/internal/audit"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -234,7 +235,7 @@ func Start(t testing.TB, opts Options) *System {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	emb, err := docstore.StartEmbedded(ctx, docstore.EmbeddedOptions{DataDir: filepath.Join(dir, "store"), Logger: logger})
+	emb, err := embedded.Start(ctx, embedded.Options{DataDir: filepath.Join(dir, "store"), Logger: logger})
 	if err != nil {
 		t.Fatalf("systemtest: embedded store: %v", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 )
 
 // Command is a command a client sent that reads or writes documents of a collection.
@@ -201,7 +201,7 @@ func (r *Recorder) AssertIDOnly(tb testing.TB, db, coll string) {
 // reports it. A non-parallel test runs while the parallel ones wait.
 func Start(tb testing.TB) (*mongo.Client, *Recorder) {
 	tb.Helper()
-	e, err := docstore.StartEmbedded(tb.Context(), docstore.EmbeddedOptions{DataDir: tb.TempDir()})
+	e, err := embedded.Start(tb.Context(), embedded.Options{DataDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatalf("docstoretest: start embedded store: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/embedded"
 )
 
 // Shared is one embedded store for all the tests of a package, started on
@@ -61,7 +62,7 @@ func (s *Shared) NewDB(tb testing.TB) *mongo.Database {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		s.store, s.err = docstore.Open(ctx, docstore.Config{DataDir: s.dir}, nil)
+		s.store, s.err = embedded.Open(ctx, embedded.Config{DataDir: s.dir}, nil)
 	})
 	if s.err != nil {
 		tb.Fatalf("embedded store: %v", s.err)

@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"bufio"
@@ -24,6 +24,8 @@ import (
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // TestFerretDBConnectionSettings opens a SQLite file with the URI FerretDB builds from ferretdbSQLiteURL for a
@@ -67,79 +69,12 @@ func TestFerretDBConnectionSettings(t *testing.T) {
 	}
 }
 
-// TestSocketURI checks that the MongoDB driver reads the socket path back from socketURI, whatever the path
-// holds besides a colon, and takes it for a Unix domain socket.
-func TestSocketURI(t *testing.T) {
-	for _, p := range []string{
-		"/var/lib/kitshop/docstore.sock",
-		"/tmp/a b+c%d,e@f?g#h&i=j/docstore.sock",
-	} {
-		cs, err := connstring.ParseAndValidate(socketURI(p))
-		if err != nil {
-			t.Errorf("socketURI(%q) = %q: %v", p, socketURI(p), err)
-			continue
-		}
-		if len(cs.Hosts) != 1 || cs.Hosts[0] != p {
-			t.Errorf("socketURI(%q): the driver reads hosts %q", p, cs.Hosts)
-		}
-		if cs.MaxPoolSize != 1 || !cs.RetryWritesSet || cs.RetryWrites {
-			t.Errorf("socketURI(%q) = %q lacks the client options", p, socketURI(p))
-		}
-	}
-}
-
-// TestUsableSocketPath checks which paths the embedded store refuses for its socket, and that the longest it
-// accepts can be listened on here.
-func TestUsableSocketPath(t *testing.T) {
-	const suffix = "/x/" + socketName
-	limit := maxSocketPath()
-	tests := []struct {
-		name string
-		path string
-		ok   bool
-	}{
-		{"short", "/tmp" + suffix, true},
-		{"at the limit", "/" + strings.Repeat("d", limit-1-len(suffix)) + suffix, true},
-		{"one byte too long", "/" + strings.Repeat("d", limit-len(suffix)) + suffix, false},
-		{"with a colon", "/tmp/a:b" + suffix, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := usableSocketPath(tt.path); (err == nil) != tt.ok {
-				t.Errorf("usableSocketPath(%q) = %v, want ok %v", tt.path, err, tt.ok)
-			}
-		})
-	}
-
-	t.Run("listen at the limit", func(t *testing.T) {
-		dir := t.TempDir()
-		pad := limit - len(filepath.Join(dir, "d", socketName)) + 1
-		if pad < 1 {
-			t.Skipf("temporary directory %s is too deep", dir)
-		}
-		p := filepath.Join(dir, strings.Repeat("d", pad), socketName)
-		if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if len(p) != limit || usableSocketPath(p) != nil {
-			t.Fatalf("path of %d bytes, want %d and usable", len(p), limit)
-		}
-		l, err := net.Listen("unix", p)
-		if err != nil {
-			t.Fatalf("listen on a socket path of %d bytes: %v", len(p), err)
-		}
-		if err = l.Close(); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
 // shortDataDir returns a temporary data directory that can hold the embedded store's socket, or skips the
 // test when the temporary directory of this machine cannot (too deep, or a colon in its path).
 func shortDataDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := usableSocketPath(filepath.Join(dir, socketName)); err != nil {
+	if _, err := docstore.SocketURI(dir); err != nil {
 		t.Skipf("no socket in the temporary directory here: %v", err)
 	}
 	return dir
@@ -151,8 +86,8 @@ func shortDataDir(t *testing.T) string {
 func TestURIIsTheSocket(t *testing.T) {
 	ctx := t.Context()
 	dir := filepath.Join(shortDataDir(t), "store")
-	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
-	socket := filepath.Join(dir, socketName)
+	e := startServer(t, Options{DataDir: dir})
+	socket := filepath.Join(dir, docstore.SocketName)
 
 	if e.TCPURI() != "" {
 		t.Errorf("TCPURI = %s without Addr, want none", e.TCPURI())
@@ -165,7 +100,7 @@ func TestURIIsTheSocket(t *testing.T) {
 		t.Errorf("URI %s: hosts %q, maxPoolSize %d, retryWrites %v; want %s, 1, false",
 			e.URI(), cs.Hosts, cs.MaxPoolSize, cs.RetryWrites, socket)
 	}
-	if uri, err := SocketURI(dir); err != nil || uri != e.URI() {
+	if uri, err := docstore.SocketURI(dir); err != nil || uri != e.URI() {
 		t.Errorf("SocketURI(%s) = %s, %v; want URI %s", dir, uri, err, e.URI())
 	}
 	fi, err := os.Lstat(socket)
@@ -181,7 +116,7 @@ func TestURIIsTheSocket(t *testing.T) {
 		}
 	}
 
-	s, err := Connect(ctx, e.URI(), testLogger(t))
+	s, err := docstore.Connect(ctx, e.URI(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +148,7 @@ func TestTCPIsOptIn(t *testing.T) {
 	ctx := t.Context()
 	var logs servetest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e := startEmbedded(t, EmbeddedOptions{DataDir: shortDataDir(t), Addr: "127.0.0.1:0", Logger: logger})
+	e := startServer(t, Options{DataDir: shortDataDir(t), Addr: "127.0.0.1:0", Logger: logger})
 
 	if u, err := url.Parse(e.TCPURI()); err != nil || u.Port() == "" {
 		t.Fatalf("TCPURI %s is not a TCP URI: %v", e.TCPURI(), err)
@@ -245,7 +180,7 @@ func TestOpenConnectsThroughSocket(t *testing.T) {
 	if err = s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(`msg="document store client created" hosts=[%s]`, filepath.Join(dir, socketName))
+	want := fmt.Sprintf(`msg="document store client created" hosts=[%s]`, filepath.Join(dir, docstore.SocketName))
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
@@ -254,21 +189,22 @@ func TestOpenConnectsThroughSocket(t *testing.T) {
 // TestNoSocketPath checks a data directory too deep for a socket: without Addr the start fails and says what
 // to do; with Addr the store listens on TCP only, says so at Info, and URI is the TCP URI.
 func TestNoSocketPath(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), strings.Repeat("d", maxSocketPath()))
-	if _, err := StartEmbedded(t.Context(), EmbeddedOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "shorter data directory") {
-		t.Fatalf("StartEmbedded without Addr = %v, want a socket path error", err)
+	// Longer than any system's socket path.
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 108))
+	if _, err := Start(t.Context(), Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "shorter data directory") {
+		t.Fatalf("Start without Addr = %v, want a socket path error", err)
 	}
-	if _, err := SocketURI(dir); err == nil {
+	if _, err := docstore.SocketURI(dir); err == nil {
 		t.Errorf("SocketURI(%s) accepted a path too long for a socket", dir)
 	}
 
 	var logs servetest.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e := startEmbedded(t, EmbeddedOptions{DataDir: dir, Addr: "127.0.0.1:0", Logger: logger})
+	e := startServer(t, Options{DataDir: dir, Addr: "127.0.0.1:0", Logger: logger})
 	if e.URI() != e.TCPURI() || e.URI() == "" {
 		t.Errorf("URI = %s, want TCPURI %s", e.URI(), e.TCPURI())
 	}
-	if _, err := os.Lstat(filepath.Join(dir, socketName)); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(dir, docstore.SocketName)); !os.IsNotExist(err) {
 		t.Errorf("a socket file was made: %v", err)
 	}
 	if want := `level=INFO msg="embedded document store listens on TCP only"`; !strings.Contains(logs.String(), want) {
@@ -283,12 +219,12 @@ func TestNoSocketPath(t *testing.T) {
 // socket goes, fails, and does not keep the directory.
 func TestStartRefusesNonSocketAtSocketPath(t *testing.T) {
 	dir := shortDataDir(t)
-	socket := filepath.Join(dir, socketName)
+	socket := filepath.Join(dir, docstore.SocketName)
 	if err := os.WriteFile(socket, []byte("not a socket"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := StartEmbedded(t.Context(), EmbeddedOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Fatalf("StartEmbedded = %v, want a not-a-socket error", err)
+	if _, err := Start(t.Context(), Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Start = %v, want a not-a-socket error", err)
 	}
 	if b, err := os.ReadFile(socket); err != nil || string(b) != "not a socket" {
 		t.Errorf("the file was touched: %q, %v", b, err)
@@ -296,7 +232,7 @@ func TestStartRefusesNonSocketAtSocketPath(t *testing.T) {
 	if err := os.Remove(socket); err != nil {
 		t.Fatal(err)
 	}
-	startEmbedded(t, EmbeddedOptions{DataDir: dir})
+	startServer(t, Options{DataDir: dir})
 }
 
 // crashDirEnv names, for the process TestRestartAfterUncleanStop starts, the data directory to serve until
@@ -312,7 +248,7 @@ func TestRestartAfterUncleanStop(t *testing.T) {
 		return
 	}
 	dir := shortDataDir(t)
-	socket := filepath.Join(dir, socketName)
+	socket := filepath.Join(dir, docstore.SocketName)
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a bound for a stuck child, not a speed requirement
 	defer cancel()
@@ -354,7 +290,7 @@ func TestRestartAfterUncleanStop(t *testing.T) {
 		t.Fatal("the killed store's socket still accepts connections")
 	}
 
-	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
+	e := startServer(t, Options{DataDir: dir})
 	var doc struct {
 		Status string `bson:"status"`
 	}
@@ -369,11 +305,11 @@ func TestRestartAfterUncleanStop(t *testing.T) {
 // should the parent die first.
 func serveUntilKilled(t *testing.T, dir string) {
 	ctx := t.Context()
-	e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir})
+	e, err := Start(ctx, Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Connect(ctx, e.URI(), nil)
+	s, err := docstore.Connect(ctx, e.URI(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,15 +323,15 @@ func serveUntilKilled(t *testing.T, dir string) {
 	t.Fatal("the parent test process went away")
 }
 
-// TestStartEmbeddedTunesGC checks that hosting the store sets the collector's target and soft memory limit,
+// TestStartTunesGC checks that hosting the store sets the collector's target and soft memory limit,
 // that GOGC and GOMEMLIMIT, when set, win, and that a higher target or a lower limit stays.
-func TestStartEmbeddedTunesGC(t *testing.T) {
+func TestStartTunesGC(t *testing.T) {
 	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
 	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
 
 	t.Setenv("GOGC", "100")
 	t.Setenv("GOMEMLIMIT", "off")
-	startEmbedded(t, EmbeddedOptions{})
+	startServer(t, Options{})
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC set, the target became %d, want it left at 100", got)
 	}
@@ -405,14 +341,14 @@ func TestStartEmbeddedTunesGC(t *testing.T) {
 
 	os.Unsetenv("GOGC") // t.Setenv restores them
 	os.Unsetenv("GOMEMLIMIT")
-	startEmbedded(t, EmbeddedOptions{})
-	if got := debug.SetGCPercent(400); got != EmbeddedGCPercent {
-		t.Errorf("without GOGC, the target is %d, want %d", got, EmbeddedGCPercent)
+	startServer(t, Options{})
+	if got := debug.SetGCPercent(400); got != GCPercent {
+		t.Errorf("without GOGC, the target is %d, want %d", got, GCPercent)
 	}
-	if got := debug.SetMemoryLimit(64 << 20); got != EmbeddedMemoryLimit {
-		t.Errorf("without GOMEMLIMIT, the limit is %d, want %d", got, EmbeddedMemoryLimit)
+	if got := debug.SetMemoryLimit(64 << 20); got != MemoryLimit {
+		t.Errorf("without GOMEMLIMIT, the limit is %d, want %d", got, MemoryLimit)
 	}
-	startEmbedded(t, EmbeddedOptions{})
+	startServer(t, Options{})
 	if got := debug.SetGCPercent(100); got != 400 {
 		t.Errorf("a higher target became %d, want it left at 400", got)
 	}

@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"database/sql"
@@ -46,7 +46,7 @@ func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) string {
 
 // assertIDStatementsUseIndex checks that SQLite runs FerretDB's _id statements on collection coll of
 // database dbName through this package's index, not by scanning the table.
-func assertIDStatementsUseIndex(t *testing.T, e *Embedded, dbName, coll string) {
+func assertIDStatementsUseIndex(t *testing.T, e *Server, dbName, coll string) {
 	t.Helper()
 	db := openSQLiteFile(t, e, dbName)
 	table := tableOf(t, db, coll)
@@ -84,7 +84,7 @@ func ferretdbExplain(t *testing.T, c *mongo.Collection, filter any) (pushdown bo
 // SQLite's plans for FerretDB's _id statements, and FerretDB's own explain, which also shows which filters
 // it pushes down to SQLite at all (the package documentation relies on this).
 func TestIDIndexOnCollectionCreatedByClient(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{MaintenanceInterval: time.Hour}) // only the explicit call indexes
+	e := startServer(t, Options{MaintenanceInterval: time.Hour}) // only the explicit call indexes
 	c := connect(t, e.URI()).Database("order").Collection("orders")
 	ctx := t.Context()
 	oid := bson.NewObjectID()
@@ -134,7 +134,7 @@ func TestIDIndexOnCollectionCreatedByClient(t *testing.T) {
 // TestIDIndexFromPeriodicMaintenance checks that a collection created by a client of its own, as a service in
 // another process would, gets the index from the periodic maintenance without anyone asking.
 func TestIDIndexFromPeriodicMaintenance(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{MaintenanceInterval: 10 * time.Millisecond})
+	e := startServer(t, Options{MaintenanceInterval: 10 * time.Millisecond})
 	other := connect(t, e.URI())
 	ctx := t.Context()
 	if _, err := other.Database("payment").Collection("payments").InsertOne(ctx, bson.M{"_id": "pay-1"}); err != nil {
@@ -168,7 +168,7 @@ func hasIDIndex(t *testing.T, db *sql.DB, table string) bool {
 // alone or while no maintenance tick came.
 func TestIDIndexCreatedAtStart(t *testing.T) {
 	dir := t.TempDir()
-	e, err := StartEmbedded(t.Context(), EmbeddedOptions{DataDir: dir, Logger: testLogger(t), MaintenanceInterval: time.Hour})
+	e, err := Start(t.Context(), Options{DataDir: dir, Logger: testLogger(t), MaintenanceInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,14 +193,14 @@ func TestIDIndexCreatedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e = startEmbedded(t, EmbeddedOptions{DataDir: dir, MaintenanceInterval: time.Hour})
+	e = startServer(t, Options{DataDir: dir, MaintenanceInterval: time.Hour})
 	assertIDStatementsUseIndex(t, e, "notification", "notifications")
 }
 
 // TestIDIndexAfterDatabaseRecreated checks that a database dropped and made again (a new file under the
 // same name) is indexed in the new file, not through a connection to the removed one.
 func TestIDIndexAfterDatabaseRecreated(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{MaintenanceInterval: time.Hour})
+	e := startServer(t, Options{MaintenanceInterval: time.Hour})
 	db := connect(t, e.URI()).Database("product")
 	ctx := t.Context()
 	if _, err := db.Collection("products").InsertOne(ctx, bson.M{"_id": "p1"}); err != nil {
@@ -228,7 +228,7 @@ func TestIDIndexAfterDatabaseRecreated(t *testing.T) {
 // (the log grows past SQLite's default threshold), and one maintenance tick between commands lets the next
 // write start the log over.
 func TestCheckpointRestartsLog(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{MaintenanceInterval: time.Hour}) // the tick is run by hand below
+	e := startServer(t, Options{MaintenanceInterval: time.Hour}) // the tick is run by hand below
 	c := connect(t, e.URI()).Database("order").Collection("orders")
 	ctx := t.Context()
 	pad := strings.Repeat("x", 3000)

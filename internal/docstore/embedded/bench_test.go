@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// The benchmarks below measure one command at a time through one Store on [Embedded.URI], as a service
+// The benchmarks below measure one command at a time through one Store on [Server.URI], as a service
 // in the process of the embedded store sends them, on collections of 1k and 100k documents. Besides the
 // time, they report cpu-ns/op: the CPU time of the whole process (driver, FerretDB, SQLite, garbage
 // collector) per command, which is what a command costs the machine, and which the load of other processes
@@ -58,7 +58,7 @@ func benchOn(b *testing.B, coll string, doc func(id string, i int) bson.D,
 ) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("docs=%dk", n/1000), func(b *testing.B) {
-			e := startEmbedded(b, EmbeddedOptions{})
+			e := startServer(b, Options{})
 			c := connect(b, e.URI()).Database("bench").Collection(coll)
 			ids := seed(b, e, c, n, doc)
 			cpu0, ok := cputime.Process()
@@ -76,7 +76,7 @@ func benchOn(b *testing.B, coll string, doc func(id string, i int) bson.D,
 func scattered(ids []string, i int) string { return ids[(i*7919)%len(ids)] }
 
 // seed inserts n documents made by doc in batches, making sure the _id index exists first.
-func seed(b *testing.B, e *Embedded, c *mongo.Collection, n int, doc func(id string, i int) bson.D) []string {
+func seed(b *testing.B, e *Server, c *mongo.Collection, n int, doc func(id string, i int) bson.D) []string {
 	b.Helper()
 	ctx := b.Context()
 	if err := c.Database().CreateCollection(ctx, c.Name()); err != nil {
@@ -152,7 +152,7 @@ func orderDoc(id string, i int) bson.D {
 func BenchmarkUpdateBatch(b *testing.B) {
 	for _, k := range []int{0, 1, 4, 8} {
 		b.Run(fmt.Sprintf("statements=%d", k), func(b *testing.B) {
-			e := startEmbedded(b, EmbeddedOptions{})
+			e := startServer(b, Options{})
 			c := connect(b, e.URI()).Database("bench").Collection("products")
 			ids := seed(b, e, c, 1_000, productDoc)
 			inc := bson.M{"$inc": bson.M{"stock": 1}}

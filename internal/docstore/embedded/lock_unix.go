@@ -1,6 +1,6 @@
 //go:build unix
 
-package docstore
+package embedded
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"syscall"
 )
 
-// lockFileName is the file in the data directory that an [Embedded] holds an exclusive flock on.
+// lockFileName is the file in the data directory that a [Server] holds an exclusive flock on.
 const lockFileName = "docstore.lock"
 
 // dirLock is an exclusive lock on a data directory. Two embedded servers on one directory would be two
@@ -19,7 +19,7 @@ type dirLock struct {
 	f *os.File
 }
 
-// lockDir takes the lock on dir without waiting; it fails if another Embedded, in this process or another,
+// lockDir takes the lock on dir without waiting; it fails if another Server, in this process or another,
 // holds it. The kernel releases the lock if the process dies.
 func lockDir(dir string) (*dirLock, error) {
 	path := filepath.Join(dir, lockFileName)

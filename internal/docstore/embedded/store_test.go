@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"context"
@@ -12,12 +12,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // TestConditionalDecrementIsAtomic is FerretDB issue #3040 as measured: 200 concurrent conditional
 // decrements of a stock of 20 through one Store must sell exactly 20.
 func TestConditionalDecrementIsAtomic(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{})
+	e := startServer(t, Options{})
 	c := connect(t, e.URI()).Database("product").Collection("products")
 	ctx := t.Context()
 	if _, err := c.InsertOne(ctx, bson.M{"_id": "p1", "stock": int64(20)}); err != nil {
@@ -66,7 +68,7 @@ func TestConditionalDecrementIsAtomic(t *testing.T) {
 // TestConcurrentUniqueInserts checks that of concurrent inserts of one key, of _id or of a unique index,
 // exactly one succeeds and the others are duplicate-key errors.
 func TestConcurrentUniqueInserts(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{})
+	e := startServer(t, Options{})
 	db := connect(t, e.URI()).Database("user")
 	ctx := t.Context()
 	users := db.Collection("users")
@@ -103,7 +105,7 @@ func TestConcurrentUniqueInserts(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case IsDuplicateKey(err):
+				case docstore.IsDuplicateKey(err):
 					dup++
 				default:
 					t.Errorf("insert: %v", err)
@@ -118,7 +120,7 @@ func TestConcurrentUniqueInserts(t *testing.T) {
 
 // TestIsDuplicateKey checks every way FerretDB reports a unique-key violation, and that other errors are not one.
 func TestIsDuplicateKey(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{})
+	e := startServer(t, Options{})
 	db := connect(t, e.URI()).Database("user")
 	c := db.Collection("users")
 	ctx := t.Context()
@@ -164,7 +166,7 @@ func TestIsDuplicateKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := IsDuplicateKey(tt.err); got != tt.want {
+			if got := docstore.IsDuplicateKey(tt.err); got != tt.want {
 				t.Errorf("IsDuplicateKey(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
@@ -186,7 +188,7 @@ func TestOpenEmbedded(t *testing.T) {
 	if _, err = s.Database("order").Collection("orders").InsertOne(ctx, bson.M{"_id": "o1", "status": "Pending"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = StartEmbedded(ctx, EmbeddedOptions{DataDir: dir}); err == nil {
+	if _, err = Start(ctx, Options{DataDir: dir}); err == nil {
 		t.Error("a second embedded store started on a directory in use")
 	}
 	if err = s.Close(ctx); err != nil {
@@ -218,7 +220,7 @@ func TestOpenEmbedded(t *testing.T) {
 
 // TestEmbeddedURI checks that the URI handed out carries the client options the embedded store needs.
 func TestEmbeddedURI(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{Addr: "localhost:0"})
+	e := startServer(t, Options{Addr: "localhost:0"})
 	u, err := url.Parse(e.TCPURI())
 	if err != nil {
 		t.Fatal(err)
@@ -244,20 +246,20 @@ func TestConfigErrors(t *testing.T) {
 		run  func() error
 	}{
 		{"Open without URI nor data directory", func() error { _, err := Open(ctx, Config{}, nil); return err }},
-		{"Connect with an empty URI", func() error { _, err := Connect(ctx, "", nil); return err }},
-		{"Connect with a bad URI", func() error { _, err := Connect(ctx, "postgres://x", nil); return err }},
+		{"Connect with an empty URI", func() error { _, err := docstore.Connect(ctx, "", nil); return err }},
+		{"Connect with a bad URI", func() error { _, err := docstore.Connect(ctx, "postgres://x", nil); return err }},
 		{"Open with a bad URI", func() error { _, err := Open(ctx, Config{URI: "mongodb://"}, nil); return err }},
-		{"StartEmbedded without data directory", func() error { _, err := StartEmbedded(ctx, EmbeddedOptions{}); return err }},
-		{"StartEmbedded on a public address", func() error {
-			_, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, Addr: "0.0.0.0:0"})
+		{"Start without data directory", func() error { _, err := Start(ctx, Options{}); return err }},
+		{"Start on a public address", func() error {
+			_, err := Start(ctx, Options{DataDir: dir, Addr: "0.0.0.0:0"})
 			return err
 		}},
-		{"StartEmbedded on a malformed address", func() error {
-			_, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, Addr: "127.0.0.1"})
+		{"Start on a malformed address", func() error {
+			_, err := Start(ctx, Options{DataDir: dir, Addr: "127.0.0.1"})
 			return err
 		}},
-		{"StartEmbedded with a negative interval", func() error {
-			_, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, MaintenanceInterval: -time.Second})
+		{"Start with a negative interval", func() error {
+			_, err := Start(ctx, Options{DataDir: dir, MaintenanceInterval: -time.Second})
 			return err
 		}},
 	}
@@ -269,7 +271,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	// None of them may have kept the directory.
-	e := startEmbedded(t, EmbeddedOptions{DataDir: dir})
+	e := startServer(t, Options{DataDir: dir})
 	if err := e.Close(); err != nil {
 		t.Error(err)
 	}
@@ -277,7 +279,7 @@ func TestConfigErrors(t *testing.T) {
 
 // TestConnectToRunningStore checks Connect on its own, as a service in another process would use it.
 func TestConnectToRunningStore(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{})
+	e := startServer(t, Options{})
 	s := connect(t, e.URI())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -299,8 +301,8 @@ func TestReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.client == s.client {
-		t.Fatal("the Reader shares the Store's client")
+	if r == s {
+		t.Fatal("the Reader is the Store itself")
 	}
 	if _, err := s.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,8 @@
 //go:build !unix
 
-package docstore
+package embedded
 
-// dirLock does nothing on systems without flock: there, keeping one Embedded per data directory is up to
+// dirLock does nothing on systems without flock: there, keeping one Server per data directory is up to
 // the operator.
 type dirLock struct{}
 

@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // testLogger sends records to the test log, so they show only for failing tests or with -v.
@@ -24,8 +26,8 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startEmbedded starts an embedded store in a temporary directory and stops it when the test ends.
-func startEmbedded(tb testing.TB, opts EmbeddedOptions) *Embedded {
+// startServer starts an embedded store in a temporary directory and stops it when the test ends.
+func startServer(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if opts.DataDir == "" {
 		opts.DataDir = tb.TempDir()
@@ -33,22 +35,22 @@ func startEmbedded(tb testing.TB, opts EmbeddedOptions) *Embedded {
 	if opts.Logger == nil {
 		opts.Logger = testLogger(tb)
 	}
-	e, err := StartEmbedded(tb.Context(), opts)
+	e, err := Start(tb.Context(), opts)
 	if err != nil {
-		tb.Fatalf("StartEmbedded: %v", err)
+		tb.Fatalf("Start: %v", err)
 	}
 	tb.Cleanup(func() {
 		if err := e.Close(); err != nil {
-			tb.Errorf("Embedded.Close: %v", err)
+			tb.Errorf("Server.Close: %v", err)
 		}
 	})
 	return e
 }
 
 // connect makes a Store for uri and closes it when the test ends (before the server it uses stops).
-func connect(tb testing.TB, uri string) *Store {
+func connect(tb testing.TB, uri string) *docstore.Store {
 	tb.Helper()
-	s, err := Connect(tb.Context(), uri, testLogger(tb))
+	s, err := docstore.Connect(tb.Context(), uri, testLogger(tb))
 	if err != nil {
 		tb.Fatalf("Connect: %v", err)
 	}
@@ -63,7 +65,7 @@ func connect(tb testing.TB, uri string) *Store {
 }
 
 // openSQLiteFile opens the SQLite file of database dbName in e's data directory, as FerretDB's neighbor.
-func openSQLiteFile(tb testing.TB, e *Embedded, dbName string) *sql.DB {
+func openSQLiteFile(tb testing.TB, e *Server, dbName string) *sql.DB {
 	tb.Helper()
 	db, err := openSQLite(filepath.Join(e.dir, dbName+sqliteFileExt))
 	if err != nil {

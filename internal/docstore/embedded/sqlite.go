@@ -1,4 +1,4 @@
-package docstore
+package embedded
 
 import (
 	"context"
@@ -54,7 +54,7 @@ const (
 const (
 	// pragmaSynchronous: in WAL mode, NORMAL syncs the log at checkpoints rather than at every commit. A commit
 	// survives a crash of the process; a power loss or OS crash may lose the last commits, never the database.
-	// Measured here: an update by _id takes 1 ms instead of 2 ms with FULL, SQLite's default.
+	// It halves the cost of an update (docs/docstore.md).
 	pragmaSynchronous = "synchronous(normal)"
 
 	// pragmaAutocheckpoint leaves checkpoints to the maintenance ticker (see checkpoint).
@@ -71,9 +71,8 @@ const (
 	// With SQLite's default temp_store, that journal stays in memory only up to 64 KiB and starts with one
 	// 64 KiB chunk, which the SQLite FerretDB uses (modernc.org/sqlite: SQLite translated to Go, with its own
 	// C library) takes from the OS: one mmap and three munmap system calls per update (strace). With
-	// temp_store(memory) the journal grows in 1 KiB chunks from the ordinary heap. Measured here (600-byte
-	// documents, update by _id with $set, one client): an update took 0.88–0.93 ms instead of 1.13–1.17 ms;
-	// an insert (no statement journal) 0.44 ms either way.
+	// temp_store(memory) the journal grows in 1 KiB chunks from the ordinary heap, and an update costs a
+	// fifth less (docs/docstore.md).
 	pragmaTempStore = "temp_store(memory)"
 )
 
@@ -91,10 +90,10 @@ type sqliteFile struct {
 // appear whenever any client first writes to them, from this process or another one served by this server.
 // The code that owns the SQLite files therefore keeps them indexed: once at start (existing tables), on demand
 // (this method), and at each maintenance tick, which costs one small query per database file, so a table
-// created by a client elsewhere is indexed within [EmbeddedOptions.MaintenanceInterval], while it is still
+// created by a client elsewhere is indexed within [Options.MaintenanceInterval], while it is still
 // small (until then its _id lookups scan the few rows it has). Creating the index takes FerretDB's write lock
 // briefly (FerretDB waits for it, busy_timeout) and is done once per table; SQLite drops it with the table.
-func (e *Embedded) EnsureIndexes(ctx context.Context) error {
+func (e *Server) EnsureIndexes(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.refreshFiles(); err != nil {
@@ -111,7 +110,7 @@ func (e *Embedded) EnsureIndexes(ctx context.Context) error {
 
 // maintain runs one maintenance tick: index new tables, then checkpoint every write-ahead log.
 // The caller holds e.mu.
-func (e *Embedded) maintain(ctx context.Context) error {
+func (e *Server) maintain(ctx context.Context) error {
 	if err := e.refreshFiles(); err != nil {
 		return err
 	}
@@ -132,16 +131,15 @@ func (e *Embedded) maintain(ctx context.Context) error {
 // every frame, while no reader uses the log. Checkpointing at commit (SQLite's default) does not get there on
 // a busy FerretDB database: an update keeps its read open while it writes, so the frames just written can
 // never be copied at that moment, every later commit tries again, and the log grows without end while commits
-// get slower (measured: 12 KB of log per update, 2.6 ms instead of 1 ms an update). So FerretDB's
+// get slower. So FerretDB's
 // connections do not checkpoint (wal_autocheckpoint(0)) and this runs at every maintenance tick instead:
 //   - a PASSIVE checkpoint copies what it can without waiting for or blocking anyone;
 //   - once the log is past restartFrames, a FULL checkpoint holds off writers for a moment (at most
 //     checkpointBusyTimeout to get the write lock) to copy the few frames committed meanwhile, so the log is
 //     complete and the next write can start it over. That works whenever the checkpoint lands between
 //     commands or during an insert or a read; during an update it does not, and a later tick tries again.
-//     Under an unbroken stream of updates the log keeps growing until the first pause or other command
-//     (measured: the log stays under 6 MB for inserts and for inserts mixed with reads; it grows by 12 KB an
-//     update while nothing but updates arrive back to back), then journal_size_limit shrinks the file.
+//     Under an unbroken stream of updates the log keeps growing until the first pause or other command,
+//     then journal_size_limit shrinks the file (docs/docstore.md).
 func checkpoint(ctx context.Context, name string, db *sql.DB) error {
 	var busy, logFrames, copied int
 	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied); err != nil {
@@ -165,7 +163,7 @@ func checkpoint(ctx context.Context, name string, db *sql.DB) error {
 }
 
 // ensureIndexes creates the missing _id expression indexes in one database file.
-func (e *Embedded) ensureIndexes(ctx context.Context, name string, db *sql.DB) error {
+func (e *Server) ensureIndexes(ctx context.Context, name string, db *sql.DB) error {
 	tables, err := tablesWithoutIDIndex(ctx, db)
 	if err != nil {
 		return fmt.Errorf("docstore: ensure _id indexes in %s: %w", name, err)
@@ -224,7 +222,7 @@ func tablesWithoutIDIndex(ctx context.Context, db *sql.DB) ([]string, error) {
 // refreshFiles makes e.files hold one connection to each database file now in the data directory: it opens
 // new files, and closes the connections of files that were removed or replaced (a dropped database made
 // again). The caller holds e.mu.
-func (e *Embedded) refreshFiles() error {
+func (e *Server) refreshFiles() error {
 	entries, err := os.ReadDir(e.dir)
 	if err != nil {
 		return fmt.Errorf("docstore: list data directory: %w", err)
@@ -270,7 +268,7 @@ func (e *Embedded) refreshFiles() error {
 }
 
 // closeFiles closes every connection of this package. The caller holds e.mu.
-func (e *Embedded) closeFiles() error {
+func (e *Server) closeFiles() error {
 	var errs []error
 	for name, f := range e.files {
 		if err := f.db.Close(); err != nil {

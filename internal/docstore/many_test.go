@@ -1,0 +1,157 @@
+package docstore_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
+)
+
+// manyUpdater returns a fresh collection of an embedded store with documents a, b and c ({n: 1}, {n: 2},
+// {n: 3}), an Updater of its database in mode m, and the Recorder of the client's commands, reset.
+func manyUpdater(t *testing.T, m docstoretest.Mode) (*mongo.Collection, *docstore.Updater, *docstoretest.Recorder) {
+	t.Helper()
+	client, rec := docstoretest.Start(t)
+	coll := client.Database("many").Collection("docs")
+	if _, err := coll.InsertMany(t.Context(), []any{
+		bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}},
+		bson.D{{Key: "_id", Value: "b"}, {Key: "n", Value: 2}},
+		bson.D{{Key: "_id", Value: "c"}, {Key: "n", Value: 3}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := docstore.NewUpdater(t.Context(), coll.Database(), m.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	return coll, u, rec
+}
+
+// TestEnsureIndexes: on MongoDB every index is created; on the embedded store only the unique one, and a
+// secondary index that is not unique is dropped. The unique index holds in both modes.
+func TestEnsureIndexes(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		coll, u, _ := manyUpdater(t, m)
+		ctx := t.Context()
+		if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "old", Value: 1}},
+			Options: options.Index().SetName("old")}); err != nil {
+			t.Fatal(err)
+		}
+		models := []mongo.IndexModel{
+			{Keys: bson.D{{Key: "n", Value: 1}}, Options: options.Index().SetName("n")},
+			{Keys: bson.D{{Key: "code", Value: 1}}, Options: options.Index().SetName("code").SetUnique(true).SetSparse(true)},
+		}
+		for range 2 { // a restart finds them
+			if err := u.EnsureIndexes(ctx, coll, models); err != nil {
+				t.Fatal(err)
+			}
+		}
+		specs, err := coll.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range specs {
+			names = append(names, s.Name)
+		}
+		slices.Sort(names)
+		want := "[_id_ code]"
+		if !m.Serial() {
+			want = "[_id_ code n old]"
+		}
+		if fmt.Sprint(names) != want {
+			t.Errorf("indexes %v, want %s", names, want)
+		}
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "d"}, {Key: "code", Value: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "e"}, {Key: "code", Value: "x"}}); !docstore.IsDuplicateKey(err) {
+			t.Errorf("a second document with code x: %v, want a duplicate key", err)
+		}
+	})
+}
+
+// TestFindByIDs: the documents among the ids, each once, in both modes; on the embedded store by _id alone
+// and, once read, from memory; on MongoDB in one find.
+func TestFindByIDs(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		coll, u, rec := manyUpdater(t, m)
+		ctx := t.Context()
+		for round := range 2 {
+			docs, err := u.FindByIDs(ctx, coll, []any{"c", "zz", "a", "c"}, bson.D{{Key: "n", Value: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range docs {
+				got = append(got, fmt.Sprint(d.Lookup("_id").StringValue(), "=", d.Lookup("n").Int32()))
+			}
+			slices.Sort(got)
+			if fmt.Sprint(got) != "[a=1 c=3]" {
+				t.Errorf("round %d: %v, want [a=1 c=3]", round, got)
+			}
+		}
+		cmds := rec.Commands("many", "docs")
+		if m.Serial() {
+			rec.AssertIDOnly(t, "many", "docs")
+			if len(cmds) != 4 { // c, zz, a; then zz again
+				t.Errorf("commands %v, want 4 finds by _id", cmds)
+			}
+		} else if len(cmds) != 2 {
+			t.Errorf("commands %v, want one find a round", cmds)
+		}
+		if docs, err := u.FindByIDs(ctx, coll, nil, nil); err != nil || len(docs) != 0 {
+			t.Errorf("no ids: %v, %v", docs, err)
+		}
+		if _, err := u.FindByIDs(ctx, coll, []any{"a", 42}, nil); err == nil {
+			t.Error("an integer _id: no error")
+		}
+	})
+}
+
+// TestUpdateEach: each update applies if its guard matches, whatever the others do, in both modes; a bad
+// guard is refused.
+func TestUpdateEach(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		coll, u, rec := manyUpdater(t, m)
+		ctx := t.Context()
+		inc := bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 10}}}}
+		matched, err := u.UpdateEach(ctx, coll, []docstore.Update{
+			{ID: "a", Guard: bson.D{{Key: "n", Value: bson.D{{Key: "$gte", Value: 1}}}}, Change: inc},
+			{ID: "b", Guard: bson.D{{Key: "n", Value: bson.D{{Key: "$gte", Value: 5}}}}, Change: inc}, // no match
+			{ID: "zz", Change: inc}, // missing
+			{ID: "c", Change: inc},
+		})
+		if err != nil || matched != 2 {
+			t.Fatalf("UpdateEach = %d, %v; want 2", matched, err)
+		}
+		for id, want := range map[string]int32{"a": 11, "b": 2, "c": 13} {
+			var d struct{ N int32 }
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil || d.N != want {
+				t.Errorf("%s: n = %d (%v), want %d", id, d.N, err, want)
+			}
+		}
+		if !m.Serial() {
+			if cmds := rec.Commands("many", "docs"); len(cmds) == 0 || cmds[0].Name != "update" || len(cmds[0].Filters) != 4 {
+				t.Errorf("commands %v, want one update of four statements first", cmds)
+			}
+		} else {
+			rec.AssertIDOnly(t, "many", "docs")
+		}
+		if n, err := u.UpdateEach(ctx, coll, nil); n != 0 || err != nil {
+			t.Errorf("no updates: %d, %v", n, err)
+		}
+		_, err = u.UpdateEach(ctx, coll, []docstore.Update{{ID: "a", Guard: bson.D{{Key: "$or", Value: bson.A{}}}, Change: inc}})
+		if err == nil || errors.Is(err, docstore.ErrNoMatch) {
+			t.Errorf("a guard with $or: %v, want it refused", err)
+		}
+	})
+}
