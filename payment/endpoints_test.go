@@ -59,10 +59,10 @@ func (p *switchProcessor) Charge(ctx context.Context, req ChargeRequest) (Charge
 	return p.Processor.Charge(ctx, req)
 }
 
-// LoggingMiddleware returns a Service that calls the observed endpoints (NewSet) of the service it is given,
+// observedService returns a Service that calls the observed endpoints (NewSet) of the service it is given,
 // logging on logger. It keeps the old middleware's name for store_test.go's TestSecretsNeverStoredOrLogged,
 // which reads the log lines of the calls it makes, now the endpoints' lines.
-func LoggingMiddleware(logger *slog.Logger) func(Service) Service {
+func observedService(logger *slog.Logger) func(Service) Service {
 	return func(inner Service) Service { return endpointService{set: NewSet(inner, nil, logger, nil)} }
 }
 
@@ -170,7 +170,7 @@ func TestObservedEndpointsNeverLogCardData(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store := newMemStore()
-	svc := LoggingMiddleware(logger)(newTestService(t, store, NewSimulator(SimulatorOptions{})))
+	svc := observedService(logger)(newTestService(t, store, NewSimulator(SimulatorOptions{})))
 	ctx := context.Background()
 	for i, n := range []string{number, "4242 4242 4242 4242", "4242-4242-4242-4241", TestCardStolen} {
 		r := cardRequest(fmt.Sprintf("order-%d", i), n)

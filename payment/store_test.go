@@ -233,7 +233,7 @@ func TestSecretsNeverStoredOrLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := LoggingMiddleware(logger)(inner)
+	svc := observedService(logger)(inner)
 	ctx := context.Background()
 
 	withSecrets := func(orderID, number string) PaymentRequest {
