@@ -179,11 +179,15 @@ func (s *Orders) process(ctx context.Context, w *Work, o Order, items []Item, pa
 			to, ch.Outbox = StatusPaymentProcessed, Outbox{Notify: &Notification{To: o.Customer.Email, UserID: o.Customer.UserID}}
 		}
 		done, terr := s.settle(ctx, w, o.ID, to, ch, false)
-		if terr != nil {
-			if errors.Is(terr, ErrStaleStatus) {
-				return Order{}, fmt.Errorf("%w: order %s became %s while its payment was approved; the payment will be refunded",
-					ErrIllegalTransition, o.ID, done.Status)
-			}
+		switch {
+		case errors.Is(terr, ErrStaleStatus) && (done.Status == StatusPaymentFailed || done.Status == StatusPaymentCancelled):
+			return Order{}, fmt.Errorf("%w: order %s became %s while its payment was approved; the payment will be refunded",
+				ErrIllegalTransition, o.ID, done.Status)
+		case errors.Is(terr, ErrStaleStatus):
+			// Another holder of its work (a sweep past this handler's hold)
+			// settled it paid, from this same payment: it stands paid.
+			return done, nil
+		case terr != nil:
 			return Order{}, terr
 		}
 		return done, nil

@@ -141,6 +141,33 @@ func TestApprovedPaymentOfFailedOrderIsRefunded(t *testing.T) {
 	}
 }
 
+// TestApprovedPaymentOfOrderPaidElsewhere: an order settled paid elsewhere
+// while its handler's payment was in flight (a sweep, from the same
+// payment) is answered as it stands, not as a failure: the customer was
+// charged once and the order goes on to delivery.
+func TestApprovedPaymentOfOrderPaidElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, settled := range []Status{StatusPaymentProcessed, StatusDeliveryStarted} {
+		t.Run(string(settled), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.payments.decide = func(req PaymentRequest) (*Payment, error) {
+				o, _ := e.store.Get(t.Context(), req.OrderID)
+				o.Status = settled
+				e.store.set(o)
+				return approve(req)
+			}
+			o, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+			if err != nil || o.Status != settled {
+				t.Fatalf("CreateOrder: %v %s, want the order as it stands (%s)", err, o.Status, settled)
+			}
+			if len(e.payments.refunds) != 0 || o.Outbox.Refund {
+				t.Errorf("refunds %v, outbox %+v: want none", e.payments.refunds, o.Outbox)
+			}
+		})
+	}
+}
+
 func TestOutboxRetriesWithBackoff(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
