@@ -39,8 +39,8 @@ type Service interface {
 	// reports replayed when an earlier request with the same idempotency key
 	// made the order, which it then returns as it stands.
 	CreateOrder(ctx context.Context, userID string, req NewOrder) (o Order, replayed bool, err error)
-	// DeliveryStarted moves a paid order to StatusDeliveryStarted and drops
-	// its payment notification if still due; repeating it is harmless.
+	// DeliveryStarted moves a paid order to StatusDeliveryStarted; a payment
+	// notification still due is still sent. Repeating it is harmless.
 	DeliveryStarted(ctx context.Context, orderID string) (Order, error)
 	// DeliveryDone moves an order whose delivery started to
 	// StatusDeliveryDone (it was delivered); repeating it is harmless.

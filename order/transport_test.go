@@ -373,7 +373,7 @@ func TestGRPCCreateAndRead(t *testing.T) {
 	_, err = tr.client.ListOrders(tr.grpcCtx(t, alice), &orderv1.ListOrdersRequest{PageToken: "x"})
 	wantCode(t, err, codes.InvalidArgument)
 
-	// DeliveryStarted (no token: the notification service calls it).
+	// DeliveryStarted (no token: an operator's call, GRPCAccess decides).
 	d, err := tr.client.DeliveryStarted(t.Context(), &orderv1.DeliveryStartedRequest{Id: o.GetId()})
 	if err != nil || d.GetOrder().GetStatus() != orderv1.OrderStatus_ORDER_STATUS_DELIVERY_STARTED {
 		t.Errorf("DeliveryStarted: %v %v", d, err)
