@@ -67,8 +67,8 @@ func FuzzCreateOrderHTTP(f *testing.F) {
 // validation, the service on fakes, shared as in FuzzCreateOrderHTTP) with
 // any request built from the arguments: productIDs split at ",", one item (itemID, quantity) unless
 // itemID is empty, address fields split at "|", any payment method number,
-// card fields split at "|"; then GetOrder and DeliveryStarted with itemID as
-// the order id and ListOrders with quantity as page size and key as page
+// card fields split at "|"; then GetOrder, DeliveryStarted and DeliveryDone
+// with itemID as the order id and ListOrders with quantity as page size and key as page
 // token. No status is ever Internal or Unknown: every refusal is a client
 // error code. Seeds: the f.Add calls and testdata/fuzz/FuzzGRPCValidators.
 func FuzzGRPCValidators(f *testing.F) {
@@ -109,6 +109,8 @@ func FuzzGRPCValidators(f *testing.F) {
 		clientCode(t, "ListOrders", err)
 		_, err = srv.DeliveryStarted(ctx, &orderv1.DeliveryStartedRequest{Id: itemID})
 		clientCode(t, "DeliveryStarted", err)
+		_, err = srv.DeliveryDone(ctx, &orderv1.DeliveryDoneRequest{Id: itemID})
+		clientCode(t, "DeliveryDone", err)
 	})
 }
 

@@ -546,6 +546,69 @@ func TestServiceOnEmbeddedStore(t *testing.T) {
 	}
 }
 
+// TestDeliveryDoneOnEmbeddedStore: on the real store, an operator's
+// DeliveryStarted and DeliveryDone while the worker sends the payment
+// notification win over the worker's own transition, which then only clears
+// the notification; the order ends DeliveryDone with nothing due and no work
+// entry. Concurrent DeliveryDone calls all answer the order, recorded once.
+func TestDeliveryDoneOnEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	store := newTestMongoStore(t)
+	svc, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now, NotifyWithin: -1, RecordStatus: e.statuses.record}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := svc.CreateOrder(t.Context(), alice, validOrder())
+	if err != nil || o.Status != StatusPaymentProcessed || o.Outbox.Notify == nil {
+		t.Fatalf("CreateOrder: %v %s %+v, want PaymentProcessed with the notification due", err, o.Status, o.Outbox)
+	}
+	if _, err := svc.DeliveryDone(t.Context(), o.ID); !errors.Is(err, ErrIllegalTransition) {
+		t.Errorf("DeliveryDone of a PaymentProcessed order: %v, want ErrIllegalTransition", err)
+	}
+	e.notifier.onSend = func(id string) {
+		if _, err := svc.DeliveryStarted(t.Context(), id); err != nil {
+			t.Errorf("DeliveryStarted: %v", err)
+		}
+		if d, err := svc.DeliveryDone(t.Context(), id); err != nil || d.Status != StatusDeliveryDone || d.Outbox.Notify == nil {
+			t.Errorf("DeliveryDone during the send: %v %s %+v, want DeliveryDone with the notification still due", err, d.Status, d.Outbox)
+		}
+	}
+	svc.DoDueWork(t.Context())
+	stored, err := store.Get(t.Context(), o.ID)
+	if err != nil || stored.Status != StatusDeliveryDone || !stored.Outbox.Empty() {
+		t.Fatalf("after the worker: %v %s %+v, want DeliveryDone with nothing due", err, stored.Status, stored.Outbox)
+	}
+	if _, err := store.GetWork(t.Context(), o.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("work entry of a delivered order: %v, want none", err)
+	}
+	if got := e.notifier.sentOrders(); len(got) != 1 {
+		t.Errorf("sent %v, want one notification", got)
+	}
+
+	e.notifier.onSend = nil
+	second, _, err := svc.CreateOrder(t.Context(), alice, validOrder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.DoDueWork(t.Context())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if d, err := svc.DeliveryDone(t.Context(), second.ID); err != nil || d.Status != StatusDeliveryDone {
+				t.Errorf("concurrent DeliveryDone: %v %s", err, d.Status)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.statuses.count(StatusDeliveryDone); n != 2 {
+		t.Errorf("DeliveryDone recorded %d times, want once per order: %v", n, e.statuses.log)
+	}
+	if _, err := svc.DeliveryDone(t.Context(), "unknown"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown order: %v, want ErrNotFound", err)
+	}
+}
+
 func ids(orders []Order) string {
 	s := make([]string, len(orders))
 	for i, o := range orders {

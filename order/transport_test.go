@@ -510,6 +510,8 @@ func TestHTTPDeliveryDone(t *testing.T) {
 		{"admin again", admin, "started", http.StatusOK, ""},
 		{"not started", admin, "paid", http.StatusConflict, "failed_precondition"},
 		{"unknown order", admin, "nope", http.StatusNotFound, "not_found"},
+		{"blank id", admin, "%20", http.StatusBadRequest, "invalid_argument"},
+		{"huge id", admin, strings.Repeat("x", 10000), http.StatusBadRequest, "invalid_argument"},
 	} {
 		a := tr.do(t, http.MethodPost, "/order/"+tc.id+"/delivered", tr.tokens[tc.user], "", nil)
 		if a.status != tc.wantStatus {
@@ -552,5 +554,7 @@ func TestGRPCDeliveryDone(t *testing.T) {
 	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: "nope"})
 	wantCode(t, err, codes.NotFound)
 	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{})
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: strings.Repeat("x", 10000)})
 	wantCode(t, err, codes.InvalidArgument)
 }
