@@ -25,7 +25,9 @@ import (
 
 // TestInternalGRPCNeedsServiceIdentity: the calls of kitshop issue 15, made
 // with grpcurl and no credential, are refused by the running shop; a token of
-// the wrong service is denied; the shop made its key in -data-dir, 0600.
+// the wrong service is denied; the operator's calls (DeliveryStarted,
+// DeliveryDone) pass for the operator only; the shop made its key in
+// -data-dir, 0600.
 func TestInternalGRPCNeedsServiceIdentity(t *testing.T) {
 	sys := startSystem(t)
 	keyFile := filepath.Join(sys.dataDir, svcauth.KeyFileName)
@@ -64,6 +66,7 @@ func TestInternalGRPCNeedsServiceIdentity(t *testing.T) {
 		userv1.UserService_GetUserInfo_FullMethodName,
 		notificationv1.NotificationService_SendPaymentNotification_FullMethodName,
 		orderv1.OrderService_DeliveryStarted_FullMethodName,
+		orderv1.OrderService_DeliveryDone_FullMethodName,
 	} {
 		if got := call(m, ""); got != codes.Unauthenticated {
 			t.Errorf("%s without credential: %v, want Unauthenticated", m, got)
@@ -72,8 +75,16 @@ func TestInternalGRPCNeedsServiceIdentity(t *testing.T) {
 			t.Errorf("%s as the payment service: %v, want PermissionDenied", m, got)
 		}
 	}
-	// The operator may move an order; this one does not exist.
-	if got := call(orderv1.OrderService_DeliveryStarted_FullMethodName, svcauth.Operator); got == codes.Unauthenticated || got == codes.PermissionDenied {
-		t.Errorf("DeliveryStarted as the operator: %v", got)
+	// The operator may move an order, and only the operator: the guard lets
+	// the call through to the service, which refuses its empty id.
+	for _, m := range []string{orderv1.OrderService_DeliveryStarted_FullMethodName, orderv1.OrderService_DeliveryDone_FullMethodName} {
+		if got := call(m, svcauth.Operator); got != codes.InvalidArgument {
+			t.Errorf("%s as the operator: %v, want InvalidArgument (past the guard, no order id)", m, got)
+		}
+		for _, svc := range []string{config.Order, config.Notification} {
+			if got := call(m, svc); got != codes.PermissionDenied {
+				t.Errorf("%s as the %s service: %v, want PermissionDenied", m, svc, got)
+			}
+		}
 	}
 }
