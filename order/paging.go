@@ -7,6 +7,12 @@ import (
 	"fmt"
 )
 
+// The page sizes of ListOrders.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
 // ListOrders pages through userID's orders, newest first. pageSize 0 means
 // DefaultPageSize; more than MaxPageSize is MaxPageSize.
 func (s *Orders) ListOrders(ctx context.Context, userID string, pageSize int, pageToken string) (Page, error) {

@@ -16,8 +16,6 @@ const (
 	maxKeyLen          = 255
 	maxAddressFieldLen = 200
 	maxPaymentFieldLen = 100
-	DefaultPageSize    = 20
-	MaxPageSize        = 100
 )
 
 // validate checks the request, its payment part at time now, and returns its
