@@ -133,12 +133,21 @@ type Update struct {
 }
 
 // UpdateEach applies each update to its document if its guard matches, whatever happens to the others, and
-// returns how many matched (and were applied). An error of one update does not stop the others; the error
-// returned joins them, and matched then counts the updates known to have applied. On MongoDB they go as one
-// unordered update command with the filters {_id, <guard...>}. On the embedded store each is an
-// [Updater.UpdateByID], its guard checked in the process and its command filtering on _id alone. The guards
-// are checked on both paths, as for UpdateByID.
+// returns how many matched (and were applied). A guard outside the language of UpdateByID or an _id that is
+// not a string or an ObjectID, in any update, is an error before anything is sent, on both backends. Past
+// that, an error of one update does not stop the others; the error returned joins them, and matched then
+// counts the updates known to have applied. On MongoDB they go as one unordered update command with the
+// filters {_id, <guard...>}. On the embedded store each is an [Updater.UpdateByID], its guard checked in the
+// process and its command filtering on _id alone.
 func (u *Updater) UpdateEach(ctx context.Context, coll *mongo.Collection, updates []Update) (int, error) {
+	for _, up := range updates {
+		if _, err := compileGuard(up.Guard); err != nil {
+			return 0, err
+		}
+		if _, err := keyOf(coll, up.ID); err != nil {
+			return 0, fmt.Errorf("docstore: update by _id in %s: %w", coll.Name(), err)
+		}
+	}
 	if len(updates) == 0 {
 		return 0, nil
 	}
@@ -158,12 +167,6 @@ func (u *Updater) UpdateEach(ctx context.Context, coll *mongo.Collection, update
 	}
 	models := make([]mongo.WriteModel, len(updates))
 	for i, up := range updates {
-		if _, err := compileGuard(up.Guard); err != nil {
-			return 0, err
-		}
-		if _, err := keyOf(coll, up.ID); err != nil {
-			return 0, fmt.Errorf("docstore: update by _id in %s: %w", coll.Name(), err)
-		}
 		filter := append(bson.D{{Key: "_id", Value: up.ID}}, up.Guard...)
 		models[i] = mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(up.Change)
 	}
