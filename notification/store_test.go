@@ -228,6 +228,22 @@ func TestMongoStoreHotPathFiltersOnIDOnly(t *testing.T) {
 		t.Fatalf("second MarkSent: %+v, %v", n, err)
 	}
 	rec.AssertIDOnly(t, "notification", collectionName)
+
+	// The mongodb mode really is MongoDB's way: the guard goes in the filter. (Were the store to drop its
+	// Updater options, the mongodb subtests would run the embedded path again, unseen.)
+	db := client.Database("notification_mongodb")
+	if s, err = NewMongoStore(ctx, db, docstore.WithBackend(docstore.MongoDB)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, pendingNotification(testOrder, t0), Lease{Owner: "a", Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Claim(ctx, testOrder, t0, Lease{Owner: "b", Until: t0.Add(time.Minute)}); ok || err != nil {
+		t.Fatalf("mongodb mode: Claim of a held lease: %v, %v", ok, err)
+	}
+	if cmds := rec.Commands(db.Name(), collectionName); !slices.ContainsFunc(cmds, func(c docstoretest.Command) bool { return !c.IDOnly() }) {
+		t.Errorf("mongodb mode: commands %v, want the guarded claim's filter on more than _id", cmds)
+	}
 }
 
 func TestMongoStoreConcurrentInsertAndClaim(t *testing.T) {

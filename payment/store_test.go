@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,20 @@ func TestMongoStoreFiltersOnIDOnly(t *testing.T) {
 		t.Fatalf("refund Transition: %+v, %v", got, err)
 	}
 	rec.AssertIDOnly(t, "payment", CollectionName)
+
+	// The mongodb mode really is MongoDB's way: the guard goes in the filter. (Were the store to drop its
+	// Updater options, the mongodb subtests would run the embedded path again, unseen.)
+	db := client.Database("payment_mongodb")
+	s = newTestMongoStore(t, db, docstore.WithBackend(docstore.MongoDB))
+	if err := s.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, "order-1", StatusPending, Transition{To: StatusApproved, ChargeID: "ch", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if cmds := rec.Commands(db.Name(), CollectionName); !slices.ContainsFunc(cmds, func(c docstoretest.Command) bool { return !c.IDOnly() }) {
+		t.Errorf("mongodb mode: commands %v, want the guarded transition's filter on more than _id", cmds)
+	}
 }
 
 // gatedProcessor holds the first Charge until a second one arrives, so that two callers are sure to

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // noMarks fails the test if any product carries a mark.
@@ -306,7 +308,9 @@ var crashCases = []crashCase{
 
 // TestCrashRecovery kills a call at each step (crashStore), then checks that
 // a new process (a new service after the lease) repairs it exactly, by a
-// repeat of the reservation or by a release.
+// repeat of the reservation or by a release. The calls are sequential, so it
+// runs in the MongoDB mode too: there a repeat's takes are one update command
+// whose matched count leaves out the products already marked.
 func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
 	for _, cc := range crashCases {
@@ -315,6 +319,10 @@ func TestCrashRecovery(t *testing.T) {
 				t.Parallel()
 				forEachStore(t, func(t *testing.T, h harness) {
 					testCrash(t, h, cc, recover)
+				})
+				t.Run("mongodb", func(t *testing.T) {
+					t.Parallel()
+					testCrash(t, mongoHarness(t, docstore.WithBackend(docstore.MongoDB)), cc, recover)
 				})
 			})
 		}

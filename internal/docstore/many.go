@@ -11,61 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// EnsureIndexes gives coll the secondary indexes in models, for the queries they serve on MongoDB, where it
-// creates them all (an index that exists already is accepted: a restart). On the embedded store no query uses
-// a secondary index (rule 2 of the package documentation) and each one makes every write dearer, but a unique
-// index is enforced, atomically: there it creates only the unique ones, and drops every index of coll that is
-// neither _id's nor unique (made by an earlier version, or by the MongoDB mode on the same files).
-func (u *Updater) EnsureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
-	if !u.serial {
-		return createIndexes(ctx, coll, models)
-	}
-	specs, err := coll.Indexes().ListSpecifications(ctx)
-	if err != nil {
-		return fmt.Errorf("docstore: list indexes of %s: %w", coll.Name(), err)
-	}
-	for _, s := range specs {
-		if s.Name == "_id_" || (s.Unique != nil && *s.Unique) {
-			continue
-		}
-		if err := coll.Indexes().DropOne(ctx, s.Name); err != nil {
-			return fmt.Errorf("docstore: drop index %s of %s: %w", s.Name, coll.Name(), err)
-		}
-	}
-	var unique []mongo.IndexModel
-	for _, m := range models {
-		if isUnique(m) {
-			unique = append(unique, m)
-		}
-	}
-	return createIndexes(ctx, coll, unique)
-}
-
-// createIndexes creates the indexes of models, one command each: FerretDB v1 breaks the connection when one
-// createIndexes command re-creates several indexes that exist.
-func createIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
-	for _, m := range models {
-		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("docstore: create index of %s: %w", coll.Name(), err)
-		}
-	}
-	return nil
-}
-
-// isUnique reports whether m declares a unique index.
-func isUnique(m mongo.IndexModel) bool {
-	if m.Options == nil {
-		return false
-	}
-	var o options.IndexOptions
-	for _, set := range m.Options.List() {
-		if set(&o) != nil {
-			return false
-		}
-	}
-	return o.Unique != nil && *o.Unique
-}
-
 // FindByIDs returns the documents of coll whose _id is among ids (strings or ObjectIDs), in no particular
 // order, each once; an id with no document is left out. projection (nil: none) names the fields the caller
 // needs: a document may carry more. On MongoDB it is one find with {_id: {$in: ids}}, served by the _id
@@ -133,12 +78,21 @@ type Update struct {
 }
 
 // UpdateEach applies each update to its document if its guard matches, whatever happens to the others, and
-// returns how many matched (and were applied). An error of one update does not stop the others; the error
-// returned joins them, and matched then counts the updates known to have applied. On MongoDB they go as one
-// unordered update command with the filters {_id, <guard...>}. On the embedded store each is an
-// [Updater.UpdateByID], its guard checked in the process and its command filtering on _id alone. The guards
-// are checked on both paths, as for UpdateByID.
+// returns how many matched (and were applied). A guard outside the language of UpdateByID or an _id that is
+// not a string or an ObjectID, in any update, is an error before anything is sent, on both backends. Past
+// that, an error of one update does not stop the others; the error returned joins them, and matched then
+// counts the updates known to have applied. On MongoDB they go as one unordered update command with the
+// filters {_id, <guard...>}. On the embedded store each is an [Updater.UpdateByID], its guard checked in the
+// process and its command filtering on _id alone.
 func (u *Updater) UpdateEach(ctx context.Context, coll *mongo.Collection, updates []Update) (int, error) {
+	for _, up := range updates {
+		if _, err := compileGuard(up.Guard); err != nil {
+			return 0, err
+		}
+		if _, err := keyOf(coll, up.ID); err != nil {
+			return 0, fmt.Errorf("docstore: update by _id in %s: %w", coll.Name(), err)
+		}
+	}
 	if len(updates) == 0 {
 		return 0, nil
 	}
@@ -158,12 +112,6 @@ func (u *Updater) UpdateEach(ctx context.Context, coll *mongo.Collection, update
 	}
 	models := make([]mongo.WriteModel, len(updates))
 	for i, up := range updates {
-		if _, err := compileGuard(up.Guard); err != nil {
-			return 0, err
-		}
-		if _, err := keyOf(coll, up.ID); err != nil {
-			return 0, fmt.Errorf("docstore: update by _id in %s: %w", coll.Name(), err)
-		}
 		filter := append(bson.D{{Key: "_id", Value: up.ID}}, up.Guard...)
 		models[i] = mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(up.Change)
 	}
