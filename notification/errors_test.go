@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
 	notificationv1 "github.com/kitshop/kitshop/pb/kitshop/notification/v1"
 )
 
@@ -61,19 +62,6 @@ func TestErrorTable(t *testing.T) {
 	}
 }
 
-// repeated returns a part of msg that it says twice (parts are separated by
-// ": "), or "".
-func repeated(msg string) string {
-	seen := map[string]bool{}
-	for part := range strings.SplitSeq(msg, ": ") {
-		if seen[part] {
-			return part
-		}
-		seen[part] = true
-	}
-	return ""
-}
-
 // TestErrorMessagesSayItOnce makes every failure the transports can answer
 // and checks that no message says a part twice (as "invalid argument:
 // invalid argument: x" would).
@@ -118,7 +106,7 @@ func TestErrorMessagesSayItOnce(t *testing.T) {
 		msgs = append(msgs, msg)
 	}
 	for _, msg := range msgs {
-		if part := repeated(msg); part != "" {
+		if part := errtabletest.Repeated(msg); part != "" {
 			t.Errorf("message %q says %q twice", msg, part)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
 	productv1 "github.com/kitshop/kitshop/pb/kitshop/product/v1"
 	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
 )
@@ -19,16 +20,11 @@ import (
 var sentinels = []error{ErrInvalidArgument, ErrNotFound, ErrUserNotFound, ErrProductNotFound, ErrOutOfStock,
 	ErrPaymentDeclined, ErrIdempotencyKeyReused, ErrIllegalTransition, ErrUnavailable}
 
-// saidOnce fails t when msg says a part twice in a row ("x: x: ...") or
-// says the text of one of the sentinels twice.
+// saidOnce fails t when msg says a part twice (errtabletest.SaidOnce) or
+// says the text of one of the sentinels twice, even inside a part.
 func saidOnce(t *testing.T, msg string) {
 	t.Helper()
-	parts := strings.Split(msg, ": ")
-	for i := 1; i < len(parts); i++ {
-		if parts[i] == parts[i-1] || strings.HasPrefix(parts[i], parts[i-1]+":") {
-			t.Errorf("message %q says %q twice", msg, parts[i-1])
-		}
-	}
+	errtabletest.SaidOnce(t, "error", msg)
 	for _, s := range sentinels {
 		if n := strings.Count(msg, s.Error()); n > 1 {
 			t.Errorf("message %q says %q %d times", msg, s.Error(), n)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
 	"github.com/kitshop/kitshop/internal/token"
 	paymentv1 "github.com/kitshop/kitshop/pb/kitshop/payment/v1"
 )
@@ -87,18 +88,6 @@ func TestProcessorUnavailableHidesItsCause(t *testing.T) {
 	}
 }
 
-// repeated returns a part of msg that it says twice (parts are separated by ": "), or "".
-func repeated(msg string) string {
-	seen := map[string]bool{}
-	for part := range strings.SplitSeq(msg, ": ") {
-		if seen[part] {
-			return part
-		}
-		seen[part] = true
-	}
-	return ""
-}
-
 // TestErrorMessagesSayItOnce makes every failure the transports can answer and checks that no message says
 // a part twice (as "not found: not found: x" would).
 func TestErrorMessagesSayItOnce(t *testing.T) {
@@ -146,7 +135,7 @@ func TestErrorMessagesSayItOnce(t *testing.T) {
 		msgs = append(msgs, string(body))
 	}
 	for _, msg := range msgs {
-		if part := repeated(msg); part != "" {
+		if part := errtabletest.Repeated(msg); part != "" {
 			t.Errorf("message %q says %q twice", msg, part)
 		}
 	}

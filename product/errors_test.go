@@ -1,29 +1,13 @@
 package product
 
 import (
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
 	productv1 "github.com/kitshop/kitshop/pb/kitshop/product/v1"
 )
-
-// saidOnce fails the test if a ": "-separated part of msg comes twice, as
-// in "product not found: product not found: nope-9".
-func saidOnce(t *testing.T, what, msg string) {
-	t.Helper()
-	if msg == "" {
-		t.Errorf("%s: empty message", what)
-	}
-	seen := map[string]bool{}
-	for _, part := range strings.Split(msg, ": ") {
-		if seen[part] {
-			t.Errorf("%s: %q says %q twice", what, msg, part)
-		}
-		seen[part] = true
-	}
-}
 
 // TestErrorMessagesSaidOnce checks that the HTTP and gRPC error messages of
 // the business errors state each part once.
@@ -51,7 +35,7 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		if st < 400 || st >= 500 {
 			t.Errorf("%s %s: %d %v, want a client error", c.method, c.path, st, body)
 		}
-		saidOnce(t, c.method+" "+c.path, msg)
+		errtabletest.SaidOnce(t, c.method+" "+c.path, msg)
 	}
 
 	item := func(id string, n int64) []*productv1.StockItem {
@@ -92,6 +76,6 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s succeeded", name)
 		}
-		saidOnce(t, name, status.Convert(err).Message())
+		errtabletest.SaidOnce(t, name, status.Convert(err).Message())
 	}
 }

@@ -13,26 +13,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/token"
 	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
 )
-
-// saidOnce fails the test if a ": "-separated part of msg comes twice, as
-// in "invalid argument: invalid argument: ...".
-func saidOnce(t *testing.T, what, msg string) {
-	t.Helper()
-	if msg == "" {
-		t.Errorf("%s: empty message", what)
-	}
-	seen := map[string]bool{}
-	for _, part := range strings.Split(msg, ": ") {
-		if seen[part] {
-			t.Errorf("%s: %q says %q twice", what, msg, part)
-		}
-		seen[part] = true
-	}
-}
 
 // TestErrorMessagesSaidOnce checks that the HTTP and gRPC error messages of
 // every business error state each part once.
@@ -63,7 +48,7 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		if err := json.Unmarshal(r.body, &e); err != nil || r.status < 400 {
 			t.Fatalf("%s %s: %d %s", c.method, c.path, r.status, r.body)
 		}
-		saidOnce(t, c.method+" "+c.path+" "+e.Error.Code, e.Error.Message)
+		errtabletest.SaidOnce(t, c.method+" "+c.path+" "+e.Error.Code, e.Error.Message)
 	}
 
 	calls := map[string]func() error{
@@ -101,7 +86,7 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s succeeded", name)
 		}
-		saidOnce(t, name, status.Convert(err).Message())
+		errtabletest.SaidOnce(t, name, status.Convert(err).Message())
 	}
 }
 
