@@ -14,7 +14,7 @@ import (
 //
 // FerretDB derives a logger with attributes for every connection and command, and almost none of them ever
 // logs at Warn: WithAttrs and WithGroup are therefore only recorded, and replayed on next for a record that
-// passes (a load test profile showed the eager next.WithAttrs at 2.3% of the process's CPU).
+// passes (why: docs/docstore.md, "Logs").
 type ferretdbLogHandler struct {
 	next slog.Handler
 	with []func(slog.Handler) slog.Handler // WithAttrs and WithGroup calls, in order
