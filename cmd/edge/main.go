@@ -30,6 +30,7 @@ import (
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // name is the edge's "service" label and log name.
@@ -72,7 +73,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 			"base URL of the "+svc+" service's HTTP listener")
 	}
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", defaultUpstreamTimeout, "longest wait for a service's answer to start (504 past it)")
-	s.proc.Register(fs)
+	s.proc.Register(fs, true)
 }
 
 // validate checks the settings and returns the parsed upstream URLs.
@@ -136,23 +137,31 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	tel, err := telemetry.New(ctx, s.proc.Tracing)
+	if err != nil {
+		return err
+	}
+	tp := tel.Provider(name)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	transport := newTransport(s.upstreamTimeout)
+	traced := telemetry.HTTPTransport(transport, tp) // the trace goes on to the services
 	proxies := make(map[string]http.Handler)
 	for svc, u := range targets {
-		proxies[svc] = newProxy(svc, u, transport)
+		proxies[svc] = newProxy(svc, u, traced)
 	}
 	// Readiness is the edge's own: a gateway that went unready whenever one
 	// service did would turn the loss of one route into the loss of all.
 	handler := httpserver.New(edge.New(proxies), httpserver.Options{
-		Logger:       logger,
-		Registerer:   prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
-		Gatherer:     reg,
-		MaxBodyBytes: s.proc.MaxBodyBytes,
+		Logger:         logger,
+		Registerer:     prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
+		Gatherer:       reg,
+		MaxBodyBytes:   s.proc.MaxBodyBytes,
+		TracerProvider: tp,
 	})
 
 	g := rungroup.New(logger, s.proc.ShutdownTimeout)
+	g.Cleanup("telemetry", tel.Shutdown) // last: the spans of the stop too
 	g.Cleanup("upstream-connections", func(context.Context) error {
 		transport.CloseIdleConnections()
 		return nil
@@ -161,7 +170,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	attrs := []any{slog.String("http", addr)}
+	attrs := []any{slog.String("http", addr), slog.Bool("traces_exported", tel.Exporting())}
 	for _, svc := range config.ServiceNames() {
 		attrs = append(attrs, slog.String(svc, targets[svc].String()))
 	}

@@ -73,7 +73,7 @@ func (s *settings) register(fs *flag.FlagSet) error {
 	fs.StringVar(&s.storeAddr, "store-addr", "", "loopback TCP address (e.g. 127.0.0.1:27017) where the embedded store also listens, unauthenticated: any local user can connect; empty: only its Unix socket in -data-dir (owner only), whose URI is printed; unused with -mongo-uri")
 	fs.StringVar(&s.debugAddr, "debug-addr", "", "listen address of net/http/pprof (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&s.dataDir, "data-dir", config.DefaultDataDir, "directory of the embedded store and the generated keys")
-	s.proc.Register(fs)
+	s.proc.Register(fs, false)
 	s.tls.RegisterFlags(fs)
 	s.auth.RegisterFlags(fs, "-data-dir")
 	return assembly.RegisterFlags(fs, own...)

@@ -17,6 +17,7 @@ import (
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/svcauth"
+	"github.com/kitshop/kitshop/internal/telemetry"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -33,14 +34,21 @@ type shop struct {
 	// Both empty with -mongo-uri.
 	storeURI, storeTCPURI string
 	dataDir               string
+	// tel is the tracing: a provider per service and one for the edge.
+	tel *telemetry.Telemetry
 }
 
 // start assembles the five services (internal/assembly), binds every
 // listener and creates the sample products. Everything it opened is closed
 // by group.Run, or before it returns an error (rungroup.Group.Abort).
 func start(ctx context.Context, s settings, logger *slog.Logger) (*shop, error) {
+	tel, err := telemetry.New(ctx, s.proc.Tracing)
+	if err != nil {
+		return nil, err
+	}
 	g := rungroup.New(logger, s.proc.ShutdownTimeout)
-	sh := &shop{group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string), dataDir: s.dataDir}
+	g.Cleanup("telemetry", tel.Shutdown) // last: the spans of the stop too
+	sh := &shop{tel: tel, group: g, grpcAddrs: make(map[string]string), httpAddrs: make(map[string]string), dataDir: s.dataDir}
 	if err := sh.assemble(ctx, s, logger); err != nil {
 		return nil, errors.Join(err, g.Abort(ctx))
 	}
@@ -103,7 +111,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	var inProcess []*serve.Server
 	for _, name := range config.ServiceNames() {
 		env := assembly.Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: stores[name],
-			ServiceKey: svcKey, Peers: sh.grpcAddrs, Samples: true}
+			ServiceKey: svcKey, Peers: sh.grpcAddrs, Samples: true, Tracer: sh.tel.Provider(name)}
 		srv, err := assembly.Listen(name, env, s.addrs[name].grpc, serve.Options{Gatherer: reg, MaxBodyBytes: s.proc.MaxBodyBytes,
 			GRPCOptions: creds.ServerOptions(), Reflection: s.auth.Reflection, InProcess: true})
 		if err != nil {
@@ -132,6 +140,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	}
 	edge := httpserver.New(newEdge(routes), httpserver.Options{
 		Logger: logger, Registerer: serve.Registerer(reg, "edge"), Gatherer: reg, Ready: pingAll(stores), MaxBodyBytes: s.proc.MaxBodyBytes,
+		TracerProvider: sh.tel.Provider("edge"),
 	})
 	if sh.edgeAddr, err = g.HTTP("edge", s.edgeAddr, edge); err != nil {
 		return err

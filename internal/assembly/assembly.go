@@ -32,12 +32,14 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/svcauth"
+	"github.com/kitshop/kitshop/internal/telemetry"
 	"github.com/kitshop/kitshop/internal/token"
 )
 
@@ -108,6 +110,10 @@ type Env struct {
 	// Samples has the product service create the sample products when it
 	// is built, as cmd/shop and internal/systemtest want.
 	Samples bool
+	// Tracer is the service's tracer provider (telemetry.Telemetry.Provider
+	// of its name): its servers, its clients of its peers and its background
+	// work start their spans with it. Nil: telemetry.Disabled.
+	Tracer trace.TracerProvider
 }
 
 // Part is a built service, as serve.Server.Serve takes it.
@@ -166,7 +172,7 @@ func Listen(name string, env Env, addr string, opts serve.Options) (*serve.Serve
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	opts.Logger, opts.Registerer, opts.Guard, opts.Ready = env.Logger, env.Registerer, guard, env.Store.Ping
+	opts.Logger, opts.Registerer, opts.Guard, opts.Ready, opts.TracerProvider = env.Logger, env.Registerer, guard, env.Store.Ping, env.Tracer
 	return serve.Listen(env.Group, name, addr, opts)
 }
 
@@ -185,11 +191,11 @@ func Start(ctx context.Context, b Builder, env Env, srv *serve.Server, httpAddr 
 }
 
 // credentials returns the dial options of env's service calling its peers:
-// env.DialOptions and its own service token.
+// env.DialOptions, its own service token and its tracing.
 func credentials(name string, env Env) ([]grpc.DialOption, error) {
 	creds, err := svcauth.NewCredentials(env.ServiceKey, name, svcauth.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]grpc.DialOption(nil), env.DialOptions...), creds.DialOption()), nil
+	return append(append([]grpc.DialOption(nil), env.DialOptions...), creds.DialOption(), telemetry.GRPCDialOption(env.Tracer)), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
 	"github.com/kitshop/kitshop/internal/svcauth"
+	"github.com/kitshop/kitshop/internal/telemetry"
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -113,11 +114,16 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 			return err
 		}
 	}
-	store, err := openStore(ctx, cfg, logger)
+	tel, err := telemetry.New(ctx, cfg.Tracing)
 	if err != nil {
 		return err
 	}
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return errors.Join(err, tel.Shutdown(ctx))
+	}
 	g := rungroup.New(logger, cfg.ShutdownTimeout)
+	g.Cleanup("telemetry", tel.Shutdown) // last: the spans of the stop too
 	g.Cleanup("store", store.Close)
 	// The key every service shares, made on first start (svcauth).
 	key, err := svcauth.LoadOrCreateKey(cfg.Auth.KeyPath(cfg.ServiceKeyDir()))
@@ -130,7 +136,8 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 
 	reg := serve.NewRegistry()
 	env := Env{Group: g, Logger: logger, Registerer: serve.Registerer(reg, name), Store: store,
-		ServiceKey: key, Verifier: verifier, Peers: make(map[string]string), DialOptions: creds.DialOptions()}
+		ServiceKey: key, Verifier: verifier, Peers: make(map[string]string), DialOptions: creds.DialOptions(),
+		Tracer: tel.Provider(name)}
 	for peer, addr := range a.peers {
 		env.Peers[peer] = *addr
 	}
@@ -143,7 +150,8 @@ func Run(ctx context.Context, name string, args []string, stderr io.Writer) erro
 	if err != nil {
 		return errors.Join(err, g.Abort(ctx))
 	}
-	attrs := []any{slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr), slog.Bool("mtls", creds.Enabled())}
+	attrs := []any{slog.String("grpc", srv.GRPCAddr()), slog.String("http", httpAddr), slog.Bool("mtls", creds.Enabled()),
+		slog.Bool("traces_exported", tel.Exporting())}
 	if spec.Verifies {
 		attrs = append(attrs, slog.Bool("keys_from_file", fetchKeys == nil))
 	}

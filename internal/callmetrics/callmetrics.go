@@ -3,15 +3,19 @@
 // kitshop_<service>_requests_total and
 // kitshop_<service>_request_duration_seconds, both by method and outcome
 // (each service names its own bounded set of outcomes). client_golang is
-// called directly: WithLabelValues on the hot path, no adapter.
+// called directly: WithLabelValues on the hot path, no adapter. A duration
+// observed within a sampled trace carries its trace id as exemplar
+// (ObserveDuration), which /metrics shows in the OpenMetrics format.
 package callmetrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Calls records one service's calls.
@@ -50,11 +54,34 @@ func (c *Calls) Declare(method string) {
 	c.duration.WithLabelValues(method, "ok")
 }
 
-// Observe records a call of method that began at begin and ended with
-// outcome.
-func (c *Calls) Observe(method, outcome string, begin time.Time) {
+// Observe records a call of method made within ctx that began at begin and
+// ended with outcome.
+func (c *Calls) Observe(ctx context.Context, method, outcome string, begin time.Time) {
 	c.requests.WithLabelValues(method, outcome).Inc()
-	c.duration.WithLabelValues(method, outcome).Observe(time.Since(begin).Seconds())
+	ObserveDuration(ctx, c.duration.WithLabelValues(method, outcome), time.Since(begin))
+}
+
+// ObserveDuration observes d in seconds on o, with the trace id of ctx's
+// span as exemplar when its trace is sampled (Exemplar).
+func ObserveDuration(ctx context.Context, o prometheus.Observer, d time.Duration) {
+	if labels := Exemplar(ctx); labels != nil {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(d.Seconds(), labels)
+			return
+		}
+	}
+	o.Observe(d.Seconds())
+}
+
+// Exemplar returns the exemplar labels of an observation within ctx:
+// trace_id of its span's trace, when that trace is sampled (so the trace
+// can be found); nil otherwise.
+func Exemplar(ctx context.Context) prometheus.Labels {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsSampled() {
+		return nil
+	}
+	return prometheus.Labels{"trace_id": sc.TraceID().String()}
 }
 
 // Register registers c on reg, or returns the identical collector registered

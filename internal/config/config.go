@@ -131,7 +131,7 @@ func (c *Service) Register(fs *flag.FlagSet, name string, grpcPort, httpPort int
 	fs.StringVar(&c.HTTPAddr, "http-addr", LoopbackAddr(httpPort), "HTTP listen address (host:port) of the "+name+" service; 0.0.0.0:port exposes it to the network")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB connection string (mongodb:// or mongodb+srv://); empty runs the embedded store in -data-dir")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store, used when -mongo-uri is empty")
-	c.Process.Register(fs)
+	c.Process.Register(fs, true)
 	c.TLS.RegisterFlags(fs)
 	c.Auth.RegisterFlags(fs, "the parent directory of -data-dir")
 }

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/logging"
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // Process holds the settings every kitshop process that serves HTTP shares:
-// its logs, its graceful stop and its request body limit. Service embeds
-// it; cmd/shop and cmd/edge hold one of their own.
+// its logs, its traces, its graceful stop and its request body limit.
+// Service embeds it; cmd/shop and cmd/edge hold one of their own.
 type Process struct {
 	// LogLevel is debug, info, warn or error (-log-level).
 	LogLevel string
@@ -20,15 +21,19 @@ type Process struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes is the largest HTTP request body accepted (-max-body-bytes).
 	MaxBodyBytes int64
+	// Tracing is where and how much the process traces (-otel-*).
+	Tracing telemetry.Config
 }
 
-// Register defines -log-level, -log-format, -shutdown-timeout and
-// -max-body-bytes on fs, storing into p.
-func (p *Process) Register(fs *flag.FlagSet) {
+// Register defines -log-level, -log-format, -shutdown-timeout,
+// -max-body-bytes and the tracing flags on fs, storing into p. single says
+// the process runs one service (telemetry.Config.RegisterFlags).
+func (p *Process) Register(fs *flag.FlagSet, single bool) {
 	fs.StringVar(&p.LogLevel, "log-level", DefaultLogLevel, "minimum log level: debug, info, warn or error")
 	fs.StringVar(&p.LogFormat, "log-format", DefaultLogFormat, "log format: text or json")
 	fs.DurationVar(&p.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "time limit for the graceful shutdown")
 	fs.Int64Var(&p.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest HTTP request body accepted, in bytes (413 past it)")
+	p.Tracing.RegisterFlags(fs, single)
 }
 
 // Check reports, through bad, each flag of Register set to a value the
@@ -46,6 +51,7 @@ func (p Process) Check(bad func(flagName, format string, args ...any)) {
 	if p.MaxBodyBytes <= 0 {
 		bad("max-body-bytes", "%d: must be positive", p.MaxBodyBytes)
 	}
+	p.Tracing.Check(bad)
 }
 
 // FlagErrors returns the function that start-up checks report a refused flag

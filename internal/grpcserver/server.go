@@ -24,6 +24,7 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -32,7 +33,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/kitshop/kitshop/internal/callmetrics"
 	"github.com/kitshop/kitshop/internal/svcauth"
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // Options configures New.
@@ -54,6 +57,9 @@ type Options struct {
 	Guard *svcauth.Guard
 	// Reflection registers the server reflection service.
 	Reflection bool
+	// TracerProvider traces every call but the health checks (a server span
+	// continuing the caller's trace); nil: telemetry.Disabled.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is a *grpc.Server with its health service. Register services on it
@@ -66,9 +72,10 @@ type Server struct {
 	metrics *grpcprom.ServerMetrics
 }
 
-// New returns a server whose interceptors are, outermost first: Prometheus
-// metrics (grpc_server_handled_total by code, grpc_server_handling_seconds
-// histogram), failed-call logging, the caller check (Options.Guard:
+// New returns a server that traces every call (Options.TracerProvider) and
+// whose interceptors are, outermost first: Prometheus metrics
+// (grpc_server_handled_total by code, grpc_server_handling_seconds
+// histogram, with the trace id as exemplar), failed-call logging, the caller check (Options.Guard:
 // Unauthenticated, PermissionDenied), and panic recovery (a panic becomes
 // codes.Internal and is logged with its stack; the process keeps serving).
 // The health service, and reflection with Options.Reflection, are registered.
@@ -86,15 +93,17 @@ func New(opts Options) *Server {
 		metrics = register(opts.Registerer, metrics)
 	}
 	recoverOpt := recovery.WithRecoveryHandlerContext(recoverPanic)
+	exemplar := grpcprom.WithExemplarFromContext(callmetrics.Exemplar)
 	serverOpts := append([]grpc.ServerOption{
+		telemetry.GRPCServerOption(opts.TracerProvider),
 		grpc.ChainUnaryInterceptor(
-			metrics.UnaryServerInterceptor(),
+			metrics.UnaryServerInterceptor(exemplar),
 			UnaryLoggingInterceptor(logger),
 			UnaryGuardInterceptor(opts.Guard),
 			recovery.UnaryServerInterceptor(recoverOpt),
 		),
 		grpc.ChainStreamInterceptor(
-			metrics.StreamServerInterceptor(),
+			metrics.StreamServerInterceptor(exemplar),
 			StreamLoggingInterceptor(logger),
 			StreamGuardInterceptor(opts.Guard),
 			recovery.StreamServerInterceptor(recoverOpt),

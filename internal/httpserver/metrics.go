@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,10 +36,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(route, method string, status int, elapsed time.Duration) {
+func (m *metrics) observe(ctx context.Context, route, method string, status int, elapsed time.Duration) {
 	method = boundedMethod(method)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+	callmetrics.ObserveDuration(ctx, m.duration.WithLabelValues(route, method), elapsed)
 }
 
 // boundedMethod keeps the method label to the standard methods, so that a

@@ -14,6 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // Defaults used when Options leaves a field zero.
@@ -50,20 +53,26 @@ type Options struct {
 	// MaxBodyBytes is the largest request body accepted; zero or less means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// TracerProvider traces every request but the probes and the scrape
+	// (telemetry.HTTPHandler); nil: telemetry.Disabled.
+	TracerProvider trace.TracerProvider
 }
 
 // New returns the handler of a service's HTTP listener. It mounts
 //
 //	GET /healthz  200 {"status":"ok"} while the process is alive
 //	GET /readyz   200 {"status":"ok"}, or 503 {"status":"unavailable"} when opts.Ready fails
-//	GET /metrics  Prometheus exposition of opts.Gatherer
+//	GET /metrics  Prometheus exposition of opts.Gatherer (OpenMetrics, with
+//	              the exemplars, to a scraper that asks for it)
 //
 // and routes everything else to app. Every request is counted in
 // kitshop_http_requests_total{handler,method,code} and timed in
 // kitshop_http_request_duration_seconds{handler,method}, where handler is the
 // matched http.ServeMux pattern (app should be a ServeMux for per-route
 // labels), bodies over opts.MaxBodyBytes are refused with 413, and a panic
-// becomes a logged 500 JSON error.
+// becomes a logged 500 JSON error. Every request continues its caller's
+// trace (a W3C traceparent) or starts one, and every response names it in
+// the X-Trace-Id header (telemetry.TraceIDHeader).
 //
 // New panics if the metrics cannot be registered for a reason other than
 // being registered already (then the existing collectors are reused), as
@@ -88,15 +97,15 @@ func New(app http.Handler, opts Options) http.Handler {
 	})
 	mux.Handle("GET /readyz", readyHandler(opts.Ready, readyTimeout))
 	if opts.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	}
 	mux.Handle("/", app)
 
-	return &handler{
+	return telemetry.HTTPHandler(&handler{
 		next:    LimitBody(maxBody, mux),
 		metrics: newMetrics(opts.Registerer),
 		logger:  logger,
-	}
+	}, opts.TracerProvider)
 }
 
 type statusBody struct {
@@ -177,6 +186,9 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		w.Header().Set(telemetry.TraceIDHeader, sc.TraceID().String())
+	}
 	st := &requestState{}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	sw := &statusWriter{ResponseWriter: w, req: r}
@@ -205,7 +217,7 @@ func (h *handler) finish(r *http.Request, status int, elapsed time.Duration, st 
 	if route == "" {
 		route = "unmatched"
 	}
-	h.metrics.observe(route, r.Method, status, elapsed)
+	h.metrics.observe(r.Context(), route, r.Method, status, elapsed)
 
 	if status < 400 && st.panic == nil {
 		return

@@ -47,7 +47,8 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // New returns a logger writing to w at the given minimum level ("debug",
-// "info", "warn", "error") in the given format ("text", "json").
+// "info", "warn", "error") in the given format ("text", "json"). A record
+// logged with a context carrying a span gets its trace_id and span_id.
 func New(w io.Writer, level, format string) (*slog.Logger, error) {
 	lvl, err := ParseLevel(level)
 	if err != nil {
@@ -59,7 +60,7 @@ func New(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	if f == FormatJSON {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(traceHandler{slog.NewJSONHandler(w, opts)}), nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(traceHandler{slog.NewTextHandler(w, opts)}), nil
 }

@@ -77,7 +77,7 @@ func (o *Observer) Endpoint(method string, level slog.Level, e endpoint.Endpoint
 		if oc, ok := response.(Outcomer); ok && callErr == nil && oc.Outcome() != "" {
 			outcome = oc.Outcome()
 		}
-		o.calls.Observe(method, outcome, begin)
+		o.calls.Observe(ctx, method, outcome, begin)
 		o.log(ctx, method, o.level(level, callErr, outcome), begin, outcome, callErr, request, response)
 		return response, err
 	}

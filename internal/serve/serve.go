@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -72,6 +73,9 @@ type Options struct {
 	// InProcess also serves gRPC on an in-memory listener, which clients in
 	// this process reach through InProcessDialer.
 	InProcess bool
+	// TracerProvider traces the service's gRPC and HTTP servers (the
+	// service's own, internal/telemetry); nil: telemetry.Disabled.
+	TracerProvider trace.TracerProvider
 }
 
 // inProcessBuffer is the size of each direction of an in-memory connection.
@@ -116,7 +120,7 @@ func Listen(g *rungroup.Group, name, addr string, opts Options) (*Server, error)
 		return nil, fmt.Errorf("serve: %s: no svcauth.Guard: every service checks its callers", name)
 	}
 	srv := grpcserver.New(grpcserver.Options{Logger: opts.Logger, Registerer: opts.Registerer, ServerOptions: opts.GRPCOptions,
-		Guard: opts.Guard, Reflection: opts.Reflection})
+		Guard: opts.Guard, Reflection: opts.Reflection, TracerProvider: opts.TracerProvider})
 	bound, err := g.GRPC(name, addr, srv)
 	if err != nil {
 		return nil, err
@@ -163,11 +167,12 @@ func (s *Server) Serve(register func(grpc.ServiceRegistrar), routes http.Handler
 	register(s.grpc)
 	s.grpc.Ready()
 	h := httpserver.New(routes, httpserver.Options{
-		Logger:       s.opts.Logger,
-		Registerer:   s.opts.Registerer,
-		Gatherer:     s.opts.Gatherer,
-		Ready:        s.ready,
-		MaxBodyBytes: s.opts.MaxBodyBytes,
+		Logger:         s.opts.Logger,
+		Registerer:     s.opts.Registerer,
+		Gatherer:       s.opts.Gatherer,
+		Ready:          s.ready,
+		MaxBodyBytes:   s.opts.MaxBodyBytes,
+		TracerProvider: s.opts.TracerProvider,
 	})
 	bound, err := s.group.HTTP(s.name, httpAddr, h)
 	if err != nil {
