@@ -1,8 +1,9 @@
 // Package observe is the one endpoint middleware of every kitshop service:
-// each call of a go-kit endpoint is one log line and one observation of
-// kitshop_<service>_requests_total and kitshop_<service>_request_duration_seconds
-// (internal/callmetrics), labelled by method and by the outcome the service's
-// error table (internal/errtable) gives the call's error.
+// each call of a go-kit endpoint is one span, one log line and one
+// observation of kitshop_<service>_requests_total and
+// kitshop_<service>_request_duration_seconds (internal/callmetrics),
+// labelled by method and by the outcome the service's error table
+// (internal/errtable) gives the call's error.
 //
 // A call's error is the endpoint's own error (an infrastructure failure, or a
 // decoding or authentication error) or, when the endpoint succeeded, the
@@ -16,11 +17,21 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
 	"github.com/kitshop/kitshop/internal/callmetrics"
 	"github.com/kitshop/kitshop/internal/errtable"
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
+
+// scope is the instrumentation scope of the endpoint spans.
+const scope = "github.com/kitshop/kitshop/internal/observe"
+
+// OutcomeKey is the span attribute of a call's outcome (the metric label).
+const OutcomeKey = attribute.Key("kitshop.outcome")
 
 // Loggable is implemented by requests and responses that add attributes to
 // their call's log line. They must never return a secret (a password, card
@@ -56,7 +67,11 @@ func New(service string, table *errtable.Table, logger *slog.Logger, reg prometh
 	return &Observer{service: service, table: table, logger: logger, calls: callmetrics.New(reg, service, nil)}
 }
 
-// Endpoint returns e, the endpoint of method, observed. A call is logged at
+// Endpoint returns e, the endpoint of method, observed. Each call is a span
+// "<service>/<method>" (kind internal) of the tracer provider of the span in
+// its context (the server's: telemetry.FromContext), with its outcome as
+// OutcomeKey; a call whose error is logged at Warn or Error has the span's
+// status Error. Each call is then logged within the span, at
 // level when it succeeds or ends in a business failure, at Warn (at least)
 // when its error means a dependency or a deadline failed (the table's gRPC
 // code Unavailable, DeadlineExceeded, Canceled or ResourceExhausted), and at
@@ -66,6 +81,8 @@ func (o *Observer) Endpoint(method string, level slog.Level, e endpoint.Endpoint
 	o.calls.Declare(method)
 	return func(ctx context.Context, request any) (response any, err error) {
 		begin := time.Now()
+		ctx, span := telemetry.FromContext(ctx).Tracer(scope).Start(ctx, o.service+"/"+method, trace.WithSpanKind(trace.SpanKindInternal))
+		defer span.End()
 		response, err = e(ctx, request)
 		callErr := err
 		if callErr == nil {
@@ -78,7 +95,14 @@ func (o *Observer) Endpoint(method string, level slog.Level, e endpoint.Endpoint
 			outcome = oc.Outcome()
 		}
 		o.calls.Observe(ctx, method, outcome, begin)
-		o.log(ctx, method, o.level(level, callErr, outcome), begin, outcome, callErr, request, response)
+		lvl := o.level(level, callErr, outcome)
+		if span.IsRecording() {
+			span.SetAttributes(OutcomeKey.String(outcome))
+			if callErr != nil && lvl >= slog.LevelWarn {
+				span.SetStatus(otelcodes.Error, outcome)
+			}
+		}
+		o.log(ctx, method, lvl, begin, outcome, callErr, request, response)
 		return response, err
 	}
 }
