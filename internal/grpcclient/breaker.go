@@ -11,6 +11,8 @@ import (
 	"github.com/go-kit/kit/circuitbreaker"
 	"github.com/go-kit/kit/endpoint"
 	"github.com/sony/gobreaker"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -129,17 +131,29 @@ func newBreaker(dep, meth string, cfg Config, logger *slog.Logger) *breaker {
 }
 
 // middleware is go-kit's circuitbreaker.Gobreaker, with gobreaker's refusals
-// turned into *OpenError.
+// turned into *OpenError. A refusal is the event "breaker_open" on the span
+// of the call's context (it makes no client span: nothing left the process).
 func (b *breaker) middleware(next endpoint.Endpoint) endpoint.Endpoint {
 	guarded := circuitbreaker.Gobreaker(b.cb)(next)
 	return func(ctx context.Context, request any) (any, error) {
 		resp, err := guarded(ctx, request)
 		if err != nil && (err == gobreaker.ErrOpenState || err == gobreaker.ErrTooManyRequests) {
-			return nil, b.refusal(err)
+			refused := b.refusal(err)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.AddEvent("breaker_open", trace.WithAttributes(dependencyKey.String(b.dep), methodKey.String(b.meth),
+					attribute.Int64("kitshop.retry_after_ms", refused.RetryAfter.Milliseconds())))
+			}
+			return nil, refused
 		}
 		return resp, err
 	}
 }
+
+// The attributes of the client chain's span events.
+const (
+	dependencyKey = attribute.Key("kitshop.dependency")
+	methodKey     = attribute.Key("kitshop.method")
+)
 
 func (b *breaker) refusal(err error) *OpenError {
 	var wait time.Duration

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 )
 
@@ -13,7 +15,9 @@ import (
 // most cfg.MaxAttempts times in all. The first attempt runs on the caller's
 // context; later ones, and the waits before them, also end at
 // cfg.RetryBudget from the start of the call, so a retried call lasts at most
-// max(AttemptTimeout, RetryBudget). No attempt starts when the remaining
+// max(AttemptTimeout, RetryBudget). Each further attempt is the event "retry"
+// on the span of the call's context (attempt number, the previous attempt's
+// code, the wait), beside the attempts' own client spans. No attempt starts when the remaining
 // budget is shorter than the wait before it. A call returns an *OpenError
 // only when no attempt of it left the process: when the breaker opens
 // during the retries, the last real attempt's error is returned.
@@ -35,6 +39,10 @@ func retry(cfg Config) endpoint.Middleware {
 				wait := backoff(cfg, attempt-1)
 				if time.Until(start.Add(cfg.RetryBudget)) <= wait {
 					break
+				}
+				if span := trace.SpanFromContext(ctx); span.IsRecording() {
+					span.AddEvent("retry", trace.WithAttributes(attribute.Int("kitshop.attempt", attempt),
+						attribute.String("kitshop.previous", codeName(Code(err))), attribute.Int64("kitshop.wait_ms", wait.Milliseconds())))
 				}
 				if !sleep(budgetCtx, wait) {
 					break
