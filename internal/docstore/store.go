@@ -23,7 +23,8 @@ type Store struct {
 // Connect makes a client for the MongoDB URI. It does not wait for the server: a store that is not reachable
 // yet shows in [Store.Ping] (readiness), and every call waits for it within its context's deadline.
 // For the embedded store, use the URI it gives (or [SocketURI]) as it is: it carries the options the
-// embedded store needs ([ClientURI]).
+// embedded store needs ([ClientURI]). Each command sent within a recording span is a span of its own
+// (trace.go).
 func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, error) {
 	if uri == "" {
 		return nil, errors.New("docstore: connect: MongoDB URI is empty")
@@ -31,7 +32,7 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := options.Client().ApplyURI(uri)
+	opts := options.Client().ApplyURI(uri).SetMonitor((&commandSpans{}).monitor())
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: connect: %w", err)
