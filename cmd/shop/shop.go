@@ -138,7 +138,7 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 		}
 		sh.httpAddrs[name], routes[name] = addr, part.HTTPHandler
 	}
-	edge := httpserver.New(newEdge(routes), httpserver.Options{
+	edge := httpserver.New(newEdge(routes, sh.tel.Provider), httpserver.Options{
 		Logger: logger, Registerer: serve.Registerer(reg, "edge"), Gatherer: reg, Ready: pingAll(stores), MaxBodyBytes: s.proc.MaxBodyBytes,
 		TracerProvider: sh.tel.Provider("edge"),
 	})
