@@ -8,19 +8,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -37,6 +40,17 @@ type system struct {
 	http    *http.Client
 	// shop is the running system: its bound addresses and store URIs.
 	shop *shop
+	// logs are the JSON lines every part logged, at debug level.
+	logs *servetest.SyncBuffer
+	// spans records every span of every service and the edge.
+	spans *tracetest.SpanRecorder
+	// secrets are the credentials signUp sent and was given (the Basic
+	// credentials, the access and refresh tokens), which no log line or span
+	// may hold.
+	secrets []string
+	// stop checks the stored documents, stops the system and waits for it:
+	// every span has ended then.
+	stop func()
 }
 
 // startSystem starts cmd/shop on loopback ports and a new data directory, with the flags in extra besides.
@@ -60,8 +74,13 @@ func startSystem(t *testing.T, extra ...string) *system {
 	if err := s.validate(); err != nil {
 		t.Fatal(err)
 	}
+	spans := tracetest.NewSpanRecorder()
+	s.proc.Tracing.Processors = []sdktrace.SpanProcessor{spans}
 	logs := &servetest.SyncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger, err := logging.New(logs, "debug", "json") // the one with trace_id and span_id
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sh, err := start(ctx, s, logger)
 	if err != nil {
@@ -70,15 +89,19 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sh.group.Run(ctx) }()
-	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}, shop: sh}
-	t.Cleanup(func() {
+	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}, shop: sh, logs: logs, spans: spans}
+	sys.stop = sync.OnceFunc(func() {
+		assertNoSecrets(t, "the stored documents", dumpStore(t, sh.storeURI))
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		assertNoSecrets(t, "the logs", []byte(logs.String()))
 	})
-	t.Cleanup(func() { assertNoSecrets(t, "the stored documents", dumpStore(t, sh.storeURI)) })
+	t.Cleanup(func() {
+		sys.stop()
+		assertNoSecrets(t, "the logs", []byte(logs.String()))
+		sys.assertNoSecretsInTelemetry(t)
+	})
 	return sys
 }
 
@@ -198,6 +221,7 @@ func (s *system) signUp(t *testing.T, email string) string {
 	if tokens.AccessToken == "" || tokens.RefreshToken == "" {
 		t.Fatalf("login %s gave no tokens", email)
 	}
+	s.secrets = append(s.secrets, basic(email, userPassword)["Authorization"], tokens.AccessToken, tokens.RefreshToken)
 	return tokens.AccessToken
 }
 
