@@ -86,7 +86,7 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 // entry: the order is being created or worked on.
 func (s *Orders) holdWork(ctx context.Context, id string) (Work, bool, error) {
 	until := s.now().Add(s.holdFor())
-	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until}
+	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until, Trace: traceOf(ctx)}
 	err := s.store.InsertWork(ctx, w)
 	if err == nil {
 		return w, true, nil
