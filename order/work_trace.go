@@ -5,7 +5,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitshop/kitshop/internal/telemetry"
@@ -21,35 +20,21 @@ import (
 
 // Attributes and outcomes of the worker's span.
 const (
-	workSpanName   = "order/work"
-	attrAttempts   = "kitshop.work.attempts" // failed rounds of the entry's side effects before this one
-	attrOutcome    = "kitshop.outcome"
-	outcomeDone    = "done"  // this replica is finished with the entry: deleted, or taken over by another
-	outcomeLater   = "later" // released, due again later (a payment still pending, a side effect failed)
-	outcomeError   = "error" // the order could not be read or settled: left for a later round
-	traceparentKey = "traceparent"
+	workSpanName = "order/work"
+	attrAttempts = "kitshop.work.attempts" // failed rounds of the entry's side effects before this one
+	attrOutcome  = "kitshop.outcome"
+	outcomeDone  = "done"  // this replica is finished with the entry: deleted, or taken over by another
+	outcomeLater = "later" // released, due again later (a payment still pending, a side effect failed)
+	outcomeError = "error" // the order could not be read or settled: left for a later round
 )
-
-// traceOf returns the traceparent of the span in ctx, "" when ctx has no
-// valid span.
-func traceOf(ctx context.Context) string {
-	c := propagation.MapCarrier{}
-	telemetry.Propagator.Inject(ctx, c)
-	return c[traceparentKey]
-}
 
 // workSpan starts the worker's span for the entry w: a child of the span
 // whose traceparent w stores, or a root span when it stores none or one that
 // does not parse (never an error: the work is done either way). The span's
 // context replaces any span ctx holds.
 func (s *Orders) workSpan(ctx context.Context, w Work) (context.Context, trace.Span) {
-	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attribute.Int(attrAttempts, w.Attempts))}
-	if w.Trace != "" {
-		ctx = telemetry.Propagator.Extract(ctx, propagation.MapCarrier{traceparentKey: w.Trace})
-	}
-	return s.opts.Tracer.Tracer("github.com/kitshop/kitshop/order").Start(ctx, workSpanName, opts...)
+	return s.opts.Tracer.Tracer("github.com/kitshop/kitshop/order").Start(telemetry.Continue(ctx, w.Trace), workSpanName,
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.Int(attrAttempts, w.Attempts)))
 }
 
 // endWorkSpan records the outcome of the work on an entry and ends its span.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // The background work of the orders is kept in the store, not in a process:
@@ -230,7 +232,7 @@ func (s *Orders) deleteWork(ctx context.Context, w *Work) {
 // the order after this side effect was added or, if it read it before,
 // finds it again when it deletes the entry (deleteWork).
 func (s *Orders) addWork(ctx context.Context, id string) {
-	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now(), Trace: traceOf(ctx)})
+	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now(), Trace: telemetry.Traceparent(ctx)})
 	switch {
 	case err == nil:
 		s.wakeDispatcher()
