@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // CreateOrder follows the seed's steps: user, products, total and amount
@@ -86,7 +88,7 @@ func (s *Orders) CreateOrder(ctx context.Context, userID string, req NewOrder) (
 // entry: the order is being created or worked on.
 func (s *Orders) holdWork(ctx context.Context, id string) (Work, bool, error) {
 	until := s.now().Add(s.holdFor())
-	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until}
+	w := Work{OrderID: id, Due: until, Owner: s.opts.Replica, LeaseUntil: until, Trace: telemetry.Traceparent(ctx)}
 	err := s.store.InsertWork(ctx, w)
 	if err == nil {
 		return w, true, nil

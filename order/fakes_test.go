@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // memStore is an in-memory Store with MongoStore's semantics. It counts the
@@ -217,6 +219,7 @@ func (m *memStore) UpdateWork(_ context.Context, w Work) (Work, error) {
 		return Work{}, ErrWorkChanged
 	}
 	w.Rev++
+	w.Trace = cur.Trace // set at the insert only, as MongoStore does
 	m.work[w.OrderID] = w
 	return w, nil
 }
@@ -446,12 +449,14 @@ type fakeNotifier struct {
 	sent     []string // order ids
 	to       []string
 	onSend   func(orderID string)
+	spans    []trace.SpanContext // the span context of each call's ctx
 }
 
 func (f *fakeNotifier) SendPaymentNotification(ctx context.Context, to, orderID, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts++
+	f.spans = append(f.spans, trace.SpanContextFromContext(ctx))
 	if f.hangs > 0 {
 		f.hangs--
 		f.mu.Unlock()

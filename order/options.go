@@ -3,6 +3,10 @@ package order
 import (
 	"flag"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // Options tune the service. Zero fields take the defaults.
@@ -62,6 +66,11 @@ type Options struct {
 	// Replica names this instance as the owner of the leases it takes
 	// (default: random, new at every start).
 	Replica string
+	// Tracer is the order service's tracer provider, which starts the
+	// worker's span for each work entry it works on, continuing the trace of
+	// the request that caused the work (work_trace.go); default
+	// telemetry.Disabled (spans not recorded).
+	Tracer trace.TracerProvider
 }
 
 // Defaults of Options.
@@ -110,6 +119,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Tracer == nil {
+		o.Tracer = telemetry.Disabled
 	}
 	return o
 }

@@ -642,15 +642,17 @@ func TestQueryThrough(t *testing.T) {
 	})
 }
 
-// TestMongoStoreWork: a work entry is inserted once, and changed or deleted
-// only at the revision it was read at; ListWork lists the entries due.
+// TestMongoStoreWork: a work entry is inserted once, with its trace, and
+// changed (never its trace) or deleted only at the revision it was read at;
+// ListWork lists the entries due.
 func TestMongoStoreWork(t *testing.T) {
 	t.Parallel()
 	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
 		s := newTestMongoStore(t, m.Options()...)
 		ctx := t.Context()
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now.Add(time.Minute)}
+		w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now.Add(time.Minute),
+			Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 		if err := s.InsertWork(ctx, w); err != nil {
 			t.Fatal(err)
 		}
@@ -667,10 +669,10 @@ func TestMongoStoreWork(t *testing.T) {
 			t.Fatalf("GetWork of no entry: %v, want ErrNotFound", err)
 		}
 		claimed := w
-		claimed.Owner = "r2"
+		claimed.Owner, claimed.Trace = "r2", "" // the trace is the insert's: an update leaves it
 		claimed, err := s.UpdateWork(ctx, claimed)
-		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" {
-			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1", claimed, err)
+		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" || claimed.Trace != w.Trace {
+			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1 with the inserted trace", claimed, err)
 		}
 		if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
 			t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)

@@ -19,7 +19,11 @@ import (
 // are stored, so that listing it is cheap on the embedded store too (where a
 // query reads the whole collection).
 //
-//	order_work {_id: orderId, due, owner?, leaseUntil?, attempts, rev}
+//	order_work {_id: orderId, due, owner?, leaseUntil?, attempts, rev, trace?}
+//
+// trace is the W3C traceparent of the request that caused the work (ids and
+// flags only, nothing secret), written by the insert and left as it is by
+// every update.
 const workCollection = "order_work"
 
 // workDoc is an order_work document.
@@ -30,14 +34,15 @@ type workDoc struct {
 	LeaseUntil time.Time `bson:"leaseUntil"`
 	Attempts   int       `bson:"attempts"`
 	Rev        int64     `bson:"rev"`
+	Trace      string    `bson:"trace,omitempty"`
 }
 
 func toWorkDoc(w Work) workDoc {
-	return workDoc{ID: w.OrderID, Due: w.Due, Owner: w.Owner, LeaseUntil: w.LeaseUntil, Attempts: w.Attempts, Rev: w.Rev}
+	return workDoc{ID: w.OrderID, Due: w.Due, Owner: w.Owner, LeaseUntil: w.LeaseUntil, Attempts: w.Attempts, Rev: w.Rev, Trace: w.Trace}
 }
 
 func fromWorkDoc(d workDoc) Work {
-	return Work{OrderID: d.ID, Due: d.Due.UTC(), Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC(), Attempts: d.Attempts, Rev: d.Rev}
+	return Work{OrderID: d.ID, Due: d.Due.UTC(), Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC(), Attempts: d.Attempts, Rev: d.Rev, Trace: d.Trace}
 }
 
 // workIndexes are the secondary indexes of order_work: the listing of due work.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // The background work of the orders is kept in the store, not in a process:
@@ -31,6 +33,9 @@ import (
 //     the others take its work over at once.
 //   - A repeat of a request with the same Idempotency-Key whose handler is
 //     gone takes the entry over and settles the order at once (resume).
+//   - An entry keeps the trace context of the request that inserted it
+//     (Work.Trace); the worker's span for it continues that trace
+//     (work_trace.go).
 //
 // The entries are only those of the work left, so listing them costs the
 // same however many orders are stored (BenchmarkDoDueWork); on the embedded
@@ -100,8 +105,10 @@ func (s *Orders) DoDueWork(ctx context.Context) {
 }
 
 // work does what an order's claimed entry w is for, its calls ending a fifth
-// of a lease before the lease does.
+// of a lease before the lease does, under the span of the entry (workSpan):
+// in the trace of the request that caused the work.
 func (s *Orders) work(ctx context.Context, w Work) {
+	ctx, span := s.workSpan(ctx, w)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Lease*4/5)
 	defer cancel()
 	o, err := s.store.Get(ctx, w.OrderID)
@@ -109,14 +116,23 @@ func (s *Orders) work(ctx context.Context, w Work) {
 	case errors.Is(err, ErrNotFound):
 		// The handler died between the entry's insert and the order's.
 		s.deleteWork(ctx, &w)
+		err = nil
 	case err != nil:
 		s.logger.WarnContext(ctx, "worker: reading order failed", "order", w.OrderID, "err", err)
 		s.leaveWork(ctx, &w, s.opts.SweepInterval)
 	default:
-		if _, err := s.resume(ctx, &w, o); err != nil {
+		if _, err = s.resume(ctx, &w, o); err != nil {
 			s.logger.WarnContext(ctx, "worker: order left for a later round", "order", w.OrderID, "err", err)
 		}
 	}
+	outcome := outcomeDone
+	switch {
+	case err != nil:
+		outcome = outcomeError
+	case w.Owner == "": // leaveWork released it
+		outcome = outcomeLater
+	}
+	endWorkSpan(span, outcome, err)
 }
 
 // resume finishes the work of order o, whose entry w this replica holds: a
@@ -216,7 +232,7 @@ func (s *Orders) deleteWork(ctx context.Context, w *Work) {
 // the order after this side effect was added or, if it read it before,
 // finds it again when it deletes the entry (deleteWork).
 func (s *Orders) addWork(ctx context.Context, id string) {
-	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now()})
+	err := s.store.InsertWork(ctx, Work{OrderID: id, Due: s.now(), Trace: telemetry.Traceparent(ctx)})
 	switch {
 	case err == nil:
 		s.wakeDispatcher()

@@ -55,7 +55,7 @@ func newTestService(t testing.TB, store Store, proc Processor) Service {
 type memStore struct {
 	mu    sync.Mutex
 	docs  map[string]Payment
-	marks map[string]time.Time
+	marks map[string]Mark
 	fail  error
 	ops   []string // the methods called, oldest first
 }
@@ -68,20 +68,20 @@ func (s *memStore) calls() []string {
 }
 
 func newMemStore() *memStore {
-	return &memStore{docs: make(map[string]Payment), marks: make(map[string]time.Time)}
+	return &memStore{docs: make(map[string]Payment), marks: make(map[string]Mark)}
 }
 
-func (s *memStore) Mark(_ context.Context, orderID string, at time.Time) (bool, error) {
+func (s *memStore) Mark(_ context.Context, m Mark) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ops = append(s.ops, "Mark")
 	if s.fail != nil {
 		return false, s.fail
 	}
-	if _, ok := s.marks[orderID]; ok {
+	if _, ok := s.marks[m.OrderID]; ok {
 		return false, nil
 	}
-	s.marks[orderID] = at
+	s.marks[m.OrderID] = m
 	return true, nil
 }
 
@@ -92,8 +92,8 @@ func (s *memStore) Marks(context.Context) ([]Mark, error) {
 		return nil, s.fail
 	}
 	var out []Mark
-	for id, at := range s.marks {
-		out = append(out, Mark{OrderID: id, At: at})
+	for _, m := range s.marks {
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -5,6 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // Reconciler finishes the payments that nobody asks about: every [Options.ReconcileInterval] it looks at
@@ -19,6 +25,11 @@ import (
 //
 // With the defaults, a payment whose charge never reached the processor is final at most VoidAfter +
 // ReconcileInterval (15 s) after its creation, or at the first GetPayment after VoidAfter.
+//
+// Each mark it resolves is a span "payment/reconcile" of [Options.Tracer], a child of the MakePayment call
+// that made the mark (Mark.Trace), so that the lookup, the void and the store commands are in the trace of
+// the order behind the payment; a mark without a trace, or with one that does not parse, gets a root span.
+// Listing the marks, every round, makes no span.
 type Reconciler struct {
 	store     Store
 	processor Processor
@@ -27,6 +38,7 @@ type Reconciler struct {
 	voidAfter time.Duration
 	now       func() time.Time
 	logger    *slog.Logger
+	tracer    trace.Tracer
 }
 
 // NewReconciler returns the Reconciler of svc, the service (as NewService returns it) on store and
@@ -46,6 +58,11 @@ func NewReconciler(store Store, processor Processor, svc Service, opts Options) 
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
+	tp := opts.Tracer
+	if tp == nil {
+		tp = telemetry.Disabled
+	}
+	r.tracer = tp.Tracer("github.com/kitshop/kitshop/payment")
 	return r
 }
 
@@ -78,21 +95,35 @@ func (r *Reconciler) Reconcile(ctx context.Context) {
 		if r.now().Sub(m.At) < r.voidAfter {
 			continue
 		}
-		p, err := r.svc.GetPayment(ctx, m.OrderID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			if _, err := r.processor.Void(ctx, m.OrderID); err != nil {
-				r.logger.WarnContext(ctx, "reconciler: voiding the key of a mark without payment failed", "order_id", m.OrderID, "err", err)
-				continue
-			}
-		case err != nil:
-			r.logger.WarnContext(ctx, "reconciler: resolving a payment failed", "order_id", m.OrderID, "err", err)
-			continue
-		case p.Status == StatusPending:
-			continue // the processor could not be asked: next round
+		mctx, span := r.tracer.Start(telemetry.Continue(ctx, m.Trace), "payment/reconcile", trace.WithSpanKind(trace.SpanKindInternal))
+		outcome, err := r.resolve(mctx, m)
+		span.SetAttributes(attribute.String("kitshop.outcome", outcome))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 		}
-		if err := r.store.Unmark(ctx, m.OrderID); err != nil {
-			r.logger.WarnContext(ctx, "reconciler: dropping a mark failed", "order_id", m.OrderID, "err", err)
-		}
+		span.End()
 	}
+}
+
+// resolve resolves the payment of the mark m, dropping the mark once the payment is final, and returns
+// the outcome: "final" (the mark dropped), "pending" (left for the next round) or "error".
+func (r *Reconciler) resolve(ctx context.Context, m Mark) (string, error) {
+	p, err := r.svc.GetPayment(ctx, m.OrderID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if _, err := r.processor.Void(ctx, m.OrderID); err != nil {
+			r.logger.WarnContext(ctx, "reconciler: voiding the key of a mark without payment failed", "order_id", m.OrderID, "err", err)
+			return "error", err
+		}
+	case err != nil:
+		r.logger.WarnContext(ctx, "reconciler: resolving a payment failed", "order_id", m.OrderID, "err", err)
+		return "error", err
+	case p.Status == StatusPending:
+		return "pending", nil // the processor could not be asked: next round
+	}
+	if err := r.store.Unmark(ctx, m.OrderID); err != nil {
+		r.logger.WarnContext(ctx, "reconciler: dropping a mark failed", "order_id", m.OrderID, "err", err)
+		return "error", err
+	}
+	return "final", nil
 }

@@ -50,6 +50,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/kitshop/kitshop/internal/card"
+	"github.com/kitshop/kitshop/internal/telemetry"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -134,10 +136,10 @@ type Store interface {
 	// Transition applies t if the payment's status is from, atomically, and returns the payment as stored
 	// afterwards (unchanged if its status was not from). ErrNotFound if the order has no payment.
 	Transition(ctx context.Context, orderID string, from Status, t Transition) (Payment, error)
-	// Mark records that the order's payment may be Pending, since at, and reports whether the mark is new;
-	// marking a marked order changes nothing. The marks are kept apart from the payments, so that listing
+	// Mark records that the order's payment may be Pending, since m.At, and reports whether the mark is new;
+	// marking a marked order changes nothing (the first mark's At and Trace stay). The marks are kept apart from the payments, so that listing
 	// them costs what the payments not yet final number, not all of them.
-	Mark(ctx context.Context, orderID string, at time.Time) (bool, error)
+	Mark(ctx context.Context, m Mark) (bool, error)
 	// Marks returns every mark.
 	Marks(ctx context.Context) ([]Mark, error)
 	// Unmark deletes the order's mark; no mark is no error.
@@ -148,6 +150,9 @@ type Store interface {
 type Mark struct {
 	OrderID string
 	At      time.Time
+	// Trace is the W3C traceparent of the MakePayment call that made the mark ("" for none): the
+	// Reconciler's span for the mark continues that trace (telemetry.Continue).
+	Trace string
 }
 
 // Transition is a status change recorded by [Store.Transition]. Empty Reason, ChargeID and RefundID leave the
@@ -196,6 +201,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives processor lookups that failed. Nil discards.
 	Logger *slog.Logger
+	// Tracer is the payment service's tracer provider, which starts the Reconciler's span for each mark it
+	// resolves, continuing the trace of the MakePayment behind it. Nil means telemetry.Disabled.
+	Tracer trace.TracerProvider
 }
 
 type service struct {
@@ -318,7 +326,7 @@ func (s *service) pay(ctx context.Context, c charge) (Payment, error) {
 		UpdatedAt:        now,
 	}
 	// The mark first: a payment is never Pending without one, whatever crashes where (Reconciler).
-	marked, err := s.store.Mark(ctx, c.req.OrderID, now)
+	marked, err := s.store.Mark(ctx, Mark{OrderID: c.req.OrderID, At: now, Trace: telemetry.Traceparent(ctx)})
 	if err != nil {
 		return Payment{}, err
 	}

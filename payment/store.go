@@ -16,7 +16,7 @@ import (
 const CollectionName = "payments"
 
 // MarksCollectionName is the collection of the marks of payments that may be Pending ([Store.Mark]):
-// {_id: orderId, at}. It holds only the payments not yet final, so listing it stays cheap however many
+// {_id: orderId, at, trace?}, trace the traceparent of the MakePayment that made it (ids only). It holds only the payments not yet final, so listing it stays cheap however many
 // payments are stored (on the embedded store a query reads its whole collection).
 const MarksCollectionName = "pending_payments"
 
@@ -41,6 +41,7 @@ type MongoStore struct {
 type markDoc struct {
 	OrderID string    `bson:"_id"`
 	At      time.Time `bson:"at"`
+	Trace   string    `bson:"trace,omitempty"`
 }
 
 // paymentDoc is the stored form of a Payment.
@@ -80,8 +81,8 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 }
 
 // Mark implements [Store]: an insert, whose duplicate is a mark already there.
-func (s *MongoStore) Mark(ctx context.Context, orderID string, at time.Time) (bool, error) {
-	err := s.updater.InsertOne(ctx, s.marks, markDoc{OrderID: orderID, At: at})
+func (s *MongoStore) Mark(ctx context.Context, m Mark) (bool, error) {
+	err := s.updater.InsertOne(ctx, s.marks, markDoc{OrderID: m.OrderID, At: m.At, Trace: m.Trace})
 	switch {
 	case docstore.IsDuplicateKey(err):
 		return false, nil
@@ -103,7 +104,7 @@ func (s *MongoStore) Marks(ctx context.Context) ([]Mark, error) {
 	}
 	out := make([]Mark, len(docs))
 	for i, d := range docs {
-		out[i] = Mark{OrderID: d.OrderID, At: d.At.UTC()}
+		out[i] = Mark{OrderID: d.OrderID, At: d.At.UTC(), Trace: d.Trace}
 	}
 	return out, nil
 }

@@ -171,7 +171,7 @@ func TestReconciler(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A caller that died between the mark and the payment's insert.
-	if _, err := store.Mark(ctx, "o-orphan", testNow); err != nil {
+	if _, err := store.Mark(ctx, Mark{OrderID: "o-orphan", At: testNow}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := NewService(store, sim, opts)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/kitshop/kitshop/internal/token"
@@ -35,6 +36,9 @@ type Deps struct {
 	ProcessorTimeout time.Duration
 	// Recovery tunes the voiding of charges the processor never received; zero fields take the defaults.
 	Recovery Recovery
+	// Tracer is the service's tracer provider, for the Reconciler's spans (Options.Tracer). Nil means
+	// telemetry.Disabled.
+	Tracer trace.TracerProvider
 }
 
 // Recovery is how the payment service finishes payments whose charge never reached the processor
@@ -105,6 +109,7 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		VoidAfter:         d.Recovery.VoidAfter,
 		ReconcileInterval: d.Recovery.ReconcileInterval,
 		Logger:            logger,
+		Tracer:            d.Tracer,
 	}
 	svc, err := NewService(store, processor, opts)
 	if err != nil {

@@ -55,6 +55,7 @@ type config struct {
 	progress bool
 	cpuPids  string        // -cpu-pids as given
 	cpuProcs []watchedProc // and parsed
+	otlpSink string
 
 	auditURI          string
 	auditDataDir      string
@@ -88,6 +89,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.chart, "chart", "", "write a self-contained HTML chart of throughput and latency over time to this file")
 	fs.BoolVar(&c.progress, "progress", true, "show a live progress bar on stderr (only when stderr is a terminal)")
 	fs.StringVar(&c.cpuPids, "cpu-pids", "", "Linux: process ids of the target on this machine, as pid or name=pid separated by commas (e.g. shop=1234 or services=1234,store=5678): report their CPU per order, each and together, per second and in the steadiness windows, and their peak resident memory")
+	fs.StringVar(&c.otlpSink, "otlp-sink", "", "listen address (e.g. 127.0.0.1:4317) of an OTLP/gRPC trace receiver that counts and drops the spans the target exports (start the target with -otel-endpoint http://<it>): tracing's cost measured with its export, no collector needed; empty: none")
 	fs.StringVar(&c.auditURI, "audit-mongo-uri", "", "MongoDB URI of the target's store (the one cmd/shop or cmd/docstore prints, or MongoDB's); when set, the run ends with the invariant audit of internal/audit")
 	fs.StringVar(&c.auditDataDir, "audit-data-dir", "", "data directory of the target's embedded store (cmd/shop's or cmd/docstore's -data-dir), audited through its Unix socket there instead of -audit-mongo-uri; the same user must run both")
 	fs.BoolVar(&c.auditOnly, "audit-only", false, "place no orders: only check the invariants of the store at -audit-mongo-uri, e.g. after another scenario (stock conservation needs the starting stock of a run, so it is not checked)")

@@ -110,6 +110,13 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 	if !c.closedLoop() {
 		conns = c.inflight
 	}
+	var sink *otlpSink
+	if c.otlpSink != "" {
+		var err error
+		if sink, err = startOTLPSink(c.otlpSink); err != nil {
+			return exitCannot, err
+		}
+	}
 	a := newAPI(c.target, max(conns, c.setupWorkers), c.timeout)
 	defer a.close()
 	w, err := setUp(ctx, c, a, logger)
@@ -188,6 +195,9 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 	s.Stats = rec.stats()
 	if cpu != nil {
 		cpu.addTo(&s.Stats)
+	}
+	if sink != nil {
+		s.SpansReceived = sink.stop() // set-up's spans and those exported after the run's end included
 	}
 	interrupted := ctx.Err() != nil
 	if interrupted {

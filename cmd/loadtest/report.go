@@ -27,6 +27,8 @@ type Summary struct {
 	// AuditOnly is set when no order was placed (-audit-only): only Audit means anything.
 	AuditOnly bool `json:"auditOnly,omitempty"`
 	Stats
+	// SpansReceived is what the target exported to -otlp-sink by the end of the run, the set-up's included.
+	SpansReceived int64 `json:"spansReceived,omitempty"`
 	// Audit is the final audit, nil when none was asked for (-audit-mongo-uri) or it could not run
 	// (AuditError says why).
 	Audit      *AuditResult `json:"audit,omitempty"`
@@ -112,6 +114,9 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 				p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, rss, gone)
 		}
 		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
+	}
+	if s.SpansReceived > 0 {
+		line("traces", "%d spans received by -otlp-sink (set-up included): %.1f per order", s.SpansReceived, float64(s.SpansReceived)/float64(max(s.Orders, 1)))
 	}
 	if len(s.ErrorsByClass) == 0 {
 		line("errors", "none")

@@ -69,8 +69,10 @@ func (o *Order) Build(ctx context.Context, env Env) (*Part, error) {
 		return nil, err
 	}
 	env.Group.Cleanup("order-clients", func(context.Context) error { return conns.Close() })
+	opts := o.Options
+	opts.Tracer = env.Tracer // the worker's spans (order.Options.Tracer)
 	c, err := order.Build(ctx, order.Deps{DB: env.Store.Database(config.Order), QueryDB: queries.Database(config.Order),
-		Logger: env.Logger, Registerer: env.Registerer, Verifier: env.Verifier, Dependencies: deps, Options: o.Options})
+		Logger: env.Logger, Registerer: env.Registerer, Verifier: env.Verifier, Dependencies: deps, Options: opts})
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func (p paymentBuilder) Build(ctx context.Context, env Env) (*Part, error) {
 	}
 	c, err := payment.Build(ctx, payment.Deps{DB: env.Store.Database(config.Payment), Logger: env.Logger,
 		Registerer: env.Registerer, Verifier: env.Verifier, Processor: processor, CardKey: p.cardKey,
-		ProcessorTimeout: p.ProcessorTimeout, Recovery: p.Recovery})
+		ProcessorTimeout: p.ProcessorTimeout, Recovery: p.Recovery, Tracer: env.Tracer})
 	if err != nil {
 		return nil, err
 	}

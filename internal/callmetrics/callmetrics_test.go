@@ -15,8 +15,8 @@ func TestCalls(t *testing.T) {
 	if n := testutil.CollectAndCount(c.requests); n != 2 {
 		t.Fatalf("%d request series before any call, want the 2 ok series", n)
 	}
-	c.Observe("Get", "ok", time.Now())
-	c.Observe("Get", "not_found", time.Now().Add(-time.Second))
+	c.Observe(t.Context(), "Get", "ok", time.Now())
+	c.Observe(t.Context(), "Get", "not_found", time.Now().Add(-time.Second))
 	if got := testutil.ToFloat64(c.requests.WithLabelValues("Get", "not_found")); got != 1 {
 		t.Errorf("not_found count %v, want 1", got)
 	}
@@ -31,7 +31,7 @@ kitshop_demo_requests_total{method="Put",outcome="ok"} 0
 	}
 	// A second New on the same registry shares the series.
 	again := New(reg, "demo", []string{"Get"})
-	again.Observe("Get", "ok", time.Now())
+	again.Observe(t.Context(), "Get", "ok", time.Now())
 	if got := testutil.ToFloat64(c.requests.WithLabelValues("Get", "ok")); got != 2 {
 		t.Errorf("shared ok count %v, want 2", got)
 	}

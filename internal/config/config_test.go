@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 func newFlagSet(c *Service) (*flag.FlagSet, *bytes.Buffer) {
@@ -48,11 +51,17 @@ func TestDefaults(t *testing.T) {
 		Process: Process{LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, MaxBodyBytes: 1 << 20},
 		Auth:    ServiceAuth{Reflection: true},
 	}
-	if c != want {
-		t.Fatalf("got %+v\nwant %+v", c, want)
-	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
+	}
+	// The tracing defaults come from OTEL_* (internal/telemetry tests them);
+	// without them: nothing exported, every new trace sampled.
+	if tr := c.Tracing; tr.Endpoint != "" || tr.Protocol != "grpc" || tr.SampleRatio != 1 || tr.ServiceName != "" {
+		t.Errorf("tracing defaults %+v", tr)
+	}
+	c.Tracing = want.Tracing
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
 }
 
@@ -130,7 +139,8 @@ func TestValidateMessages(t *testing.T) {
 	valid := func() Service {
 		return Service{
 			Name: "order", GRPCAddr: ":50053", HTTPAddr: ":8083", DataDir: "./data",
-			Process: Process{LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, MaxBodyBytes: 1},
+			Process: Process{LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, MaxBodyBytes: 1,
+				Tracing: telemetry.Config{Protocol: telemetry.ProtocolGRPC, SampleRatio: 1}},
 		}
 	}
 	tests := []struct {
@@ -149,6 +159,8 @@ func TestValidateMessages(t *testing.T) {
 		{"log format", func(c *Service) { c.LogFormat = "xml" }, []string{"-log-format", "KITSHOP_LOG_FORMAT", `"xml"`}},
 		{"zero timeout", func(c *Service) { c.ShutdownTimeout = 0 }, []string{"-shutdown-timeout", "KITSHOP_SHUTDOWN_TIMEOUT", "positive"}},
 		{"negative body", func(c *Service) { c.MaxBodyBytes = -1 }, []string{"-max-body-bytes", "KITSHOP_MAX_BODY_BYTES", "positive"}},
+		{"otel endpoint", func(c *Service) { c.Tracing.Endpoint = "collector:4317" }, []string{"-otel-endpoint", "KITSHOP_OTEL_ENDPOINT", "scheme"}},
+		{"otel ratio", func(c *Service) { c.Tracing.SampleRatio = 2 }, []string{"-otel-sample-ratio", "KITSHOP_OTEL_SAMPLE_RATIO"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,6 +234,7 @@ func TestEveryFlagReadsItsEnvVar(t *testing.T) {
 		"data-dir": "/tmp/x", "log-level": "error", "log-format": "json", "shutdown-timeout": "1m0s",
 		"max-body-bytes": "99", "tls-cert": "/etc/kitshop/tls.crt", "tls-key": "/etc/kitshop/tls.key",
 		"tls-ca": "/etc/kitshop/ca.crt", "service-key-file": "/etc/kitshop/service/key.pem", "grpc-reflection": "false",
+		"otel-endpoint": "http://jaeger:4317", "otel-protocol": "http/protobuf", "otel-sample-ratio": "0.1", "otel-service-name": "orders",
 	}
 	var c Service
 	fs, _ := newFlagSet(&c)

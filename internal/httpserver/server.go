@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -216,6 +217,8 @@ func (h *handler) finish(r *http.Request, status int, elapsed time.Duration, st 
 	route := r.Pattern
 	if route == "" {
 		route = "unmatched"
+	} else if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(spanName(r))
 	}
 	h.metrics.observe(r.Context(), route, r.Method, status, elapsed)
 
@@ -236,6 +239,16 @@ func (h *handler) finish(r *http.Request, status int, elapsed time.Duration, st 
 		level = slog.LevelError
 	}
 	h.logger.Log(r.Context(), level, "http request failed", attrs...)
+}
+
+// spanName is the name of the server span of r, routed by a ServeMux: its
+// pattern, with the method when the pattern has none ("POST /order",
+// "GET /order/{id}"), never the path, whose ids would make every name new.
+func spanName(r *http.Request) string {
+	if strings.Contains(r.Pattern, " ") {
+		return r.Pattern
+	}
+	return r.Method + " " + r.Pattern
 }
 
 // statusWriter remembers the status written through it. It also turns the

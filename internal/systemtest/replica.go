@@ -137,6 +137,9 @@ func (s *System) replicaOptions(o order.Options) order.Options {
 	if o.RecordStatus == nil {
 		o.RecordStatus = base.RecordStatus
 	}
+	if o.Tracer == nil {
+		o.Tracer = base.Tracer
+	}
 	return o
 }
 
