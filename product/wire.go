@@ -76,6 +76,7 @@ func Build(ctx context.Context, deps Deps) (*Component, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With(slog.String("service", "product"))
 	if deps.Verifier == nil {
 		return nil, errors.New("product: Deps.Verifier is required")
 	}

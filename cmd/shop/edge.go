@@ -3,12 +3,10 @@ package main
 import (
 	"net/http"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitshop/kitshop/internal/edge"
+	"github.com/kitshop/kitshop/internal/telemetry"
 )
 
 // newEdge routes every public HTTP path to its service's handler, in process,
@@ -20,12 +18,7 @@ import (
 func newEdge(handlers map[string]http.Handler, tracers func(service string) trace.TracerProvider) http.Handler {
 	traced := make(map[string]http.Handler, len(handlers))
 	for name, h := range handlers {
-		traced[name] = otelhttp.NewHandler(h, name, otelhttp.WithTracerProvider(tracers(name)),
-			otelhttp.WithPropagators(inProcess), otelhttp.WithMeterProvider(noop.NewMeterProvider()))
+		traced[name] = telemetry.HTTPChild(h, tracers(name))
 	}
 	return edge.New(traced)
 }
-
-// inProcess extracts nothing: the edge's span is in the request's context
-// already, and a client's traceparent was the edge's to honour.
-var inProcess = propagation.NewCompositeTextMapPropagator()

@@ -180,7 +180,7 @@ func orderTrace(t *testing.T, sys *system, card string) (traceTree, sdktrace.Rea
 	sys.stop()
 	tr := traceOf(t, sys.spans, id)
 	root := tr.root(t)
-	if root.SpanKind() != trace.SpanKindServer || serviceOf(root) != "edge" {
+	if root.SpanKind() != trace.SpanKindServer || serviceOf(root) != "edge" || root.Name() != "POST /order" {
 		t.Fatalf("root span %s, want the edge's server span", describe([]sdktrace.ReadOnlySpan{root}))
 	}
 	servers := tr.children[root.SpanContext().SpanID()]

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
@@ -62,6 +63,16 @@ func notProbe(r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// HTTPChild runs h, one service's share of a request that another server of
+// the process (cmd/shop's edge) traces already, within a server span of tp
+// (nil: Disabled), the child of that server's span. It reads no trace
+// context from the request: that server honoured the caller's, and reading
+// it again would give the trace a second root.
+func HTTPChild(h http.Handler, tp trace.TracerProvider) http.Handler {
+	return otelhttp.NewHandler(h, "http", otelhttp.WithTracerProvider(orDisabled(tp)),
+		otelhttp.WithMeterProvider(noMeter), otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()))
 }
 
 // HTTPTransport traces every request sent through rt with tp (nil:
