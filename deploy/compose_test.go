@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ type composeService struct {
 	Command     []string
 	Environment map[string]string
 	Ports       []string
+	Expose      []string
 	Volumes     []string
 	DependsOn   map[string]struct{ Condition string } `json:"depends_on"`
 	Healthcheck *struct{ Test []string }
@@ -77,7 +79,7 @@ func TestComposeFileIsAccepted(t *testing.T) {
 	runTool(t, repoRoot, dc, "-f", "docker-compose.yml", "config", "-q")
 	services := strings.Fields(runTool(t, repoRoot, dc, "-f", "docker-compose.yml", "config", "--services"))
 	slices.Sort(services)
-	want := []string{"edge", "grafana", "mongo", "notification", "order", "payment", "product", "prometheus", "user"}
+	want := []string{"edge", "grafana", "jaeger", "mongo", "notification", "order", "payment", "product", "prometheus", "user"}
 	if !slices.Equal(services, want) {
 		t.Errorf("docker-compose config --services = %v, want %v", services, want)
 	}
@@ -85,7 +87,7 @@ func TestComposeFileIsAccepted(t *testing.T) {
 
 // TestComposeEnvironmentIsRead checks that every variable given to a kitshop
 // container is one its command reads (ff ignores unknown KITSHOP_* names, so
-// a typo would silently leave a default in place).
+// a typo would silently leave a default in place), the OTEL_* ones included.
 func TestComposeEnvironmentIsRead(t *testing.T) {
 	t.Parallel()
 	c := readCompose(t)
@@ -96,11 +98,63 @@ func TestComposeEnvironmentIsRead(t *testing.T) {
 	binaries(t, slices.Collect(maps.Values(cmds))...)
 	for svc, cmd := range cmds {
 		known := envNames(t, cmd)
-		for name := range c.Services[svc].Environment {
-			if !known[name] {
+		otel := map[string]string{}
+		for name, v := range c.Services[svc].Environment {
+			switch {
+			case strings.HasPrefix(name, "OTEL_"):
+				otel[name] = v
+			case !known[name]:
 				t.Errorf("compose service %s sets %s, which %s does not read (its -h lists no such flag)", svc, name, cmd)
 			}
 		}
+		checkOTelEnv(t, cmd, otel)
+	}
+}
+
+// jaegerOTLPGRPC and jaegerUI are the ports of Jaeger's OTLP/gRPC receiver
+// and of its UI and query API.
+const (
+	jaegerOTLPGRPC = "4317"
+	jaegerUI       = "16686"
+)
+
+// TestComposeTracing checks that every kitshop process exports its spans to
+// the compose Jaeger, which takes OTLP on the compose network only and shows
+// its UI on 127.0.0.1 only, and that Prometheus keeps the exemplars that link
+// the latency histograms to those traces.
+func TestComposeTracing(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	jaeger, ok := c.Services["jaeger"]
+	if !ok {
+		t.Fatal("compose runs no jaeger")
+	}
+	if repo, tag, _ := strings.Cut(jaeger.Image, ":"); repo != "jaegertracing/jaeger" || !regexp.MustCompile(`^2\.\d+\.\d+$`).MatchString(tag) {
+		t.Errorf("jaeger image %q, want jaegertracing/jaeger (all-in-one) at a pinned 2.x.y", jaeger.Image)
+	}
+	if want := []string{"127.0.0.1:" + jaegerUI + ":" + jaegerUI}; !slices.Equal(jaeger.Ports, want) {
+		t.Errorf("jaeger publishes %v, want only its UI, on 127.0.0.1: %v", jaeger.Ports, want)
+	}
+	if !slices.Contains(jaeger.Expose, jaegerOTLPGRPC) {
+		t.Errorf("jaeger exposes %v to the compose network, not its OTLP/gRPC port %s", jaeger.Expose, jaegerOTLPGRPC)
+	}
+
+	for svc := range c.kitshopServices() {
+		env := c.Services[svc].Environment
+		if p := env["OTEL_EXPORTER_OTLP_PROTOCOL"]; p != "" && p != "grpc" {
+			t.Errorf("%s exports over %s, want grpc (to port %s)", svc, p, jaegerOTLPGRPC)
+		}
+		u, err := url.Parse(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+		if err != nil || u.Scheme != "http" || u.Hostname() != "jaeger" || u.Port() != jaegerOTLPGRPC {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT=%q, want http://jaeger:%s", svc, env["OTEL_EXPORTER_OTLP_ENDPOINT"], jaegerOTLPGRPC)
+		}
+	}
+
+	if cmd := c.Services["prometheus"].Command; !slices.ContainsFunc(cmd, func(arg string) bool {
+		features, ok := strings.CutPrefix(arg, "--enable-feature=")
+		return ok && slices.Contains(strings.Split(features, ","), "exemplar-storage")
+	}) {
+		t.Errorf("prometheus runs %v: without --enable-feature=exemplar-storage it drops the exemplars (trace_id)", cmd)
 	}
 }
 

@@ -42,6 +42,14 @@ var externalSecrets = map[string][]string{
 	"kitshop-service-key": {"service-ed25519.pem"},
 }
 
+// externalConfigMaps are the ConfigMaps the tree may use but does not hold,
+// as each cluster has its own values, with the keys it reads: every
+// reference to one is optional, so that a cluster without it runs, and
+// docs/deploy.md tells how to create each.
+var externalConfigMaps = map[string][]string{
+	"kitshop-telemetry": {"otlp-endpoint"}, // where spans go: the OTLP collector's URL
+}
+
 // cluster is the built tree, by kind and name.
 type cluster struct {
 	namespaces   map[string]*corev1.Namespace
@@ -308,6 +316,15 @@ func checkDeployment(t *testing.T, c *cluster, name string, d *appsv1.Deployment
 				t.Errorf("%s reads Secret %s key %s, not one of %v", e.Name, ref.Name, ref.Key, externalSecrets)
 			}
 			env[e.Name] = "(secret)"
+		case e.ValueFrom.ConfigMapKeyRef != nil && externalConfigMaps[e.ValueFrom.ConfigMapKeyRef.Name] != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			if !slices.Contains(externalConfigMaps[ref.Name], ref.Key) {
+				t.Errorf("%s reads ConfigMap %s key %s, not one of %v", e.Name, ref.Name, ref.Key, externalConfigMaps)
+			}
+			if ref.Optional == nil || !*ref.Optional {
+				t.Errorf("%s reads ConfigMap %s, which is not in the tree, without optional: true: pods would not start without it", e.Name, ref.Name)
+			}
+			env[e.Name] = "(configmap " + ref.Name + " " + ref.Key + ")"
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
 			cm := c.configMaps[ref.Name]
@@ -322,10 +339,23 @@ func checkDeployment(t *testing.T, c *cluster, name string, d *appsv1.Deployment
 		}
 	}
 	known := envNames(t, name)
-	for k := range env {
-		if !known[k] {
+	otel := map[string]string{}
+	for k, v := range env {
+		switch {
+		case strings.HasPrefix(k, "OTEL_"):
+			// A value from a ConfigMap outside the tree stands for one a
+			// cluster would set.
+			if strings.HasPrefix(v, "(configmap ") {
+				v = "http://otel-collector.observability:4317"
+			}
+			otel[k] = v
+		case !known[k]:
 			t.Errorf("sets %s, which %s does not read (its -h lists no such flag)", k, name)
 		}
+	}
+	checkOTelEnv(t, name, otel)
+	if got := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "(configmap kitshop-telemetry otlp-endpoint)" {
+		t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT is %q, want it from ConfigMap kitshop-telemetry key otlp-endpoint", got)
 	}
 	if name != "edge" {
 		if env["KITSHOP_MONGO_URI"] != "(secret)" {
@@ -394,7 +424,7 @@ func mounted(ctr corev1.Container, volumes []corev1.Volume, file string) bool {
 }
 
 // TestDeployDocTellsHowToCreateTheSecrets: the tree cannot work without
-// them. The README's Deploy section names the three ways to run kitshop and
+// them; nor trace without the telemetry ConfigMap. The README's Deploy section names the three ways to run kitshop and
 // leaves the steps to docs/deploy.md.
 func TestDeployDocTellsHowToCreateTheSecrets(t *testing.T) {
 	t.Parallel()
@@ -406,6 +436,13 @@ func TestDeployDocTellsHowToCreateTheSecrets(t *testing.T) {
 		for _, key := range keys {
 			if !strings.Contains(string(guide), fmt.Sprintf("create secret generic %s", name)) || !strings.Contains(string(guide), key) {
 				t.Errorf("docs/deploy.md does not tell how to create Secret %s with key %s", name, key)
+			}
+		}
+	}
+	for name, keys := range externalConfigMaps {
+		for _, key := range keys {
+			if !strings.Contains(string(guide), fmt.Sprintf("create configmap %s --from-literal=%s=", name, key)) {
+				t.Errorf("docs/deploy.md does not tell how to create ConfigMap %s with key %s", name, key)
 			}
 		}
 	}

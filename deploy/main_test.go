@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,8 +137,16 @@ var (
 // with the KITSHOP_* variable internal/config prints for it.
 func usage(t *testing.T, name string) []flagInfo {
 	t.Helper()
+	return usageWith(t, name, nil)
+}
+
+// usageWith is usage with the variables env ("NAME=value") added to the
+// command's environment, which -h then shows in the defaults they set.
+func usageWith(t *testing.T, name string, env []string) []flagInfo {
+	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(binary(t, name), "-h")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s -h: %v\n%s", name, err, out.String())
@@ -164,6 +173,43 @@ func envNames(t *testing.T, name string) map[string]bool {
 		names[f.env] = true
 	}
 	return names
+}
+
+// otelFlags are the standard OpenTelemetry variables a deployment may give a
+// kitshop command, each with the flag whose default it sets
+// (internal/telemetry.Config.RegisterFlags).
+var otelFlags = map[string]string{
+	"OTEL_EXPORTER_OTLP_ENDPOINT":        "otel-endpoint",
+	"OTEL_EXPORTER_OTLP_PROTOCOL":        "otel-protocol",
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "otel-protocol",
+	"OTEL_SERVICE_NAME":                  "otel-service-name",
+}
+
+// checkOTelEnv reports, through t, each of the OTEL_* variables of env that
+// the named command does not read: one that is not in otelFlags, or whose
+// value its -h, run with env, does not show as its flag's default.
+func checkOTelEnv(t *testing.T, name string, env map[string]string) {
+	t.Helper()
+	var vars []string
+	for k, v := range env {
+		if _, known := otelFlags[k]; !known {
+			t.Errorf("%s is given %s, not one of the OpenTelemetry variables kitshop reads (%v)", name, k, slices.Sorted(maps.Keys(otelFlags)))
+			continue
+		}
+		vars = append(vars, k+"="+v)
+	}
+	if len(vars) == 0 {
+		return
+	}
+	defaults := map[string]string{}
+	for _, f := range usageWith(t, name, vars) {
+		defaults[f.name] = f.def
+	}
+	for k, v := range env {
+		if flag, known := otelFlags[k]; known && defaults[flag] != v {
+			t.Errorf("%s does not read %s: with it set to %q, -%s defaults to %q", name, k, v, flag, defaults[flag])
+		}
+	}
 }
 
 // need skips the test when tool is not on PATH.

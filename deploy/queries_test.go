@@ -1,9 +1,12 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +17,10 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"go.opentelemetry.io/otel/trace"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kitshop/kitshop/internal/callmetrics"
 )
 
 // The PromQL of the alerts and of the Grafana dashboard is parsed with
@@ -29,7 +35,7 @@ var (
 	prometheusDir = filepath.Join(repoRoot, "deploy", "prometheus")
 	alertsFile    = filepath.Join(prometheusDir, "alerts.yml")
 	dashboardFile = filepath.Join(repoRoot, "deploy", "grafana", "dashboards", "kitshop.json")
-	datasources   = filepath.Join(repoRoot, "deploy", "grafana", "provisioning", "datasources", "prometheus.yml")
+	datasources   = filepath.Join(repoRoot, "deploy", "grafana", "provisioning", "datasources")
 )
 
 // grafanaVariables stand in for the variables Grafana fills in an expression.
@@ -90,6 +96,7 @@ type panel struct {
 		Expr       string
 		RefID      string `json:"refId"`
 		Datasource *datasourceRef
+		Exemplar   bool // Grafana also asks for the series' exemplars
 	}
 	Panels []panel // a collapsed row's panels
 }
@@ -128,21 +135,65 @@ func dashboardExprs(t *testing.T) []promQL {
 	return out
 }
 
+// datasource is the part of a provisioned Grafana data source the tests read.
+type datasource struct {
+	Name, UID, Type, URL string
+	JSONData             struct {
+		ExemplarTraceIDDestinations []struct {
+			Name          string
+			DatasourceUID string `json:"datasourceUid"`
+		} `json:"exemplarTraceIdDestinations"`
+	} `json:"jsonData"`
+}
+
+// readDatasources returns the data sources of every provisioning file, by
+// uid.
+func readDatasources(t *testing.T) map[string]datasource {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(datasources, "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no data source files in %s: %v", datasources, err)
+	}
+	out := map[string]datasource{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var provisioned struct{ Datasources []datasource }
+		if err := yaml.Unmarshal(raw, &provisioned); err != nil || len(provisioned.Datasources) == 0 {
+			t.Fatalf("%s: %v, want a data source", f, err)
+		}
+		for _, ds := range provisioned.Datasources {
+			if _, dup := out[ds.UID]; dup || ds.UID == "" {
+				t.Errorf("%s: data source %s has uid %q, empty or another's", f, ds.Name, ds.UID)
+			}
+			out[ds.UID] = ds
+		}
+	}
+	return out
+}
+
+// prometheusDatasource returns the one provisioned Prometheus data source.
+func prometheusDatasource(t *testing.T, all map[string]datasource) datasource {
+	t.Helper()
+	var found []datasource
+	for _, ds := range all {
+		if ds.Type == "prometheus" {
+			found = append(found, ds)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("provisioned Prometheus data sources %v, want one", found)
+	}
+	return found[0]
+}
+
 func TestDashboardShowsWhatTheIssueAsks(t *testing.T) {
 	t.Parallel()
 	d := readDashboard(t)
-	var provisioned struct {
-		Datasources []struct{ Name, UID, Type, URL string }
-	}
-	raw, err := os.ReadFile(datasources)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &provisioned); err != nil || len(provisioned.Datasources) != 1 {
-		t.Fatalf("%s: %v, want one data source", datasources, err)
-	}
-	ds := provisioned.Datasources[0]
-	if ds.Type != "prometheus" || ds.URL != "http://prometheus:9090" {
+	ds := prometheusDatasource(t, readDatasources(t))
+	if ds.URL != "http://prometheus:9090" {
 		t.Errorf("provisioned data source %+v, want the compose Prometheus", ds)
 	}
 
@@ -190,6 +241,72 @@ func TestDashboardShowsWhatTheIssueAsks(t *testing.T) {
 	}
 	if len(titles) < 10 {
 		t.Errorf("the dashboard has %d panels: %v", len(titles), titles)
+	}
+}
+
+// isLatency reports whether a dashboard query is a latency quantile of a
+// kitshop duration histogram, whose buckets carry the exemplars.
+func isLatency(expr string) bool {
+	return strings.HasPrefix(expr, "histogram_quantile(") && strings.Contains(expr, "_duration_seconds_bucket")
+}
+
+// TestGrafanaLinksExemplarsToTraces checks the path from a latency panel to a
+// trace: the latency queries ask for exemplars, the Prometheus data source
+// turns the exemplar label kitshop sets into a link to a provisioned Jaeger
+// data source, and that one reads the compose Jaeger's query API.
+func TestGrafanaLinksExemplarsToTraces(t *testing.T) {
+	t.Parallel()
+	all := readDatasources(t)
+	prom := prometheusDatasource(t, all)
+
+	// The label callmetrics puts on an exemplar of a sampled request.
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+	exemplar := callmetrics.Exemplar(trace.ContextWithSpanContext(context.Background(), sc))
+	if len(exemplar) != 1 {
+		t.Fatalf("callmetrics.Exemplar = %v, want one label", exemplar)
+	}
+	label := slices.Collect(maps.Keys(exemplar))[0]
+
+	dests := prom.JSONData.ExemplarTraceIDDestinations
+	if len(dests) == 0 {
+		t.Errorf("data source %s has no exemplarTraceIdDestinations: exemplars link nowhere", prom.UID)
+	}
+	for _, dest := range dests {
+		if dest.Name != label {
+			t.Errorf("exemplar destination reads label %q; kitshop's exemplars carry %q", dest.Name, label)
+		}
+		if to, ok := all[dest.DatasourceUID]; !ok || to.Type != "jaeger" {
+			t.Errorf("exemplar destination names data source uid %q, not a provisioned Jaeger one (%v)", dest.DatasourceUID, slices.Sorted(maps.Keys(all)))
+		}
+	}
+	for _, ds := range all {
+		if ds.Type != "jaeger" {
+			continue
+		}
+		if u, err := url.Parse(ds.URL); err != nil || u.Scheme != "http" || u.Hostname() != "jaeger" || u.Port() != jaegerUI {
+			t.Errorf("Jaeger data source %s reads %q, want the compose Jaeger's query API http://jaeger:%s", ds.UID, ds.URL, jaegerUI)
+		}
+	}
+
+	var latency int
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			walk(p.Panels)
+			for _, target := range p.Targets {
+				if !isLatency(target.Expr) {
+					continue
+				}
+				latency++
+				if !target.Exemplar {
+					t.Errorf("panel %q query %s is a latency quantile without exemplars", p.Title, target.RefID)
+				}
+			}
+		}
+	}
+	walk(readDashboard(t).Panels)
+	if latency < 6 {
+		t.Errorf("the dashboard has %d latency quantile queries, want p50 and p99 of services, dependencies and orders", latency)
 	}
 }
 
