@@ -17,12 +17,15 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
+	"github.com/kitshop/kitshop/internal/telemetry"
+	"github.com/kitshop/kitshop/internal/telemetry/telemetrytest"
 )
 
 // system is a running kitshop in the multi-process shape the deployments
 // have: cmd/shop's five services (each on its own loopback HTTP and gRPC
 // port) behind a separate cmd/edge process, with a few orders placed through
-// the edge.
+// the edge. Both processes export their traces to a receiver of the test:
+// cmd/shop over OTLP/gRPC, cmd/edge over OTLP/HTTP.
 type system struct {
 	// serviceHTTP is each service's HTTP listener (host:port), by name.
 	serviceHTTP map[string]string
@@ -31,6 +34,10 @@ type system struct {
 
 	dataDir string
 	procs   []*process
+	// traces receives both processes' spans; paidTrace is the trace id the
+	// first paid order's response named (X-Trace-Id).
+	traces    *telemetrytest.Receiver
+	paidTrace string
 }
 
 // process is a started command whose output is kept for failure messages.
@@ -45,6 +52,8 @@ type process struct {
 func start(name, bin string, args ...string) (*process, error) {
 	p := &process{name: name, cmd: exec.Command(bin, args...), out: &servetest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	// Spans leave a tenth of a second after they end (the SDK's default: 5 s).
+	p.cmd.Env = append(os.Environ(), "OTEL_BSP_SCHEDULE_DELAY=100")
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -118,10 +127,13 @@ func startSystem(shopBin, edgeBin string, shopFlags []flagInfo) (_ *system, err 
 	if s.dataDir, err = os.MkdirTemp("", "kitshop-deploy-data-"); err != nil {
 		return nil, err
 	}
+	if s.traces, err = telemetrytest.New(); err != nil {
+		return nil, err
+	}
 	// Every listener cmd/shop has (its edge, each service's gRPC and HTTP,
 	// the embedded store...) on a free loopback port; optional ones, off by
 	// default, stay off.
-	args := []string{"-data-dir", s.dataDir, "-log-level", "warn"}
+	args := []string{"-data-dir", s.dataDir, "-log-level", "warn", "-otel-endpoint", s.traces.GRPCEndpoint()}
 	for _, f := range shopFlags {
 		if strings.HasSuffix(f.name, "-addr") && f.def != "" {
 			args = append(args, "-"+f.name, "127.0.0.1:0")
@@ -145,7 +157,8 @@ func startSystem(shopBin, edgeBin string, shopFlags []flagInfo) (_ *system, err 
 		s.serviceHTTP[name] = m[1]
 	}
 
-	edgeArgs := []string{"-http-addr", "127.0.0.1:0", "-log-format", "json"}
+	edgeArgs := []string{"-http-addr", "127.0.0.1:0", "-log-format", "json",
+		"-otel-endpoint", s.traces.HTTPEndpoint(), "-otel-protocol", "http/protobuf"}
 	for _, name := range config.ServiceNames() {
 		edgeArgs = append(edgeArgs, "-"+name+"-url", "http://"+s.serviceHTTP[name])
 	}
@@ -172,6 +185,9 @@ func (s *system) stop() {
 	}
 	if s.dataDir != "" {
 		os.RemoveAll(s.dataDir)
+	}
+	if s.traces != nil {
+		s.traces.Close()
 	}
 }
 
@@ -216,6 +232,9 @@ func (s *system) placeOrders() error {
 			return fmt.Errorf("order %s: %d %v", key, code, err)
 		}
 		paid = append(paid, id)
+		if s.paidTrace == "" {
+			s.paidTrace = c.lastTrace
+		}
 	}
 	if code, _, err := order("deploy-test-declined", "4000000000009995", 5000); err != nil || code != http.StatusPaymentRequired {
 		return fmt.Errorf("declined order: %d %v, want 402", code, err)
@@ -249,6 +268,8 @@ func (s *system) placeOrders() error {
 type client struct {
 	base string
 	http *http.Client
+	// lastTrace is the X-Trace-Id of the last response.
+	lastTrace string
 }
 
 func (c *client) do(method, path, auth, idempotencyKey, body string) (int, []byte, error) {
@@ -274,6 +295,7 @@ func (c *client) do(method, path, auth, idempotencyKey, body string) (int, []byt
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	c.lastTrace = resp.Header.Get(telemetry.TraceIDHeader)
 	raw, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw, err
 }
