@@ -19,9 +19,46 @@ type limits struct {
 	duration time.Duration
 }
 
+// unreachable is the error class of an order the target did not answer at all (connection refused or reset).
+const unreachable = "transport error"
+
+// Waits of a closed-loop worker after an order the target did not answer: downWaitMin doubling to downWaitMax,
+// so that a stopped target is tried a few times a second instead of thousands of times.
+const (
+	downWaitMin = 50 * time.Millisecond
+	downWaitMax = 2 * time.Second
+)
+
+// sleepFor waits for d, or until ctx is done.
+func sleepFor(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// outage tells when the target stops answering and when it answers again, once per outage for all the
+// workers of a loop.
+type outage struct {
+	down atomic.Bool
+	say  func(down bool)
+}
+
+// saw records whether an order was answered, telling say on each change.
+func (o *outage) saw(answered bool) {
+	if o.down.CompareAndSwap(answered, !answered) && o.say != nil {
+		o.say(!answered)
+	}
+}
+
 // closedLoop runs workers that each place one order after another until the limits are reached, then waits
-// for the orders in flight. ctx aborts everything, orders in flight included.
-func closedLoop(ctx context.Context, rec *recorder, workers int, lim limits, place placeFunc) {
+// for the orders in flight. ctx aborts everything, orders in flight included. A worker whose order the
+// target did not answer (unreachable) waits before its next one, downWaitMin doubling to downWaitMax, by
+// sleep; say hears when the target stops and starts answering (nil: no one).
+func closedLoop(ctx context.Context, rec *recorder, workers int, lim limits, place placeFunc, say func(down bool), sleep func(context.Context, time.Duration)) {
+	out := &outage{say: say}
 	var next atomic.Int64
 	var deadline time.Time
 	if lim.duration > 0 {
@@ -30,6 +67,7 @@ func closedLoop(ctx context.Context, rec *recorder, workers int, lim limits, pla
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			var wait time.Duration
 			for ctx.Err() == nil {
 				started := time.Now()
 				if !deadline.IsZero() && !started.Before(deadline) {
@@ -41,6 +79,13 @@ func closedLoop(ctx context.Context, rec *recorder, workers int, lim limits, pla
 				}
 				id, class := place(ctx, i)
 				rec.record(started, started, time.Now(), id, class)
+				out.saw(class != unreachable)
+				if class != unreachable {
+					wait = 0
+					continue
+				}
+				wait = min(max(2*wait, downWaitMin), downWaitMax)
+				sleep(ctx, wait)
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -86,7 +88,7 @@ func TestClosedLoopPlacesEachOrderOnce(t *testing.T) {
 	t.Parallel()
 	var c calls
 	rec := newRecorder(time.Now())
-	closedLoop(t.Context(), rec, 8, limits{count: 100}, c.place(0, 10))
+	closedLoop(t.Context(), rec, 8, limits{count: 100}, c.place(0, 10), nil, sleepFor)
 	c.once(t, 100)
 	s := rec.stats()
 	if s.Orders != 90 || s.Errors != 10 || s.ErrorsByClass["http 503 unavailable"] != 10 {
@@ -136,5 +138,31 @@ func TestOpenLoopStopsWhenCancelled(t *testing.T) {
 	})
 	if n := len(c.seen); n < 51 || n > 60 {
 		t.Errorf("%d orders placed after a cancel at the 51st, want 51 to a few more in flight", n)
+	}
+}
+
+func TestClosedLoopBacksOffWhileTheTargetIsDown(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(time.Now())
+	place := func(_ context.Context, i int64) (string, string) {
+		if i < 5 || i == 6 {
+			return "", unreachable
+		}
+		return fmt.Sprintf("o%d", i), ""
+	}
+	var waits []time.Duration
+	var said []bool
+	closedLoop(t.Context(), rec, 1, limits{count: 9}, place,
+		func(down bool) { said = append(said, down) },
+		func(_ context.Context, d time.Duration) { waits = append(waits, d) })
+	ms := time.Millisecond
+	if want := []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, 50 * ms}; !slices.Equal(waits, want) {
+		t.Errorf("waits %v, want %v: doubling while unanswered, from the start again after an answer", waits, want)
+	}
+	if want := []bool{true, false, true, false}; !slices.Equal(said, want) {
+		t.Errorf("told %v, want down, up, down, up", said)
+	}
+	if s := rec.stats(); s.Orders != 3 || s.ErrorsByClass[unreachable] != 6 {
+		t.Errorf("recorded %d orders, errors %v; want 3 and 6 %s", s.Orders, s.ErrorsByClass, unreachable)
 	}
 }

@@ -175,7 +175,13 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 			bar = startProgress(stderr, rec, total, byTime)
 		}
 		logger.Info("placing orders", "loop", "closed", "workers", c.workers, "duration", c.duration, "count", c.count)
-		closedLoop(ctx, rec, c.workers, lim, place)
+		closedLoop(ctx, rec, c.workers, lim, place, func(down bool) {
+			if down {
+				logger.Warn("the target does not answer: each worker backs off, up to "+downWaitMax.String()+" between orders", "target", s.Target)
+			} else {
+				logger.Info("the target answers again", "target", s.Target)
+			}
+		}, sleepFor)
 	} else {
 		s.Loop, s.Rate, s.MaxInflight = "open", c.rate, c.inflight
 		sched := schedule{start: rec.start, rate: c.rate}
