@@ -24,9 +24,11 @@ import (
 )
 
 // fakeShop answers the routes the load test uses the way kitshop's edge does. Every failEvery-th order is
-// refused as out of stock (0: none), and the first login is rate-limited.
+// refused as out of stock (0: none), and the first login is rate-limited. originalStatuses answers
+// register, login and the samples as the original's gateway does (201 Created).
 type fakeShop struct {
-	failEvery int64
+	failEvery        int64
+	originalStatuses bool
 
 	mu      sync.Mutex
 	users   map[string]string // e-mail → password
@@ -47,6 +49,9 @@ func (f *fakeShop) handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /product/sample", func(w http.ResponseWriter, r *http.Request) {
+		if f.originalStatuses {
+			w.WriteHeader(http.StatusCreated)
+		}
 		fmt.Fprint(w, `{"success":true,"created":0}`)
 	})
 	mux.HandleFunc("GET /product", func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +87,9 @@ func (f *fakeShop) handler() http.Handler {
 		if !known {
 			writeErr(w, http.StatusUnauthorized, "unauthenticated")
 			return
+		}
+		if f.originalStatuses {
+			w.WriteHeader(http.StatusCreated)
 		}
 		fmt.Fprintf(w, `{"accessToken":"token-%s","refreshToken":"r"}`, email)
 	})
@@ -254,5 +262,18 @@ func TestGRPCMode(t *testing.T) {
 	if s.Orders != 15 || s.ErrorsByClass["grpc FailedPrecondition"] != 5 || orders.n.Load() != 20 || f.orders.Load() != 0 {
 		t.Errorf("%d orders, errors %v, %d over gRPC, %d over HTTP; want 15, 5 grpc FailedPrecondition, 20, 0",
 			s.Orders, s.ErrorsByClass, orders.n.Load(), f.orders.Load())
+	}
+}
+
+// TestTheOriginalsStatusesAreAccepted: the original's gateway answers the log-in (and the samples) with 201,
+// kitshop with 200; either is a success.
+func TestTheOriginalsStatusesAreAccepted(t *testing.T) {
+	t.Parallel()
+	f := &fakeShop{originalStatuses: true}
+	srv := httptest.NewServer(f.handler())
+	defer srv.Close()
+	code, s := runLoadTest(t, "-target", srv.URL, "-users", "2", "-workers", "2", "-count", "10", "-duration", "0")
+	if code != exitClean || !s.Clean || s.Orders != 10 {
+		t.Fatalf("exit %d, clean %v, %d orders against 201 log-ins; want a clean run of 10", code, s.Clean, s.Orders)
 	}
 }
