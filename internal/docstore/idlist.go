@@ -1,0 +1,207 @@
+package docstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// ListBucketSize is the number of ids in each sealed bucket of an [IDList], and the most its head keeps
+// before it seals the oldest of them.
+const ListBucketSize = 64
+
+// An IDList keeps lists of ids that only grow, one per key (a customer's orders, the products of the
+// catalogue), in documents of one collection found by _id alone. Appending costs one update of the list's
+// head (its sealing, once every ListBucketSize appends, two commands more); reading a page of the list
+// costs the head and at most one bucket per ListBucketSize ids of the page. Neither depends on the list's
+// length nor on what else the database holds, on MongoDB as on the embedded store (rule 2 of the package
+// documentation): it is how a service lists documents in an order of its own without a query.
+//
+// Positions count from 0, the first id appended, and never change. The list's head, _id "h:<key>", holds
+// the newest ids, from position sealed*ListBucketSize on; sealed bucket j, _id "b:<j>:<key>", holds the ids
+// of positions j*ListBucketSize up to (j+1)*ListBucketSize-1 and is never written again. An id appended
+// while the head holds it is not appended again, so a repeated append is harmless while the id is among
+// the list's newest ListBucketSize; the list does not otherwise tell whether it holds an id.
+//
+// Every write goes through the Updater of the collection's database, so the contract of [Updater] holds.
+type IDList struct {
+	u    *Updater
+	coll *mongo.Collection
+}
+
+// NewIDList returns the lists kept in coll, written through u, the Updater of coll's database.
+func NewIDList(u *Updater, coll *mongo.Collection) *IDList { return &IDList{u: u, coll: coll} }
+
+// listHead is a list's head document.
+type listHead struct {
+	ID     string   `bson:"_id"`
+	Sealed int64    `bson:"sealed"` // the sealed buckets, 0 to Sealed-1
+	IDs    []string `bson:"ids"`    // the ids from position Sealed*ListBucketSize on, oldest first
+}
+
+// listBucket is a sealed bucket document.
+type listBucket struct {
+	ID  string   `bson:"_id"`
+	IDs []string `bson:"ids"`
+}
+
+func headID(key string) string { return "h:" + key }
+
+func bucketID(key string, j int64) string { return "b:" + strconv.FormatInt(j, 10) + ":" + key }
+
+// len is the number of ids of the list.
+func (h listHead) len() int64 { return h.Sealed*ListBucketSize + int64(len(h.IDs)) }
+
+// Append adds ids, distinct and in their order, at the end of key's list, leaving out those its head holds
+// already. An error means that some of them may have been appended: appending them again is how to make
+// sure.
+func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
+	// Each round either appends, or learns that a head was made or changed meanwhile: a few rounds at most.
+	for range 4 {
+		if len(ids) == 0 {
+			return nil
+		}
+		doc, err := l.u.UpdateByID(ctx, l.coll, headID(key),
+			bson.D{{Key: "ids", Value: bson.D{{Key: "$nin", Value: ids}}}},
+			bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: pushValue(ids)}}}})
+		if err == nil {
+			var h listHead
+			if err := bson.Unmarshal(doc, &h); err != nil {
+				return fmt.Errorf("docstore: list %s: decode head: %w", key, err)
+			}
+			if len(h.IDs) > ListBucketSize {
+				// Best effort: a head that could not be sealed now is sealed by a later append.
+				_ = l.seal(ctx, key, h)
+			}
+			return nil
+		}
+		if !errors.Is(err, ErrNoMatch) {
+			return fmt.Errorf("docstore: list %s: append: %w", key, err)
+		}
+		// No head, or it holds some of ids already.
+		h, found, err := l.head(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			err := l.u.InsertOne(ctx, l.coll, listHead{ID: headID(key), IDs: ids})
+			if err == nil {
+				return nil
+			}
+			if !IsDuplicateKey(err) {
+				return fmt.Errorf("docstore: list %s: make head: %w", key, err)
+			}
+			continue // made meanwhile
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(h.IDs, id) })
+	}
+	return fmt.Errorf("docstore: list %s: append: its head kept changing", key)
+}
+
+// pushValue is the argument of $push for ids: the id alone, or $each of them.
+func pushValue(ids []string) any {
+	if len(ids) == 1 {
+		return ids[0]
+	}
+	return bson.D{{Key: "$each", Value: ids}}
+}
+
+// seal moves the oldest ListBucketSize ids of head h into the list's next bucket: it inserts the bucket,
+// then takes its ids out of the head, if the head was not sealed meanwhile. The bucket's content follows
+// from the head's, so a seal repeated after a crash, or racing another, inserts the same bucket.
+func (l *IDList) seal(ctx context.Context, key string, h listHead) error {
+	ids := h.IDs[:ListBucketSize]
+	err := l.u.InsertOne(ctx, l.coll, listBucket{ID: bucketID(key, h.Sealed), IDs: ids})
+	if err != nil && !IsDuplicateKey(err) {
+		return err
+	}
+	_, err = l.u.UpdateByID(ctx, l.coll, headID(key), bson.D{{Key: "sealed", Value: h.Sealed}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "sealed", Value: h.Sealed + 1}}},
+		{Key: "$pullAll", Value: bson.D{{Key: "ids", Value: ids}}},
+	})
+	if errors.Is(err, ErrNoMatch) {
+		return nil // sealed by another
+	}
+	return err
+}
+
+// head reads key's list head; found is false when the list has none (nothing was appended).
+func (l *IDList) head(ctx context.Context, key string) (h listHead, found bool, err error) {
+	raw, err := l.u.FindByID(ctx, l.coll, headID(key))
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return listHead{}, false, nil
+	}
+	if err == nil {
+		err = bson.Unmarshal(raw, &h)
+	}
+	if err != nil {
+		return listHead{}, false, fmt.Errorf("docstore: list %s: read head: %w", key, err)
+	}
+	return h, true, nil
+}
+
+// Read returns up to n ids of key's list from position from on: towards the oldest when newestFirst, from
+// the newest when from is negative; towards the newest otherwise, from the oldest when from is negative.
+// next is the position to read from for the ids after them, -1 when there are none. A from past the end
+// of the list reads nothing.
+func (l *IDList) Read(ctx context.Context, key string, from int64, n int, newestFirst bool) (ids []string, next int64, err error) {
+	h, found, err := l.head(ctx, key)
+	if err != nil || !found || n <= 0 {
+		return nil, -1, err
+	}
+	total := h.len()
+	var lo, hi int64 // positions lo to hi-1
+	switch {
+	case newestFirst:
+		if from < 0 {
+			from = total - 1
+		}
+		hi = min(from+1, total)
+		lo = max(hi-int64(n), 0)
+		next = lo - 1
+	default:
+		lo = max(from, 0)
+		hi = min(lo+int64(n), total)
+		next = hi
+		if next >= total {
+			next = -1
+		}
+	}
+	if lo >= hi {
+		return nil, -1, nil
+	}
+	ids = make([]string, 0, hi-lo)
+	firstInHead := h.Sealed * ListBucketSize
+	var bucket listBucket
+	bucketNo := int64(-1)
+	for p := lo; p < hi; p++ {
+		if p >= firstInHead {
+			ids = append(ids, h.IDs[p-firstInHead])
+			continue
+		}
+		if j := p / ListBucketSize; j != bucketNo {
+			raw, err := l.u.FindByID(ctx, l.coll, bucketID(key, j))
+			if err == nil {
+				bucket = listBucket{}
+				err = bson.Unmarshal(raw, &bucket)
+			}
+			if err == nil && len(bucket.IDs) != ListBucketSize {
+				err = fmt.Errorf("holds %d ids, not %d", len(bucket.IDs), ListBucketSize)
+			}
+			if err != nil {
+				return nil, -1, fmt.Errorf("docstore: list %s: read bucket %d: %w", key, j, err)
+			}
+			bucketNo = j
+		}
+		ids = append(ids, bucket.IDs[p%ListBucketSize])
+	}
+	if newestFirst {
+		slices.Reverse(ids)
+	}
+	return ids, next, nil
+}

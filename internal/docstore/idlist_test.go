@@ -1,0 +1,212 @@
+package docstore_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
+)
+
+// listOf returns an IDList in a fresh collection of an embedded store, its Updater in mode m, and the
+// collection and Recorder of the client's commands.
+func listOf(t *testing.T, m docstoretest.Mode) (*docstore.IDList, *mongo.Collection, *docstoretest.Recorder) {
+	t.Helper()
+	client, rec := docstoretest.Start(t)
+	coll := client.Database("lists").Collection("lists")
+	u, err := docstore.NewUpdater(t.Context(), coll.Database(), m.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docstore.NewIDList(u, coll), coll, rec
+}
+
+func ids(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s%03d", prefix, i))
+	}
+	return out
+}
+
+// readAll pages through key's list, n ids a page, and returns what the pages held, in their order.
+func readAll(t *testing.T, l *docstore.IDList, key string, n int, newestFirst bool) []string {
+	t.Helper()
+	var got []string
+	from := int64(-1)
+	for pages := 0; ; pages++ {
+		page, next, err := l.Read(t.Context(), key, from, n, newestFirst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > n {
+			t.Fatalf("page of %d ids, asked for %d", len(page), n)
+		}
+		got = append(got, page...)
+		if next < 0 {
+			return got
+		}
+		if pages > 1000 {
+			t.Fatal("the pages do not end")
+		}
+		from = next
+	}
+}
+
+// TestIDListPages: ids appended one by one are read back in both directions, whatever the page size,
+// across the sealed buckets and the head, in both modes; a repeat of an id the head holds is left out.
+func TestIDListPages(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		l, coll, _ := listOf(t, m)
+		ctx := t.Context()
+		want := ids("o", 0, 3*docstore.ListBucketSize+7)
+		for i, id := range want {
+			if err := l.Append(ctx, "alice", id); err != nil {
+				t.Fatal(err)
+			}
+			if i%10 == 0 { // a repeat, as after a crash
+				if err := l.Append(ctx, "alice", id); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := l.Append(ctx, "bob", "x", "y"); err != nil {
+			t.Fatal(err)
+		}
+		reversed := slices.Clone(want)
+		slices.Reverse(reversed)
+		for _, n := range []int{1, 7, docstore.ListBucketSize, 100} {
+			if got := readAll(t, l, "alice", n, false); !slices.Equal(got, want) {
+				t.Errorf("oldest first, %d a page: %d ids %v..., want %d", n, len(got), head(got), len(want))
+			}
+			if got := readAll(t, l, "alice", n, true); !slices.Equal(got, reversed) {
+				t.Errorf("newest first, %d a page: %d ids %v..., want %d", n, len(got), head(got), len(want))
+			}
+		}
+		if got := readAll(t, l, "bob", 10, true); !slices.Equal(got, []string{"y", "x"}) {
+			t.Errorf("bob's list %v, want [y x]", got)
+		}
+		if got := readAll(t, l, "nobody", 10, true); got != nil {
+			t.Errorf("an unknown key's list %v, want none", got)
+		}
+		// A page from a position inside a sealed bucket, and one past the end.
+		page, next, err := l.Read(ctx, "alice", 70, 3, true)
+		if err != nil || !slices.Equal(page, []string{"o070", "o069", "o068"}) || next != 67 {
+			t.Errorf("3 from 70 newest first: %v next %d (%v), want [o070 o069 o068] next 67", page, next, err)
+		}
+		if page, next, err := l.Read(ctx, "alice", int64(len(want)), 3, false); err != nil || page != nil || next != -1 {
+			t.Errorf("past the end: %v next %d (%v), want nothing", page, next, err)
+		}
+		// Three sealed buckets and alice's head, and bob's head.
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 5 {
+			t.Errorf("%d documents (%v), want 5", n, err)
+		}
+	})
+}
+
+func head(s []string) []string { return s[:min(len(s), 3)] }
+
+// TestIDListReadCost: a page of a long list costs its head and the buckets it spans, each read by _id
+// alone, whatever the list's length; the Updater remembering nothing of it.
+func TestIDListReadCost(t *testing.T) {
+	client, rec := docstoretest.Start(t)
+	coll := client.Database("lists").Collection("lists")
+	ctx := t.Context()
+	writer, err := docstore.NewUpdater(ctx, coll.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20 * docstore.ListBucketSize
+	all := ids("p", 0, n)
+	for i := 0; i < n; i += 32 {
+		if err := docstore.NewIDList(writer, coll).Append(ctx, "k", all[i:i+32]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		from      int64
+		n         int
+		wantReads int
+	}{{-1, 20, 1}, {n - 20*10 - 1, 20, 2}, {100, 100, 3}} {
+		reader, err := docstore.NewUpdater(ctx, coll.Database())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Reset()
+		page, _, err := docstore.NewIDList(reader, coll).Read(ctx, "k", tc.from, tc.n, true)
+		if err != nil || len(page) != tc.n {
+			t.Fatalf("from %d: %d ids (%v)", tc.from, len(page), err)
+		}
+		if got := len(rec.Commands("lists", "lists")); got != tc.wantReads {
+			t.Errorf("from %d, %d ids: %d commands, want %d", tc.from, tc.n, got, tc.wantReads)
+		}
+		rec.AssertIDOnly(t, "lists", "lists")
+	}
+}
+
+// TestIDListConcurrentAppends: appends of many goroutines to one list, sealing as they go, keep every id
+// once, on the embedded store.
+func TestIDListConcurrentAppends(t *testing.T) {
+	l, _, _ := listOf(t, docstoretest.Modes[0])
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	var want []string
+	for g := range 8 {
+		mine := ids(fmt.Sprintf("g%d-", g), 0, 50)
+		want = append(want, mine...)
+		wg.Go(func() {
+			for _, id := range mine {
+				if err := l.Append(ctx, "shared", id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := readAll(t, l, "shared", 100, false)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%d ids read, want %d, each once", len(got), len(want))
+	}
+}
+
+// TestIDListSealInterrupted: a seal cut short after its bucket's insert, or never done, leaves a list that
+// reads right and is sealed by the next append, in both modes.
+func TestIDListSealInterrupted(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		l, coll, _ := listOf(t, m)
+		ctx := t.Context()
+		// A head past its size whose bucket 0 is stored: a process died between the seal's two writes.
+		over := ids("s", 0, docstore.ListBucketSize+5)
+		if _, err := coll.InsertMany(ctx, []any{
+			bson.D{{Key: "_id", Value: "h:k"}, {Key: "sealed", Value: int64(0)}, {Key: "ids", Value: over}},
+			bson.D{{Key: "_id", Value: "b:0:k"}, {Key: "ids", Value: over[:docstore.ListBucketSize]}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, l, "k", 10, false); !slices.Equal(got, over) {
+			t.Fatalf("before the next append: %d ids, want %d", len(got), len(over))
+		}
+		if err := l.Append(ctx, "k", "t"); err != nil {
+			t.Fatal(err)
+		}
+		want := append(slices.Clone(over), "t")
+		if got := readAll(t, l, "k", 10, false); !slices.Equal(got, want) {
+			t.Errorf("after: %d ids %v, want %d", len(got), got, len(want))
+		}
+		var h bson.M
+		if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "h:k"}}).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h["sealed"] != int64(1) || len(h["ids"].(bson.A)) != 6 {
+			t.Errorf("head %v, want sealed 1 and 6 ids", h)
+		}
+	})
+}
