@@ -16,6 +16,7 @@ import (
 type memStore struct {
 	mu         sync.Mutex
 	orders     map[string]Order
+	lists      map[string][]string // each customer's order ids, oldest first
 	work       map[string]Work
 	failNext   error // returned once by the next Transition
 	failGet    error // returned by Get while set
@@ -24,7 +25,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{orders: map[string]Order{}, work: map[string]Work{}, calls: map[string]int{}}
+	return &memStore{orders: map[string]Order{}, lists: map[string][]string{}, work: map[string]Work{}, calls: map[string]int{}}
 }
 
 // callsTo returns how many times method was called.
@@ -59,6 +60,17 @@ func (m *memStore) Insert(_ context.Context, o Order) error {
 		return ErrDuplicateOrder
 	}
 	m.orders[o.ID] = clone(o)
+	m.lists[o.Customer.UserID] = append(m.lists[o.Customer.UserID], o.ID)
+	return nil
+}
+
+func (m *memStore) ListOrder(_ context.Context, o Order) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls["ListOrder"]++
+	if !slices.Contains(m.lists[o.Customer.UserID], o.ID) {
+		m.lists[o.Customer.UserID] = append(m.lists[o.Customer.UserID], o.ID)
+	}
 	return nil
 }
 
@@ -149,43 +161,20 @@ func (m *memStore) ClearOutbox(_ context.Context, id string, b Outbox) error {
 	return nil
 }
 
-// ListByCustomer lists newest first (createdAt, then id, descending).
-func (m *memStore) ListByCustomer(_ context.Context, userID, afterID string, limit int) ([]Order, error) {
+// ListByCustomer lists newest first, by position in the customer's list.
+func (m *memStore) ListByCustomer(_ context.Context, userID string, from int64, limit int) ([]Order, int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var all []Order
-	for _, o := range m.orders {
-		if o.Customer.UserID == userID {
-			all = append(all, o)
-		}
-	}
-	newer := func(a, b Order) bool {
-		return a.CreatedAt.After(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID > b.ID
-	}
-	slices.SortFunc(all, func(a, b Order) int {
-		if newer(a, b) {
-			return -1
-		}
-		return 1
-	})
-	start := 0
-	if afterID != "" {
-		after, ok := m.orders[afterID]
-		if !ok || after.Customer.UserID != userID {
-			return nil, nil
-		}
-		for start < len(all) && !newer(after, all[start]) {
-			start++
-		}
+	list := m.lists[userID]
+	if from < 0 || from >= int64(len(list)) {
+		from = int64(len(list)) - 1
 	}
 	var out []Order
-	for _, o := range all[start:] {
-		if len(out) == limit {
-			break
-		}
-		out = append(out, clone(o))
+	p := from
+	for ; p >= 0 && len(out) < limit; p-- {
+		out = append(out, clone(m.orders[list[p]]))
 	}
-	return out, nil
+	return out, p, nil
 }
 
 func (m *memStore) InsertWork(_ context.Context, w Work) error {

@@ -24,44 +24,43 @@ func (s *Orders) ListOrders(ctx context.Context, userID string, pageSize int, pa
 	case pageSize > MaxPageSize:
 		pageSize = MaxPageSize
 	}
-	var after string
+	from := int64(-1)
 	if pageToken != "" {
 		var err error
-		if after, err = decodePageToken(pageToken); err != nil {
+		if from, err = decodePageToken(pageToken); err != nil {
 			return Page{}, err
 		}
 	}
-	orders, err := s.store.ListByCustomer(ctx, userID, after, pageSize+1)
+	orders, next, err := s.store.ListByCustomer(ctx, userID, from, pageSize)
 	if err != nil {
 		return Page{}, err
 	}
-	var page Page
-	if len(orders) > pageSize {
-		orders = orders[:pageSize]
-		page.NextPageToken = encodePageToken(orders[pageSize-1].ID)
+	page := Page{Orders: orders}
+	if next >= 0 {
+		page.NextPageToken = encodePageToken(next)
 	}
-	page.Orders = orders
 	return page, nil
 }
 
-// pageToken is the content of an opaque page token: the last order shown.
+// pageToken is the content of an opaque page token: the position in the
+// customer's list of the page's first order.
 type pageToken struct {
-	After string `json:"a"`
+	From *int64 `json:"p"`
 }
 
-func encodePageToken(afterID string) string {
-	b, _ := json.Marshal(pageToken{After: afterID}) // cannot fail
+func encodePageToken(from int64) string {
+	b, _ := json.Marshal(pageToken{From: &from}) // cannot fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodePageToken(s string) (string, error) {
+func decodePageToken(s string) (int64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	var t pageToken
 	if err == nil {
 		err = json.Unmarshal(b, &t)
 	}
-	if err != nil || t.After == "" || len(t.After) > maxIDLen {
-		return "", fmt.Errorf("%w: pageToken is not a token this service gave", ErrInvalidArgument)
+	if err != nil || t.From == nil || *t.From < 0 {
+		return 0, fmt.Errorf("%w: pageToken is not a token this service gave", ErrInvalidArgument)
 	}
-	return t.After, nil
+	return *t.From, nil
 }

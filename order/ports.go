@@ -8,8 +8,14 @@ import (
 // Store keeps orders. Implementations make every method a single-document
 // operation; MongoStore is the MongoDB one.
 type Store interface {
-	// Insert stores a new order; ErrDuplicateOrder if its ID is taken.
+	// Insert stores a new order and lists it under its customer
+	// (ListByCustomer); ErrDuplicateOrder if its ID is taken. Another error
+	// may leave the order stored but not listed: ListOrder lists it.
 	Insert(ctx context.Context, o Order) error
+	// ListOrder lists the stored order o under its customer unless the
+	// customer's newest listed orders hold it already (a repeat after a
+	// failed Insert, or after a crash within one).
+	ListOrder(ctx context.Context, o Order) error
 	// Get returns an order, or ErrNotFound.
 	Get(ctx context.Context, id string) (Order, error)
 	// Transition moves an order from status from to status to, applying ch,
@@ -23,8 +29,11 @@ type Store interface {
 	// ClearOutbox removes the side effects set in b (done) from an order.
 	ClearOutbox(ctx context.Context, id string, b Outbox) error
 	// ListByCustomer returns up to limit of userID's orders, newest first,
-	// starting after the order afterID (from the newest when empty).
-	ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error)
+	// from the position from of the customer's list (the newest when
+	// negative), and the position of the next page, -1 when none follows.
+	// Positions do not change when orders are added. Its cost follows limit,
+	// not the orders stored.
+	ListByCustomer(ctx context.Context, userID string, from int64, limit int) (orders []Order, next int64, err error)
 
 	// InsertWork stores the work entry of an order (worker.go);
 	// ErrDuplicateWork if the order has one.

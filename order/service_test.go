@@ -414,6 +414,11 @@ func TestGetAndListOrders(t *testing.T) {
 			break
 		}
 		token = p.NextPageToken
+		if pages == 0 { // an order placed between two pages moves nothing
+			if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -425,7 +430,10 @@ func TestGetAndListOrders(t *testing.T) {
 	if _, err := e.svc.ListOrders(t.Context(), alice, -1, ""); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("negative page size: %v", err)
 	}
-	if p, _ := e.svc.ListOrders(t.Context(), alice, 1000, ""); len(p.Orders) != 5 || p.NextPageToken != "" {
+	if _, err := e.svc.ListOrders(t.Context(), alice, 0, encodePageToken(-1)); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("negative position: %v", err)
+	}
+	if p, _ := e.svc.ListOrders(t.Context(), alice, 1000, ""); len(p.Orders) != 6 || p.NextPageToken != "" {
 		t.Errorf("large page: %d orders, token %q", len(p.Orders), p.NextPageToken)
 	}
 }

@@ -82,8 +82,8 @@ func TestDispatchStartsDelivery(t *testing.T) {
 	if stored.Status != StatusDeliveryStarted || !stored.Outbox.Empty() || !stored.UpdatedAt.Equal(e.clock.Now()) {
 		t.Errorf("order %s outbox %+v updated %v, want DeliveryStarted with nothing due", stored.Status, stored.Outbox, stored.UpdatedAt)
 	}
-	if got := e.store.callLog(); got != "map[DeleteWork:1 Get:2 ListWork:1 Transition:1 UpdateWork:1]" {
-		t.Errorf("store calls %s, want the listing, the claim, a read (from memory on the embedded store), one transition, the entry's delete and a read after it", got)
+	if got := e.store.callLog(); got != "map[DeleteWork:1 Get:2 ListOrder:1 ListWork:1 Transition:1 UpdateWork:1]" {
+		t.Errorf("store calls %s, want the listing, the claim, a read and the order's listing (both from memory on the embedded store), one transition, the entry's delete and a read after it", got)
 	}
 	if got := e.notifier.sentOrders(); len(got) != 1 || got[0] != o.ID {
 		t.Errorf("sent %v", got)

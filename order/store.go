@@ -9,22 +9,25 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kitshop/kitshop/internal/docstore"
 )
 
-// ordersCollection is the collection of the order database.
-const ordersCollection = "orders"
+// The collections of the order database besides order_work (work_store.go).
+const (
+	ordersCollection = "orders"
+	listsCollection  = "order_lists" // each customer's orders, newest last (a docstore.IDList keyed by user id)
+)
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. Two collections:
+// Key design. Three collections:
 //
 //	orders {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
 //	        total, failureReason, fingerprint, createdAt, updatedAt,
 //	        notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
 //	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev}  ← only while work is left
+//	order_lists {_id: "h:<userId>" or "b:<n>:<userId>", ...}       ← each customer's order ids (docstore.IDList)
 //
 // Every read and write of an order by _id goes through the database's
 // docstore.Updater: Insert is its InsertOne, Get its FindByID, and every
@@ -45,16 +48,18 @@ const ordersCollection = "orders"
 // handler dies, side effects due) is kept in a collection of its own,
 // order_work (work_store.go), found by listing that small collection.
 //
-// The query ListByCustomer is served by an index on MongoDB, which NewMongoStore
-// declares through Updater.EnsureIndexes. On the embedded store, which has no
-// use for it and so does not make it, the query scans the orders collection;
-// a scan of a large collection takes seconds there (every order decoded), so
-// the queries go through a client of their own when one is given
-// (QueryThrough), and the orders in progress do not wait for them.
+// A customer's orders are listed from their list in order_lists, which
+// Insert appends each new order's id to, and whose pages are read by _id
+// (docstore.IDList): a page costs the same few lookups whatever the orders
+// stored, on MongoDB and on the embedded store alike, where any query would
+// scan the orders collection. The orders of a page are read by _id, through
+// a client of their own when one is given (QueryThrough), so that a listing
+// does not wait behind the orders in progress.
 type MongoStore struct {
 	orders  *mongo.Collection
 	work    *mongo.Collection // order_work (work_store.go)
-	queries *mongo.Collection // the orders, for the queries: orders unless QueryThrough
+	queries *mongo.Collection // the orders, for a listing's reads: orders unless QueryThrough
+	lists   *docstore.IDList  // order_lists
 	updater *docstore.Updater // every read and write by _id
 }
 
@@ -112,13 +117,6 @@ type notifyDoc struct {
 	UserID string `bson:"userId"`
 }
 
-// mongoIndexes are the secondary indexes of orders: the listing of a
-// customer's orders, newest first.
-var mongoIndexes = []mongo.IndexModel{
-	{Keys: bson.D{{Key: "customer.userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
-		Options: options.Index().SetName("customer_orders")},
-}
-
 // NewMongoStore returns the store on db, creating its collections if missing
 // and ensuring their indexes (docstore.Updater.EnsureIndexes). It makes the
 // Updater of db, configured by opts (production passes none): the order
@@ -137,7 +135,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 		name    string
 		coll    **mongo.Collection
 		indexes []mongo.IndexModel
-	}{{ordersCollection, &s.orders, mongoIndexes}, {workCollection, &s.work, workIndexes}} {
+	}{{ordersCollection, &s.orders, nil}, {listsCollection, nil, nil}, {workCollection, &s.work, workIndexes}} {
 		if !slices.Contains(existing, c.name) {
 			err = db.CreateCollection(ctx, c.name)
 			var ce mongo.CommandError
@@ -148,19 +146,24 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 				return nil, fmt.Errorf("order: store: create collection %s: %w", c.name, err)
 			}
 		}
-		*c.coll = db.Collection(c.name)
-		if err = updater.EnsureIndexes(ctx, *c.coll, c.indexes); err != nil {
+		coll := db.Collection(c.name)
+		if err = updater.EnsureIndexes(ctx, coll, c.indexes); err != nil {
 			return nil, fmt.Errorf("order: store: %w", err)
+		}
+		if c.coll != nil {
+			*c.coll = coll
 		}
 	}
 	s.queries = s.orders
+	s.lists = docstore.NewIDList(updater, db.Collection(listsCollection))
 	return s, nil
 }
 
-// QueryThrough makes the store send its queries (ListByCustomer) to db, the order database reached through another client
-// (docstore.Store.Reader), instead of the client of its writes. Call it before
-// the store is used. The queries only read; every write and every read by _id
-// still goes through the Updater.
+// QueryThrough makes the store read the orders of a listing
+// (ListByCustomer) that its Updater does not remember through db, the order
+// database reached through another client (docstore.Store.Reader), instead
+// of the client of its writes. Call it before the store is used. Every write,
+// and every other read, still goes through the client of the writes.
 func (s *MongoStore) QueryThrough(db *mongo.Database) {
 	s.queries = db.Collection(ordersCollection)
 }
@@ -170,13 +173,22 @@ const namespaceExists = 48
 
 var _ Store = (*MongoStore)(nil)
 
-// Insert implements Store.
+// Insert implements Store: the order's insert, then the append of its id to
+// its customer's list.
 func (s *MongoStore) Insert(ctx context.Context, o Order) error {
 	if err := s.updater.InsertOne(ctx, s.orders, toDoc(o)); err != nil {
 		if docstore.IsDuplicateKey(err) {
 			return ErrDuplicateOrder
 		}
 		return fmt.Errorf("order: store: insert order: %w", err)
+	}
+	return s.ListOrder(ctx, o)
+}
+
+// ListOrder implements Store.
+func (s *MongoStore) ListOrder(ctx context.Context, o Order) error {
+	if err := s.lists.Append(ctx, o.Customer.UserID, o.ID); err != nil {
+		return fmt.Errorf("order: store: list order: %w", err)
 	}
 	return nil
 }
@@ -292,49 +304,36 @@ func (s *MongoStore) ClearOutbox(ctx context.Context, id string, b Outbox) error
 	return nil
 }
 
-// ListByCustomer implements Store with a query on customer.userId, sorted
-// by createdAt then _id, both descending. The page after afterID starts from
-// that order's position: afterID is read by _id (no command when the Updater
-// remembers it), and an order of another customer, or none, has nothing
-// after it.
-//
-// On MongoDB the customer_orders index serves the query. On the embedded
-// store the query scans the orders collection (see MongoStore): listing costs
-// in proportion to all the orders, not to the customer's, and stays off the
-// order path.
-func (s *MongoStore) ListByCustomer(ctx context.Context, userID, afterID string, limit int) ([]Order, error) {
-	filter := bson.D{{Key: "customer.userId", Value: userID}}
-	if afterID != "" {
-		after, err := s.Get(ctx, afterID)
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if after.Customer.UserID != userID {
-			return nil, nil
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: after.CreatedAt}}}},
-			bson.D{{Key: "createdAt", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: afterID}}}},
-		}})
+// ListByCustomer implements Store: a page of userID's list, then its orders
+// by _id, an order not found (a list entry is never removed) left out.
+func (s *MongoStore) ListByCustomer(ctx context.Context, userID string, from int64, limit int) ([]Order, int64, error) {
+	ids, next, err := s.lists.Read(ctx, userID, from, limit, true)
+	if err != nil || len(ids) == 0 {
+		return nil, -1, err
 	}
-	cur, err := s.queries.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(limit)))
+	anys := make([]any, len(ids))
+	for i, id := range ids {
+		anys[i] = id
+	}
+	raws, err := s.updater.FindByIDs(ctx, s.queries, anys, nil)
 	if err != nil {
-		return nil, fmt.Errorf("order: store: find the customer's orders: %w", err)
+		return nil, -1, fmt.Errorf("order: store: read the customer's orders: %w", err)
 	}
-	var docs []orderDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("order: store: read the customer's orders: %w", err)
+	byID := make(map[string]Order, len(raws))
+	for _, raw := range raws {
+		o, err := decode(raw)
+		if err != nil {
+			return nil, -1, err
+		}
+		byID[o.ID] = o
 	}
-	out := make([]Order, len(docs))
-	for i, d := range docs {
-		out[i] = fromDoc(d)
+	out := make([]Order, 0, len(ids))
+	for _, id := range ids {
+		if o, ok := byID[id]; ok && o.Customer.UserID == userID {
+			out = append(out, o)
+		}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func toDoc(o Order) orderDoc {

@@ -83,7 +83,7 @@ func TestMongoStoreRoundTripAndIdempotentInsert(t *testing.T) {
 			t.Errorf("unknown order: %v, want ErrNotFound", err)
 		}
 		// The customer's listing shows it once.
-		list, err := s.ListByCustomer(ctx, alice, "", 10)
+		list, _, err := s.ListByCustomer(ctx, alice, -1, 10)
 		if err != nil || len(list) != 1 {
 			t.Errorf("list: %v, %d orders, want 1", err, len(list))
 		}
@@ -385,7 +385,7 @@ func names(cmds []docstoretest.Command) []string {
 }
 
 // TestMongoStoreIndexes: on MongoDB NewMongoStore creates the indexes of the
-// queries (customer_orders, due); on the embedded store none besides _id's,
+// queries (order_work's due); on the embedded store none besides _id's,
 // and it drops those an earlier version, or the MongoDB mode, made.
 func TestMongoStoreIndexes(t *testing.T) {
 	t.Parallel()
@@ -400,7 +400,7 @@ func TestMongoStoreIndexes(t *testing.T) {
 		mode        docstoretest.Mode
 		orders, due string
 	}{
-		{docstoretest.Modes[1], "[_id_ customer_orders status]", "[_id_ due]"},
+		{docstoretest.Modes[1], "[_id_ status]", "[_id_ due]"},
 		{docstoretest.Modes[0], "[_id_]", "[_id_]"},
 	} {
 		if _, err := NewMongoStore(ctx, db, step.mode.Options()...); err != nil {
@@ -454,59 +454,73 @@ func TestMongoStoreConcurrentInsert(t *testing.T) {
 	if ok.Load() != 1 || dup.Load() != 9 {
 		t.Errorf("%d inserted, %d duplicates; want 1 and 9", ok.Load(), dup.Load())
 	}
-	list, err := s.ListByCustomer(t.Context(), bob, "", 100)
+	list, _, err := s.ListByCustomer(t.Context(), bob, -1, 100)
 	if err != nil || len(list) != 1 {
 		t.Errorf("customer lists %d orders (%v), want 1", len(list), err)
 	}
 }
 
+// TestMongoStoreListing: a customer's orders page newest first, by insert,
+// across the list's buckets, whatever the page size; ListOrder lists an order
+// whose listing was lost (a crash between the two writes of Insert) and never
+// lists one twice; a listed order that is gone is left out.
 func TestMongoStoreListing(t *testing.T) {
 	t.Parallel()
 	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
 		s := newTestMongoStore(t, m.Options()...)
 		ctx := t.Context()
 		base := time.Now().UTC().Truncate(time.Millisecond)
-		for i := range 5 {
-			if err := s.Insert(ctx, storedOrder(fmt.Sprintf("a%d", i), alice, base.Add(time.Duration(i)*time.Second))); err != nil {
+		var want []string // newest first
+		for i := range 150 {
+			id := fmt.Sprintf("a%03d", i)
+			if err := s.Insert(ctx, storedOrder(id, alice, base.Add(time.Duration(i)*time.Second))); err != nil {
 				t.Fatal(err)
 			}
-		}
-		// Created in the same millisecond as a2: the _id breaks the tie.
-		if err := s.Insert(ctx, storedOrder("a2b", alice, base.Add(2*time.Second))); err != nil {
-			t.Fatal(err)
+			want = append([]string{id}, want...)
 		}
 		if err := s.Insert(ctx, storedOrder("b0", bob, base)); err != nil {
 			t.Fatal(err)
 		}
-		for _, tc := range []struct {
-			after string
-			limit int
-			want  string
-		}{
-			{"", 3, "[a4 a3 a2b]"},
-			{"a2b", 3, "[a2 a1 a0]"},
-			{"a2", 3, "[a1 a0]"},
-			{"a3", 1, "[a2b]"},
-			{"a0", 3, "[]"},
-			{"", 10, "[a4 a3 a2b a2 a1 a0]"},
-			{"b0", 3, "[]"},    // another customer's order: nothing follows it
-			{"ghost", 3, "[]"}, // no such order
-		} {
-			page, err := s.ListByCustomer(ctx, alice, tc.after, tc.limit)
-			if err != nil {
+		// Inserted, its listing lost; listed by ListOrder, once however often.
+		lost := storedOrder("lost", alice, base)
+		if _, err := s.orders.InsertOne(ctx, toDoc(lost)); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := s.ListOrder(ctx, lost); err != nil {
 				t.Fatal(err)
 			}
-			if got := ids(page); got != tc.want {
-				t.Errorf("after %q, %d: %s, want %s", tc.after, tc.limit, got, tc.want)
+		}
+		want = append([]string{"lost"}, want...)
+		for _, limit := range []int{1, 7, 100} {
+			var got []Order
+			from := int64(-1)
+			for from != -1 || got == nil {
+				page, next, err := s.ListByCustomer(ctx, alice, from, limit)
+				if err != nil || len(page) > limit {
+					t.Fatalf("page of %d from %d: %d orders (%v)", limit, from, len(page), err)
+				}
+				got, from = append(got, page...), next
+			}
+			if ids(got) != fmt.Sprint(want) {
+				t.Errorf("pages of %d: %s,\nwant %v", limit, ids(got), want)
 			}
 		}
-		if page, _ := s.ListByCustomer(ctx, "nobody", "", 3); len(page) != 0 {
-			t.Errorf("unknown customer: %s", ids(page))
+		if page, next, _ := s.ListByCustomer(ctx, alice, 3, 2); ids(page) != "[a003 a002]" || next != 1 {
+			t.Errorf("2 from position 3: %s next %d, want [a003 a002] next 1", ids(page), next)
 		}
-		if page, _ := s.ListByCustomer(ctx, bob, "", 3); ids(page) != "[b0]" {
+		if page, next, _ := s.ListByCustomer(ctx, "nobody", -1, 3); len(page) != 0 || next != -1 {
+			t.Errorf("unknown customer: %s next %d", ids(page), next)
+		}
+		if page, _, _ := s.ListByCustomer(ctx, bob, -1, 3); ids(page) != "[b0]" {
 			t.Errorf("bob's orders: %s", ids(page))
 		}
-
+		if err := s.updater.DeleteByID(ctx, s.orders, "b0", nil); err != nil {
+			t.Fatal(err)
+		}
+		if page, _, err := s.ListByCustomer(ctx, bob, -1, 3); err != nil || len(page) != 0 {
+			t.Errorf("bob's orders after b0 is gone: %s (%v), want none", ids(page), err)
+		}
 	})
 }
 
@@ -617,8 +631,8 @@ func ids(orders []Order) string {
 	return fmt.Sprint(s)
 }
 
-// TestQueryThrough: with QueryThrough, the queries read the database given,
-// while writes and reads by _id stay on the store's own.
+// TestQueryThrough: with QueryThrough, a listing reads its orders through the
+// database given, while writes, lists and other reads stay on the store's own.
 func TestQueryThrough(t *testing.T) {
 	t.Parallel()
 	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
@@ -629,15 +643,26 @@ func TestQueryThrough(t *testing.T) {
 		if err := s.Insert(ctx, storedOrder("mine", "alice", now)); err != nil {
 			t.Fatal(err)
 		}
-		if err := other.Insert(ctx, storedOrder("theirs", "alice", now)); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := s.Get(ctx, "mine"); err != nil {
 			t.Errorf("Get by _id: %v, want the store's own order", err)
 		}
-		listed, err := s.ListByCustomer(ctx, "alice", "", 10)
-		if err != nil || len(listed) != 1 || listed[0].ID != "theirs" {
-			t.Errorf("ListByCustomer = %v %v, want [theirs] from the query database", listed, err)
+		// A listing reads an order its Updater does not remember (stored
+		// behind its back, then listed) through the query database, where
+		// it differs.
+		theirs := storedOrder("theirs", "alice", now)
+		if _, err := s.orders.InsertOne(ctx, toDoc(theirs)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ListOrder(ctx, theirs); err != nil {
+			t.Fatal(err)
+		}
+		theirs.Total = 4242
+		if _, err := other.orders.InsertOne(ctx, toDoc(theirs)); err != nil {
+			t.Fatal(err)
+		}
+		listed, _, err := s.ListByCustomer(ctx, "alice", -1, 10)
+		if err != nil || len(listed) == 0 || listed[0].ID != "theirs" || listed[0].Total != 4242 {
+			t.Errorf("ListByCustomer = %+v %v, want theirs first, as the query database holds it", listed, err)
 		}
 	})
 }

@@ -139,8 +139,13 @@ func (s *Orders) work(ctx context.Context, w Work) {
 // Pending order is settled from its payment's state (sweep), one with side
 // effects due has them run, and the entry is then deleted, or left for a
 // later round. It returns the order as settled, before its side effects ran:
-// one with an outbox may have moved on since.
+// one with an outbox may have moved on since. It first lists the order under
+// its customer, in case its handler died between its insert and its listing.
 func (s *Orders) resume(ctx context.Context, w *Work, o Order) (Order, error) {
+	if err := s.store.ListOrder(ctx, o); err != nil {
+		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		return o, err
+	}
 	switch {
 	case o.Status == StatusPending:
 		return s.sweep(ctx, w, o)

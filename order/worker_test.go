@@ -238,6 +238,11 @@ func TestWorkerTakesOverADeadReplicasWork(t *testing.T) {
 	if w := e.store.works(); len(w) != 0 {
 		t.Errorf("work entries left: %+v", w)
 	}
+	// The dead replica stored both orders but listed neither (set does not
+	// list): the takeover did.
+	if p, err := other.ListOrders(t.Context(), alice, 10, ""); err != nil || len(p.Orders) != 2 {
+		t.Errorf("alice's list: %+v (%v), want both orders", p.Orders, err)
+	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

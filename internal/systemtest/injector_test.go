@@ -245,9 +245,13 @@ func (f faultyStore) ClearOutbox(ctx context.Context, id string, b order.Outbox)
 	return f.in.do("store.ClearOutbox", func() error { return f.s.ClearOutbox(ctx, id, b) })
 }
 
-func (f faultyStore) ListByCustomer(ctx context.Context, userID, afterID string, limit int) (os []order.Order, err error) {
-	err = f.in.do("store.ListByCustomer", func() error { os, err = f.s.ListByCustomer(ctx, userID, afterID, limit); return err })
-	return os, err
+func (f faultyStore) ListOrder(ctx context.Context, o order.Order) error {
+	return f.in.do("store.ListOrder", func() error { return f.s.ListOrder(ctx, o) })
+}
+
+func (f faultyStore) ListByCustomer(ctx context.Context, userID string, from int64, limit int) (os []order.Order, next int64, err error) {
+	err = f.in.do("store.ListByCustomer", func() error { os, next, err = f.s.ListByCustomer(ctx, userID, from, limit); return err })
+	return os, next, err
 }
 
 func (f faultyStore) InsertWork(ctx context.Context, w order.Work) error {
