@@ -57,17 +57,17 @@ type calls struct {
 	seen map[int64]int
 }
 
-func (c *calls) place(delay time.Duration, failEvery int64) placeFunc {
+func (c *calls) place(delay time.Duration, failEvery int64) stepFunc {
 	c.seen = make(map[int64]int)
-	return func(ctx context.Context, i int64) (string, string) {
+	return func(ctx context.Context, i int64) outcome {
 		c.mu.Lock()
 		c.seen[i]++
 		c.mu.Unlock()
 		time.Sleep(delay)
 		if failEvery > 0 && i%failEvery == 0 {
-			return "", "http 503 unavailable"
+			return outcome{journey: journeyOrder, errClass: "http 503 unavailable"}
 		}
-		return "order-" + strconv.FormatInt(i, 10), ""
+		return outcome{journey: journeyOrder, id: "order-" + strconv.FormatInt(i, 10)}
 	}
 }
 
@@ -130,7 +130,7 @@ func TestOpenLoopStopsWhenCancelled(t *testing.T) {
 	rec := newRecorder(time.Now())
 	ctx, cancel := context.WithCancel(t.Context())
 	place := c.place(0, 0)
-	openLoop(ctx, rec, schedule{start: rec.start, rate: 1000}, 4, limits{}, func(ctx context.Context, i int64) (string, string) {
+	openLoop(ctx, rec, schedule{start: rec.start, rate: 1000}, 4, limits{}, func(ctx context.Context, i int64) outcome {
 		if i == 50 {
 			cancel()
 		}
@@ -144,11 +144,11 @@ func TestOpenLoopStopsWhenCancelled(t *testing.T) {
 func TestClosedLoopBacksOffWhileTheTargetIsDown(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(time.Now())
-	place := func(_ context.Context, i int64) (string, string) {
+	place := func(_ context.Context, i int64) outcome {
 		if i < 5 || i == 6 {
-			return "", unreachable
+			return outcome{journey: journeyOrder, errClass: unreachable}
 		}
-		return fmt.Sprintf("o%d", i), ""
+		return outcome{journey: journeyOrder, id: fmt.Sprintf("o%d", i)}
 	}
 	var waits []time.Duration
 	var said []bool

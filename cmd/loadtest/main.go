@@ -142,12 +142,12 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 		defer conn.Close()
 		placer = grpcPlacer{client: orderv1.NewOrderServiceClient(conn), timeout: c.timeout}
 	}
-	place := func(ctx context.Context, i int64) (string, string) {
+	place := func(ctx context.Context, i int64) outcome {
 		id, err := placer.place(ctx, w.order(i))
 		if err != nil {
-			return "", errorClass(err)
+			return outcome{journey: journeyOrder, errClass: errorClass(err)}
 		}
-		return id, ""
+		return outcome{journey: journeyOrder, id: id}
 	}
 
 	s := &Summary{
@@ -266,7 +266,7 @@ func auditOnly(ctx context.Context, c config, stdout io.Writer) (int, error) {
 	return exitClean, nil
 }
 
-// progressTotal returns the progress bar's total and whether it counts time: orders when their number is
+// progressTotal returns the progress bar's total and whether it counts time: steps when their number is
 // known (scheduled, an open loop's size, or -count alone), else the duration in milliseconds.
 func progressTotal(lim limits, scheduled int64) (int64, bool) {
 	switch {
