@@ -3,6 +3,7 @@ package main
 // -mix: a workload of several journeys, each step of the run drawing one of them by its share.
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,7 +13,7 @@ import (
 
 // The journeys of -mix. Only journeyOrder places orders; it is also the only journey without -mix.
 const (
-	journeyBrowse  = "browse"  // GET /product: the catalogue's first page, one time in browseMore the next page too
+	journeyBrowse  = "browse"  // GET /product: the catalogue's first page, one browse in browseMore the next page too
 	journeyProduct = "product" // GET /product/{id} of a random product of the catalogue
 	journeyOrders  = "orders"  // GET /order: the user's order list
 	journeyLogin   = "login"   // POST /auth/login of the user
@@ -73,6 +74,15 @@ func (m mix) String() string {
 	return strings.Join(parts, ",")
 }
 
+// journeys returns the names of the mix's journeys, in its order.
+func (m mix) journeys() []string {
+	names := make([]string, len(m))
+	for k, sh := range m {
+		names[k] = sh.journey
+	}
+	return names
+}
+
 // draw returns the journey of step i of a run with this seed, each journey with the chance of its share, and
 // the generator for the journey's own choices. The generator is seeded by the seed and i with its top bit
 // set, so that it is neither any order's (workload.order seeds with i, top bit clear) nor another step's:
@@ -91,4 +101,35 @@ func (m mix) draw(seed uint64, i int64) (string, *rand.Rand) {
 		n -= sh.weight
 	}
 	panic("unreachable: n < total")
+}
+
+// browseMore is how rarely a browse goes on to the catalogue's next page: one browse in browseMore.
+const browseMore = 4
+
+// mixStep returns the step of a run with mix m: step i draws its journey (mix.draw with w's seed) and runs
+// it over a as the i-th user in turn (as workload.order takes them), an order journey by place. A journey
+// that did not come out as expected has the class of errorClass.
+func mixStep(m mix, a *api, w *workload, place stepFunc) stepFunc {
+	return func(ctx context.Context, i int64) outcome {
+		journey, r := m.draw(w.seed, i)
+		u := w.users[i%int64(len(w.users))]
+		var err error
+		switch journey {
+		case journeyOrder:
+			return place(ctx, i)
+		case journeyBrowse:
+			err = a.browse(ctx, r.IntN(browseMore) == 0)
+		case journeyProduct:
+			err = a.getProduct(ctx, w.products[r.IntN(len(w.products))].ID)
+		case journeyOrders:
+			err = a.listOrders(ctx, u.token)
+		case journeyLogin:
+			_, err = a.login(ctx, u.email, u.password)
+		}
+		o := outcome{journey: journey}
+		if err != nil {
+			o.errClass = errorClass(err)
+		}
+		return o
+	}
 }
