@@ -93,9 +93,10 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 		return writeResult(w, &b, line, s.Clean)
 	}
 	line("kitshop", "load test %s", s.describe())
-	alone := ""
+	alone, overOrders := "", ""
 	if s.Journeys != nil {
 		alone = " (the order journey alone, as are latency, steadiness, errors and audit)"
+		overOrders = " (every journey's, over the orders alone)"
 	}
 	line("orders", "%d placed, %d errors in %.2f s: %.1f orders/s%s", s.Orders, s.Errors, s.Seconds, s.OrdersPerSecond, alone)
 	from := "from the start of each request"
@@ -147,11 +148,11 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 		}
 		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
 		if s.Journeys != nil {
-			line("", "per request of any journey %.2f ms together (per order: every journey's CPU over the orders alone)", c.MsPerRequest)
+			line("", "together %.2f ms per request of any journey (per order: every journey's CPU over the orders alone)", c.MsPerRequest)
 		}
 	}
 	if s.SpansReceived > 0 {
-		line("traces", "%d spans received by -otlp-sink (set-up included): %.1f per order", s.SpansReceived, float64(s.SpansReceived)/float64(max(s.Orders, 1)))
+		line("traces", "%d spans received by -otlp-sink (set-up included): %.1f per order%s", s.SpansReceived, float64(s.SpansReceived)/float64(max(s.Orders, 1)), overOrders)
 	}
 	if len(s.ErrorsByClass) == 0 {
 		line("errors", "none")
@@ -175,11 +176,7 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 			line("audit", "%d orders awaited: %d not DeliveryStarted after %.1f s", a.Awaited, a.Undelivered, a.WaitedSeconds)
 		}
 		if sc := a.StoreCommands; sc != nil {
-			mixed := ""
-			if s.Journeys != nil {
-				mixed = " (every journey's commands over the orders alone)"
-			}
-			line("store", "%.1f data commands per order (%.1f writes)%s: %s", sc.DataPerOrder, sc.WritesPerOrder, mixed, formatCommands(sc.ByCommand))
+			line("store", "%.1f data commands per order (%.1f writes)%s: %s", sc.DataPerOrder, sc.WritesPerOrder, overOrders, formatCommands(sc.ByCommand))
 		}
 		writeReport(&b, line, a.Report, maxPrint)
 	default:

@@ -67,7 +67,7 @@ func TestTextSummaryShowsTheJourneys(t *testing.T) {
 		"10 placed, 0 errors in 2.00 s: 5.0 orders/s (the order journey alone",
 		"journeys    login         12 ok      3 failed      6.0/s  p50 0.00 ms",
 		"; 2 http 429 rate_limited; 1 transport error\n            order         10 ok      0 failed      5.0/s  p50 2.00 ms",
-		"per request of any journey 4.50 ms together",
+		"together 4.50 ms per request of any journey",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, out)
