@@ -47,6 +47,8 @@ type config struct {
 	createSamples bool
 	payment       string
 	seed          uint64
+	mix           string // -mix as given
+	journeys      mix    // and parsed; nil: orders only
 	runID         string
 	setupWorkers  int
 
@@ -83,6 +85,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.createSamples, "create-samples", true, "call POST /product/sample first")
 	fs.StringVar(&c.payment, "payment", payMix, "payment method: card (4242 4242 4242 4242), kakao, or mix (one order in four with Kakao)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the choice of users and products; the same seed places the same orders")
+	fs.StringVar(&c.mix, "mix", "", "journeys to run instead of orders alone, as journey=share,... (e.g. browse=50,product=20,orders=15,login=5,order=10): each step draws one by the shares, from -seed and the step's number. browse: GET /product, the first page (one time in "+strconv.Itoa(browseMore)+" the next one too); product: GET /product/{id} of a random product; orders: GET /order of the user; login: POST /auth/login of the user (the target's login limit applies: cmd/shop -login-rate-per-ip -1); order: an order as without -mix. -workers, -rate, -max-inflight and -count then count steps of every journey; the orders' figures and the audit stay the order journey's (CPU and store commands per order: every journey's over the orders alone), and the summary adds each journey's and the CPU per request. Empty: orders only")
 	fs.StringVar(&c.runID, "run-id", "", "names this run's users (lt-<run-id>-NNNN@example.com); empty: random. Reuse it to log the same users in again (orders are always new)")
 	fs.IntVar(&c.setupWorkers, "setup-workers", 8, "concurrent sign-ups and logins during set-up")
 	fs.BoolVar(&c.jsonOut, "json", false, "write the summary as JSON on stdout instead of text")
@@ -165,6 +168,15 @@ func (c *config) validate() error {
 	}
 	if c.payment != payCard && c.payment != payKakao && c.payment != payMix {
 		bad("payment", "%q is none of %s, %s, %s", c.payment, payCard, payKakao, payMix)
+	}
+	if c.mix != "" {
+		var err error
+		if c.journeys, err = parseMix(c.mix); err != nil {
+			bad("mix", "%v", err)
+		}
+		if c.auditOnly {
+			bad("mix", "-audit-only runs nothing: there is no workload to mix")
+		}
 	}
 	if strings.ContainsFunc(c.runID, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')

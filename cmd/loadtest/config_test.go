@@ -27,13 +27,19 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+	if c.journeys != nil {
+		t.Errorf("default mix %v, want none: orders only", c.journeys)
+	}
 	if !c.closedLoop() || c.workers != 64 || c.duration.Seconds() != 60 {
 		t.Errorf("defaults are not a 60 s closed loop at 64 workers: %+v", c)
 	}
 	c = parsed(t, "-rate", "200", "-mode", "grpc", "-count", "10", "-duration", "0", "-catalogue", "a:1000,b:2500",
-		"-payment", "card", "-run-id", "bench-1", "-audit-mongo-uri", "mongodb://127.0.0.1:27017/")
+		"-payment", "card", "-run-id", "bench-1", "-audit-mongo-uri", "mongodb://127.0.0.1:27017/", "-mix", "browse=3,order=1")
 	if err := c.validate(); err != nil {
 		t.Fatalf("valid open loop: %v", err)
+	}
+	if c.journeys.String() != "browse=3,order=1" {
+		t.Errorf("-mix browse=3,order=1 parsed as %v", c.journeys)
 	}
 	if c.closedLoop() {
 		t.Error("-rate 200 is not an open loop")
@@ -78,6 +84,12 @@ func TestValidateNamesEveryBadFlag(t *testing.T) {
 		{[]string{"-cpu-pids", "shop"}, "-cpu-pids"},
 		{[]string{"-cpu-pids", "1,1"}, "-cpu-pids"},
 		{[]string{"-cpu-pids", "1", "-audit-only", "-audit-mongo-uri", "mongodb://x"}, "-cpu-pids"},
+		{[]string{"-mix", "search=1"}, "-mix"},
+		{[]string{"-mix", "browse=-5"}, "-mix"},
+		{[]string{"-mix", "browse=0.5"}, "-mix"},
+		{[]string{"-mix", "browse=0,order=0"}, "-mix"},
+		{[]string{"-mix", "order=1,order=1"}, "-mix"},
+		{[]string{"-mix", "order=1", "-audit-only", "-audit-mongo-uri", "mongodb://x"}, "-mix"},
 	}
 	for _, tt := range tests {
 		c := parsed(t, tt.args...)

@@ -222,8 +222,12 @@ func (w *cpuWatch) stop() {
 // CPU is the CPU time the watched processes (-cpu-pids) used while the orders were placed.
 type CPU struct {
 	Processes []ProcessCPU `json:"processes"`
-	// MsPerOrder is their CPU together per successful order.
+	// MsPerOrder is their CPU together per successful order (with -mix, every journey's CPU over the orders
+	// alone).
 	MsPerOrder float64 `json:"msPerOrder"`
+	// MsPerRequest is, with -mix, their CPU together per successful step of any journey (a browse that reads
+	// two pages is one); absent without it.
+	MsPerRequest float64 `json:"msPerRequest,omitempty"`
 	// LoadTesterMsPerOrder is the load tester's own, which shares the machine when it runs on it.
 	LoadTesterMsPerOrder float64 `json:"loadTesterMsPerOrder"`
 }
@@ -275,6 +279,13 @@ func (w *cpuWatch) addTo(s *Stats) {
 		c.Processes = append(c.Processes, pc)
 	}
 	c.MsPerOrder = perOrder(total)
+	var steps int64
+	for _, j := range s.Journeys {
+		steps += j.OK
+	}
+	if steps > 0 {
+		c.MsPerRequest = float64(total) / float64(time.Millisecond) / float64(steps)
+	}
 	n := len(w.procs)
 	c.LoadTesterMsPerOrder = perOrder(w.last[n] - w.first[n])
 	s.CPU = c

@@ -57,17 +57,17 @@ type calls struct {
 	seen map[int64]int
 }
 
-func (c *calls) place(delay time.Duration, failEvery int64) placeFunc {
+func (c *calls) place(delay time.Duration, failEvery int64) stepFunc {
 	c.seen = make(map[int64]int)
-	return func(ctx context.Context, i int64) (string, string) {
+	return func(ctx context.Context, i int64) outcome {
 		c.mu.Lock()
 		c.seen[i]++
 		c.mu.Unlock()
 		time.Sleep(delay)
 		if failEvery > 0 && i%failEvery == 0 {
-			return "", "http 503 unavailable"
+			return outcome{journey: journeyOrder, errClass: "http 503 unavailable"}
 		}
-		return "order-" + strconv.FormatInt(i, 10), ""
+		return outcome{journey: journeyOrder, id: "order-" + strconv.FormatInt(i, 10)}
 	}
 }
 
@@ -130,7 +130,7 @@ func TestOpenLoopStopsWhenCancelled(t *testing.T) {
 	rec := newRecorder(time.Now())
 	ctx, cancel := context.WithCancel(t.Context())
 	place := c.place(0, 0)
-	openLoop(ctx, rec, schedule{start: rec.start, rate: 1000}, 4, limits{}, func(ctx context.Context, i int64) (string, string) {
+	openLoop(ctx, rec, schedule{start: rec.start, rate: 1000}, 4, limits{}, func(ctx context.Context, i int64) outcome {
 		if i == 50 {
 			cancel()
 		}
@@ -141,14 +141,19 @@ func TestOpenLoopStopsWhenCancelled(t *testing.T) {
 	}
 }
 
+// TestClosedLoopBacksOffWhileTheTargetIsDown: a step of any journey that the target did not answer makes the
+// worker wait (here steps 0 to 4 are browse journeys, and step 6 an order).
 func TestClosedLoopBacksOffWhileTheTargetIsDown(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(time.Now())
-	place := func(_ context.Context, i int64) (string, string) {
-		if i < 5 || i == 6 {
-			return "", unreachable
+	place := func(_ context.Context, i int64) outcome {
+		switch {
+		case i < 5:
+			return outcome{journey: journeyBrowse, errClass: unreachable}
+		case i == 6:
+			return outcome{journey: journeyOrder, errClass: unreachable}
 		}
-		return fmt.Sprintf("o%d", i), ""
+		return outcome{journey: journeyOrder, id: fmt.Sprintf("o%d", i)}
 	}
 	var waits []time.Duration
 	var said []bool
@@ -162,7 +167,7 @@ func TestClosedLoopBacksOffWhileTheTargetIsDown(t *testing.T) {
 	if want := []bool{true, false, true, false}; !slices.Equal(said, want) {
 		t.Errorf("told %v, want down, up, down, up", said)
 	}
-	if s := rec.stats(); s.Orders != 3 || s.ErrorsByClass[unreachable] != 6 {
-		t.Errorf("recorded %d orders, errors %v; want 3 and 6 %s", s.Orders, s.ErrorsByClass, unreachable)
+	if s := rec.stats(); s.Orders != 3 || s.ErrorsByClass[unreachable] != 1 {
+		t.Errorf("recorded %d orders, errors %v; want 3 and 1 %s (the browses are no orders)", s.Orders, s.ErrorsByClass, unreachable)
 	}
 }

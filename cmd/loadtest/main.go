@@ -11,7 +11,11 @@
 //   - closed loop (default): -workers workers, each placing one order after another;
 //   - open loop (-rate R): R orders a second on a fixed schedule, latency counted from each order's
 //     scheduled time, so that a stall is measured rather than hidden (coordinated omission);
-//   - -mode grpc places them with OrderService.CreateOrder at -grpc-addr instead of POST /order.
+//   - -mode grpc places them with OrderService.CreateOrder at -grpc-addr instead of POST /order;
+//   - -mix runs journeys by their shares instead of orders alone, each step of the loop drawing one (see
+//     mix.go): browsing the catalogue, reading a product, listing the user's orders, logging in, ordering.
+//     Only the order journey's steps are orders (the orders' figures and the audit); the summary adds each
+//     journey's counts, errors, latency and rate.
 //
 // It stops after -duration or -count orders, whichever comes first, and waits for the orders in flight.
 // Then, with -audit-mongo-uri or -audit-data-dir (the embedded store's Unix socket in that directory), it
@@ -142,16 +146,20 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 		defer conn.Close()
 		placer = grpcPlacer{client: orderv1.NewOrderServiceClient(conn), timeout: c.timeout}
 	}
-	place := func(ctx context.Context, i int64) (string, string) {
+	place := func(ctx context.Context, i int64) outcome {
 		id, err := placer.place(ctx, w.order(i))
 		if err != nil {
-			return "", errorClass(err)
+			return outcome{journey: journeyOrder, errClass: errorClass(err)}
 		}
-		return id, ""
+		return outcome{journey: journeyOrder, id: id}
+	}
+	step := place
+	if c.journeys != nil {
+		step = mixStep(c.journeys, a, w, place)
 	}
 
 	s := &Summary{
-		RunID: c.runID, Target: c.target, Mode: c.mode, Users: len(w.users), Seed: c.seed,
+		RunID: c.runID, Target: c.target, Mode: c.mode, Users: len(w.users), Seed: c.seed, Mix: c.journeys.String(),
 	}
 	if c.mode == modeGRPC {
 		s.Target = c.grpcAddr
@@ -166,7 +174,7 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 			return exitCannot, err
 		}
 	}
-	rec := newRecorder(time.Now())
+	rec := newRecorder(time.Now(), c.journeys.journeys()...)
 	var bar *progress
 	if c.closedLoop() {
 		s.Loop, s.Workers = "closed", c.workers
@@ -175,9 +183,9 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 			bar = startProgress(stderr, rec, total, byTime)
 		}
 		logger.Info("placing orders", "loop", "closed", "workers", c.workers, "duration", c.duration, "count", c.count)
-		closedLoop(ctx, rec, c.workers, lim, place, func(down bool) {
+		closedLoop(ctx, rec, c.workers, lim, step, func(down bool) {
 			if down {
-				logger.Warn("the target does not answer: each worker backs off, up to "+downWaitMax.String()+" between orders", "target", s.Target)
+				logger.Warn("the target does not answer: each worker backs off, up to "+downWaitMax.String()+" between requests", "target", s.Target)
 			} else {
 				logger.Info("the target answers again", "target", s.Target)
 			}
@@ -190,7 +198,7 @@ func loadTest(ctx context.Context, c config, stdout, stderr io.Writer, logger *s
 			bar = startProgress(stderr, rec, total, byTime)
 		}
 		logger.Info("placing orders", "loop", "open", "rate", c.rate, "duration", c.duration, "count", c.count)
-		openLoop(ctx, rec, sched, c.inflight, lim, place)
+		openLoop(ctx, rec, sched, c.inflight, lim, step)
 	}
 	if cpu != nil {
 		cpu.stop()
@@ -266,7 +274,7 @@ func auditOnly(ctx context.Context, c config, stdout io.Writer) (int, error) {
 	return exitClean, nil
 }
 
-// progressTotal returns the progress bar's total and whether it counts time: orders when their number is
+// progressTotal returns the progress bar's total and whether it counts time: steps when their number is
 // known (scheduled, an open loop's size, or -count alone), else the duration in milliseconds.
 func progressTotal(lim limits, scheduled int64) (int64, bool) {
 	switch {
@@ -330,12 +338,12 @@ func setUp(ctx context.Context, c config, a *api, logger *slog.Logger) (*workloa
 	password := "loadtest-" + c.runID
 	for n := range users {
 		g.Go(func() error {
-			u := &user{email: fmt.Sprintf("lt-%s-%04d@example.com", c.runID, n), name: fmt.Sprintf("Load Tester %d", n)}
-			if err := patiently(gctx, func() error { return a.register(gctx, u.email, password, u.name) }); err != nil {
+			u := &user{email: fmt.Sprintf("lt-%s-%04d@example.com", c.runID, n), name: fmt.Sprintf("Load Tester %d", n), password: password}
+			if err := patiently(gctx, func() error { return a.register(gctx, u.email, u.password, u.name) }); err != nil {
 				return fmt.Errorf("sign up %s: %w", u.email, err)
 			}
 			err := patiently(gctx, func() (err error) {
-				u.token, err = a.login(gctx, u.email, password)
+				u.token, err = a.login(gctx, u.email, u.password)
 				return err
 			})
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,8 @@ import (
 
 // fakeShop answers the routes the load test uses the way kitshop's edge does. Every failEvery-th order is
 // refused as out of stock (0: none), and the first login is rate-limited. originalStatuses answers
-// register, login and the samples as the original's gateway does (201 Created).
+// register, login and the samples as the original's gateway does (201 Created). It counts the requests of
+// each route, as the journeys of -mix send them.
 type fakeShop struct {
 	failEvery        int64
 	originalStatuses bool
@@ -36,6 +38,8 @@ type fakeShop struct {
 	keys    sync.Map // idempotency keys seen
 	limited atomic.Bool
 	badAuth atomic.Int64
+
+	firstPages, nextPages, productGets, orderLists, logins atomic.Int64
 }
 
 var fakePrices = map[string]int64{"sample-1": 1000, "sample-2": 2000, "sample-3": 3000}
@@ -57,10 +61,30 @@ func (f *fakeShop) handler() http.Handler {
 	mux.HandleFunc("GET /product", func(w http.ResponseWriter, r *http.Request) {
 		// Two pages, and one product too short of stock to be used.
 		if r.URL.Query().Get("pageToken") == "" {
+			f.firstPages.Add(1)
 			fmt.Fprint(w, `{"products":[{"id":"sample-1","price":1000,"stock":1000000},{"id":"sample-2","price":2000,"stock":1000000}],"nextPageToken":"p2"}`)
 			return
 		}
+		f.nextPages.Add(1)
 		fmt.Fprint(w, `{"products":[{"id":"sample-3","price":3000,"stock":1000000},{"id":"scarce","price":10,"stock":3}]}`)
+	})
+	mux.HandleFunc("GET /product/{id}", func(w http.ResponseWriter, r *http.Request) {
+		price, ok := fakePrices[r.PathValue("id")]
+		if !ok {
+			writeErr(w, http.StatusNotFound, "not_found")
+			return
+		}
+		f.productGets.Add(1)
+		fmt.Fprintf(w, `{"product":{"id":%q,"price":%d,"stock":1000000}}`, r.PathValue("id"), price)
+	})
+	mux.HandleFunc("GET /order", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer token-") {
+			f.badAuth.Add(1)
+			writeErr(w, http.StatusUnauthorized, "unauthenticated")
+			return
+		}
+		f.orderLists.Add(1)
+		fmt.Fprint(w, `{"orders":[]}`)
 	})
 	mux.HandleFunc("POST /auth/register", func(w http.ResponseWriter, r *http.Request) {
 		email, pw, ok := r.BasicAuth()
@@ -75,6 +99,7 @@ func (f *fakeShop) handler() http.Handler {
 		fmt.Fprintf(w, `{"id":"u","email":%q}`, email)
 	})
 	mux.HandleFunc("POST /auth/login", func(w http.ResponseWriter, r *http.Request) {
+		f.logins.Add(1)
 		if !f.limited.Swap(true) {
 			w.Header().Set("Retry-After", "0")
 			writeErr(w, http.StatusTooManyRequests, "rate_limited")
@@ -172,8 +197,11 @@ func TestClosedLoopAgainstFakeShop(t *testing.T) {
 	if s.Latency.Max <= 0 || s.Latency.P50 > s.Latency.P99 || len(s.Timeline) == 0 {
 		t.Errorf("latency %+v, timeline %d seconds", s.Latency, len(s.Timeline))
 	}
-	if watchCPU && (s.CPU == nil || len(s.CPU.Processes) != 1 || s.CPU.Processes[0].Name != "self") {
-		t.Errorf("-cpu-pids of this process: CPU %+v, want the process named self", s.CPU)
+	if watchCPU && (s.CPU == nil || len(s.CPU.Processes) != 1 || s.CPU.Processes[0].Name != "self" || s.CPU.MsPerRequest != 0) {
+		t.Errorf("-cpu-pids of this process: CPU %+v, want the process named self, and no CPU per request without -mix", s.CPU)
+	}
+	if s.Mix != "" || s.Journeys != nil {
+		t.Errorf("mix %q, journeys %v without -mix; want none", s.Mix, s.Journeys)
 	}
 	if b, err := os.ReadFile(chart); err != nil || !strings.Contains(string(b), "<svg") {
 		t.Errorf("chart not written: %v", err)
@@ -191,6 +219,69 @@ func TestOpenLoopErrorsMakeTheRunNotClean(t *testing.T) {
 	}
 	if s.Loop != "open" || s.Orders != 40 || s.Errors != 10 || s.ErrorsByClass["http 409 insufficient_stock"] != 10 {
 		t.Errorf("%s loop: %d orders, %d errors %v; want open, 40, 10 http 409 insufficient_stock", s.Loop, s.Orders, s.Errors, s.ErrorsByClass)
+	}
+}
+
+// TestMixAgainstFakeShop: a mixed run sends each journey's requests, as many as the seed draws, records each
+// journey apart, and counts only the order journey's steps as orders.
+func TestMixAgainstFakeShop(t *testing.T) {
+	t.Parallel()
+	for _, loop := range [][]string{{"-workers", "4"}, {"-rate", "2000"}} {
+		t.Run(loop[0], func(t *testing.T) {
+			t.Parallel()
+			testMix(t, loop...)
+		})
+	}
+}
+
+func testMix(t *testing.T, loop ...string) {
+	f := &fakeShop{}
+	srv := httptest.NewServer(f.handler())
+	defer srv.Close()
+	const steps, users = 300, 3
+	mixArg := "browse=40,product=20,orders=15,login=10,order=15"
+	args := append(loop, "-target", srv.URL, "-users", strconv.Itoa(users), "-count", strconv.Itoa(steps),
+		"-duration", "0", "-seed", "5", "-mix", mixArg)
+	_, err := os.Stat("/proc/self/stat")
+	watchCPU := err == nil // Linux
+	if watchCPU {
+		args = append(args, "-cpu-pids", "self="+strconv.Itoa(os.Getpid()))
+	}
+	code, s := runLoadTest(t, args...)
+	if code != exitClean || !s.Clean || s.Mix != mixArg {
+		t.Fatalf("exit %d, clean %v, mix %q, journeys %+v", code, s.Clean, s.Mix, s.Journeys)
+	}
+	// CPU per order is over the orders alone, per request over every journey's steps: the same CPU time
+	// (which may be 0 ms, in 10 ms ticks, on a fast machine).
+	if c := s.CPU; watchCPU && (c == nil || math.Abs(c.MsPerRequest*steps-c.MsPerOrder*float64(s.Orders)) > 1e-6) {
+		t.Errorf("CPU %+v, want per order %d/%d times per request", c, steps, s.Orders)
+	}
+	m, _ := parseMix(mixArg)
+	want := map[string]int64{}
+	for i := range int64(steps) {
+		j, _ := m.draw(5, i)
+		want[j]++
+	}
+	for _, name := range journeyNames {
+		j := s.Journeys[name]
+		if j.OK != want[name] || j.Failed != 0 || j.OK > 0 && (j.Latency.Max <= 0 || j.PerSecond <= 0) {
+			t.Errorf("%s: %+v, want %d ok, the seed's draw, with a latency and a rate", name, j, want[name])
+		}
+	}
+	if o := s.Journeys[journeyOrder].OK; s.Orders != o || f.orders.Load() != o || s.Errors != 0 || len(s.Timeline) == 0 {
+		t.Errorf("%d orders recorded, %d received, %d order journeys; want them equal: the other journeys are no orders", s.Orders, f.orders.Load(), o)
+	}
+	// Set-up reads the catalogue's first page once and logs each user in, after one rate-limited try.
+	if got := f.firstPages.Load() - 1; got != s.Journeys[journeyBrowse].OK {
+		t.Errorf("%d first pages browsed, want one per browse journey", got)
+	}
+	if more := f.nextPages.Load() - 1; more == 0 || more > s.Journeys[journeyBrowse].OK/2 {
+		t.Errorf("%d browses went on to the next page, want some but not most", more)
+	}
+	if f.productGets.Load() != s.Journeys[journeyProduct].OK || f.orderLists.Load() != s.Journeys[journeyOrders].OK ||
+		f.logins.Load()-1-users != s.Journeys[journeyLogin].OK || f.badAuth.Load() != 0 {
+		t.Errorf("received %d product reads, %d order lists, %d logins, %d without a token; journeys %+v",
+			f.productGets.Load(), f.orderLists.Load(), f.logins.Load(), f.badAuth.Load(), s.Journeys)
 	}
 }
 

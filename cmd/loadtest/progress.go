@@ -21,7 +21,7 @@ type progress struct {
 }
 
 // startProgress draws a bar on w of the run's progress: by time when byTime (total in milliseconds), else
-// by orders answered (total orders), with the current rate and the errors so far.
+// by steps answered (total steps: orders without -mix), with the orders' current rate and errors so far.
 func startProgress(w io.Writer, rec *recorder, total int64, byTime bool) *progress {
 	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(100))
 	counters := func(decor.Statistics) string {
@@ -45,8 +45,7 @@ func startProgress(w io.Writer, rec *recorder, total int64, byTime bool) *progre
 				if byTime {
 					bar.SetCurrent(min(total, now.Sub(rec.start).Milliseconds()))
 				} else {
-					ok, failed, _ := rec.counts(now)
-					bar.SetCurrent(min(total, ok+failed))
+					bar.SetCurrent(min(total, rec.steps()))
 				}
 			}
 		}

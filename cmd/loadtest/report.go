@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -24,6 +25,8 @@ type Summary struct {
 	Users       int      `json:"users"`
 	Products    []string `json:"products"`
 	Seed        uint64   `json:"seed"`
+	// Mix is -mix, each journey's share; empty without it (orders only).
+	Mix string `json:"mix,omitempty"`
 	// AuditOnly is set when no order was placed (-audit-only): only Audit means anything.
 	AuditOnly bool `json:"auditOnly,omitempty"`
 	Stats
@@ -33,7 +36,8 @@ type Summary struct {
 	// (AuditError says why).
 	Audit      *AuditResult `json:"audit,omitempty"`
 	AuditError string       `json:"auditError,omitempty"`
-	// Clean is true when every order came out as expected and the audit, if any, ran and found nothing.
+	// Clean is true when something was done, every order and every journey of -mix came out as expected,
+	// and the audit, if any, ran and found nothing.
 	Clean bool `json:"clean"`
 }
 
@@ -42,7 +46,14 @@ func (s *Summary) clean(auditWanted bool) bool {
 	if s.AuditOnly {
 		return s.Audit != nil && s.Audit.Report.Clean()
 	}
-	if s.Errors > 0 || s.Orders == 0 {
+	ok, failed := s.Orders, s.Errors
+	if s.Journeys != nil { // the order journey's among them
+		ok, failed = 0, 0
+		for _, j := range s.Journeys {
+			ok, failed = ok+j.OK, failed+j.Failed
+		}
+	}
+	if failed > 0 || ok == 0 {
 		return false
 	}
 	if !auditWanted {
@@ -53,12 +64,16 @@ func (s *Summary) clean(auditWanted bool) bool {
 
 // describe is the one-line description of the run's set-up.
 func (s *Summary) describe() string {
+	unit, mix := "orders", ""
+	if s.Mix != "" {
+		unit, mix = "steps", ", mix "+s.Mix
+	}
 	loop := fmt.Sprintf("closed loop, %d workers", s.Workers)
 	if s.Loop == "open" {
-		loop = fmt.Sprintf("open loop, %g orders/s (at most %d in flight)", s.Rate, s.MaxInflight)
+		loop = fmt.Sprintf("open loop, %g %s/s (at most %d in flight)", s.Rate, unit, s.MaxInflight)
 	}
-	return fmt.Sprintf("run %s: %s over %s, %s, %d users, %d products, seed %d",
-		s.RunID, s.Target, s.Mode, loop, s.Users, len(s.Products), s.Seed)
+	return fmt.Sprintf("run %s: %s over %s, %s, %d users, %d products, seed %d%s",
+		s.RunID, s.Target, s.Mode, loop, s.Users, len(s.Products), s.Seed, mix)
 }
 
 func writeJSON(w io.Writer, s *Summary) error {
@@ -78,7 +93,12 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 		return writeResult(w, &b, line, s.Clean)
 	}
 	line("kitshop", "load test %s", s.describe())
-	line("orders", "%d placed, %d errors in %.2f s: %.1f orders/s", s.Orders, s.Errors, s.Seconds, s.OrdersPerSecond)
+	alone, overOrders := "", ""
+	if s.Journeys != nil {
+		alone = " (the order journey alone, as are latency, steadiness, errors and audit)"
+		overOrders = " (every journey's, over the orders alone)"
+	}
+	line("orders", "%d placed, %d errors in %.2f s: %.1f orders/s%s", s.Orders, s.Errors, s.Seconds, s.OrdersPerSecond, alone)
 	from := "from the start of each request"
 	if s.Loop == "open" {
 		from = "from each order's scheduled time"
@@ -87,6 +107,19 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 	if s.Loop == "open" {
 		line("service", "%s (from the actual start)", formatLatency(s.ServiceTime))
 		line("late", "%d orders started more than 10 ms behind their schedule", s.Late)
+	}
+	label := "journeys"
+	for _, name := range journeyNames {
+		j, ok := s.Journeys[name]
+		if !ok {
+			continue
+		}
+		errs := ""
+		for _, c := range byCount(j.ErrorsByClass) {
+			errs += fmt.Sprintf("; %d %s", j.ErrorsByClass[c], c)
+		}
+		line(label, "%-8s %7d ok %6d failed %8.1f/s  %s%s", name, j.OK, j.Failed, j.PerSecond, formatLatency(j.Latency), errs)
+		label = ""
 	}
 	if st := s.Steadiness; st != nil {
 		cpu := ""
@@ -114,21 +147,17 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 				p.Name, p.PID, p.MsPerOrder, p.Cores, 100*p.Share, rss, gone)
 		}
 		line("", "together %.2f ms per order; this load tester %.2f ms per order", c.MsPerOrder, c.LoadTesterMsPerOrder)
+		if s.Journeys != nil {
+			line("", "together %.2f ms per request of any journey (per order: every journey's CPU over the orders alone)", c.MsPerRequest)
+		}
 	}
 	if s.SpansReceived > 0 {
-		line("traces", "%d spans received by -otlp-sink (set-up included): %.1f per order", s.SpansReceived, float64(s.SpansReceived)/float64(max(s.Orders, 1)))
+		line("traces", "%d spans received by -otlp-sink (set-up included): %.1f per order%s", s.SpansReceived, float64(s.SpansReceived)/float64(max(s.Orders, 1)), overOrders)
 	}
 	if len(s.ErrorsByClass) == 0 {
 		line("errors", "none")
 	} else {
-		classes := make([]string, 0, len(s.ErrorsByClass))
-		for c := range s.ErrorsByClass {
-			classes = append(classes, c)
-		}
-		slices.SortFunc(classes, func(a, b string) int {
-			return cmp.Or(cmp.Compare(s.ErrorsByClass[b], s.ErrorsByClass[a]), cmp.Compare(a, b))
-		})
-		for i, c := range classes {
+		for i, c := range byCount(s.ErrorsByClass) {
 			label := ""
 			if i == 0 {
 				label = "errors"
@@ -147,13 +176,22 @@ func writeText(w io.Writer, s *Summary, maxPrint int) error {
 			line("audit", "%d orders awaited: %d not DeliveryStarted after %.1f s", a.Awaited, a.Undelivered, a.WaitedSeconds)
 		}
 		if sc := a.StoreCommands; sc != nil {
-			line("store", "%.1f data commands per order (%.1f writes): %s", sc.DataPerOrder, sc.WritesPerOrder, formatCommands(sc.ByCommand))
+			line("store", "%.1f data commands per order (%.1f writes)%s: %s", sc.DataPerOrder, sc.WritesPerOrder, overOrders, formatCommands(sc.ByCommand))
 		}
 		writeReport(&b, line, a.Report, maxPrint)
 	default:
 		line("audit", "none (no -audit-mongo-uri)")
 	}
 	return writeResult(w, &b, line, s.Clean)
+}
+
+// byCount returns the error classes of counts, the most frequent first.
+func byCount(counts map[string]int64) []string {
+	classes := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(classes, func(a, b string) int {
+		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
+	})
+	return classes
 }
 
 // writeResult ends the text summary with the verdict and writes it.

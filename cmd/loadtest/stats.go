@@ -20,12 +20,15 @@ const (
 
 // recorder collects the outcome of every order: latency histograms (HDR, see
 // github.com/HdrHistogram/hdrhistogram-go, the Go port of Gil Tene's HdrHistogram that wrk2 uses), counts
-// of errors by class, a per-second timeline, and the ids of the orders created. It is safe for concurrent
-// use.
+// of errors by class, a per-second timeline, and the ids of the orders created; with -mix, each journey's
+// counts and latency besides (the order journey's included), the other journeys touching none of the
+// orders' figures. It is safe for concurrent use.
 type recorder struct {
 	start time.Time
 
 	mu       sync.Mutex
+	journeys map[string]*tally       // by journey; nil without -mix
+	answered int64                   // steps of every journey
 	latency  *hdrhistogram.Histogram // successful orders, from the scheduled start
 	service  *hdrhistogram.Histogram // successful orders, from the actual start
 	ok       int64
@@ -43,46 +46,75 @@ type second struct {
 	latency    *hdrhistogram.Histogram
 }
 
+// tally is one journey's outcomes.
+type tally struct {
+	ok, failed int64
+	errors     map[string]int64
+	latency    *hdrhistogram.Histogram // successful steps, from the scheduled start
+}
+
 // lateAfter is how far behind its schedule an open-loop order may start before it counts as late: the
 // load generator itself could not keep up (all -max-inflight slots busy, or the machine saturated).
 const lateAfter = 10 * time.Millisecond
 
-func newRecorder(start time.Time) *recorder {
-	return &recorder{
+// newRecorder returns a recorder of a run started at start that also tallies each of journeys (none:
+// without -mix).
+func newRecorder(start time.Time, journeys ...string) *recorder {
+	r := &recorder{
 		start:   start,
 		latency: hdrhistogram.New(histMin, histMax, histSigFigs),
 		service: hdrhistogram.New(histMin, histMax, histSigFigs),
 		errors:  make(map[string]int64),
 	}
+	if len(journeys) > 0 {
+		r.journeys = make(map[string]*tally, len(journeys))
+	}
+	for _, j := range journeys {
+		r.journeys[j] = &tally{errors: make(map[string]int64), latency: hdrhistogram.New(histMin, histMax, histSigFigs)}
+	}
+	return r
 }
 
-// record adds one order: scheduled is when it should have started (the actual start in a closed loop),
-// started when it did, done when its answer came. errClass is "" for an order that came out as expected,
-// whose id, if any, is kept.
-func (r *recorder) record(scheduled, started, done time.Time, id, errClass string) {
+// record adds one step: scheduled is when it should have started (the actual start in a closed loop),
+// started when it did, done when its answer came. It goes into the tally of its journey, if kept, and, an
+// order, into the orders' figures; an order that came out as expected has its id, if any, kept.
+func (r *recorder) record(scheduled, started, done time.Time, o outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.secondAt(done)
+	r.answered++
 	if done.After(r.lastDone) {
 		r.lastDone = done
 	}
+	lat := micros(done.Sub(scheduled))
+	if t := r.journeys[o.journey]; t != nil {
+		if o.errClass != "" {
+			t.failed++
+			t.errors[o.errClass]++
+		} else {
+			t.ok++
+			_ = t.latency.RecordValue(lat)
+		}
+	}
+	if o.journey != journeyOrder {
+		return
+	}
+	s := r.secondAt(done)
 	if started.Sub(scheduled) > lateAfter {
 		r.late++
 	}
-	if errClass != "" {
+	if o.errClass != "" {
 		r.failed++
 		s.failed++
-		r.errors[errClass]++
+		r.errors[o.errClass]++
 		return
 	}
 	r.ok++
 	s.ok++
-	lat := micros(done.Sub(scheduled))
 	_ = r.latency.RecordValue(lat) // values past histMax are dropped; ten minutes is past any request timeout
 	_ = r.service.RecordValue(micros(done.Sub(started)))
 	_ = s.latency.RecordValue(lat)
-	if id != "" {
-		r.created = append(r.created, id)
+	if o.id != "" {
+		r.created = append(r.created, o.id)
 	}
 }
 
@@ -107,6 +139,13 @@ func (r *recorder) counts(now time.Time) (ok, failed, lastSecond int64) {
 		lastSecond = r.seconds[i].ok
 	}
 	return r.ok, r.failed, lastSecond
+}
+
+// steps returns the steps answered so far, of every journey, for the progress bar.
+func (r *recorder) steps() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answered
 }
 
 // createdIDs returns the ids of the orders that came out as expected.
@@ -177,6 +216,21 @@ type Stats struct {
 	Steadiness *Steadiness `json:"steadiness,omitempty"`
 	// CPU is the CPU time of the processes of -cpu-pids, nil without them.
 	CPU *CPU `json:"cpu,omitempty"`
+	// Journeys are the figures of each journey of -mix, the order journey's included; nil without -mix. The
+	// figures above are the orders' alone.
+	Journeys map[string]Journey `json:"journeys,omitempty"`
+}
+
+// Journey is what the steps of one journey of -mix did.
+type Journey struct {
+	// OK came out as expected, Failed did not, ErrorsByClass by class.
+	OK            int64            `json:"ok"`
+	Failed        int64            `json:"failed"`
+	ErrorsByClass map[string]int64 `json:"errorsByClass,omitempty"`
+	// Latency of the successful steps, as the orders' Latency: from the scheduled start in an open loop.
+	Latency Latency `json:"latencyMs"`
+	// PerSecond is OK over the run's Seconds.
+	PerSecond float64 `json:"perSecond"`
 }
 
 // steadyWindow is the length of the windows Steadiness compares.
@@ -233,6 +287,19 @@ func (r *recorder) stats() Stats {
 	}
 	if s.Seconds > 0 {
 		s.OrdersPerSecond = float64(r.ok) / s.Seconds
+	}
+	if r.journeys != nil {
+		s.Journeys = make(map[string]Journey, len(r.journeys))
+	}
+	for name, t := range r.journeys {
+		j := Journey{OK: t.ok, Failed: t.failed, Latency: latencyOf(t.latency)}
+		if len(t.errors) > 0 {
+			j.ErrorsByClass = maps.Clone(t.errors)
+		}
+		if s.Seconds > 0 {
+			j.PerSecond = float64(t.ok) / s.Seconds
+		}
+		s.Journeys[name] = j
 	}
 	for i, sec := range r.seconds {
 		l := latencyOf(sec.latency)

@@ -13,12 +13,12 @@ func TestRecorderPercentilesAndTimeline(t *testing.T) {
 	// and two failures. Second 1 stays empty.
 	for i := 1; i <= 100; i++ {
 		done := start.Add(time.Duration(i) * time.Millisecond)
-		rec.record(done.Add(-time.Duration(i)*time.Millisecond), done.Add(-time.Duration(i)*time.Millisecond), done, "id", "")
+		rec.record(done.Add(-time.Duration(i)*time.Millisecond), done.Add(-time.Duration(i)*time.Millisecond), done, outcome{journey: journeyOrder, id: "id"})
 	}
 	due := start.Add(2 * time.Second)
-	rec.record(due, due.Add(400*time.Millisecond), due.Add(500*time.Millisecond), "slow", "")
-	rec.record(due, due, due.Add(time.Millisecond), "", "http 409 insufficient_stock")
-	rec.record(due, due, due.Add(time.Millisecond), "", "transport timeout")
+	rec.record(due, due.Add(400*time.Millisecond), due.Add(500*time.Millisecond), outcome{journey: journeyOrder, id: "slow"})
+	rec.record(due, due, due.Add(time.Millisecond), outcome{journey: journeyOrder, errClass: "http 409 insufficient_stock"})
+	rec.record(due, due, due.Add(time.Millisecond), outcome{journey: journeyOrder, errClass: "transport timeout"})
 
 	s := rec.stats()
 	if s.Orders != 101 || s.Errors != 2 {
@@ -65,9 +65,9 @@ func TestRecorderCountsForProgress(t *testing.T) {
 	rec := newRecorder(start)
 	for i := range 30 {
 		at := start.Add(time.Duration(i) * 100 * time.Millisecond) // 10 a second for 3 s
-		rec.record(at, at, at, "", "")
+		rec.record(at, at, at, outcome{journey: journeyOrder})
 	}
-	rec.record(start, start, start, "", "grpc Unavailable")
+	rec.record(start, start, start, outcome{journey: journeyOrder, errClass: "grpc Unavailable"})
 	ok, failed, rate := rec.counts(start.Add(2500 * time.Millisecond))
 	if ok != 30 || failed != 1 || rate != 10 {
 		t.Errorf("counts = %d ok, %d failed, %d/s; want 30, 1, 10 (the last complete second)", ok, failed, rate)
@@ -79,8 +79,47 @@ func TestRecorderCountsForProgress(t *testing.T) {
 
 func TestEmptyStats(t *testing.T) {
 	s := newRecorder(time.Now()).stats()
-	if s.Orders != 0 || s.OrdersPerSecond != 0 || s.Latency != (Latency{}) || len(s.Timeline) != 0 {
+	if s.Orders != 0 || s.OrdersPerSecond != 0 || s.Latency != (Latency{}) || len(s.Timeline) != 0 || s.Journeys != nil {
 		t.Errorf("stats of nothing: %+v", s)
+	}
+}
+
+// TestRecorderKeepsJourneysApart: with -mix, each journey has its own figures, and only the order journey's
+// steps are orders.
+func TestRecorderKeepsJourneysApart(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rec := newRecorder(start, journeyBrowse, journeyOrder, journeyLogin)
+	ms := time.Millisecond
+	for i := 1; i <= 3; i++ {
+		rec.record(start, start, start.Add(time.Duration(10*i)*ms), outcome{journey: journeyBrowse})
+	}
+	rec.record(start, start, start.Add(ms), outcome{journey: journeyBrowse, errClass: "http 503"})
+	rec.record(start, start, start.Add(200*ms), outcome{journey: journeyOrder, id: "o1"})
+	rec.record(start, start, start.Add(ms), outcome{journey: journeyOrder, errClass: "http 409 insufficient_stock"})
+	rec.record(start, start, start.Add(2*time.Second), outcome{journey: journeyBrowse}) // the last answer
+
+	s := rec.stats()
+	if s.Orders != 1 || s.Errors != 1 || len(s.ErrorsByClass) != 1 || s.Latency.Max < 199 || s.Latency.Max > 201 {
+		t.Errorf("orders %d, errors %d %v, max %.1f ms; want the order journey's alone: 1, 1, 200 ms", s.Orders, s.Errors, s.ErrorsByClass, s.Latency.Max)
+	}
+	if ids := rec.createdIDs(); len(ids) != 1 || ids[0] != "o1" {
+		t.Errorf("created ids %v, want the order's alone", ids)
+	}
+	if len(s.Timeline) != 1 || s.Timeline[0].Orders != 1 || s.Timeline[0].Errors != 1 {
+		t.Errorf("timeline %+v, want the orders' second alone", s.Timeline)
+	}
+	if got := rec.steps(); got != 7 {
+		t.Errorf("%d steps answered, want 7", got)
+	}
+	b := s.Journeys[journeyBrowse]
+	if b.OK != 4 || b.Failed != 1 || b.ErrorsByClass["http 503"] != 1 || b.Latency.P50 < 19.9 || b.Latency.P50 > 20.1 || b.PerSecond != 2 {
+		t.Errorf("browse %+v; want 4 ok at 2/s over the 2 s run, 1 http 503, p50 20 ms", b)
+	}
+	if o := s.Journeys[journeyOrder]; o.OK != 1 || o.Failed != 1 || o.Latency.Max != s.Latency.Max {
+		t.Errorf("order journey %+v, want the orders' figures", o)
+	}
+	if l, ok := s.Journeys[journeyLogin]; !ok || l.OK != 0 || l.Failed != 0 || len(s.Journeys) != 3 {
+		t.Errorf("journeys %v, want browse, order and an empty login", s.Journeys)
 	}
 }
 

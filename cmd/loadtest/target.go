@@ -206,6 +206,33 @@ func (a *api) listProducts(ctx context.Context) ([]product, error) {
 	}
 }
 
+// browse reads the catalogue's first page at the target's page size (GET /product) and, with more, the
+// page after it, if any: a shopper's look at the shop.
+func (a *api) browse(ctx context.Context, more bool) error {
+	var page struct {
+		NextPageToken string `json:"nextPageToken"`
+	}
+	if err := a.call(ctx, http.MethodGet, "/product", nil, nil, http.StatusOK, &page); err != nil {
+		return err
+	}
+	if !more || page.NextPageToken == "" {
+		return nil
+	}
+	q := url.Values{"pageToken": {page.NextPageToken}}
+	return a.call(ctx, http.MethodGet, "/product?"+q.Encode(), nil, nil, http.StatusOK, nil)
+}
+
+// getProduct reads one product (GET /product/{id}).
+func (a *api) getProduct(ctx context.Context, id string) error {
+	return a.call(ctx, http.MethodGet, "/product/"+url.PathEscape(id), nil, nil, http.StatusOK, nil)
+}
+
+// listOrders reads the first page of the orders of the user whose access token is token (GET /order).
+func (a *api) listOrders(ctx context.Context, token string) error {
+	h := http.Header{"Authorization": {"Bearer " + token}}
+	return a.call(ctx, http.MethodGet, "/order", h, nil, http.StatusOK, nil)
+}
+
 // The body of POST /order, as the original gateway takes it.
 type (
 	orderBody struct {

@@ -16,7 +16,7 @@ type product struct {
 
 // user is a signed-up, logged-in user.
 type user struct {
-	email, name, token string
+	email, name, password, token string
 }
 
 // order is one order to place.
