@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"sync"
 )
@@ -14,6 +13,7 @@ import (
 type fakeStore struct {
 	mu           sync.Mutex
 	products     map[string]*fakeProduct
+	added        []string // the products' ids in the order they were added
 	reservations map[string]Reservation
 	err          error
 	clears       int // ClearMarks calls
@@ -49,6 +49,7 @@ func (f *fakeStore) InsertProducts(_ context.Context, ps []Product) ([]string, e
 	for _, p := range ps {
 		if _, ok := f.products[p.ID]; !ok {
 			f.products[p.ID] = &fakeProduct{p: p}
+			f.added = append(f.added, p.ID)
 			ids = append(ids, p.ID)
 		}
 	}
@@ -71,18 +72,24 @@ func (f *fakeStore) GetProducts(_ context.Context, ids []string) ([]Product, err
 	return out, nil
 }
 
-func (f *fakeStore) ListProducts(_ context.Context, afterID string, limit int) ([]Product, error) {
+func (f *fakeStore) ListProducts(_ context.Context, from int64, limit int) ([]Product, int64, error) {
 	if err := f.lock(); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	defer f.mu.Unlock()
+	from = max(from, 0)
 	var out []Product
-	for _, id := range slices.Sorted(maps.Keys(f.products)) {
-		if id > afterID && len(out) < limit {
-			out = append(out, f.products[id].p)
+	for _, id := range f.added[min(from, int64(len(f.added))):] {
+		if len(out) == limit {
+			break
 		}
+		out = append(out, f.products[id].p)
 	}
-	return out, nil
+	next := from + int64(len(out))
+	if next >= int64(len(f.added)) {
+		next = -1
+	}
+	return out, next, nil
 }
 
 func (f *fakeStore) AdjustStock(_ context.Context, id string, delta, maxStock int64) (Product, error) {

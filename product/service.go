@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ type Service interface {
 	// the order of their first mention; if any is unknown it fails with a
 	// *ProductsError matching ErrNotFound that names every missing id.
 	GetProductsInfo(ctx context.Context, ids []string) ([]Product, error)
-	// ListProducts returns a page of the catalogue in id order. pageSize 0
+	// ListProducts returns a page of the catalogue, in the order the products
+	// were added (products added meanwhile come on later pages). pageSize 0
 	// means DefaultPageSize; more than MaxPageSize is reduced to it.
 	// pageToken is the NextPageToken of the previous page, "" for the first.
 	ListProducts(ctx context.Context, pageSize int, pageToken string) (Page, error)
@@ -137,9 +139,12 @@ type Store interface {
 	InsertProducts(ctx context.Context, ps []Product) (inserted []string, err error)
 	// GetProducts returns the products among ids that exist, in any order.
 	GetProducts(ctx context.Context, ids []string) ([]Product, error)
-	// ListProducts returns up to limit products with ids above afterID, in id
-	// order.
-	ListProducts(ctx context.Context, afterID string, limit int) ([]Product, error)
+	// ListProducts returns up to limit products in the order they were
+	// added, from the position from (the first when negative), and the
+	// position of the next page, -1 when none follows. Positions do not
+	// change when products are added. Its cost follows limit, not the
+	// products stored.
+	ListProducts(ctx context.Context, from int64, limit int) (ps []Product, next int64, err error)
 	// AdjustStock adds delta to a product's stock if the result stays within
 	// 0..maxStock, and returns the product after. It fails with ErrNotFound,
 	// ErrInsufficientStock (below zero) or errAboveMax.
@@ -323,43 +328,44 @@ func (s *service) ListProducts(ctx context.Context, pageSize int, pageToken stri
 	case pageSize > MaxPageSize:
 		pageSize = MaxPageSize
 	}
-	after, err := decodePageToken(pageToken)
+	from, err := decodePageToken(pageToken)
 	if err != nil {
 		return Page{}, err
 	}
-	// One more than asked tells whether another page follows.
-	ps, err := s.store.ListProducts(ctx, after, pageSize+1)
+	ps, next, err := s.store.ListProducts(ctx, from, pageSize)
 	if err != nil {
 		return Page{}, err
 	}
 	page := Page{Products: ps}
-	if len(ps) > pageSize {
-		page.Products = ps[:pageSize]
-		page.NextPageToken = encodePageToken(ps[pageSize-1].ID)
+	if next >= 0 {
+		page.NextPageToken = encodePageToken(next)
 	}
 	return page, nil
 }
 
-// pageTokenPrefix versions the page token, so its format can change later.
-const pageTokenPrefix = "p1:"
+// pageTokenPrefix versions the page token, so its format can change later
+// (p1: held the last id shown).
+const pageTokenPrefix = "p2:"
 
-// encodePageToken returns the opaque token of the page after id.
-func encodePageToken(id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + id))
+// encodePageToken returns the opaque token of the page from position from of
+// the catalogue.
+func encodePageToken(from int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.FormatInt(from, 10)))
 }
 
-// decodePageToken returns the id a page token continues after ("" for the
-// empty token).
-func decodePageToken(tok string) (string, error) {
+// decodePageToken returns the position a page token starts from (-1, the
+// first, for the empty token).
+func decodePageToken(tok string) (int64, error) {
 	if tok == "" {
-		return "", nil
+		return -1, nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-	if err != nil || !ok || checkID("", id) != nil {
-		return "", invalid("pageToken is not a token this service issued")
+	digits, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	from, perr := strconv.ParseInt(digits, 10, 64)
+	if err != nil || !ok || perr != nil || from < 0 || digits != strconv.FormatInt(from, 10) {
+		return 0, invalid("pageToken is not a token this service issued")
 	}
-	return id, nil
+	return from, nil
 }
 
 func (s *service) GetProduct(ctx context.Context, id string) (Product, error) {

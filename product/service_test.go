@@ -157,7 +157,7 @@ func TestListProducts(t *testing.T) {
 		t.Errorf("page of 1000 = %d products, %v; want %d", len(page.Products), err, MaxPageSize)
 	}
 	// An exactly full last page has no next token.
-	if page, err = svc.ListProducts(ctx, 20, encodePageToken("id-099")); err != nil || len(page.Products) != 20 || page.NextPageToken != "" {
+	if page, err = svc.ListProducts(ctx, 20, encodePageToken(100)); err != nil || len(page.Products) != 20 || page.NextPageToken != "" {
 		t.Errorf("last page = %d products, %q, %v", len(page.Products), page.NextPageToken, err)
 	}
 
@@ -168,8 +168,11 @@ func TestListProducts(t *testing.T) {
 		"negative size":      {-1, ""},
 		"not base64":         {0, "***"},
 		"foreign token":      {0, base64.RawURLEncoding.EncodeToString([]byte("id-001"))},
-		"token without id":   {0, encodePageToken("")},
-		"padded base64 form": {0, base64.URLEncoding.EncodeToString([]byte("p1:id-0"))},
+		"negative position":  {0, encodePageToken(-1)},
+		"the old form":       {0, base64.RawURLEncoding.EncodeToString([]byte("p1:id-001"))},
+		"not a number":       {0, base64.RawURLEncoding.EncodeToString([]byte("p2:x1"))},
+		"leading zero":       {0, base64.RawURLEncoding.EncodeToString([]byte("p2:01"))},
+		"padded base64 form": {0, base64.URLEncoding.EncodeToString([]byte("p2:1"))},
 	}
 	for name, c := range bad {
 		if _, err := svc.ListProducts(ctx, c.size, c.tok); !errors.Is(err, ErrInvalidArgument) {

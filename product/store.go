@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -17,7 +18,11 @@ import (
 const (
 	productsCollection     = "products"
 	reservationsCollection = "reservations"
+	catalogueCollection    = "catalogue" // the products' ids in the order they were added (a docstore.IDList)
 )
+
+// catalogueList is the key of the catalogue's list in catalogueCollection.
+const catalogueList = "products"
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB). Both
 // collections are keyed by their natural id (_id = product id, _id = order
@@ -30,15 +35,16 @@ const (
 // one call as one Updater.UpdateEach, product reads by id as its FindByIDs,
 // reservations as its InsertOne, FindByID and UpdateByID. The Updater decides
 // how each is sent (see internal/docstore), so the commands per reservation
-// stay constant however many orders there are. Listings use ranges on _id,
-// a scan of the products collection on the embedded store, whose size is the
-// catalogue's, not the number of orders.
+// stay constant however many orders there are. The catalogue is listed from
+// a docstore.IDList of the products' ids in the order they were added, read by
+// _id: a page costs the same few lookups however many products there are.
 //
 // There must be one MongoStore per database in the process (it holds the
 // database's Updater, which must see every write of what it remembers).
 type MongoStore struct {
 	products     *mongo.Collection
 	reservations *mongo.Collection
+	catalogue    *docstore.IDList
 	// updater carries every read and write by _id.
 	updater *docstore.Updater
 }
@@ -56,7 +62,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	if db == nil {
 		return nil, errors.New("product: database is nil")
 	}
-	for _, name := range []string{productsCollection, reservationsCollection} {
+	for _, name := range []string{productsCollection, reservationsCollection, catalogueCollection} {
 		err := db.CreateCollection(ctx, name)
 		var ce mongo.CommandError
 		if err != nil && !(errors.As(err, &ce) && ce.Code == codeNamespaceExists) {
@@ -70,6 +76,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	return &MongoStore{
 		products:     db.Collection(productsCollection),
 		reservations: db.Collection(reservationsCollection),
+		catalogue:    docstore.NewIDList(u, db.Collection(catalogueCollection)),
 		updater:      u,
 	}, nil
 }
@@ -96,9 +103,33 @@ func (d productDoc) product() Product {
 // catalogueProjection leaves the marks out of catalogue reads.
 var catalogueProjection = bson.D{{Key: "inflight", Value: 0}, {Key: "returning", Value: 0}}
 
+// InsertProducts implements Store: the ids not stored yet are appended to the
+// catalogue's list, then inserted. A product whose insert fails, or never
+// comes (a crash), leaves its id listed with no product, which a listing
+// leaves out; once created, it is found there.
 func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string, error) {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	stored, err := m.findByIDs(ctx, ids, bson.D{{Key: "_id", Value: 1}})
+	if err != nil {
+		return nil, err
+	}
+	exists := make(map[string]bool, len(stored))
+	for _, d := range stored {
+		exists[d.ID] = true
+	}
+	ps = slices.DeleteFunc(slices.Clone(ps), func(p Product) bool { return exists[p.ID] })
 	if len(ps) == 0 {
 		return nil, nil
+	}
+	newIDs := make([]string, len(ps))
+	for i, p := range ps {
+		newIDs[i] = p.ID
+	}
+	if err := m.catalogue.Append(ctx, catalogueList, newIDs...); err != nil {
+		return nil, fmt.Errorf("product: list products: %w", err)
 	}
 	now := time.Now().UTC()
 	docs := make([]any, len(ps))
@@ -109,7 +140,7 @@ func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string
 		}
 	}
 	// Unordered: every new id is inserted even when others exist.
-	_, err := m.products.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err = m.products.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	dup := make(map[int]bool)
 	if err != nil {
 		var bwe mongo.BulkWriteException
@@ -160,39 +191,36 @@ func (m *MongoStore) findByIDs(ctx context.Context, ids []string, projection bso
 	return docs, nil
 }
 
-func (m *MongoStore) ListProducts(ctx context.Context, afterID string, limit int) ([]Product, error) {
-	filter := bson.D{}
-	if afterID != "" {
-		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: afterID}}}}
-	}
-	docs, err := m.find(ctx, filter, options.Find().
-		SetProjection(catalogueProjection).
-		SetSort(bson.D{{Key: "_id", Value: 1}}).
-		SetLimit(int64(limit)))
-	if err != nil {
-		return nil, err
-	}
-	return toProducts(docs), nil
-}
-
-func (m *MongoStore) find(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]productDoc, error) {
-	cur, err := m.products.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, fmt.Errorf("product: find products: %w", err)
-	}
-	var docs []productDoc
-	if err = cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("product: read products: %w", err)
-	}
-	return docs, nil
-}
-
 func toProducts(docs []productDoc) []Product {
 	ps := make([]Product, len(docs))
 	for i, d := range docs {
 		ps[i] = d.product()
 	}
 	return ps
+}
+
+// ListProducts implements Store: a page of the catalogue's list, then its
+// products by _id.
+func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([]Product, int64, error) {
+	ids, next, err := m.catalogue.Read(ctx, catalogueList, from, limit, false)
+	if err != nil {
+		return nil, -1, fmt.Errorf("product: read the catalogue: %w", err)
+	}
+	docs, err := m.findByIDs(ctx, ids, catalogueProjection)
+	if err != nil {
+		return nil, -1, err
+	}
+	byID := make(map[string]Product, len(docs))
+	for _, d := range docs {
+		byID[d.ID] = d.product()
+	}
+	ps := make([]Product, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := byID[id]; ok {
+			ps = append(ps, p)
+		}
+	}
+	return ps, next, nil
 }
 
 func (m *MongoStore) AdjustStock(ctx context.Context, id string, delta, maxStock int64) (Product, error) {

@@ -281,13 +281,25 @@ func testCatalogue(t *testing.T, s *MongoStore) {
 		}
 	}
 
-	page, err := s.ListProducts(ctx, "", 2)
-	if err != nil || fmt.Sprint(sortedIDs(page)) != "[a b]" || page[0].ID != "a" {
-		t.Fatalf("ListProducts first = %v, %v", page, err)
+	// In the order they were added; an id listed whose product never came
+	// (a crash between the two writes) is left out.
+	if err := s.catalogue.Append(ctx, catalogueList, "ghost"); err != nil {
+		t.Fatal(err)
 	}
-	page, err = s.ListProducts(ctx, "b", 2)
-	if err != nil || len(page) != 1 || page[0].ID != "c" {
-		t.Fatalf("ListProducts after b = %v, %v", page, err)
+	page, next, err := s.ListProducts(ctx, -1, 2)
+	if err != nil || len(page) != 2 || page[0].ID != "b" || page[1].ID != "a" || next != 2 {
+		t.Fatalf("ListProducts first = %v, %d, %v", page, next, err)
+	}
+	page, next, err = s.ListProducts(ctx, next, 2)
+	if err != nil || len(page) != 1 || page[0].ID != "c" || next != -1 {
+		t.Fatalf("ListProducts from 2 = %v, %d, %v", page, next, err)
+	}
+	// Once made, the product is listed where its id was.
+	if ids, err := s.InsertProducts(ctx, []Product{{ID: "ghost", Name: "G", Price: 1}}); err != nil || fmt.Sprint(ids) != "[ghost]" {
+		t.Fatalf("InsertProducts ghost = %v, %v", ids, err)
+	}
+	if page, _, err = s.ListProducts(ctx, -1, 10); err != nil || fmt.Sprint(productIDsOf(page)) != "[b a c ghost]" {
+		t.Fatalf("ListProducts = %v, %v; want [b a c ghost]", productIDsOf(page), err)
 	}
 
 	p, err := s.AdjustStock(ctx, "b", -5, MaxStock)
