@@ -1,0 +1,86 @@
+package order
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkListOrders measures GET /order's work on the embedded store holding
+// orders=N orders of 500 customers, one of whom, alice, has 250: her first
+// page and her tenth (20 orders each), read by a store that remembers nothing
+// (as after a restart, or for a customer not seen lately). The cost must not
+// follow the orders stored (BENCHMARKS.md has the figures).
+func BenchmarkListOrders(b *testing.B) {
+	for _, stored := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("orders=%d", stored), func(b *testing.B) {
+			if stored > 1000 && testing.Short() {
+				b.Skip("-short: storing 100k orders takes a minute on the embedded store")
+			}
+			deps := newEnv(b).svc.deps
+			db := newTestDB(b)
+			setup, err := NewMongoStore(b.Context(), db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fillOrders(b, setup, stored, 250)
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				s, err := NewMongoStore(b.Context(), db)
+				if err != nil {
+					b.Fatal(err)
+				}
+				svc, err := NewService(s, deps, Options{}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				first, err := svc.ListOrders(b.Context(), alice, 20, "")
+				if err != nil || len(first.Orders) != 20 {
+					b.Fatalf("first page: %d orders (%v)", len(first.Orders), err)
+				}
+				tenth, err := svc.ListOrders(b.Context(), alice, 20, encodePageToken(250-9*20-1))
+				if err != nil || len(tenth.Orders) != 20 {
+					b.Fatalf("tenth page: %d orders (%v)", len(tenth.Orders), err)
+				}
+			}
+		})
+	}
+}
+
+// fillOrders stores n orders: mine of them alice's, the rest spread over 499
+// other customers, each listed, as Insert stores and lists them but in
+// batches.
+func fillOrders(b *testing.B, s *MongoStore, n, mine int) {
+	b.Helper()
+	ctx := b.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const batch = 1000
+	docs := make([]any, 0, batch)
+	lists := map[string][]string{}
+	for i := range n {
+		user := alice
+		if i >= mine {
+			user = fmt.Sprintf("user-%03d", i%499)
+		}
+		id := fmt.Sprintf("o-%07d", i)
+		docs = append(docs, toDoc(storedOrder(id, user, now.Add(time.Duration(i)*time.Millisecond))))
+		lists[user] = append(lists[user], id)
+		if len(docs) == batch || i == n-1 {
+			if _, err := s.orders.InsertMany(ctx, docs); err != nil {
+				b.Fatal(err)
+			}
+			docs = docs[:0]
+		}
+	}
+	for user, ids := range lists {
+		for len(ids) > 0 {
+			k := min(len(ids), 32)
+			if err := s.lists.Append(ctx, user, ids[:k]...); err != nil {
+				b.Fatal(err)
+			}
+			ids = ids[k:]
+		}
+	}
+}
