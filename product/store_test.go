@@ -90,7 +90,7 @@ func (c *commandCounter) mark(db string) func() int {
 }
 
 // newTestDB returns a fresh database of the shared embedded store.
-func newTestDB(t *testing.T) *mongo.Database {
+func newTestDB(t testing.TB) *mongo.Database {
 	t.Helper()
 	return testClient.Database(fmt.Sprintf("t%d", testDBSeq.Add(1)))
 }

@@ -74,10 +74,8 @@ func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
 			if err := bson.Unmarshal(doc, &h); err != nil {
 				return fmt.Errorf("docstore: list %s: decode head: %w", key, err)
 			}
-			if len(h.IDs) > ListBucketSize {
-				// Best effort: a head that could not be sealed now is sealed by a later append.
-				_ = l.seal(ctx, key, h)
-			}
+			// Best effort: a head that could not be sealed now is sealed by a later append.
+			_ = l.seal(ctx, key, h)
 			return nil
 		}
 		if !errors.Is(err, ErrNoMatch) {
@@ -89,8 +87,10 @@ func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
 			return err
 		}
 		if !found {
-			err := l.u.InsertOne(ctx, l.coll, listHead{ID: headID(key), IDs: ids})
+			h := listHead{ID: headID(key), IDs: ids}
+			err := l.u.InsertOne(ctx, l.coll, h)
 			if err == nil {
+				_ = l.seal(ctx, key, h) // best effort, as above
 				return nil
 			}
 			if !IsDuplicateKey(err) {
@@ -111,23 +111,33 @@ func pushValue(ids []string) any {
 	return bson.D{{Key: "$each", Value: ids}}
 }
 
-// seal moves the oldest ListBucketSize ids of head h into the list's next bucket: it inserts the bucket,
-// then takes its ids out of the head, if the head was not sealed meanwhile. The bucket's content follows
-// from the head's, so a seal repeated after a crash, or racing another, inserts the same bucket.
+// seal moves the oldest ids of head h into new buckets, ListBucketSize at a time, until it holds at most
+// ListBucketSize: it inserts each bucket, then takes its ids out of the head, if the head was not sealed
+// meanwhile. A bucket's content follows from the head's, so a seal repeated after a crash, or racing
+// another, inserts the same bucket.
 func (l *IDList) seal(ctx context.Context, key string, h listHead) error {
-	ids := h.IDs[:ListBucketSize]
-	err := l.u.InsertOne(ctx, l.coll, listBucket{ID: bucketID(key, h.Sealed), IDs: ids})
-	if err != nil && !IsDuplicateKey(err) {
-		return err
+	for len(h.IDs) > ListBucketSize {
+		ids := h.IDs[:ListBucketSize]
+		err := l.u.InsertOne(ctx, l.coll, listBucket{ID: bucketID(key, h.Sealed), IDs: ids})
+		if err != nil && !IsDuplicateKey(err) {
+			return err
+		}
+		doc, err := l.u.UpdateByID(ctx, l.coll, headID(key), bson.D{{Key: "sealed", Value: h.Sealed}}, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "sealed", Value: h.Sealed + 1}}},
+			{Key: "$pullAll", Value: bson.D{{Key: "ids", Value: ids}}},
+		})
+		if errors.Is(err, ErrNoMatch) {
+			return nil // sealed by another, who goes on
+		}
+		if err != nil {
+			return err
+		}
+		h = listHead{}
+		if err := bson.Unmarshal(doc, &h); err != nil {
+			return err
+		}
 	}
-	_, err = l.u.UpdateByID(ctx, l.coll, headID(key), bson.D{{Key: "sealed", Value: h.Sealed}}, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "sealed", Value: h.Sealed + 1}}},
-		{Key: "$pullAll", Value: bson.D{{Key: "ids", Value: ids}}},
-	})
-	if errors.Is(err, ErrNoMatch) {
-		return nil // sealed by another
-	}
-	return err
+	return nil
 }
 
 // head reads key's list head; found is false when the list has none (nothing was appended).

@@ -78,6 +78,14 @@ func TestIDListPages(t *testing.T) {
 		if err := l.Append(ctx, "bob", "x", "y"); err != nil {
 			t.Fatal(err)
 		}
+		// Many at once: sealed into as many buckets as they fill.
+		many := ids("m", 0, 3*docstore.ListBucketSize+1)
+		if err := l.Append(ctx, "carol", many...); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, l, "carol", 50, false); !slices.Equal(got, many) {
+			t.Errorf("carol's list: %d ids, want %d", len(got), len(many))
+		}
 		reversed := slices.Clone(want)
 		slices.Reverse(reversed)
 		for _, n := range []int{1, 7, docstore.ListBucketSize, 100} {
@@ -102,9 +110,9 @@ func TestIDListPages(t *testing.T) {
 		if page, next, err := l.Read(ctx, "alice", int64(len(want)), 3, false); err != nil || page != nil || next != -1 {
 			t.Errorf("past the end: %v next %d (%v), want nothing", page, next, err)
 		}
-		// Three sealed buckets and alice's head, and bob's head.
-		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 5 {
-			t.Errorf("%d documents (%v), want 5", n, err)
+		// Three sealed buckets and a head each for alice and carol, and bob's head.
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 9 {
+			t.Errorf("%d documents (%v), want 9", n, err)
 		}
 	})
 }
