@@ -104,6 +104,21 @@ func newInserter(coll *mongo.Collection) *batcher[bson.Raw] {
 	}}
 }
 
+// newDeleter returns the batcher of the deletes by _id of coll. A batch is one delete command of statements
+// {q: {_id}, limit: 1}: each filter is an index lookup on the embedded store. Its callers delete documents
+// they know to exist, under their stripes (Updater.DeleteByID), so each one's outcome is its statement's
+// error alone.
+func newDeleter(coll *mongo.Collection) *batcher[any] {
+	return &batcher[any]{send: func(ctx context.Context, ids []any) []error {
+		models := make([]mongo.WriteModel, len(ids))
+		for i, id := range ids {
+			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
+		}
+		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		return splitWriteError(err, len(ids))
+	}}
+}
+
 // updateByID is an update of the document _id=id, for an update batcher.
 type updateByID struct {
 	id     any

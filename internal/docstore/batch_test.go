@@ -1,6 +1,7 @@
 package docstore_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -70,5 +71,60 @@ func TestInsertOneBatchesWaitingInserts(t *testing.T) {
 	var taken struct{ N int32 }
 	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "taken"}}).Decode(&taken); err != nil || taken.N != -1 {
 		t.Errorf("the existing document became %+v (%v)", taken, err)
+	}
+}
+
+// TestDeleteByIDBatchesKnownDocuments: concurrent deletes of documents the Updater knows go in fewer
+// commands than documents and each caller learns its own outcome; a guard that does not match deletes
+// nothing, and a document the Updater does not know is deleted alone, ErrNoMatch when there is none.
+func TestDeleteByIDBatchesKnownDocuments(t *testing.T) {
+	coll, log, u := cachedUpdater(t, "work")
+	ctx := t.Context()
+	const n = 40
+	for i := range n {
+		if err := u.InsertOne(ctx, coll, bson.D{{Key: "_id", Value: fmt.Sprintf("w%02d", i)}, {Key: "rev", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "unknown"}}); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	start := make(chan struct{})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			var guard bson.D
+			if i%10 == 0 {
+				guard = bson.D{{Key: "rev", Value: -1}} // does not match
+			}
+			errs[i] = u.DeleteByID(ctx, coll, fmt.Sprintf("w%02d", i), guard)
+		})
+	}
+	close(start)
+	wg.Wait()
+	cmds := log.take()
+	if len(cmds) == 0 || len(cmds) >= n-n/10 || slices.ContainsFunc(cmds, func(c string) bool { return c != "delete" }) {
+		t.Errorf("%d deletes sent as %v, want fewer delete commands than documents deleted", n-n/10, cmds)
+	}
+	for i, err := range errs {
+		switch {
+		case i%10 == 0 && !errors.Is(err, docstore.ErrNoMatch):
+			t.Errorf("delete %d, its guard not matching: %v, want ErrNoMatch", i, err)
+		case i%10 != 0 && err != nil:
+			t.Errorf("delete %d: %v", i, err)
+		}
+	}
+	if left, err := coll.CountDocuments(ctx, bson.D{}); err != nil || left != n/10+1 {
+		t.Errorf("%d documents left (%v), want %d", left, err, n/10+1)
+	}
+	if err := u.DeleteByID(ctx, coll, "unknown", nil); err != nil {
+		t.Errorf("delete of a document the Updater does not know: %v", err)
+	}
+	if err := u.DeleteByID(ctx, coll, "unknown", nil); !errors.Is(err, docstore.ErrNoMatch) {
+		t.Errorf("delete of a document that is gone: %v, want ErrNoMatch", err)
 	}
 }

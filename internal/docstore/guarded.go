@@ -79,11 +79,12 @@ type Updater struct {
 	// An entry changes only under its document's stripe.
 	docs *lru.Cache[docKey, bson.Raw]
 
-	// inserters and updaters batch the inserts and the updates by _id of each collection, by database and
-	// collection name; serial only.
+	// inserters, updaters and deleters batch the inserts, the updates and the deletes by _id of each
+	// collection, by database and collection name; serial only.
 	batchersMu sync.Mutex
 	inserters  map[[2]string]*batcher[bson.Raw]
 	updaters   map[[2]string]*batcher[updateByID]
+	deleters   map[[2]string]*batcher[any]
 }
 
 // DocumentCacheSize is the most documents an Updater remembers on the embedded store, the least recently used
@@ -236,7 +237,9 @@ func (u *Updater) batchUpdate(ctx context.Context, coll *mongo.Collection, key d
 // DeleteByID deletes the document _id=id of coll if it matches guard (the conditions of [Updater.UpdateByID];
 // nil: none). It returns ErrNoMatch when there is no such document or the guard does not match. On MongoDB
 // it is one deleteOne on {_id: id, <guard...>}; on the embedded store the guard is checked here, under the
-// document's stripe, on the document as remembered or read, and the deleteOne filters on _id alone.
+// document's stripe, on the document as remembered or read, and the delete filters on _id alone: the
+// deletes of documents known to exist (remembered, or read for the guard) that wait for the connection go
+// together, as one command per batch (see batcher).
 func (u *Updater) DeleteByID(ctx context.Context, coll *mongo.Collection, id any, guard bson.D) error {
 	g, err := compileGuard(guard)
 	if err != nil {
@@ -262,6 +265,7 @@ func (u *Updater) DeleteByID(ctx context.Context, coll *mongo.Collection, id any
 		return fmt.Errorf("docstore: delete %v in %s: %w", id, coll.Name(), err)
 	}
 	defer unlock()
+	_, known := u.docs.Get(key)
 	if len(g) > 0 {
 		cur, err := u.find(ctx, coll, key, id)
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -276,6 +280,15 @@ func (u *Updater) DeleteByID(ctx context.Context, coll *mongo.Collection, id any
 		if !ok {
 			return ErrNoMatch
 		}
+		known = true
+	}
+	if known {
+		err := batcherOf(u, &u.deleters, coll, newDeleter).do(ctx, id)
+		u.docs.Remove(key) // gone, or the outcome is unknown
+		if err != nil {
+			return fmt.Errorf("docstore: delete %v in %s: %w", id, coll.Name(), err)
+		}
+		return nil
 	}
 	wctx, cancel := detach(ctx)
 	defer cancel()
