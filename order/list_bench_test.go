@@ -2,6 +2,7 @@ package order
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,7 +24,7 @@ func BenchmarkListOrders(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fillOrders(b, setup, stored, 250)
+			fillOrders(b, setup, stored, []string{alice}, 250)
 			b.ResetTimer()
 			for b.Loop() {
 				b.StopTimer()
@@ -49,10 +50,52 @@ func BenchmarkListOrders(b *testing.B) {
 	}
 }
 
-// fillOrders stores n orders: mine of them alice's, the rest spread over 499
-// other customers, each listed, as Insert stores and lists them but in
+// BenchmarkListOrdersConcurrently measures eight customers' first pages read
+// at once, cold, through a reader client as cmd/shop reads them
+// (QueryThrough), among 10,000 stored orders: the time until the last page is
+// read, which on one connection would be eight pages one after another.
+func BenchmarkListOrdersConcurrently(b *testing.B) {
+	deps := newEnv(b).svc.deps
+	db := newTestDB(b)
+	setup, err := NewMongoStore(b.Context(), db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var customers []string
+	for i := range 8 {
+		customers = append(customers, fmt.Sprintf("customer-%d", i))
+	}
+	fillOrders(b, setup, 10_000, customers, 250)
+	reader := testStore.Reader(b, db)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		s, err := NewMongoStore(b.Context(), db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.QueryThrough(reader)
+		svc, err := NewService(s, deps, Options{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for _, c := range customers {
+			wg.Go(func() {
+				if p, err := svc.ListOrders(b.Context(), c, 20, ""); err != nil || len(p.Orders) != 20 {
+					b.Errorf("%s: %d orders (%v)", c, len(p.Orders), err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// fillOrders stores n orders: mine of them for each of customers, the rest
+// spread over 499 others, each listed, as Insert stores and lists them but in
 // batches.
-func fillOrders(b *testing.B, s *MongoStore, n, mine int) {
+func fillOrders(b *testing.B, s *MongoStore, n int, customers []string, mine int) {
 	b.Helper()
 	ctx := b.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -60,9 +103,9 @@ func fillOrders(b *testing.B, s *MongoStore, n, mine int) {
 	docs := make([]any, 0, batch)
 	lists := map[string][]string{}
 	for i := range n {
-		user := alice
-		if i >= mine {
-			user = fmt.Sprintf("user-%03d", i%499)
+		user := fmt.Sprintf("user-%03d", i%499)
+		if i < mine*len(customers) {
+			user = customers[i%len(customers)]
 		}
 		id := fmt.Sprintf("o-%07d", i)
 		docs = append(docs, toDoc(storedOrder(id, user, now.Add(time.Duration(i)*time.Millisecond))))

@@ -26,6 +26,15 @@ type Store struct {
 // embedded store needs ([ClientURI]). Each command sent within a recording span is a span of its own
 // (trace.go).
 func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, error) {
+	return connect(ctx, uri, logger, 0)
+}
+
+// ReaderConnections is the least number of connections a [Store.Reader]'s client may open, so that
+// concurrent reads through it (the listings of several customers) do not queue behind each other.
+const ReaderConnections = 4
+
+// connect is Connect with at least minPool connections allowed (0: as the URI says).
+func connect(ctx context.Context, uri string, logger *slog.Logger, minPool uint64) (*Store, error) {
 	if uri == "" {
 		return nil, errors.New("docstore: connect: MongoDB URI is empty")
 	}
@@ -33,6 +42,9 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts := options.Client().ApplyURI(uri).SetMonitor((&commandSpans{}).monitor())
+	if opts.MaxPoolSize != nil && *opts.MaxPoolSize < minPool {
+		opts.SetMaxPoolSize(minPool)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: connect: %w", err)
@@ -45,9 +57,11 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 // writes. On the embedded store a Store sends one command at a time (rule 1 of the package documentation) and
 // a query on anything but _id reads the whole collection (rule 2): through the Store itself, a listing or a
 // start-up scan of a large collection would hold up every write of the service for as long. Only read through
-// a Reader: a second writer of a database breaks rule 1. Close it on its own; it never stops the embedded store.
+// a Reader: a second writer of a database breaks rule 1. Its client may open [ReaderConnections] connections
+// even where the URI allows one (the embedded store's): reads are atomic by themselves. Close it on its own;
+// it never stops the embedded store.
 func (s *Store) Reader(ctx context.Context, logger *slog.Logger) (*Store, error) {
-	return Connect(ctx, s.uri, logger)
+	return connect(ctx, s.uri, logger, ReaderConnections)
 }
 
 // StopOnClose makes [Store.Close] call stop once the client has disconnected, and report its error: a host

@@ -69,3 +69,15 @@ func (s *Shared) NewDB(tb testing.TB) *mongo.Database {
 	}
 	return s.store.Database(fmt.Sprintf("%s_test_%d", s.prefix, s.seq.Add(1)))
 }
+
+// Reader returns db, a database of the shared store, through a client of its
+// own (docstore.Store.Reader), closed when tb ends.
+func (s *Shared) Reader(tb testing.TB, db *mongo.Database) *mongo.Database {
+	tb.Helper()
+	r, err := s.store.Reader(tb.Context(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r.Database(db.Name())
+}
