@@ -66,6 +66,12 @@ type Options struct {
 	// Replica names this instance as the owner of the leases it takes
 	// (default: random, new at every start).
 	Replica string
+	// CleanupDelay is how long the delete of a finished order's work entry
+	// waits for others to go with it (docstore.Soon): 0, as NewService
+	// leaves it, deletes at once; Build uses DefaultCleanupDelay. An entry
+	// deleted late is held by this replica meanwhile, so nothing else works
+	// on it.
+	CleanupDelay time.Duration
 	// Tracer is the order service's tracer provider, which starts the
 	// worker's span for each work entry it works on, continuing the trace of
 	// the request that caused the work (work_trace.go); default
@@ -86,6 +92,7 @@ const (
 	DefaultMaxConcurrentOrders = 64
 	DefaultAdmissionWait       = time.Second
 	DefaultNotifyWithin        = 250 * time.Millisecond
+	DefaultCleanupDelay        = 100 * time.Millisecond
 	// finalizeTimeout bounds the store update that settles an order after
 	// its calls, which runs even when the order's deadline has passed.
 	finalizeTimeout = 5 * time.Second

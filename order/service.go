@@ -31,6 +31,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // Service is the order service.
@@ -59,8 +61,9 @@ type Orders struct {
 	opts     Options
 	logger   *slog.Logger
 	wake     chan struct{}
-	draining atomic.Bool   // Drain was called: no new orders
-	admitted chan struct{} // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
+	draining atomic.Bool    // Drain was called: no new orders
+	admitted chan struct{}  // a slot per CreateOrder at work (Options.MaxConcurrentOrders); nil: no bound
+	cleanup  *docstore.Soon // the deletes of finished work (Options.CleanupDelay)
 }
 
 // NewService returns the order service. logger nil discards the workers' logs.
@@ -73,11 +76,12 @@ func NewService(store Store, deps Dependencies, opts Options, logger *slog.Logge
 	}
 	opts = opts.withDefaults()
 	s := &Orders{
-		store:  store,
-		deps:   deps,
-		opts:   opts,
-		logger: logger,
-		wake:   make(chan struct{}, 1),
+		store:   store,
+		deps:    deps,
+		opts:    opts,
+		logger:  logger,
+		wake:    make(chan struct{}, 1),
+		cleanup: docstore.NewSoon(opts.CleanupDelay),
 	}
 	if s.opts.Replica == "" {
 		s.opts.Replica = rand.Text()

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -374,6 +375,51 @@ func TestMongoStoreCommands(t *testing.T) {
 			t.Errorf("read back %+v %v,\nwant %+v", got, err, stored)
 		}
 	})
+}
+
+// TestFinishedWorkIsDeletedTogether: with a CleanupDelay, the work entries of
+// orders finished at about the same time are deleted in fewer commands than
+// orders, each once, and none is left; the worker's stop waits for them.
+func TestFinishedWorkIsDeletedTogether(t *testing.T) {
+	client, rec := docstoretest.Start(t)
+	ctx := t.Context()
+	store, err := NewMongoStore(ctx, client.Database("order_cleanup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	svc, err := NewService(store, e.svc.deps, Options{Now: e.clock.Now, CleanupDelay: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	const n = 12
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req := validOrder()
+			req.IdempotencyKey = fmt.Sprintf("k%d", i)
+			if _, _, err := svc.CreateOrder(ctx, alice, req); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if left, err := store.ListWork(ctx, time.Time{}); err != nil || len(left) != n {
+		t.Fatalf("%d entries before the delay (%v), want all %d still there", len(left), err, n)
+	}
+	// The worker's stop runs what is queued, rather than waiting for the hour.
+	stop, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := svc.RunWorker(stop); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := store.ListWork(ctx, time.Time{}); err != nil || len(left) != 0 {
+		t.Errorf("%d entries left after the stop (%v), want none", len(left), err)
+	}
+	if deletes := rec.Take("order_cleanup", workCollection)["delete"]; deletes == 0 || deletes >= n {
+		t.Errorf("%d orders' entries deleted in %d commands, want fewer than one each", n, deletes)
+	}
 }
 
 func names(cmds []docstoretest.Command) []string {

@@ -89,6 +89,9 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 	if opts.RecordStatus == nil {
 		opts.RecordStatus = NewStatusCounter(d.Registerer)
 	}
+	if opts.CleanupDelay == 0 {
+		opts.CleanupDelay = DefaultCleanupDelay
+	}
 	orders, err := NewService(store, d.Dependencies, opts, logger)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,7 @@ func (s *Orders) RunWorker(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			s.cleanup.Flush()
 			s.handOver(ctx)
 			return nil
 		case <-t.C:
@@ -197,14 +198,20 @@ func (s *Orders) sweep(ctx context.Context, w *Work, o Order) (Order, error) {
 }
 
 // followUp finishes the entry w of an order o that is no longer Pending: it
-// deletes the entry when nothing is due; otherwise, with inline, it runs the
+// deletes the entry when nothing is due (within Options.CleanupDelay, with
+// the others due then); otherwise, with inline, it runs the
 // side effects now and deletes the entry, or gives it a later due time after
 // a failure; without inline, it hands the entry to the worker now, which it
 // wakes.
 func (s *Orders) followUp(ctx context.Context, w *Work, o Order, inline bool) {
 	switch {
 	case o.Outbox.Empty():
-		s.deleteWork(ctx, w)
+		done := *w
+		s.cleanup.Do(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalizeTimeout)
+			defer cancel()
+			s.deleteWork(ctx, &done)
+		})
 	case !inline:
 		s.leaveWork(ctx, w, 0)
 		s.wakeDispatcher()

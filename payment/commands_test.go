@@ -1,8 +1,13 @@
 package payment
 
 import (
+	"fmt"
 	"maps"
+	"sync"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 )
@@ -49,5 +54,42 @@ func TestServiceOnEmbeddedStoreCommandsPerPayment(t *testing.T) {
 	}
 	if n := proc.charges.Load(); n != int64(len(reqs)) {
 		t.Errorf("the processor charged %d times, want %d", n, len(reqs))
+	}
+}
+
+// TestFinalMarksAreDeletedTogether: with a CleanupDelay, the marks of payments finished at about the same
+// time are deleted in fewer commands than payments, once the delay is over or the service's stop flushes
+// them (Build's background run), and none is left.
+func TestFinalMarksAreDeletedTogether(t *testing.T) {
+	client, counter := docstoretest.Start(t)
+	const dbName = "payment_cleanup"
+	store := newTestMongoStore(t, client.Database(dbName))
+	svc, err := newService(store, NewSimulator(SimulatorOptions{}), Options{CardKey: testCardKey, CleanupDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mustPay(t, svc, cardRequest(fmt.Sprintf("order-%d", i), TestCardApproved)) })
+	}
+	wg.Wait()
+	marks := func() int64 {
+		c, err := client.Database(dbName).Collection(MarksCollectionName).CountDocuments(t.Context(), bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := marks(); got != n {
+		t.Fatalf("%d marks before the delay, want all %d still there", got, n)
+	}
+	counter.Take(dbName, MarksCollectionName)
+	svc.cleanup.Flush()
+	if got := marks(); got != 0 {
+		t.Errorf("%d marks left after the flush, want none", got)
+	}
+	if deletes := counter.Take(dbName, MarksCollectionName)["delete"]; deletes == 0 || deletes >= n {
+		t.Errorf("%d payments' marks deleted in %d commands, want fewer than one each", n, deletes)
 	}
 }

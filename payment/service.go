@@ -50,6 +50,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/kitshop/kitshop/internal/card"
+	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/telemetry"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
@@ -172,6 +173,8 @@ const (
 	// insert and its charge reaching the processor, and shorter than the order service's hold of an order
 	// (order.Options), so that its worker finds the payment final when it asks.
 	DefaultVoidAfter = 10 * time.Second
+	// DefaultCleanupDelay is Build's Options.CleanupDelay.
+	DefaultCleanupDelay = 100 * time.Millisecond
 	// DefaultReconcileInterval is [Options.ReconcileInterval]'s default.
 	DefaultReconcileInterval = 5 * time.Second
 	// recordTimeout bounds the store write that records a processor's answer after the caller has gone.
@@ -197,6 +200,11 @@ type Options struct {
 	// ReconcileInterval is how often the Reconciler looks at the payments that may be Pending; zero means
 	// DefaultReconcileInterval.
 	ReconcileInterval time.Duration
+	// CleanupDelay is how long the delete of a final payment's mark waits for others to go with it
+	// (docstore.Soon): 0, as NewService is mostly given, deletes at once; Build uses
+	// DefaultCleanupDelay. A mark of a final payment left meanwhile (or by a crash) is the Reconciler's to
+	// drop.
+	CleanupDelay time.Duration
 	// Now is the clock (expiry checks, timestamps, VoidAfter). Nil means time.Now.
 	Now func() time.Time
 	// Logger receives processor lookups that failed. Nil discards.
@@ -215,10 +223,15 @@ type service struct {
 	now              func() time.Time
 	logger           *slog.Logger
 	flights          singleflight.Group
+	cleanup          *docstore.Soon // the deletes of final payments' marks (Options.CleanupDelay)
 }
 
 // NewService returns the payment Service on store and processor.
 func NewService(store Store, processor Processor, opts Options) (Service, error) {
+	return newService(store, processor, opts)
+}
+
+func newService(store Store, processor Processor, opts Options) (*service, error) {
 	if store == nil || processor == nil {
 		return nil, errors.New("payment: a store and a processor are required")
 	}
@@ -236,6 +249,7 @@ func NewService(store Store, processor Processor, opts Options) (Service, error)
 		voidAfter:        opts.VoidAfter,
 		now:              opts.Now,
 		logger:           opts.Logger,
+		cleanup:          docstore.NewSoon(opts.CleanupDelay),
 	}
 	if s.processorTimeout == 0 {
 		s.processorTimeout = DefaultProcessorTimeout
@@ -386,9 +400,13 @@ func (s *service) record(ctx context.Context, orderID string, res ChargeResult) 
 	defer cancel()
 	p, err := s.store.Transition(wctx, orderID, StatusPending, t)
 	if err == nil && p.Status != StatusPending {
-		if uerr := s.store.Unmark(wctx, orderID); uerr != nil {
-			s.logger.WarnContext(ctx, "dropping a final payment's mark failed; the reconciler will", "order_id", orderID, "err", uerr)
-		}
+		s.cleanup.Do(func() {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			defer cancel()
+			if uerr := s.store.Unmark(uctx, orderID); uerr != nil {
+				s.logger.WarnContext(ctx, "dropping a final payment's mark failed; the reconciler will", "order_id", orderID, "err", uerr)
+			}
+		})
 	}
 	return p, err
 }

@@ -74,7 +74,8 @@ type Component struct {
 	// HTTPHandler serves the public routes (see NewHTTPHandler); wrap it with httpserver.New for health and
 	// metrics.
 	HTTPHandler http.Handler
-	// Background is the Reconciler (Run), which finishes the payments nobody asks about.
+	// Background is the Reconciler (Run), which finishes the payments nobody asks about, and, when the
+	// process stops, the run of the marks' deletes still queued (Options.CleanupDelay).
 	Background []func(context.Context) error
 
 	grpc paymentv1.PaymentServiceServer
@@ -108,10 +109,11 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		ProcessorTimeout:  d.ProcessorTimeout,
 		VoidAfter:         d.Recovery.VoidAfter,
 		ReconcileInterval: d.Recovery.ReconcileInterval,
+		CleanupDelay:      DefaultCleanupDelay,
 		Logger:            logger,
 		Tracer:            d.Tracer,
 	}
-	svc, err := NewService(store, processor, opts)
+	svc, err := newService(store, processor, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +123,11 @@ func Build(ctx context.Context, d Deps) (*Component, error) {
 		Service:     svc,
 		Endpoints:   set,
 		HTTPHandler: NewHTTPHandler(set),
-		Background:  []func(context.Context) error{reconciler.Run},
-		grpc:        NewGRPCServer(set),
+		Background: []func(context.Context) error{reconciler.Run, func(ctx context.Context) error {
+			<-ctx.Done()
+			svc.cleanup.Flush() // the marks' deletes queued, before the store closes
+			return nil
+		}},
+		grpc: NewGRPCServer(set),
 	}, nil
 }
