@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
+
+// findParallel is the most lookups FindByIDs runs at once on the embedded store: a Reader's connections.
+const findParallel = ReaderConnections
 
 // FindByIDs returns the documents of coll whose _id is among ids (strings or ObjectIDs), in no particular
 // order, each once; an id with no document is left out. projection (nil: none) names the fields the caller
@@ -23,29 +27,26 @@ func (u *Updater) FindByIDs(ctx context.Context, coll *mongo.Collection, ids []a
 	}
 	keys := make(map[docKey]bool, len(ids))
 	var distinct []any
+	var docs []bson.Raw // on the embedded store, those remembered
 	for _, id := range ids {
 		key, err := keyOf(coll, id)
 		if err != nil {
 			return nil, fmt.Errorf("docstore: find by _id in %s: %w", coll.Name(), err)
 		}
-		if !keys[key] {
-			keys[key] = true
-			distinct = append(distinct, id)
+		if keys[key] {
+			continue
 		}
-	}
-	if u.serial {
-		docs := make([]bson.Raw, 0, len(distinct))
-		for _, id := range distinct {
-			doc, err := u.FindByID(ctx, coll, id)
-			switch {
-			case errors.Is(err, mongo.ErrNoDocuments):
-			case err != nil:
-				return nil, fmt.Errorf("docstore: find %v in %s: %w", id, coll.Name(), err)
-			default:
+		keys[key] = true
+		if u.serial {
+			if doc, ok := u.docs.Get(key); ok {
 				docs = append(docs, doc)
+				continue
 			}
 		}
-		return docs, nil
+		distinct = append(distinct, id)
+	}
+	if u.serial {
+		return u.findEach(ctx, coll, distinct, docs)
 	}
 	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: distinct}}}}
 	opts := options.Find()
@@ -57,12 +58,43 @@ func (u *Updater) FindByIDs(ctx context.Context, coll *mongo.Collection, ids []a
 		return nil, fmt.Errorf("docstore: find by _id in %s: %w", coll.Name(), err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	var docs []bson.Raw
 	for cur.Next(ctx) {
 		docs = append(docs, slices.Clone(cur.Current)) // the cursor's buffer is not ours to keep
 	}
 	if err = cur.Err(); err != nil {
 		return nil, fmt.Errorf("docstore: read by _id in %s: %w", coll.Name(), err)
+	}
+	return docs, nil
+}
+
+// findEach appends the documents among ids, which the Updater does not remember, to docs, reading up to
+// findParallel at once: through a client with more than one connection (a Reader's) the reads run side by
+// side; through one with a single connection they queue as they would anyway.
+func (u *Updater) findEach(ctx context.Context, coll *mongo.Collection, ids []any, docs []bson.Raw) ([]bson.Raw, error) {
+	found := make([]bson.Raw, len(ids))
+	errs := make([]error, len(ids))
+	if len(ids) == 1 {
+		found[0], errs[0] = u.FindByID(ctx, coll, ids[0])
+	} else {
+		sem := make(chan struct{}, findParallel)
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				found[i], errs[i] = u.FindByID(ctx, coll, id)
+			})
+		}
+		wg.Wait()
+	}
+	for i, doc := range found {
+		switch err := errs[i]; {
+		case errors.Is(err, mongo.ErrNoDocuments):
+		case err != nil:
+			return nil, fmt.Errorf("docstore: find %v in %s: %w", ids[i], coll.Name(), err)
+		default:
+			docs = append(docs, doc)
+		}
 	}
 	return docs, nil
 }
