@@ -11,35 +11,17 @@ import (
 // orders=N orders of 500 customers, one of whom, alice, has 250: her first
 // page and her tenth (20 orders each), read by a store that remembers nothing
 // (as after a restart, or for a customer not seen lately), through a reader
-// client as cmd/shop reads them (QueryThrough). The cost must not
-// follow the orders stored (BENCHMARKS.md has the figures).
+// client as cmd/shop reads them (QueryThrough). The cost must not follow the
+// orders stored (BENCHMARKS.md has the figures).
 func BenchmarkListOrders(b *testing.B) {
 	for _, stored := range []int{1000, 100_000} {
 		b.Run(fmt.Sprintf("orders=%d", stored), func(b *testing.B) {
 			if stored > 1000 && testing.Short() {
 				b.Skip("-short: storing 100k orders takes a minute on the embedded store")
 			}
-			deps := newEnv(b).svc.deps
-			db := newTestDB(b)
-			setup, err := NewMongoStore(b.Context(), db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fillOrders(b, setup, stored, []string{alice}, 250)
-			reader := testStore.Reader(b, db)
-			b.ResetTimer()
+			cold := storedOrders(b, stored, []string{alice}, 250)
 			for b.Loop() {
-				b.StopTimer()
-				s, err := NewMongoStore(b.Context(), db)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s.QueryThrough(reader)
-				svc, err := NewService(s, deps, Options{}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
+				svc := cold()
 				first, err := svc.ListOrders(b.Context(), alice, 20, "")
 				if err != nil || len(first.Orders) != 20 {
 					b.Fatalf("first page: %d orders (%v)", len(first.Orders), err)
@@ -54,35 +36,16 @@ func BenchmarkListOrders(b *testing.B) {
 }
 
 // BenchmarkListOrdersConcurrently measures eight customers' first pages read
-// at once, cold, through a reader client as cmd/shop reads them
-// (QueryThrough), among 10,000 stored orders: the time until the last page is
+// at once, cold, among 10,000 stored orders: the time until the last page is
 // read, which on one connection would be eight pages one after another.
 func BenchmarkListOrdersConcurrently(b *testing.B) {
-	deps := newEnv(b).svc.deps
-	db := newTestDB(b)
-	setup, err := NewMongoStore(b.Context(), db)
-	if err != nil {
-		b.Fatal(err)
-	}
 	var customers []string
 	for i := range 8 {
 		customers = append(customers, fmt.Sprintf("customer-%d", i))
 	}
-	fillOrders(b, setup, 10_000, customers, 250)
-	reader := testStore.Reader(b, db)
-	b.ResetTimer()
+	cold := storedOrders(b, 10_000, customers, 250)
 	for b.Loop() {
-		b.StopTimer()
-		s, err := NewMongoStore(b.Context(), db)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.QueryThrough(reader)
-		svc, err := NewService(s, deps, Options{}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
+		svc := cold()
 		var wg sync.WaitGroup
 		for _, c := range customers {
 			wg.Go(func() {
@@ -95,12 +58,20 @@ func BenchmarkListOrdersConcurrently(b *testing.B) {
 	}
 }
 
-// fillOrders stores n orders: mine of them for each of customers, the rest
-// spread over 499 others, each listed, as Insert stores and lists them but in
-// batches.
-func fillOrders(b *testing.B, s *MongoStore, n int, customers []string, mine int) {
+// storedOrders stores n orders in a database of their own, mine of them for
+// each of customers and the rest spread over 499 others, each listed, as
+// Insert stores and lists them but in batches. It returns the function that
+// makes, outside the benchmark's timer, a service on a new store of that
+// database, which remembers nothing, reading the listings' orders through a
+// reader client (QueryThrough) as cmd/shop does.
+func storedOrders(b *testing.B, n int, customers []string, mine int) func() *Orders {
 	b.Helper()
 	ctx := b.Context()
+	db := newTestDB(b)
+	s, err := NewMongoStore(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	const batch = 1000
 	docs := make([]any, 0, batch)
@@ -128,5 +99,22 @@ func fillOrders(b *testing.B, s *MongoStore, n int, customers []string, mine int
 			}
 			ids = ids[k:]
 		}
+	}
+	deps := newEnv(b).svc.deps
+	reader := testStore.Reader(b, db)
+	b.ResetTimer()
+	return func() *Orders {
+		b.StopTimer()
+		defer b.StartTimer()
+		s, err := NewMongoStore(ctx, db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.QueryThrough(reader)
+		svc, err := NewService(s, deps, Options{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return svc
 	}
 }
