@@ -118,7 +118,8 @@ type notifyDoc struct {
 }
 
 // NewMongoStore returns the store on db, creating its collections if missing
-// and ensuring their indexes (docstore.Updater.EnsureIndexes). It makes the
+// and ensuring their indexes (docstore.Updater.EnsureIndexes), and listing the
+// orders of a database from before order_lists (docstore.IDList.Backfill). It makes the
 // Updater of db, configured by opts (production passes none): the order
 // service is the only writer of its database.
 func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
@@ -156,6 +157,16 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	}
 	s.queries = s.orders
 	s.lists = docstore.NewIDList(updater, db.Collection(listsCollection))
+	// A database from before order_lists: its orders are listed once, oldest first.
+	err = s.lists.Backfill(ctx, s.orders, bson.D{{Key: "customer.userId", Value: 1}},
+		bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}, func(raw bson.Raw) (string, string) {
+			user, _ := raw.Lookup("customer", "userId").StringValueOK()
+			id, _ := raw.Lookup("_id").StringValueOK()
+			return user, id
+		})
+	if err != nil {
+		return nil, fmt.Errorf("order: store: %w", err)
+	}
 	return s, nil
 }
 

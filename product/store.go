@@ -56,7 +56,9 @@ var _ Store = (*MongoStore)(nil)
 // exists.
 const codeNamespaceExists = 48
 
-// NewMongoStore returns the store on db, creating its collections if needed.
+// NewMongoStore returns the store on db, creating its collections if needed
+// and listing the products of a database from before the catalogue's list
+// (docstore.IDList.Backfill).
 // opts configure its Updater (docstore.NewUpdater); production passes none.
 func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	if db == nil {
@@ -73,12 +75,23 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	if err != nil {
 		return nil, fmt.Errorf("product: %w", err)
 	}
-	return &MongoStore{
+	m := &MongoStore{
 		products:     db.Collection(productsCollection),
 		reservations: db.Collection(reservationsCollection),
 		catalogue:    docstore.NewIDList(u, db.Collection(catalogueCollection)),
 		updater:      u,
-	}, nil
+	}
+	// A database from before the catalogue's list: its products are listed once, in id order (the order
+	// the catalogue had then).
+	err = m.catalogue.Backfill(ctx, m.products, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 1}},
+		func(raw bson.Raw) (string, string) {
+			id, _ := raw.Lookup("_id").StringValueOK()
+			return catalogueList, id
+		})
+	if err != nil {
+		return nil, fmt.Errorf("product: %w", err)
+	}
+	return m, nil
 }
 
 // productDoc is a product document. Inflight and Returning hold the ids of

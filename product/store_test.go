@@ -99,7 +99,13 @@ func newTestDB(t testing.TB) *mongo.Database {
 // by opts (docstoretest.Mode.Options).
 func newMongoStore(t *testing.T, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(t.Context(), newTestDB(t), opts...)
+	return newMongoStoreOn(t, newTestDB(t), opts...)
+}
+
+// newMongoStoreOn returns a store on db, its Updater configured by opts.
+func newMongoStoreOn(t *testing.T, db *mongo.Database, opts ...docstore.UpdaterOption) *MongoStore {
+	t.Helper()
+	s, err := NewMongoStore(t.Context(), db, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +259,27 @@ func stocks(t *testing.T, s Store, ids ...string) []int64 {
 		out[i] = st
 	}
 	return out
+}
+
+// TestCatalogueOfAnEarlierStore: products stored before the catalogue's list
+// existed are listed, in id order, once the store opens their database.
+func TestCatalogueOfAnEarlierStore(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		db := newTestDB(t)
+		if _, err := db.Collection(productsCollection).InsertMany(t.Context(), []any{
+			productDoc{ID: "c", Name: "C", Price: 1, Inflight: []string{}, Returning: []string{}},
+			productDoc{ID: "a", Name: "A", Price: 1, Inflight: []string{}, Returning: []string{}},
+			productDoc{ID: "b", Name: "B", Price: 1, Inflight: []string{}, Returning: []string{}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s := newMongoStoreOn(t, db, m.Options()...)
+		page, next, err := s.ListProducts(t.Context(), -1, 10)
+		if err != nil || fmt.Sprint(productIDsOf(page)) != "[a b c]" || next != -1 {
+			t.Errorf("ListProducts = %v next %d (%v), want [a b c]", productIDsOf(page), next, err)
+		}
+	})
 }
 
 func TestMongoStoreCatalogue(t *testing.T) {

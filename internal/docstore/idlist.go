@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // ListBucketSize is the number of ids in each sealed bucket of an [IDList], and the most its head keeps
@@ -214,4 +215,69 @@ func (l *IDList) Read(ctx context.Context, key string, from int64, n int, newest
 		slices.Reverse(ids)
 	}
 	return ids, next, nil
+}
+
+// backfillMark is the _id of the document that claims a list collection's backfill (Backfill).
+const backfillMark = "m:backfill"
+
+// Backfill lists the documents of source in a collection of lists made after them (a database from before
+// the lists existed): when the lists' collection holds nothing and source holds documents, the caller that
+// first claims the backfill (an insert of a marker document, so that of several replicas starting at once
+// one does it) reads every document of source with projection (nil: whole), in the order sort gives, and appends each
+// to the list entry names ("" leaves it out). It reads the whole of source once; a backfill cut short is not
+// resumed (documents stored meanwhile are listed by their own appends).
+func (l *IDList) Backfill(ctx context.Context, source *mongo.Collection, projection, sort bson.D,
+	entry func(bson.Raw) (key, id string),
+) error {
+	err := l.coll.FindOne(ctx, bson.D{}).Err()
+	if err == nil {
+		return nil // lists exist
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
+	}
+	if err := source.FindOne(ctx, bson.D{}).Err(); errors.Is(err, mongo.ErrNoDocuments) {
+		return nil // nothing to list
+	} else if err != nil {
+		return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
+	}
+	if err := l.u.InsertOne(ctx, l.coll, bson.D{{Key: "_id", Value: backfillMark}}); IsDuplicateKey(err) {
+		return nil // claimed by another
+	} else if err != nil {
+		return fmt.Errorf("docstore: backfill %s: claim: %w", l.coll.Name(), err)
+	}
+	opts := options.Find().SetSort(sort)
+	if projection != nil {
+		opts.SetProjection(projection)
+	}
+	cur, err := source.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return fmt.Errorf("docstore: backfill %s: read %s: %w", l.coll.Name(), source.Name(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var keys []string
+	lists := map[string][]string{}
+	for cur.Next(ctx) {
+		key, id := entry(cur.Current)
+		if id == "" {
+			continue
+		}
+		if _, ok := lists[key]; !ok {
+			keys = append(keys, key)
+		}
+		lists[key] = append(lists[key], id)
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("docstore: backfill %s: read %s: %w", l.coll.Name(), source.Name(), err)
+	}
+	for _, key := range keys {
+		for ids := lists[key]; len(ids) > 0; {
+			n := min(len(ids), ListBucketSize)
+			if err := l.Append(ctx, key, ids[:n]...); err != nil {
+				return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
+			}
+			ids = ids[n:]
+		}
+	}
+	return nil
 }

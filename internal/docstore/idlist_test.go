@@ -218,3 +218,50 @@ func TestIDListSealInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// TestIDListBackfill: a source stored before its lists is listed once, per key in the order asked, by the
+// first Backfill; a later one, or one over lists that exist, changes nothing; an empty source makes no list.
+func TestIDListBackfill(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		l, coll, _ := listOf(t, m)
+		ctx := t.Context()
+		source := coll.Database().Collection("source")
+		entry := func(raw bson.Raw) (string, string) {
+			return raw.Lookup("k").StringValue(), raw.Lookup("_id").StringValue()
+		}
+		sortBy := bson.D{{Key: "n", Value: 1}}
+		if err := l.Backfill(ctx, source, nil, sortBy, entry); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+			t.Fatalf("%d list documents (%v) for an empty source, want none", n, err)
+		}
+		var docs []any
+		var wantA []string
+		for i := range 150 {
+			key := "a"
+			if i%3 == 0 {
+				key = "b"
+			}
+			id := fmt.Sprintf("d%03d", 149-i) // ids against the order of n
+			if key == "a" {
+				wantA = append(wantA, id)
+			}
+			docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "k", Value: key}, {Key: "n", Value: i}})
+		}
+		if _, err := source.InsertMany(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := l.Backfill(ctx, source, nil, sortBy, entry); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := readAll(t, l, "a", 30, false); !slices.Equal(got, wantA) {
+			t.Errorf("a's list: %d ids %v..., want %d in the order of n", len(got), head(got), len(wantA))
+		}
+		if got := readAll(t, l, "b", 100, false); len(got) != 50 {
+			t.Errorf("b's list: %d ids, want 50", len(got))
+		}
+	})
+}
