@@ -23,6 +23,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
+	"github.com/kitshop/kitshop/internal/edge/edgetest"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/serve/servetest"
 	"github.com/kitshop/kitshop/internal/token"
@@ -89,7 +90,10 @@ func startSystem(t *testing.T, extra ...string) *system {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sh.group.Run(ctx) }()
-	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: &http.Client{Timeout: 30 * time.Second}, shop: sh, logs: logs, spans: spans}
+	// Every request of every test, and its answer, is checked against the
+	// OpenAPI document.
+	client := &http.Client{Timeout: 30 * time.Second, Transport: edgetest.New(t, nil)}
+	sys := &system{base: "http://" + sh.edgeAddr, dataDir: dir, http: client, shop: sh, logs: logs, spans: spans}
 	sys.stop = sync.OnceFunc(func() {
 		assertNoSecrets(t, "the stored documents", dumpStore(t, sh.storeURI))
 		cancel()

@@ -1,11 +1,19 @@
 // Package edge is the routing table of kitshop's public HTTP API: which
 // service serves which path. cmd/shop uses it with the services' handlers in
 // process; cmd/edge with a reverse proxy to each service's HTTP listener.
+//
+// The API's contract is the OpenAPI 3.1 document openapi.json (OpenAPI),
+// which New serves with a page that lists it (GET /openapi.json, GET /docs).
+// OpenAPI 3.1 because kin-openapi, which the tests validate real traffic
+// with (edgetest), loads, validates and checks traffic against 3.1
+// documents (JSON Schema 2020-12: "type": ["string", "null"]).
 package edge
 
 import (
+	_ "embed"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/kitshop/kitshop/internal/config"
 )
@@ -32,8 +40,21 @@ func Routes() []Route {
 	}
 }
 
-// New returns a handler sending every public path to handlers[service]; any
-// other path is 404. It panics when a service of Routes has no handler, as
+//go:embed openapi.json
+var openapiJSON []byte
+
+//go:embed docs.html
+var docsHTML []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of every public HTTP route: those
+// of Routes, GET /openapi.json and GET /docs (which New serves), and GET
+// /healthz, /readyz and /metrics (which httpserver.New adds in front of it,
+// in cmd/shop and cmd/edge). The caller may modify the copy it gets.
+func OpenAPI() []byte { return slices.Clone(openapiJSON) }
+
+// New returns a handler sending every public path to handlers[service],
+// serving GET /openapi.json (OpenAPI, application/json) and GET /docs (an
+// HTML page listing the document's operations); any other path is 404. It panics when a service of Routes has no handler, as
 // http.ServeMux.Handle does for a nil one: that is a wiring mistake, not a
 // runtime condition.
 func New(handlers map[string]http.Handler) http.Handler {
@@ -47,5 +68,15 @@ func New(handlers map[string]http.Handler) http.Handler {
 			mux.Handle(p, h)
 		}
 	}
+	mux.HandleFunc("GET /openapi.json", serveBytes("application/json", openapiJSON))
+	mux.HandleFunc("GET /docs", serveBytes("text/html; charset=utf-8", docsHTML))
 	return mux
+}
+
+// serveBytes returns a handler answering 200 with body as contentType.
+func serveBytes(contentType string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	}
 }

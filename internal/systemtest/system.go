@@ -59,6 +59,7 @@ import (
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/embedded"
+	"github.com/kitshop/kitshop/internal/edge/edgetest"
 	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -256,15 +257,16 @@ func Start(t testing.TB, opts Options) *System {
 		t.Fatalf("systemtest: reader client: %v", err)
 	}
 	s := &System{
-		opts:      opts,
-		logger:    logger,
-		logs:      logs,
-		storeURI:  emb.URI(),
-		dir:       dir,
-		signer:    signer,
-		svcKey:    svcKey,
-		sender:    newSender(),
-		http:      &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		opts:     opts,
+		logger:   logger,
+		logs:     logs,
+		storeURI: emb.URI(),
+		dir:      dir,
+		signer:   signer,
+		svcKey:   svcKey,
+		sender:   newSender(),
+		// Every request and its answer is checked against the OpenAPI document.
+		http:      &http.Client{Timeout: 30 * time.Second, Transport: edgetest.New(t, &http.Transport{DisableKeepAlives: true})},
 		reader:    reader,
 		instances: make(map[string]*instance),
 		grpcAddrs: make(map[string]string),

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/kitshop/kitshop/internal/edge"
+)
+
+// TestEveryDocumentedOperationEndToEnd calls every operation of the OpenAPI
+// document through the edge, answered with success and with its usual
+// errors: the validating client (startSystem) checks each request and
+// answer against the document, and the test that no documented operation
+// is left out.
+func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
+	sys := startSystem(t)
+	admin := sys.signUp(t, adminEmail)
+	alice := sys.signUp(t, "alice@example.com")
+	var pair struct{ RefreshToken string }
+	if code, raw := sys.call(t, "POST", "/auth/login", basic("alice@example.com", userPassword), nil, &pair); code != http.StatusOK {
+		t.Fatalf("login: %d %s", code, raw)
+	}
+	var placed orderJSON
+	price := sys.product(t, "sample-1").Price
+	if code, raw := sys.call(t, "POST", "/order", bearer(alice), orderBody([]string{"sample-1"}, approvedCard, price), &placed); code != http.StatusCreated {
+		t.Fatalf("POST /order: %d %s", code, raw)
+	}
+	sys.waitStatus(t, alice, placed.ID, "DeliveryStarted")
+	var tea struct{ Product productJSON }
+	if code, raw := sys.call(t, "POST", "/product", bearer(admin), map[string]any{"name": "Tea", "price": 1200, "stock": 5}, &tea); code != http.StatusCreated {
+		t.Fatalf("POST /product: %d %s", code, raw)
+	}
+
+	steps := []struct {
+		op, method, path string
+		headers          map[string]string
+		body             any
+		want             int
+	}{
+		{"GET /healthz", "GET", "/healthz", nil, nil, http.StatusOK},
+		{"GET /readyz", "GET", "/readyz", nil, nil, http.StatusOK},
+		{"GET /metrics", "GET", "/metrics", nil, nil, http.StatusOK},
+		{"GET /openapi.json", "GET", "/openapi.json", nil, nil, http.StatusOK},
+		{"GET /docs", "GET", "/docs", nil, nil, http.StatusOK},
+		{"", "GET", "/nowhere", nil, nil, http.StatusNotFound},
+
+		{"POST /auth/register", "POST", "/auth/register", basic("alice@example.com", userPassword), map[string]any{"name": "Kim"}, http.StatusConflict},
+		{"POST /auth/register", "POST", "/auth/register", basic("bob@example.com", userPassword), map[string]any{"age": "thirty"}, http.StatusBadRequest},
+		{"POST /auth/login", "POST", "/auth/login", basic("alice@example.com", "wrong password"), nil, http.StatusUnauthorized},
+		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusOK},
+		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": alice}, http.StatusUnauthorized},
+		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refresh": "x"}, http.StatusBadRequest},
+		{"GET /users/me", "GET", "/users/me", bearer(alice), nil, http.StatusOK},
+		{"GET /users/me", "GET", "/users/me", bearer("not-a-token"), nil, http.StatusUnauthorized},
+		{"GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", nil, nil, http.StatusOK},
+
+		{"POST /product/sample", "POST", "/product/sample", nil, nil, http.StatusOK},
+		{"GET /product", "GET", "/product?pageSize=2", nil, nil, http.StatusOK},
+		{"GET /product", "GET", "/product?pageSize=-1", nil, nil, http.StatusBadRequest},
+		{"GET /product", "GET", "/product?pageToken=forged", nil, nil, http.StatusBadRequest},
+		{"GET /product/{id}", "GET", "/product/sample-2", nil, nil, http.StatusOK},
+		{"GET /product/{id}", "GET", "/product/no-such-product", nil, nil, http.StatusNotFound},
+		{"POST /product", "POST", "/product", bearer(alice), map[string]any{"name": "Tea", "price": 1200}, http.StatusForbidden},
+		{"POST /product", "POST", "/product", nil, map[string]any{"name": "Tea", "price": 1200}, http.StatusUnauthorized},
+		{"POST /product", "POST", "/product", bearer(admin), map[string]any{"name": "Tea", "price": 0}, http.StatusBadRequest},
+		{"POST /product/{id}/stock", "POST", "/product/sample-2/stock", bearer(admin), map[string]any{"delta": 3}, http.StatusOK},
+		{"POST /product/{id}/stock", "POST", "/product/" + tea.Product.ID + "/stock", bearer(admin), map[string]any{"delta": -6}, http.StatusConflict},
+		{"POST /product/{id}/stock", "POST", "/product/no-such-product/stock", bearer(admin), map[string]any{"delta": 1}, http.StatusNotFound},
+
+		{"POST /order", "POST", "/order", bearer(alice), map[string]any{"productIds": "sample-1"}, http.StatusBadRequest},
+		{"GET /order", "GET", "/order?pageSize=1", bearer(alice), nil, http.StatusOK},
+		{"GET /order", "GET", "/order?pageSize=x", bearer(alice), nil, http.StatusBadRequest},
+		{"GET /order", "GET", "/order", nil, nil, http.StatusUnauthorized},
+		{"GET /order/{id}", "GET", "/order/" + placed.ID, bearer(alice), nil, http.StatusOK},
+		{"GET /order/{id}", "GET", "/order/" + placed.ID, bearer(admin), nil, http.StatusNotFound},
+		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(alice), nil, http.StatusForbidden},
+		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(admin), nil, http.StatusOK},
+		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(admin), nil, http.StatusOK},
+		{"POST /order/{id}/delivered", "POST", "/order/no-such-order/delivered", bearer(admin), nil, http.StatusNotFound},
+		{"GET /payment/{orderId}", "GET", "/payment/" + placed.ID, bearer(admin), nil, http.StatusOK},
+		{"GET /payment/{orderId}", "GET", "/payment/" + placed.ID, bearer(alice), nil, http.StatusForbidden},
+		{"GET /payment/{orderId}", "GET", "/payment/no-such-order", bearer(admin), nil, http.StatusNotFound},
+		{"GET /notification", "GET", "/notification?orderId=" + placed.ID, bearer(alice), nil, http.StatusOK},
+		{"GET /notification", "GET", "/notification", bearer(alice), nil, http.StatusBadRequest},
+		{"GET /notification", "GET", "/notification?orderId=" + placed.ID, bearer(admin), nil, http.StatusNotFound},
+	}
+	called := map[string]bool{"POST /order": true, "POST /product": true} // above
+	for _, s := range steps {
+		if code, raw := sys.call(t, s.method, s.path, s.headers, s.body, nil); code != s.want {
+			t.Errorf("%s %s = %d %.300s, want %d", s.method, s.path, code, raw, s.want)
+		}
+		called[s.op] = true
+	}
+
+	doc, err := openapi3.NewLoader().LoadFromData(edge.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missed []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if op := strings.ToUpper(method) + " " + path; !called[op] {
+				missed = append(missed, op)
+			}
+		}
+	}
+	slices.Sort(missed)
+	if len(missed) > 0 {
+		t.Errorf("documented operations this test does not call: %v", missed)
+	}
+}
