@@ -47,6 +47,12 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 		{"GET /openapi.json", "GET", "/openapi.json", nil, nil, http.StatusOK},
 		{"GET /docs", "GET", "/docs", nil, nil, http.StatusOK},
 		{"", "GET", "/nowhere", nil, nil, http.StatusNotFound},
+		// Under a service's prefix, its own mux answers: the same JSON error.
+		{"", "GET", "/order/a/b", bearer(alice), nil, http.StatusNotFound},
+		{"", "GET", "/product/a/b", nil, nil, http.StatusNotFound},
+		{"", "GET", "/auth/nothing", nil, nil, http.StatusNotFound},
+		{"", "DELETE", "/order", bearer(alice), nil, http.StatusMethodNotAllowed},
+		{"", "PUT", "/auth/login", nil, nil, http.StatusMethodNotAllowed},
 
 		{"POST /auth/register", "POST", "/auth/register", basic("alice@example.com", userPassword), map[string]any{"name": "Kim"}, http.StatusConflict},
 		{"POST /auth/register", "POST", "/auth/register", basic("bob@example.com", userPassword), map[string]any{"age": "thirty"}, http.StatusBadRequest},

@@ -253,8 +253,9 @@ func spanName(r *http.Request) string {
 
 // statusWriter remembers the status written through it. It also turns the
 // plain-text 404 and 405 that http.ServeMux writes when no route matches
-// (r.Pattern is then empty) into the JSON error envelope, so every error a
-// client gets has the same shape.
+// (r.Pattern is then empty, or, when the mux is a service's behind an outer
+// one that matched a prefix, http.Error's text/plain is set) into the JSON
+// error envelope, so every error a client gets has the same shape.
 type statusWriter struct {
 	http.ResponseWriter
 	req     *http.Request
@@ -269,7 +270,8 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.status, w.wrote = code, true
-	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) && w.req.Pattern == "" {
+	plain := w.req.Pattern == "" || strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain")
+	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) && plain {
 		w.swallow = true
 		msg := "no route for " + w.req.Method + " " + w.req.URL.Path
 		if code == http.StatusMethodNotAllowed {

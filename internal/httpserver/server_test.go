@@ -308,12 +308,20 @@ func TestWrappedRegisterersKeepServicesApart(t *testing.T) {
 }
 
 // TestUnmatchedRoutesAnswerJSON: the ServeMux's own 404 and 405 come in the
-// JSON error envelope; a 404 the app writes itself is left alone.
+// JSON error envelope, also from a service's mux behind an outer one that
+// matched a prefix (cmd/shop's edge); a 404 the app writes itself is left
+// alone.
 func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
-	app := http.NewServeMux()
-	app.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, _ *http.Request) {
+	service := http.NewServeMux()
+	service.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, _ *http.Request) {
 		WriteError(w, http.StatusNotFound, "thing_not_found", "no such thing")
 	})
+	app := http.NewServeMux()
+	app.Handle("/things/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A copy of the request, as a middleware between the two makes
+		// (telemetry.HTTPChild): the service's mux sets its Pattern, not ours.
+		service.ServeHTTP(w, r.WithContext(r.Context()))
+	}))
 	h := New(app, Options{})
 	for _, tc := range []struct {
 		method, path string
@@ -322,6 +330,7 @@ func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
 	}{
 		{"GET", "/nowhere", http.StatusNotFound, "not_found"},
 		{"DELETE", "/things/1", http.StatusMethodNotAllowed, CodeForStatus(http.StatusMethodNotAllowed)},
+		{"GET", "/things/1/more", http.StatusNotFound, "not_found"},
 		{"GET", "/things/1", http.StatusNotFound, "thing_not_found"},
 	} {
 		rec := httptest.NewRecorder()
