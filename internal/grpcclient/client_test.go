@@ -628,3 +628,31 @@ func TestDeadline(t *testing.T) {
 		t.Error("deadline left to gRPC: the attempt runs on a derived context, want the caller's")
 	}
 }
+
+// TestRetryBudgetEndReportedByTheServer: an attempt that the budget's end cuts
+// short, reported as DeadlineExceeded a moment before the budget's context is
+// done (the server's timer fired first), still answers the dependency's own
+// failure, not the deadline.
+func TestRetryBudgetEndReportedByTheServer(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxAttempts = 10
+	cfg.AttemptTimeout = 200 * time.Millisecond
+	cfg.RetryBudget = 200 * time.Millisecond
+	cfg.BackoffBase = time.Millisecond
+	cfg.BackoffMax = time.Millisecond
+	calls := 0
+	next := func(ctx context.Context, _ any) (any, error) {
+		calls++
+		if calls == 1 {
+			return nil, status.Error(codes.Unavailable, "down")
+		}
+		deadline, _ := ctx.Deadline()
+		time.Sleep(time.Until(deadline) - 20*time.Millisecond) // "the server's timer"
+		return nil, status.Error(codes.DeadlineExceeded, "deadline exceeded on the server")
+	}
+	_, err := retry(cfg)(next)(t.Context(), nil)
+	if status.Code(err) != codes.Unavailable || calls != 2 {
+		t.Errorf("got %v after %d attempts, want the first attempt's Unavailable after 2", err, calls)
+	}
+}

@@ -33,8 +33,10 @@ func retry(cfg Config) endpoint.Middleware {
 				return resp, err
 			}
 			// Allocated only on the retry path, so a first-time success costs nothing here.
-			budgetCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.RetryBudget))
+			budgetEnd := start.Add(cfg.RetryBudget)
+			budgetCtx, cancel := context.WithDeadline(ctx, budgetEnd)
 			defer cancel()
+			callerEnd, callerBound := ctx.Deadline()
 			for attempt := 2; attempt <= cfg.MaxAttempts && retryable(budgetCtx, err); attempt++ {
 				wait := backoff(cfg, attempt-1)
 				if time.Until(start.Add(cfg.RetryBudget)) <= wait {
@@ -48,12 +50,17 @@ func retry(cfg Config) endpoint.Middleware {
 					break
 				}
 				prev := err
+				// The attempt ends at the budget's end if that comes before
+				// its own timeout and the caller's deadline.
+				budgetBound := !budgetEnd.After(time.Now().Add(cfg.AttemptTimeout)) && (!callerBound || budgetEnd.Before(callerEnd))
 				if resp, err = next(budgetCtx, request); err == nil {
 					return resp, nil
 				}
-				if budgetCtx.Err() != nil && ctx.Err() == nil {
+				if ctx.Err() == nil && (budgetCtx.Err() != nil || budgetBound && Code(err) == codes.DeadlineExceeded) {
 					// Cut short by the retry budget, not by the caller: the
-					// dependency's own failure is the meaningful answer.
+					// dependency's own failure is the meaningful answer. (The
+					// server may report the deadline a moment before the
+					// budget's context is done.)
 					return nil, prev
 				}
 				if isOpen(err) {
