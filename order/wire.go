@@ -20,9 +20,9 @@ type Deps struct {
 	// DB is the order service's own database.
 	DB *mongo.Database
 	// QueryDB, if set, is the same database through a client of its own
-	// (docstore.Store.Reader), for the queries that read many orders: on the
-	// embedded store they then do not hold up the orders in progress
-	// (MongoStore.QueryThrough).
+	// (docstore.Store.Reader), through which a customer's listing reads the
+	// orders not remembered: on the embedded store they then do not wait
+	// behind the orders in progress (MongoStore.QueryThrough).
 	QueryDB *mongo.Database
 	// Logger receives one line per service call and the workers' logs. Nil
 	// discards.

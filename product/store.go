@@ -43,6 +43,7 @@ const catalogueList = "products"
 // database's Updater, which must see every write of what it remembers).
 type MongoStore struct {
 	products     *mongo.Collection
+	queries      *mongo.Collection // the products, for the catalogue's reads: products unless QueryThrough
 	reservations *mongo.Collection
 	catalogue    *docstore.IDList
 	// updater carries every read and write by _id.
@@ -77,6 +78,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	}
 	m := &MongoStore{
 		products:     db.Collection(productsCollection),
+		queries:      db.Collection(productsCollection),
 		reservations: db.Collection(reservationsCollection),
 		catalogue:    docstore.NewIDList(u, db.Collection(catalogueCollection)),
 		updater:      u,
@@ -187,11 +189,17 @@ func (m *MongoStore) GetProducts(ctx context.Context, ids []string) ([]Product, 
 // findByIDs returns the products among ids that exist, with at least the
 // fields of projection, in any order (Updater.FindByIDs).
 func (m *MongoStore) findByIDs(ctx context.Context, ids []string, projection bson.D) ([]productDoc, error) {
+	return m.findByIDsIn(ctx, m.products, ids, projection)
+}
+
+// findByIDsIn is findByIDs reading through coll, the products collection of
+// either client.
+func (m *MongoStore) findByIDsIn(ctx context.Context, coll *mongo.Collection, ids []string, projection bson.D) ([]productDoc, error) {
 	anys := make([]any, len(ids))
 	for i, id := range ids {
 		anys[i] = id
 	}
-	raws, err := m.updater.FindByIDs(ctx, m.products, anys, projection)
+	raws, err := m.updater.FindByIDs(ctx, coll, anys, projection)
 	if err != nil {
 		return nil, fmt.Errorf("product: read products: %w", err)
 	}
@@ -212,14 +220,23 @@ func toProducts(docs []productDoc) []Product {
 	return ps
 }
 
+// QueryThrough makes the catalogue's pages (ListProducts) read the products
+// the Updater does not remember through db, the product database reached
+// through another client (docstore.Store.Reader). Call it before the store is
+// used. Every write, and every other read, still goes through the client of
+// the writes.
+func (m *MongoStore) QueryThrough(db *mongo.Database) {
+	m.queries = db.Collection(productsCollection)
+}
+
 // ListProducts implements Store: a page of the catalogue's list, then its
-// products by _id.
+// products by _id (through QueryThrough's client).
 func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([]Product, int64, error) {
 	ids, next, err := m.catalogue.Read(ctx, catalogueList, from, limit, false)
 	if err != nil {
 		return nil, -1, fmt.Errorf("product: read the catalogue: %w", err)
 	}
-	docs, err := m.findByIDs(ctx, ids, catalogueProjection)
+	docs, err := m.findByIDsIn(ctx, m.queries, ids, catalogueProjection)
 	if err != nil {
 		return nil, -1, err
 	}

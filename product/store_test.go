@@ -282,6 +282,32 @@ func TestCatalogueOfAnEarlierStore(t *testing.T) {
 	})
 }
 
+// TestQueryThrough: with QueryThrough, the catalogue's pages read the
+// products the Updater does not remember through the database given, while
+// the writes and the other reads stay on the store's own.
+func TestQueryThrough(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := t.Context()
+		s, other := newMongoStore(t, m.Options()...), newTestDB(t)
+		s.QueryThrough(other)
+		if _, err := s.InsertProducts(ctx, []Product{{ID: "p", Name: "Ours", Price: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Collection(productsCollection).InsertOne(ctx, productDoc{ID: "p", Name: "Theirs", Price: 1,
+			Inflight: []string{}, Returning: []string{}}); err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := s.ListProducts(ctx, -1, 10)
+		if err != nil || len(page) != 1 || page[0].Name != "Theirs" {
+			t.Errorf("ListProducts = %+v (%v), want p as the query database holds it", page, err)
+		}
+		if ps, err := s.GetProducts(ctx, []string{"p"}); err != nil || len(ps) != 1 || ps[0].Name != "Ours" {
+			t.Errorf("GetProducts = %+v (%v), want p as the store's own database holds it", ps, err)
+		}
+	})
+}
+
 func TestMongoStoreCatalogue(t *testing.T) {
 	t.Parallel()
 	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) { testCatalogue(t, newMongoStore(t, m.Options()...)) })

@@ -18,6 +18,11 @@ import (
 type Deps struct {
 	// DB is the product service's own database. Required.
 	DB *mongo.Database
+	// QueryDB, if set, is the same database through a client of its own
+	// (docstore.Store.Reader), through which the catalogue's pages read the
+	// products not remembered, so that they do not wait behind the stock's
+	// writes (MongoStore.QueryThrough).
+	QueryDB *mongo.Database
 	// Logger receives the service's logs, one line per endpoint call (NewSet)
 	// among them; nil discards.
 	Logger *slog.Logger
@@ -84,6 +89,9 @@ func Build(ctx context.Context, deps Deps) (*Component, error) {
 	store, err := NewMongoStore(ctx, deps.DB)
 	if err != nil {
 		return nil, err
+	}
+	if deps.QueryDB != nil {
+		store.QueryThrough(deps.QueryDB)
 	}
 	opts := deps.Options
 	if opts.Logger == nil {

@@ -33,11 +33,18 @@ func (p *Product) Validate() error {
 // Prepare has nothing to load: the product service is its own Builder.
 func (p *Product) Prepare(string) (Builder, error) { return p, nil }
 
-// Build assembles the product service and, with env.Samples, creates the
-// sample products.
+// Build opens the product service's query client, assembles the service
+// and, with env.Samples, creates the sample products.
 func (p *Product) Build(ctx context.Context, env Env) (*Part, error) {
-	c, err := product.Build(ctx, product.Deps{DB: env.Store.Database(config.Product), Logger: env.Logger,
-		Registerer: env.Registerer, Verifier: env.Verifier, Options: p.Options})
+	// The catalogue's pages read through a client of their own, so that they
+	// do not wait behind the stock's writes (product.Deps.QueryDB).
+	queries, err := env.Store.Reader(ctx, env.Logger)
+	if err != nil {
+		return nil, err
+	}
+	env.Group.Cleanup("product-store-queries", queries.Close)
+	c, err := product.Build(ctx, product.Deps{DB: env.Store.Database(config.Product), QueryDB: queries.Database(config.Product),
+		Logger: env.Logger, Registerer: env.Registerer, Verifier: env.Verifier, Options: p.Options})
 	if err != nil {
 		return nil, fmt.Errorf("invalid settings (-sample-stock, -reservation-lease): %w", err)
 	}
