@@ -15,6 +15,7 @@ import (
 // that cannot be done now (a dependency down), the order as it was, the
 // entry left to the worker.
 func (s *Orders) resumeForRepeat(ctx context.Context, w *Work, o Order) Order {
+	linkFirstRequest(ctx, w.Trace)
 	now, err := s.resume(ctx, w, o)
 	if err != nil {
 		s.logger.WarnContext(ctx, "repeat: the order's work is left to the worker", "order", o.ID, "err", err)

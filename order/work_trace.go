@@ -23,9 +23,11 @@ const (
 	workSpanName = "order/work"
 	attrAttempts = "kitshop.work.attempts" // failed rounds of the entry's side effects before this one
 	attrOutcome  = "kitshop.outcome"
-	outcomeDone  = "done"  // this replica is finished with the entry: deleted, or taken over by another
-	outcomeLater = "later" // released, due again later (a payment still pending, a side effect failed)
-	outcomeError = "error" // the order could not be read or settled: left for a later round
+	outcomeDone  = "done"          // this replica is finished with the entry: deleted, or taken over by another
+	outcomeLater = "later"         // released, due again later (a payment still pending, a side effect failed)
+	outcomeError = "error"         // the order could not be read or settled: left for a later round
+	attrLink     = "kitshop.link"  // why a span is linked to another
+	linkFirst    = "first request" // a repeat's link to the request that made the order
 )
 
 // workSpan starts the worker's span for the entry w: a child of the span
@@ -44,4 +46,16 @@ func endWorkSpan(span trace.Span, outcome string, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// linkFirstRequest links the span of ctx, a repeat's, to the span whose
+// traceparent the order's work entry stores, when that is another trace: the
+// first request's, whose handler left the order that this repeat takes up.
+func linkFirstRequest(ctx context.Context, traceparent string) {
+	span := trace.SpanFromContext(ctx)
+	first := trace.SpanContextFromContext(telemetry.Continue(ctx, traceparent))
+	if !span.IsRecording() || !first.IsValid() || first.TraceID() == span.SpanContext().TraceID() {
+		return
+	}
+	span.AddLink(trace.Link{SpanContext: first, Attributes: []attribute.KeyValue{attribute.String(attrLink, linkFirst)}})
 }

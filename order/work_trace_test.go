@@ -3,6 +3,7 @@ package order
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -172,4 +173,42 @@ func TestWorkSpanOutcomeError(t *testing.T) {
 	if len(spans) != 1 || attr(spans[0], attrOutcome) != outcomeError || spans[0].Status().Code != codes.Error {
 		t.Fatalf("work spans %v, want one ending in error", spans)
 	}
+}
+
+// TestRepeatLinksTheFirstRequest: a repeat of a keyed request whose first
+// handler left the order (its settling failed, its hold ended) takes the
+// order up within its own trace, linked to the first request's span.
+func TestRepeatLinksTheFirstRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tp, rec := newTracer(t)
+	svc, err := NewService(e.store, e.svc.deps, Options{Now: e.clock.Now, Tracer: tp}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := validOrder()
+	req.IdempotencyKey = "k-repeat"
+	ctx, first := tp.Tracer("test").Start(t.Context(), "first POST /order")
+	e.store.failNext = errors.New("store down") // its settling fails: the order stays Pending
+	if _, _, err := svc.CreateOrder(ctx, alice, req); err == nil {
+		t.Fatal("the first request succeeded; want its settling to fail")
+	}
+	first.End()
+	e.clock.Advance(svc.holdFor() + time.Second)
+
+	ctx, repeat := tp.Tracer("test").Start(t.Context(), "repeated POST /order")
+	if _, replayed, err := svc.CreateOrder(ctx, alice, req); err != nil || !replayed {
+		t.Fatalf("repeat: %v replayed %v", err, replayed)
+	}
+	repeat.End()
+	for _, s := range rec.Ended() {
+		if s.Name() != "repeated POST /order" {
+			continue
+		}
+		if links := s.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != first.SpanContext().SpanID() {
+			t.Errorf("the repeat's span has links %+v, want one to the first request's span %s", links, first.SpanContext().SpanID())
+		}
+		return
+	}
+	t.Fatal("no span of the repeat")
 }
