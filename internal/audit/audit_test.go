@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,9 +77,14 @@ const (
 	u1, u2    = "user-1", "user-2"
 )
 
+// worlds numbers the worlds made, so that each has databases of its own also when the tests run again in
+// the same process (go test -count).
+var worlds atomic.Int64
+
 func newWorld(t *testing.T, name string) world {
 	t.Helper()
 	ctx := t.Context()
+	name = fmt.Sprintf("%s_%d", name, worlds.Add(1))
 	client, err := mongo.Connect(options.Client().ApplyURI(storeURI))
 	must(t, err)
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
