@@ -52,7 +52,7 @@ func TestReplicaLostForGood(t *testing.T) {
 	live := replica(t, e, store, "live", deps)
 
 	const n = 8
-	var wg sync.WaitGroup
+	var wg, liveWG sync.WaitGroup
 	var liveIDs []string
 	var mu sync.Mutex
 	for i := range n {
@@ -61,7 +61,7 @@ func TestReplicaLostForGood(t *testing.T) {
 			req.IdempotencyKey = fmt.Sprint("dead-", i)
 			_, _, _ = dead.CreateOrder(context.Background(), alice, req)
 		})
-		wg.Go(func() {
+		liveWG.Go(func() {
 			req := validOrder()
 			req.IdempotencyKey = fmt.Sprint("live-", i)
 			o, _, err := live.CreateOrder(t.Context(), bob, req)
@@ -89,6 +89,9 @@ func TestReplicaLostForGood(t *testing.T) {
 		}
 	}()
 
+	// The live replica's own orders finish within their hold, long before the
+	// clock below jumps past it: wait for them, as the hold would.
+	liveWG.Wait()
 	live.DoDueWork(t.Context()) // the dead replica still holds its orders
 	for _, id := range deadIDs {
 		if o, _ := store.Get(t.Context(), id); o.Status != StatusPending {
