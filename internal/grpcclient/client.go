@@ -133,7 +133,7 @@ func instrument(m *Metrics, dep, method string) endpoint.Middleware {
 		return func(ctx context.Context, request any) (any, error) {
 			start := time.Now()
 			resp, err := next(ctx, request)
-			series.observe(outcomeOf(err), start)
+			series.observe(ctx, outcomeOf(err), start)
 			return resp, err
 		}
 	}

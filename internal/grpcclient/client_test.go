@@ -12,7 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sony/gobreaker"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -560,7 +562,7 @@ func TestMethodSeriesByOutcome(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := range numOutcomes {
-				s.observe(i, time.Now())
+				s.observe(t.Context(), i, time.Now())
 			}
 		}()
 	}
@@ -654,5 +656,36 @@ func TestRetryBudgetEndReportedByTheServer(t *testing.T) {
 	_, err := retry(cfg)(next)(t.Context(), nil)
 	if status.Code(err) != codes.Unavailable || calls != 2 {
 		t.Errorf("got %v after %d attempts, want the first attempt's Unavailable after 2", err, calls)
+	}
+}
+
+// TestClientDurationExemplar: a call made within a sampled span leaves its
+// trace id as the exemplar of its duration; one outside a span leaves none.
+func TestClientDurationExemplar(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(nil)
+	s := m.method("payment", "GetPayment")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4}, TraceFlags: trace.FlagsSampled})
+	s.observe(t.Context(), outcomeOK, time.Now())
+	s.observe(trace.ContextWithSpanContext(t.Context(), sc), outcomeOK, time.Now())
+	ch := make(chan prometheus.Metric, 10)
+	m.duration.Collect(ch)
+	close(ch)
+	var exemplars []string
+	for metric := range ch {
+		var pb dto.Metric
+		if err := metric.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range pb.GetHistogram().GetBucket() {
+			if e := b.GetExemplar(); e != nil {
+				for _, l := range e.GetLabel() {
+					exemplars = append(exemplars, l.GetName()+"="+l.GetValue())
+				}
+			}
+		}
+	}
+	if want := "trace_id=" + sc.TraceID().String(); len(exemplars) != 1 || exemplars[0] != want {
+		t.Errorf("exemplars %v, want one %s", exemplars, want)
 	}
 }

@@ -1,6 +1,7 @@
 package grpcclient
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,8 +112,9 @@ func (m *Metrics) method(dep, method string) *methodSeries {
 }
 
 // observe records a call that began at start and ended with outcome number
-// outcome.
-func (s *methodSeries) observe(outcome int, start time.Time) {
+// outcome; the duration carries the trace id of ctx's span as exemplar when
+// it is sampled (callmetrics.ObserveDuration).
+func (s *methodSeries) observe(ctx context.Context, outcome int, start time.Time) {
 	o := s.byOutcome[outcome].Load()
 	if o == nil {
 		// Concurrent first calls may both get here: the vectors hand both the
@@ -122,7 +124,7 @@ func (s *methodSeries) observe(outcome int, start time.Time) {
 		s.byOutcome[outcome].Store(o)
 	}
 	o.requests.Inc()
-	o.duration.Observe(time.Since(start).Seconds())
+	callmetrics.ObserveDuration(ctx, o.duration, time.Since(start))
 }
 
 // breakerStates is the collector of kitshop_circuit_breaker_state. It reads
