@@ -76,3 +76,31 @@ func TestUsableSocketPath(t *testing.T) {
 		}
 	})
 }
+
+// TestReaderConnections: a Reader of the embedded store, whose URI allows one connection, may open
+// ReaderConnections; the writer's client keeps the URI's one; a URI allowing more, or setting no limit,
+// is left as it is.
+func TestReaderConnections(t *testing.T) {
+	embeddedURI := socketURI("/tmp/x.sock") // as the embedded store gives it
+	limit := func(uri string, min uint64) uint64 {
+		if p := connectOptions(uri, min).MaxPoolSize; p != nil {
+			return *p
+		}
+		return 0 // the driver's default
+	}
+	for _, tc := range []struct {
+		uri            string
+		writer, reader uint64
+	}{
+		{embeddedURI, 1, ReaderConnections},
+		{"mongodb://db.example:27017/?maxPoolSize=50", 50, 50},
+		{"mongodb://db.example:27017/", 0, 0},
+	} {
+		if got := limit(tc.uri, 0); got != tc.writer {
+			t.Errorf("%s: writer's limit %d, want %d", tc.uri, got, tc.writer)
+		}
+		if got := limit(tc.uri, ReaderConnections); got != tc.reader {
+			t.Errorf("%s: reader's limit %d, want %d", tc.uri, got, tc.reader)
+		}
+	}
+}

@@ -33,6 +33,16 @@ func Connect(ctx context.Context, uri string, logger *slog.Logger) (*Store, erro
 // concurrent reads through it (the listings of several customers) do not queue behind each other.
 const ReaderConnections = 4
 
+// connectOptions are the options of a client of uri allowed at least minPool connections where the URI
+// allows fewer (0: as the URI says), with the command spans' monitor.
+func connectOptions(uri string, minPool uint64) *options.ClientOptions {
+	opts := options.Client().ApplyURI(uri).SetMonitor((&commandSpans{}).monitor())
+	if opts.MaxPoolSize != nil && *opts.MaxPoolSize < minPool {
+		opts.SetMaxPoolSize(minPool)
+	}
+	return opts
+}
+
 // connect is Connect with at least minPool connections allowed (0: as the URI says).
 func connect(ctx context.Context, uri string, logger *slog.Logger, minPool uint64) (*Store, error) {
 	if uri == "" {
@@ -41,10 +51,7 @@ func connect(ctx context.Context, uri string, logger *slog.Logger, minPool uint6
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := options.Client().ApplyURI(uri).SetMonitor((&commandSpans{}).monitor())
-	if opts.MaxPoolSize != nil && *opts.MaxPoolSize < minPool {
-		opts.SetMaxPoolSize(minPool)
-	}
+	opts := connectOptions(uri, minPool)
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("docstore: connect: %w", err)
