@@ -21,6 +21,7 @@ type memStore struct {
 	failNext   error // returned once by the next Transition
 	failGet    error // returned by Get while set
 	failInsert error // returned by Insert while set
+	failList   error // while set, Insert stores the order unlisted and returns it, ListOrder returns it
 	calls      map[string]int
 }
 
@@ -60,6 +61,9 @@ func (m *memStore) Insert(_ context.Context, o Order) error {
 		return ErrDuplicateOrder
 	}
 	m.orders[o.ID] = clone(o)
+	if m.failList != nil {
+		return m.failList // stored, its listing failed (MongoStore.Insert's second write)
+	}
 	m.lists[o.Customer.UserID] = append(m.lists[o.Customer.UserID], o.ID)
 	return nil
 }
@@ -68,6 +72,9 @@ func (m *memStore) ListOrder(_ context.Context, o Order) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["ListOrder"]++
+	if m.failList != nil {
+		return m.failList
+	}
 	if !slices.Contains(m.lists[o.Customer.UserID], o.ID) {
 		m.lists[o.Customer.UserID] = append(m.lists[o.Customer.UserID], o.ID)
 	}

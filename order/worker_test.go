@@ -273,3 +273,36 @@ func TestStoreFailureAfterPaymentIsSweptLater(t *testing.T) {
 		t.Error("the sweeper charged again")
 	}
 }
+
+// TestOrderStoredButNotListed: the store fails between Insert's two writes
+// (the order stored, its listing not): CreateOrder fails having charged
+// nothing, the order stays Pending with its work entry, and once the hold
+// ends the worker lists it and settles it, so the customer sees it, once,
+// final. While the store still fails, the worker leaves it for later.
+func TestOrderStoredButNotListed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.store.failList = errors.New("store went away")
+	if _, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder()); err == nil {
+		t.Fatal("CreateOrder succeeded; want the listing's failure")
+	}
+	o := onlyOrder(t, e)
+	if o.Status != StatusPending || e.payments.callsFor(o.ID) != 0 {
+		t.Fatalf("order %s after the failed listing, %d charges; want Pending, none", o.Status, e.payments.callsFor(o.ID))
+	}
+	e.clock.Advance(e.svc.holdFor() + time.Second)
+	e.svc.DoDueWork(t.Context())
+	if got := onlyOrder(t, e); got.Status != StatusPending {
+		t.Fatalf("order %s while the store still fails, want Pending for a later round", got.Status)
+	}
+	e.store.failList = nil
+	e.clock.Advance(e.svc.opts.SweepInterval)
+	e.svc.DoDueWork(t.Context())
+	p, err := e.svc.ListOrders(t.Context(), alice, 10, "")
+	if err != nil || len(p.Orders) != 1 || p.Orders[0].ID != o.ID || p.Orders[0].Status != StatusPaymentCancelled {
+		t.Errorf("alice's list %+v (%v), want the order once, PaymentCancelled (never charged)", p.Orders, err)
+	}
+	if w := e.store.works(); len(w) != 0 {
+		t.Errorf("work entries left: %+v", w)
+	}
+}
