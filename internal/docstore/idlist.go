@@ -225,7 +225,9 @@ const backfillMark = "m:backfill"
 // first claims the backfill (an insert of a marker document, so that of several replicas starting at once
 // one does it) reads every document of source with projection (nil: whole), in the order sort gives, and appends each
 // to the list entry names ("" leaves it out). It reads the whole of source once; a backfill cut short is not
-// resumed (documents stored meanwhile are listed by their own appends).
+// resumed. It is meant to run before the service takes writes: a document that a writer of this version
+// stores and lists meanwhile may be listed twice (once by its own append, once here, if its list's head has
+// moved past it by then), and one stored meanwhile by a writer from before the lists is not listed at all.
 func (l *IDList) Backfill(ctx context.Context, source *mongo.Collection, projection, sort bson.D,
 	entry func(bson.Raw) (key, id string),
 ) error {

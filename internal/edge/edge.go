@@ -54,9 +54,9 @@ func OpenAPI() []byte { return slices.Clone(openapiJSON) }
 
 // New returns a handler sending every public path to handlers[service],
 // serving GET /openapi.json (OpenAPI, application/json) and GET /docs (an
-// HTML page listing the document's operations); any other path is 404. It panics when a service of Routes has no handler, as
-// http.ServeMux.Handle does for a nil one: that is a wiring mistake, not a
-// runtime condition.
+// HTML page listing the document's operations); any other path is 404. It
+// panics when a service of Routes has no handler, as http.ServeMux.Handle
+// does for a nil one: that is a wiring mistake, not a runtime condition.
 func New(handlers map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range Routes() {
