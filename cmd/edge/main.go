@@ -27,6 +27,7 @@ import (
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/edge"
+	"github.com/kitshop/kitshop/internal/edge/storefront"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/logging"
 	"github.com/kitshop/kitshop/internal/rungroup"
@@ -62,6 +63,8 @@ type settings struct {
 	upstreamTimeout time.Duration
 	// proc is the logs, the graceful stop and the body limit.
 	proc config.Process
+	// storefront is the session key and cookies.
+	storefront config.Storefront
 }
 
 func (s *settings) register(fs *flag.FlagSet) {
@@ -74,6 +77,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	}
 	fs.DurationVar(&s.upstreamTimeout, "upstream-timeout", defaultUpstreamTimeout, "longest wait for a service's answer to start (504 past it)")
 	s.proc.Register(fs, true)
+	s.storefront.RegisterFlags(fs, "", "; empty: a key of this process only, so sessions end when it stops and work with one edge only")
 }
 
 // validate checks the settings and returns the parsed upstream URLs.
@@ -152,7 +156,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// Readiness is the edge's own: a gateway that went unready whenever one
 	// service did would turn the loss of one route into the loss of all.
-	handler := httpserver.New(edge.New(proxies), httpserver.Options{
+	if s.storefront.SessionKeyFile == "" {
+		logger.Warn("no -session-key-file: the storefront's sessions end when this edge stops and no other edge can read them")
+	}
+	sessionKey, err := storefront.LoadOrCreateKey(s.storefront.SessionKeyFile)
+	if err != nil {
+		return err
+	}
+	app, err := edge.New(proxies, edge.Options{SessionKey: sessionKey, SecureCookies: s.storefront.SecureCookies, Logger: logger})
+	if err != nil {
+		return err
+	}
+	handler := httpserver.New(app, httpserver.Options{
 		Logger:         logger,
 		Registerer:     prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg),
 		Gatherer:       reg,

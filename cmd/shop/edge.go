@@ -15,10 +15,10 @@ import (
 // (tracers), the child of the edge's span, as behind cmd/edge: what the
 // service records while it handles the request (its endpoint's span, its
 // store commands) is in the service's resource, not the edge's.
-func newEdge(handlers map[string]http.Handler, tracers func(service string) trace.TracerProvider) http.Handler {
+func newEdge(handlers map[string]http.Handler, tracers func(service string) trace.TracerProvider, opts edge.Options) (http.Handler, error) {
 	traced := make(map[string]http.Handler, len(handlers))
 	for name, h := range handlers {
 		traced[name] = telemetry.HTTPChild(h, tracers(name))
 	}
-	return edge.New(traced)
+	return edge.New(traced, opts)
 }

@@ -50,6 +50,8 @@ type settings struct {
 	tls config.TLS
 	// auth is the service key (default: in -data-dir) and reflection.
 	auth config.ServiceAuth
+	// storefront is the session key (default: in -data-dir) and cookies.
+	storefront config.Storefront
 }
 
 // serviceAddrs are the listen addresses of one service.
@@ -76,6 +78,7 @@ func (s *settings) register(fs *flag.FlagSet) error {
 	s.proc.Register(fs, false)
 	s.tls.RegisterFlags(fs)
 	s.auth.RegisterFlags(fs, "-data-dir")
+	s.storefront.RegisterFlags(fs, "", "; empty: "+sessionKeyName+" in -data-dir")
 	return assembly.RegisterFlags(fs, own...)
 }
 

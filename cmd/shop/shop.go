@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 
 	"github.com/kitshop/kitshop/internal/assembly"
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/embedded"
+	"github.com/kitshop/kitshop/internal/edge"
+	"github.com/kitshop/kitshop/internal/edge/storefront"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/rungroup"
 	"github.com/kitshop/kitshop/internal/serve"
@@ -21,6 +24,9 @@ import (
 	"github.com/kitshop/kitshop/internal/tlsconfig"
 	"github.com/kitshop/kitshop/internal/token"
 )
+
+// sessionKeyName is the storefront's session key's file in -data-dir.
+const sessionKeyName = "session-ed25519.pem"
 
 // shop is the whole system, assembled and bound, ready to Run.
 type shop struct {
@@ -138,11 +144,23 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 		}
 		sh.httpAddrs[name], routes[name] = addr, part.HTTPHandler
 	}
-	edge := httpserver.New(newEdge(routes, sh.tel.Provider), httpserver.Options{
+	keyFile := s.storefront.SessionKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(s.dataDir, sessionKeyName)
+	}
+	sessionKey, err := storefront.LoadOrCreateKey(keyFile)
+	if err != nil {
+		return err
+	}
+	app, err := newEdge(routes, sh.tel.Provider, edge.Options{SessionKey: sessionKey, SecureCookies: s.storefront.SecureCookies, Logger: logger})
+	if err != nil {
+		return err
+	}
+	public := httpserver.New(app, httpserver.Options{
 		Logger: logger, Registerer: serve.Registerer(reg, "edge"), Gatherer: reg, Ready: pingAll(stores), MaxBodyBytes: s.proc.MaxBodyBytes,
 		TracerProvider: sh.tel.Provider("edge"),
 	})
-	if sh.edgeAddr, err = g.HTTP("edge", s.edgeAddr, edge); err != nil {
+	if sh.edgeAddr, err = g.HTTP("edge", s.edgeAddr, public); err != nil {
 		return err
 	}
 	if s.debugAddr != "" {

@@ -23,9 +23,22 @@ func handlers() map[string]http.Handler {
 	return hs
 }
 
+// testKey is a session key for the storefront.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// mustNew is New with a test key.
+func mustNew(t *testing.T, hs map[string]http.Handler) http.Handler {
+	t.Helper()
+	h, err := New(hs, Options{SessionKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func TestNewRoutesEveryPublicPath(t *testing.T) {
 	t.Parallel()
-	h := New(handlers())
+	h := mustNew(t, handlers())
 	for _, tc := range []struct{ method, path, want string }{
 		{"POST", "/auth/register", config.User},
 		{"POST", "/auth/login", config.User},
@@ -47,10 +60,12 @@ func TestNewRoutesEveryPublicPath(t *testing.T) {
 	}
 }
 
+// TestNewRefusesOtherPaths: a path of no route is 404 for an API client
+// (the storefront's pages answer browsers).
 func TestNewRefusesOtherPaths(t *testing.T) {
 	t.Parallel()
-	h := New(handlers())
-	for _, path := range []string{"/", "/orders", "/products", "/notification/x", "/metrics", "/healthz"} {
+	h := mustNew(t, handlers())
+	for _, path := range []string{"/products", "/notification/x", "/metrics", "/healthz", "/orders/x/y"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		if rec.Code != http.StatusNotFound {
@@ -83,5 +98,30 @@ func TestNewPanicsOnAMissingHandler(t *testing.T) {
 			t.Errorf("New without a payment handler panicked with %v, want a message naming payment", p)
 		}
 	}()
-	New(hs)
+	_, _ = New(hs, Options{SessionKey: testKey})
+}
+
+func TestNewRefusesAShortSessionKey(t *testing.T) {
+	t.Parallel()
+	if _, err := New(handlers(), Options{SessionKey: testKey[:31]}); err == nil {
+		t.Error("New took a 31-byte session key")
+	}
+}
+
+func TestNewServesTheStorefrontToBrowsers(t *testing.T) {
+	t.Parallel()
+	h := mustNew(t, handlers())
+	for _, path := range []string{"/static/style.css", "/static/app.js", "/login", "/signup", "/no-such-page"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Accept", "text/html")
+		h.ServeHTTP(rec, req)
+		want := http.StatusOK
+		if path == "/no-such-page" {
+			want = http.StatusNotFound
+		}
+		if rec.Code != want || rec.Header().Get("Content-Type") == "" || strings.HasPrefix(rec.Body.String(), "{") {
+			t.Errorf("GET %s = %d %q, want %d from the storefront", path, rec.Code, rec.Header().Get("Content-Type"), want)
+		}
+	}
 }

@@ -77,7 +77,7 @@ func TestOpenAPIDocumentCoversRoutes(t *testing.T) {
 
 func TestNewServesTheDocument(t *testing.T) {
 	t.Parallel()
-	h := New(handlers())
+	h := mustNew(t, handlers())
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
