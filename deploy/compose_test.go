@@ -226,6 +226,25 @@ func TestComposeWiring(t *testing.T) {
 		}
 	}
 
+	// Every key file a kitshop process is told of is on a named volume it
+	// mounts writable (the root file system is read-only): generated on
+	// first start, kept across restarts. The edge is told of its session
+	// key, so that the storefront's sessions outlive a restart, and serves
+	// plain HTTP, so its cookie is not Secure.
+	for svc := range cmds {
+		s := c.Services[svc]
+		for name, v := range s.Environment {
+			if strings.HasSuffix(name, "_FILE") && !c.onVolume(s, v) {
+				t.Errorf("%s: %s=%s is not on a named volume %s mounts writable", svc, name, v, svc)
+			}
+		}
+	}
+	if edge := c.Services["edge"].Environment; edge["KITSHOP_SESSION_KEY_FILE"] == "" {
+		t.Errorf("edge: no KITSHOP_SESSION_KEY_FILE: its sessions would end at every restart")
+	} else if edge["KITSHOP_SECURE_COOKIES"] == "true" {
+		t.Errorf("edge: KITSHOP_SECURE_COOKIES=true, but compose serves it over plain HTTP")
+	}
+
 	// Every gRPC address and HTTP URL given to a service is another
 	// service's listener.
 	for svc := range cmds {
@@ -292,6 +311,21 @@ func TestComposeWiring(t *testing.T) {
 	} else if _, err := os.Stat(filepath.Join(repoRoot, "deploy", "grafana", "dashboards", rel)); err != nil {
 		t.Errorf("grafana's home dashboard: %v", err)
 	}
+}
+
+// onVolume reports whether file is under the mount point of a named volume
+// (one compose declares) that s mounts writable.
+func (c compose) onVolume(s composeService, file string) bool {
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || (len(parts) > 2 && slices.Contains(strings.Split(parts[2], ","), "ro")) {
+			continue
+		}
+		if _, ok := c.Volumes[parts[0]]; ok && strings.HasPrefix(path.Clean(file), path.Clean(parts[1])+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDockerfileBuildsEveryCommand checks what can be checked of the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,26 @@ var externalSecrets = map[string][]string{
 	"kitshop-jwt":         {"jwt-ed25519.pem"},
 	"kitshop-card-key":    {"payment-card.key"},
 	"kitshop-service-key": {"service-ed25519.pem"},
+	"kitshop-session-key": {"session-ed25519.pem"},
+}
+
+// sharedKeys are the key files each Deployment is given, by variable, with
+// the Secret each must be mounted from: a replica left to generate its own
+// key would not agree with the others (tokens, card fingerprints or session
+// cookies of one replica refused by the next).
+var sharedKeys = map[string]map[string]string{
+	"user": {
+		"KITSHOP_SERVICE_KEY_FILE": "kitshop-service-key",
+		"KITSHOP_JWT_KEY_FILE":     "kitshop-jwt",
+	},
+	"product": {"KITSHOP_SERVICE_KEY_FILE": "kitshop-service-key"},
+	"order":   {"KITSHOP_SERVICE_KEY_FILE": "kitshop-service-key"},
+	"payment": {
+		"KITSHOP_SERVICE_KEY_FILE": "kitshop-service-key",
+		"KITSHOP_CARD_KEY_FILE":    "kitshop-card-key",
+	},
+	"notification": {"KITSHOP_SERVICE_KEY_FILE": "kitshop-service-key"},
+	"edge":         {"KITSHOP_SESSION_KEY_FILE": "kitshop-session-key"},
 }
 
 // externalConfigMaps are the ConfigMaps the tree may use but does not hold,
@@ -384,9 +405,22 @@ func checkDeployment(t *testing.T, c *cluster, name string, d *appsv1.Deployment
 				t.Errorf("%s=%s: no Service %s with port %s", k, v, u.Hostname(), u.Port())
 			}
 		case strings.HasSuffix(k, "_FILE"):
-			if !mounted(ctr, spec.Volumes, v) {
+			if mountedSecret(ctr, spec.Volumes, v) == "" {
 				t.Errorf("%s=%s: no Secret volume mounts that file", k, v)
 			}
+		}
+	}
+	for k, secret := range sharedKeys[name] {
+		if got := mountedSecret(ctr, spec.Volumes, env[k]); got != secret {
+			t.Errorf("%s=%q: want a file of Secret %s, mounted (it is from %q)", k, env[k], secret, got)
+		}
+	}
+	if name == "edge" && env["KITSHOP_SECURE_COOKIES"] != "true" {
+		t.Errorf("KITSHOP_SECURE_COOKIES is %q, want \"true\": browsers reach the edge over TLS terminated in front of it", env["KITSHOP_SECURE_COOKIES"])
+	}
+	for _, m := range ctr.VolumeMounts {
+		if !m.ReadOnly {
+			t.Errorf("volume %s is mounted writable at %s, want readOnly: every volume is a Secret", m.Name, m.MountPath)
 		}
 	}
 	for _, v := range spec.Volumes {
@@ -406,8 +440,9 @@ func servicePort(s *corev1.Service, p string) bool {
 	return slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return strconv.Itoa(int(sp.Port)) == p })
 }
 
-// mounted reports whether file is a key of a Secret volume mounted in ctr.
-func mounted(ctr corev1.Container, volumes []corev1.Volume, file string) bool {
+// mountedSecret returns the name of the Secret whose volume, mounted in ctr,
+// holds file as one of its items, or "" when none does.
+func mountedSecret(ctr corev1.Container, volumes []corev1.Volume, file string) string {
 	for _, m := range ctr.VolumeMounts {
 		for _, v := range volumes {
 			if v.Name != m.Name || v.Secret == nil {
@@ -415,22 +450,34 @@ func mounted(ctr corev1.Container, volumes []corev1.Volume, file string) bool {
 			}
 			for _, item := range v.Secret.Items {
 				if path.Join(m.MountPath, item.Path) == file {
-					return true
+					return v.Secret.SecretName
 				}
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // TestDeployDocTellsHowToCreateTheSecrets: the tree cannot work without
-// them; nor trace without the telemetry ConfigMap. The README's Deploy section names the three ways to run kitshop and
-// leaves the steps to docs/deploy.md.
+// them; nor trace without the telemetry ConfigMap. kustomization.yaml's
+// comment lists the Secrets too. The README's Deploy section names the three
+// ways to run kitshop and leaves the steps to docs/deploy.md.
 func TestDeployDocTellsHowToCreateTheSecrets(t *testing.T) {
 	t.Parallel()
 	guide, err := os.ReadFile(filepath.Join(repoRoot, "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	kustomization, err := os.ReadFile(filepath.Join(k8sDir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, keys := range externalSecrets {
+		for _, key := range keys {
+			if !regexp.MustCompile(`(?m)^#\s+` + regexp.QuoteMeta(name) + `\s+key\s+` + regexp.QuoteMeta(key) + `:`).Match(kustomization) {
+				t.Errorf("deploy/k8s/kustomization.yaml's comment does not list Secret %s with key %s (as \"# %s key %s: what it is\")", name, key, name, key)
+			}
+		}
 	}
 	for name, keys := range externalSecrets {
 		for _, key := range keys {
