@@ -114,7 +114,7 @@ func (f failingService) KeySet(context.Context) (token.JWKS, error)        { ret
 func TestInfrastructureErrors(t *testing.T) {
 	t.Parallel()
 	signer := newTestSigner(t, newTestKey(t))
-	pair, err := signer.IssuePair("someone", token.RoleUser)
+	pair, err := signer.IssuePair("someone", token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func (s *service) issue(ctx context.Context, a Account) (token.Pair, error) {
 			return token.Pair{}, err
 		}
 	}
-	return s.signer.IssuePair(a.ID, role)
+	return s.signer.IssuePair(a.ID, role, "")
 }
 
 // roleOf returns the role the admin list gives a normalized e-mail.

@@ -118,7 +118,7 @@ func expiredPair(t testing.TB, key ed25519.PrivateKey, sub string) token.Pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.IssuePair(sub, token.RoleUser)
+	p, err := s.IssuePair(sub, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestParseBearerToken(t *testing.T) {
 	}
 
 	otherKey := newTestSigner(t, newTestKey(t))
-	foreign, err := otherKey.IssuePair(u.ID, token.RoleAdmin)
+	foreign, err := otherKey.IssuePair(u.ID, token.RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
