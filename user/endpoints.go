@@ -17,9 +17,11 @@ type Set struct {
 	LoginUserEndpoint        endpoint.Endpoint
 	ParseBearerTokenEndpoint endpoint.Endpoint
 	RefreshTokenEndpoint     endpoint.Endpoint
+	LogoutEndpoint           endpoint.Endpoint
 	GetUserInfoEndpoint      endpoint.Endpoint
 	// GetMeEndpoint returns the caller's own user; it requires a bearer access
-	// token in the context (token.HTTPToContext or token.GRPCToContext).
+	// token in the context (token.HTTPToContext or token.GRPCToContext)
+	// whose session is active.
 	GetMeEndpoint  endpoint.Endpoint
 	KeySetEndpoint endpoint.Endpoint
 }
@@ -30,6 +32,7 @@ const (
 	methodLoginUser        = "LoginUser"
 	methodParseBearerToken = "ParseBearerToken"
 	methodRefreshToken     = "RefreshToken"
+	methodLogout           = "Logout"
 	methodGetUserInfo      = "GetUserInfo"
 	methodGetMe            = "GetMe"
 	methodKeySet           = "KeySet"
@@ -40,22 +43,44 @@ const (
 // kitshop_user_requests_total and kitshop_user_request_duration_seconds
 // {method,outcome} on reg (nil: not registered; collectors reg holds
 // already are reused), with the outcome errorTable gives. Registrations,
-// logins and refreshes are logged at Info, reads (token checks, users, the
-// key set, which the other services make on every call) at Debug, and
-// infrastructure failures at Error. A line never holds a password, a token
-// or an e-mail address. verifier checks the access tokens of the
-// authenticated endpoints, inside the observation, so refused tokens are
-// counted.
+// logins, refreshes and logouts are logged at Info, reads (token checks,
+// users, the key set, which the other services make on every call) at
+// Debug, and infrastructure failures at Error. A line never holds a
+// password, a token or an e-mail address. verifier checks the access tokens
+// of the authenticated endpoints, and svc their sessions (activeSession),
+// inside the observation, so refused tokens are counted.
 func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
 	obs := observe.New("user", errorTable, logger, reg)
+	auth := func(e endpoint.Endpoint) endpoint.Endpoint {
+		return token.Authenticate(verifier)(activeSession(svc)(e))
+	}
 	return Set{
 		RegisterUserEndpoint:     obs.Endpoint(methodRegisterUser, slog.LevelInfo, MakeRegisterUserEndpoint(svc)),
 		LoginUserEndpoint:        obs.Endpoint(methodLoginUser, slog.LevelInfo, MakeLoginUserEndpoint(svc)),
 		ParseBearerTokenEndpoint: obs.Endpoint(methodParseBearerToken, slog.LevelDebug, MakeParseBearerTokenEndpoint(svc)),
 		RefreshTokenEndpoint:     obs.Endpoint(methodRefreshToken, slog.LevelInfo, MakeRefreshTokenEndpoint(svc)),
+		LogoutEndpoint:           obs.Endpoint(methodLogout, slog.LevelInfo, MakeLogoutEndpoint(svc)),
 		GetUserInfoEndpoint:      obs.Endpoint(methodGetUserInfo, slog.LevelDebug, MakeGetUserInfoEndpoint(svc)),
-		GetMeEndpoint:            obs.Endpoint(methodGetMe, slog.LevelDebug, token.Authenticate(verifier)(MakeGetMeEndpoint(svc))),
+		GetMeEndpoint:            obs.Endpoint(methodGetMe, slog.LevelDebug, auth(MakeGetMeEndpoint(svc))),
 		KeySetEndpoint:           obs.Endpoint(methodKeySet, slog.LevelDebug, MakeKeySetEndpoint(svc)),
+	}
+}
+
+// activeSession is an endpoint middleware, inside token.Authenticate, that
+// lets through only the access tokens whose session is active
+// (Service.CheckSession); others fail with ErrSessionEnded.
+func activeSession(s Service) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			c, ok := token.FromContext(ctx)
+			if !ok {
+				return nil, token.ErrMissingToken
+			}
+			if err := s.CheckSession(ctx, c); err != nil {
+				return nil, err
+			}
+			return next(ctx, request)
+		}
 	}
 }
 
@@ -175,6 +200,31 @@ func MakeRefreshTokenEndpoint(s Service) endpoint.Endpoint {
 	}
 }
 
+// LogoutRequest is the input of Logout.
+type LogoutRequest struct {
+	RefreshToken string
+}
+
+// LogoutResponse is the output of Logout.
+type LogoutResponse struct {
+	Err error
+}
+
+// Failed implements endpoint.Failer.
+func (r LogoutResponse) Failed() error { return r.Err }
+
+// MakeLogoutEndpoint returns the Logout endpoint of s.
+func MakeLogoutEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(LogoutRequest)
+		business, infra := errorTable.Split(s.Logout(ctx, req.RefreshToken))
+		if infra != nil {
+			return nil, infra
+		}
+		return LogoutResponse{Err: business}, nil
+	}
+}
+
 // GetUserInfoRequest is the input of GetUserInfo.
 type GetUserInfoRequest struct {
 	UserID string
@@ -210,7 +260,8 @@ func MakeGetUserInfoEndpoint(s Service) endpoint.Endpoint {
 type GetMeRequest struct{}
 
 // MakeGetMeEndpoint returns the endpoint reading the caller's own user. It
-// must sit inside token.Authenticate, which puts the claims in the context.
+// must sit inside token.Authenticate, which puts the claims in the context,
+// and activeSession.
 func MakeGetMeEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, _ any) (any, error) {
 		c, ok := token.FromContext(ctx)

@@ -9,9 +9,12 @@
 // It keeps the original course system's contract (RegisterUser and LoginUser
 // take a raw "Basic base64(email:password)" header, GetUserInfo reads a user by
 // id) and fixes its flaws: passwords are bcrypt hashes, tokens are short-lived
-// Ed25519 JWTs with a refresh token (internal/token), logins are rate-limited
-// per e-mail and per client address (LoginRateLimitMiddleware), and every
-// client mistake is a 4xx / non-Internal gRPC code, never a 500.
+// Ed25519 JWTs with a refresh token (internal/token), each login is a session
+// that logging out ends (Session: from then on the user service refuses its
+// tokens; the other services, which verify tokens without asking it, until
+// they expire), logins are rate-limited per e-mail and per client address
+// (LoginRateLimitMiddleware), and every client mistake is a 4xx /
+// non-Internal gRPC code, never a 500.
 package user
 
 import (
@@ -65,6 +68,18 @@ type Credentials struct {
 	Password string
 }
 
+// Session is one login. Every token issued for it, at the login and at each
+// refresh, carries its ID (token.Claims.SessionID); once it is gone (logged
+// out), the user service refuses them all.
+type Session struct {
+	ID        string // random, 130 bits (crypto/rand.Text)
+	UserID    string
+	CreatedAt time.Time
+	// ExpiresAt is the expiry of the session's newest refresh token: a
+	// session is of no use after it.
+	ExpiresAt time.Time
+}
+
 // Profile is what a client gives about itself at registration.
 type Profile struct {
 	Name    string
@@ -72,8 +87,9 @@ type Profile struct {
 	Profile string
 }
 
-// Store keeps accounts. Implementations must make e-mail uniqueness atomic:
-// of two concurrent Creates with one e-mail, exactly one succeeds.
+// Store keeps accounts and sessions. Implementations must make e-mail
+// uniqueness atomic: of two concurrent Creates with one e-mail, exactly one
+// succeeds.
 type Store interface {
 	// Create stores a new account; ErrEmailTaken if its e-mail is taken.
 	Create(ctx context.Context, a Account) error
@@ -83,19 +99,38 @@ type Store interface {
 	ByEmail(ctx context.Context, email string) (Account, error)
 	// SetRole changes the role of the user; ErrNotFound if there is none.
 	SetRole(ctx context.Context, id string, role token.Role) error
+
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with the id, or ErrSessionEnded.
+	Session(ctx context.Context, id string) (Session, error)
+	// ExtendSession sets the ExpiresAt of the session with the id;
+	// ErrSessionEnded if there is none.
+	ExtendSession(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteSession deletes the session with the id, if there is one.
+	DeleteSession(ctx context.Context, id string) error
 }
 
 // Service is the user service.
 type Service interface {
 	// RegisterUser creates an account for creds with profile p and returns it.
 	RegisterUser(ctx context.Context, creds Credentials, p Profile) (User, error)
-	// LoginUser checks creds and issues a token pair.
+	// LoginUser checks creds, starts a new session and issues a token pair
+	// of it.
 	LoginUser(ctx context.Context, creds Credentials) (token.Pair, error)
-	// ParseBearerToken verifies an access token (without its "Bearer " prefix).
+	// ParseBearerToken verifies an access token (without its "Bearer "
+	// prefix) and that its session is active.
 	ParseBearerToken(ctx context.Context, accessToken string) (token.Claims, error)
-	// RefreshToken trades a valid refresh token for a new pair, with the
-	// user's current role.
+	// RefreshToken trades a valid refresh token for a new pair of the same
+	// session, with the user's current role; ErrSessionEnded if the session
+	// has ended.
 	RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error)
+	// Logout ends the session of a valid refresh token. Ending a session
+	// that has ended already is no error.
+	Logout(ctx context.Context, refreshToken string) error
+	// CheckSession returns ErrSessionEnded unless the session of c, the
+	// verified claims of a token, is active.
+	CheckSession(ctx context.Context, c token.Claims) error
 	// GetUserInfo returns the user with the id.
 	GetUserInfo(ctx context.Context, userID string) (User, error)
 	// KeySet returns the public keys that verify the tokens issued here.
@@ -264,19 +299,35 @@ func (s *service) LoginUser(ctx context.Context, creds Credentials) (token.Pair,
 	if bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(creds.Password)) != nil {
 		return token.Pair{}, ErrInvalidCredentials
 	}
-	return s.issue(ctx, a)
+	sid := rand.Text()
+	p, err := s.issue(ctx, a, sid)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	err = s.store.CreateSession(ctx, Session{ID: sid, UserID: a.ID, CreatedAt: time.Now().UTC(), ExpiresAt: p.RefreshExpiresAt})
+	if err != nil {
+		return token.Pair{}, err
+	}
+	return p, nil
 }
 
-func (s *service) ParseBearerToken(_ context.Context, accessToken string) (token.Claims, error) {
-	return s.verifier.VerifyAccess(accessToken)
+func (s *service) ParseBearerToken(ctx context.Context, accessToken string) (token.Claims, error) {
+	c, err := s.verifier.VerifyAccess(accessToken)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	if err = s.CheckSession(ctx, c); err != nil {
+		return token.Claims{}, err
+	}
+	return c, nil
 }
 
 func (s *service) RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error) {
-	if refreshToken == "" {
-		return token.Pair{}, invalid("refresh token is required")
-	}
-	c, err := s.verifier.VerifyRefresh(refreshToken)
+	c, err := s.verifyRefresh(refreshToken)
 	if err != nil {
+		return token.Pair{}, err
+	}
+	if err = s.CheckSession(ctx, c); err != nil {
 		return token.Pair{}, err
 	}
 	a, err := s.store.ByID(ctx, c.Subject)
@@ -286,7 +337,43 @@ func (s *service) RefreshToken(ctx context.Context, refreshToken string) (token.
 	case err != nil:
 		return token.Pair{}, err
 	}
-	return s.issue(ctx, a)
+	p, err := s.issue(ctx, a, c.SessionID)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	// A logout since the check above leaves nothing to extend: the new
+	// pair is not handed out.
+	if err = s.store.ExtendSession(ctx, c.SessionID, p.RefreshExpiresAt); err != nil {
+		return token.Pair{}, err
+	}
+	return p, nil
+}
+
+func (s *service) Logout(ctx context.Context, refreshToken string) error {
+	c, err := s.verifyRefresh(refreshToken)
+	if err != nil {
+		return err
+	}
+	if c.SessionID == "" {
+		return nil // a token from before sessions: no session to end
+	}
+	return s.store.DeleteSession(ctx, c.SessionID)
+}
+
+func (s *service) CheckSession(ctx context.Context, c token.Claims) error {
+	if c.SessionID == "" {
+		return fmt.Errorf("%w: the token names no session", ErrSessionEnded)
+	}
+	_, err := s.store.Session(ctx, c.SessionID)
+	return err
+}
+
+// verifyRefresh verifies a refresh token given in a request body.
+func (s *service) verifyRefresh(refreshToken string) (token.Claims, error) {
+	if refreshToken == "" {
+		return token.Claims{}, invalid("refresh token is required")
+	}
+	return s.verifier.VerifyRefresh(refreshToken)
 }
 
 func (s *service) GetUserInfo(ctx context.Context, userID string) (User, error) {
@@ -308,15 +395,15 @@ func (s *service) KeySet(context.Context) (token.JWKS, error) {
 }
 
 // issue brings the account's role in line with the admin list, then issues a
-// token pair carrying it.
-func (s *service) issue(ctx context.Context, a Account) (token.Pair, error) {
+// token pair of session sid carrying it.
+func (s *service) issue(ctx context.Context, a Account, sid string) (token.Pair, error) {
 	role := s.roleOf(a.Email)
 	if role != a.Role {
 		if err := s.store.SetRole(ctx, a.ID, role); err != nil {
 			return token.Pair{}, err
 		}
 	}
-	return s.signer.IssuePair(a.ID, role, "")
+	return s.signer.IssuePair(a.ID, role, sid)
 }
 
 // roleOf returns the role the admin list gives a normalized e-mail.

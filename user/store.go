@@ -15,8 +15,9 @@ import (
 
 // Collection names of the user database.
 const (
-	usersCollection  = "users"
-	emailsCollection = "emails"
+	usersCollection    = "users"
+	emailsCollection   = "emails"
+	sessionsCollection = "sessions"
 )
 
 // compensationTimeout bounds the clean-up of a registration that lost the race
@@ -25,10 +26,11 @@ const compensationTimeout = 5 * time.Second
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. Two collections, every read and write an _id lookup:
+// Key design. Three collections, every read and write an _id lookup:
 //
-//	users   {_id: userId, email, name, age, profile, role, passwordHash, createdAt}
-//	emails  {_id: normalized e-mail, userId, createdAt}
+//	users     {_id: userId, email, name, age, profile, role, passwordHash, createdAt}
+//	emails    {_id: normalized e-mail, userId, createdAt}
+//	sessions  {_id: session id, userId, createdAt, expiresAt}
 //
 // The hot path is GetUserInfo by user id, which the order service calls on
 // every order, and token refresh: both are one _id lookup in users. Login by
@@ -51,9 +53,22 @@ const compensationTimeout = 5 * time.Second
 //
 // A claim never points at a missing user, since user documents are never
 // deleted once their claim is in.
+//
+// A session is inserted at login, its expiresAt set at each refresh (the
+// expiry of the newest refresh token), read by every call the user service
+// authenticates, and deleted at logout. Sessions go through a
+// docstore.Updater, which on the embedded store remembers the documents it
+// wrote or read, so that the session check of a call costs no command there;
+// that holds while every write of sessions goes through this store, one per
+// database per process. An expired session is left in place: no query ever
+// scans sessions, and its tokens have all expired. (A TTL index on expiresAt
+// would delete them on MongoDB; FerretDB v1 does not implement TTL indexes,
+// so no test could run it.)
 type MongoStore struct {
-	users  *mongo.Collection
-	emails *mongo.Collection
+	users    *mongo.Collection
+	emails   *mongo.Collection
+	sessions *mongo.Collection
+	updater  *docstore.Updater // every read and write of sessions
 }
 
 // userDoc is a users document.
@@ -75,9 +90,18 @@ type emailDoc struct {
 	CreatedAt time.Time `bson:"createdAt"`
 }
 
+// sessionDoc is a sessions document.
+type sessionDoc struct {
+	ID        string    `bson:"_id"`
+	UserID    string    `bson:"userId"`
+	CreatedAt time.Time `bson:"createdAt"`
+	ExpiresAt time.Time `bson:"expiresAt"`
+}
+
 // NewMongoStore returns the store on db, creating its collections if missing.
-// No other index is needed: every access is by _id.
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+// No other index is needed: every access is by _id. opts configure its
+// docstore.Updater; production passes none.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	existing, err := db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("user: store: list collections: %w", err)
@@ -86,7 +110,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	for _, n := range existing {
 		have[n] = true
 	}
-	for _, name := range []string{usersCollection, emailsCollection} {
+	for _, name := range []string{usersCollection, emailsCollection, sessionsCollection} {
 		if have[name] {
 			continue
 		}
@@ -99,7 +123,16 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 			return nil, fmt.Errorf("user: store: create collection %s: %w", name, err)
 		}
 	}
-	return &MongoStore{users: db.Collection(usersCollection), emails: db.Collection(emailsCollection)}, nil
+	updater, err := docstore.NewUpdater(ctx, db, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("user: store: %w", err)
+	}
+	return &MongoStore{
+		users:    db.Collection(usersCollection),
+		emails:   db.Collection(emailsCollection),
+		sessions: db.Collection(sessionsCollection),
+		updater:  updater,
+	}, nil
 }
 
 // namespaceExists is the server error code of creating a collection that exists.
@@ -193,6 +226,58 @@ func (s *MongoStore) SetRole(ctx context.Context, id string, role token.Role) er
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// CreateSession implements Store.
+func (s *MongoStore) CreateSession(ctx context.Context, sess Session) error {
+	err := s.updater.InsertOne(ctx, s.sessions, sessionDoc{
+		ID:        sess.ID,
+		UserID:    sess.UserID,
+		CreatedAt: sess.CreatedAt,
+		ExpiresAt: sess.ExpiresAt,
+	})
+	if err != nil {
+		return fmt.Errorf("user: store: insert session: %w", err)
+	}
+	return nil
+}
+
+// Session implements Store.
+func (s *MongoStore) Session(ctx context.Context, id string) (Session, error) {
+	raw, err := s.updater.FindByID(ctx, s.sessions, id)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Session{}, ErrSessionEnded
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("user: store: find session: %w", err)
+	}
+	var d sessionDoc
+	if err = bson.Unmarshal(raw, &d); err != nil {
+		return Session{}, fmt.Errorf("user: store: decode session: %w", err)
+	}
+	return Session{ID: d.ID, UserID: d.UserID, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
+}
+
+// ExtendSession implements Store.
+func (s *MongoStore) ExtendSession(ctx context.Context, id string, expiresAt time.Time) error {
+	_, err := s.updater.UpdateByID(ctx, s.sessions, id, nil,
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expiresAt", Value: expiresAt}}}})
+	if errors.Is(err, docstore.ErrNoMatch) {
+		return ErrSessionEnded
+	}
+	if err != nil {
+		return fmt.Errorf("user: store: extend session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession implements Store.
+func (s *MongoStore) DeleteSession(ctx context.Context, id string) error {
+	err := s.updater.DeleteByID(ctx, s.sessions, id, nil)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
+		return fmt.Errorf("user: store: delete session: %w", err)
 	}
 	return nil
 }

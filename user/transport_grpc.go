@@ -21,6 +21,7 @@ var GRPCAccess = svcauth.Policy{
 	userv1.AuthService_RegisterUser_FullMethodName:     svcauth.EndUsers,
 	userv1.AuthService_LoginUser_FullMethodName:        svcauth.EndUsers,
 	userv1.AuthService_RefreshToken_FullMethodName:     svcauth.EndUsers,
+	userv1.AuthService_Logout_FullMethodName:           svcauth.EndUsers,
 	userv1.AuthService_ParseBearerToken_FullMethodName: svcauth.EndUsers,
 	userv1.UserService_GetUserInfo_FullMethodName:      svcauth.Callers(config.Order),
 }
@@ -40,6 +41,7 @@ type GRPCServer struct {
 	loginUser        grpctransport.Handler
 	parseBearerToken grpctransport.Handler
 	refreshToken     grpctransport.Handler
+	logout           grpctransport.Handler
 	getUserInfo      grpctransport.Handler
 }
 
@@ -59,6 +61,7 @@ func NewGRPCServer(set Set) *GRPCServer {
 		loginUser:        grpctransport.NewServer(set.LoginUserEndpoint, decodeGRPCLoginUserRequest, encodeGRPCLoginUserResponse, clientAddr),
 		parseBearerToken: grpctransport.NewServer(set.ParseBearerTokenEndpoint, decodeGRPCParseBearerTokenRequest, encodeGRPCParseBearerTokenResponse),
 		refreshToken:     grpctransport.NewServer(set.RefreshTokenEndpoint, decodeGRPCRefreshTokenRequest, encodeGRPCRefreshTokenResponse),
+		logout:           grpctransport.NewServer(set.LogoutEndpoint, decodeGRPCLogoutRequest, encodeGRPCLogoutResponse),
 		getUserInfo:      grpctransport.NewServer(set.GetUserInfoEndpoint, decodeGRPCGetUserInfoRequest, encodeGRPCGetUserInfoResponse),
 	}
 }
@@ -107,6 +110,15 @@ func (s *GRPCServer) RefreshToken(ctx context.Context, req *userv1.RefreshTokenR
 		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.RefreshTokenResponse), nil
+}
+
+// Logout implements userv1.AuthServiceServer.
+func (s *GRPCServer) Logout(ctx context.Context, req *userv1.LogoutRequest) (*userv1.LogoutResponse, error) {
+	_, resp, err := s.logout.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.LogoutResponse), nil
 }
 
 // GetUserInfo implements userv1.UserServiceServer.
@@ -205,6 +217,17 @@ func encodeGRPCRefreshTokenResponse(_ context.Context, response any) (any, error
 		ExpiresIn:    int64(resp.Pair.ExpiresIn.Seconds()),
 		TokenType:    tokenType,
 	}, nil
+}
+
+func decodeGRPCLogoutRequest(_ context.Context, grpcReq any) (any, error) {
+	return LogoutRequest{RefreshToken: grpcReq.(*userv1.LogoutRequest).GetRefreshToken()}, nil
+}
+
+func encodeGRPCLogoutResponse(_ context.Context, response any) (any, error) {
+	if err := response.(LogoutResponse).Err; err != nil {
+		return nil, err
+	}
+	return &userv1.LogoutResponse{}, nil
 }
 
 func decodeGRPCGetUserInfoRequest(_ context.Context, grpcReq any) (any, error) {

@@ -26,13 +26,15 @@ const JWKSCacheControl = "public, max-age=300"
 //	POST /auth/register          Basic email:password, {name, age, profile} → 201 user
 //	POST /auth/login             Basic email:password → 200 {accessToken, refreshToken, expiresIn, tokenType}
 //	                             (rate-limited: 429 with Retry-After; see LoginRateLimitMiddleware)
-//	POST /auth/refresh           {refreshToken} → 200 a new pair
-//	GET  /users/me               Bearer access token → 200 user
+//	POST /auth/refresh           {refreshToken} → 200 a new pair of the same session
+//	POST /auth/logout            {refreshToken} → 204, its session ended (also when it had ended)
+//	GET  /users/me               Bearer access token of an active session → 200 user
 //	GET  /.well-known/jwks.json  the public keys that verify our tokens
 //
 // A user is {id, email, name, age, profile, role}. Errors are
 // {"error":{"code","message"}} (httpserver.EncodeError) with the status
-// errorTable gives. A login's client address, which the login rate limit
+// errorTable gives: a token of an ended session is 401 session_ended on
+// /auth/refresh and every Bearer route. A login's client address, which the login rate limit
 // counts, is the connection's peer, or for a peer in trustedProxies (e.g.
 // cmd/edge) the client its X-Forwarded-For names (clientAddress); without
 // trustedProxies X-Forwarded-For, which any client can write, is never
@@ -49,6 +51,8 @@ func NewHTTPHandler(set Set, trustedProxies ...netip.Prefix) http.Handler {
 		append(opts, httptransport.ServerBefore(httpClientAddr(trustedProxies)))...))
 	mux.Handle("POST /auth/refresh", httptransport.NewServer(
 		set.RefreshTokenEndpoint, decodeHTTPRefreshTokenRequest, encodeHTTPTokenPairResponse, opts...))
+	mux.Handle("POST /auth/logout", httptransport.NewServer(
+		set.LogoutEndpoint, decodeHTTPLogoutRequest, encodeHTTPLogoutResponse, opts...))
 	mux.Handle("GET /users/me", httptransport.NewServer(
 		set.GetMeEndpoint, decodeHTTPGetMeRequest, encodeHTTPUserResponse,
 		append(opts, httptransport.ServerBefore(token.HTTPToContext))...))
@@ -241,7 +245,7 @@ func decodeHTTPLoginUserRequest(_ context.Context, r *http.Request) (any, error)
 	return LoginUserRequest{Credentials: creds}, nil
 }
 
-// refreshBody is the body of POST /auth/refresh.
+// refreshBody is the body of POST /auth/refresh and POST /auth/logout.
 type refreshBody struct {
 	RefreshToken string `json:"refreshToken"`
 }
@@ -252,6 +256,14 @@ func decodeHTTPRefreshTokenRequest(_ context.Context, r *http.Request) (any, err
 		return nil, err
 	}
 	return RefreshTokenRequest{RefreshToken: body.RefreshToken}, nil
+}
+
+func decodeHTTPLogoutRequest(_ context.Context, r *http.Request) (any, error) {
+	var body refreshBody
+	if err := httpserver.DecodeJSON(r, &body); err != nil {
+		return nil, err
+	}
+	return LogoutRequest{RefreshToken: body.RefreshToken}, nil
 }
 
 func decodeHTTPGetMeRequest(context.Context, *http.Request) (any, error) {
@@ -292,6 +304,14 @@ func encodeHTTPTokenPairResponse(ctx context.Context, w http.ResponseWriter, res
 		ExpiresIn:    int64(p.ExpiresIn.Seconds()),
 		TokenType:    tokenType,
 	})
+}
+
+func encodeHTTPLogoutResponse(ctx context.Context, w http.ResponseWriter, response any) error {
+	if failed(ctx, w, response) {
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func encodeHTTPUserResponse(ctx context.Context, w http.ResponseWriter, response any) error {

@@ -20,7 +20,7 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 	sys := startSystem(t)
 	admin := sys.signUp(t, adminEmail)
 	alice := sys.signUp(t, "alice@example.com")
-	var pair struct{ RefreshToken string }
+	var pair struct{ AccessToken, RefreshToken string }
 	if code, raw := sys.call(t, "POST", "/auth/login", basic("alice@example.com", userPassword), nil, &pair); code != http.StatusOK {
 		t.Fatalf("login: %d %s", code, raw)
 	}
@@ -60,6 +60,13 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusOK},
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": alice}, http.StatusUnauthorized},
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refresh": "x"}, http.StatusBadRequest},
+		// Logging out ends the login's session, not alice's other one.
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusNoContent},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusNoContent},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": alice}, http.StatusUnauthorized},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": 7}, http.StatusBadRequest},
+		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusUnauthorized},
+		{"GET /users/me", "GET", "/users/me", bearer(pair.AccessToken), nil, http.StatusUnauthorized},
 		{"GET /users/me", "GET", "/users/me", bearer(alice), nil, http.StatusOK},
 		{"GET /users/me", "GET", "/users/me", bearer("not-a-token"), nil, http.StatusUnauthorized},
 		{"GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", nil, nil, http.StatusOK},

@@ -6,7 +6,8 @@
 
 // Package kitshop.user.v1 is the user service: accounts and the tokens every
 // other service trusts. AuthService keeps the original course system's RPCs
-// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken.
+// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken and
+// Logout.
 
 package userv1
 
@@ -562,6 +563,86 @@ func (x *RefreshTokenResponse) GetTokenType() string {
 	return ""
 }
 
+type LogoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefreshToken  string                 `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LogoutRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{9}
+}
+
 type GetUserInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -571,7 +652,7 @@ type GetUserInfoRequest struct {
 
 func (x *GetUserInfoRequest) Reset() {
 	*x = GetUserInfoRequest{}
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +664,7 @@ func (x *GetUserInfoRequest) String() string {
 func (*GetUserInfoRequest) ProtoMessage() {}
 
 func (x *GetUserInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +677,7 @@ func (x *GetUserInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetUserInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetUserInfoRequest) GetUserId() string {
@@ -620,7 +701,7 @@ type GetUserInfoResponse struct {
 
 func (x *GetUserInfoResponse) Reset() {
 	*x = GetUserInfoResponse{}
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +713,7 @@ func (x *GetUserInfoResponse) String() string {
 func (*GetUserInfoResponse) ProtoMessage() {}
 
 func (x *GetUserInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +726,7 @@ func (x *GetUserInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetUserInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetUserInfoResponse) GetId() string {
@@ -731,7 +812,10 @@ const file_kitshop_user_v1_user_proto_rawDesc = "" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x04 \x01(\tR\ttokenType\"-\n" +
+	"token_type\x18\x04 \x01(\tR\ttokenType\"4\n" +
+	"\rLogoutRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
+	"\x0eLogoutResponse\"-\n" +
 	"\x12GetUserInfoRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\xa6\x01\n" +
 	"\x13GetUserInfoResponse\x12\x0e\n" +
@@ -745,12 +829,13 @@ const file_kitshop_user_v1_user_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\x84\x03\n" +
+	"ROLE_ADMIN\x10\x022\xcf\x03\n" +
 	"\vAuthService\x12[\n" +
 	"\fRegisterUser\x12$.kitshop.user.v1.RegisterUserRequest\x1a%.kitshop.user.v1.RegisterUserResponse\x12R\n" +
 	"\tLoginUser\x12!.kitshop.user.v1.LoginUserRequest\x1a\".kitshop.user.v1.LoginUserResponse\x12g\n" +
 	"\x10ParseBearerToken\x12(.kitshop.user.v1.ParseBearerTokenRequest\x1a).kitshop.user.v1.ParseBearerTokenResponse\x12[\n" +
-	"\fRefreshToken\x12$.kitshop.user.v1.RefreshTokenRequest\x1a%.kitshop.user.v1.RefreshTokenResponse2g\n" +
+	"\fRefreshToken\x12$.kitshop.user.v1.RefreshTokenRequest\x1a%.kitshop.user.v1.RefreshTokenResponse\x12I\n" +
+	"\x06Logout\x12\x1e.kitshop.user.v1.LogoutRequest\x1a\x1f.kitshop.user.v1.LogoutResponse2g\n" +
 	"\vUserService\x12X\n" +
 	"\vGetUserInfo\x12#.kitshop.user.v1.GetUserInfoRequest\x1a$.kitshop.user.v1.GetUserInfoResponseB6Z4github.com/kitshop/kitshop/pb/kitshop/user/v1;userv1b\x06proto3"
 
@@ -767,7 +852,7 @@ func file_kitshop_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_kitshop_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kitshop_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_kitshop_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_kitshop_user_v1_user_proto_goTypes = []any{
 	(Role)(0),                        // 0: kitshop.user.v1.Role
 	(*RegisterUserRequest)(nil),      // 1: kitshop.user.v1.RegisterUserRequest
@@ -778,8 +863,10 @@ var file_kitshop_user_v1_user_proto_goTypes = []any{
 	(*ParseBearerTokenResponse)(nil), // 6: kitshop.user.v1.ParseBearerTokenResponse
 	(*RefreshTokenRequest)(nil),      // 7: kitshop.user.v1.RefreshTokenRequest
 	(*RefreshTokenResponse)(nil),     // 8: kitshop.user.v1.RefreshTokenResponse
-	(*GetUserInfoRequest)(nil),       // 9: kitshop.user.v1.GetUserInfoRequest
-	(*GetUserInfoResponse)(nil),      // 10: kitshop.user.v1.GetUserInfoResponse
+	(*LogoutRequest)(nil),            // 9: kitshop.user.v1.LogoutRequest
+	(*LogoutResponse)(nil),           // 10: kitshop.user.v1.LogoutResponse
+	(*GetUserInfoRequest)(nil),       // 11: kitshop.user.v1.GetUserInfoRequest
+	(*GetUserInfoResponse)(nil),      // 12: kitshop.user.v1.GetUserInfoResponse
 }
 var file_kitshop_user_v1_user_proto_depIdxs = []int32{
 	0,  // 0: kitshop.user.v1.RegisterUserResponse.role:type_name -> kitshop.user.v1.Role
@@ -789,14 +876,16 @@ var file_kitshop_user_v1_user_proto_depIdxs = []int32{
 	3,  // 4: kitshop.user.v1.AuthService.LoginUser:input_type -> kitshop.user.v1.LoginUserRequest
 	5,  // 5: kitshop.user.v1.AuthService.ParseBearerToken:input_type -> kitshop.user.v1.ParseBearerTokenRequest
 	7,  // 6: kitshop.user.v1.AuthService.RefreshToken:input_type -> kitshop.user.v1.RefreshTokenRequest
-	9,  // 7: kitshop.user.v1.UserService.GetUserInfo:input_type -> kitshop.user.v1.GetUserInfoRequest
-	2,  // 8: kitshop.user.v1.AuthService.RegisterUser:output_type -> kitshop.user.v1.RegisterUserResponse
-	4,  // 9: kitshop.user.v1.AuthService.LoginUser:output_type -> kitshop.user.v1.LoginUserResponse
-	6,  // 10: kitshop.user.v1.AuthService.ParseBearerToken:output_type -> kitshop.user.v1.ParseBearerTokenResponse
-	8,  // 11: kitshop.user.v1.AuthService.RefreshToken:output_type -> kitshop.user.v1.RefreshTokenResponse
-	10, // 12: kitshop.user.v1.UserService.GetUserInfo:output_type -> kitshop.user.v1.GetUserInfoResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
+	9,  // 7: kitshop.user.v1.AuthService.Logout:input_type -> kitshop.user.v1.LogoutRequest
+	11, // 8: kitshop.user.v1.UserService.GetUserInfo:input_type -> kitshop.user.v1.GetUserInfoRequest
+	2,  // 9: kitshop.user.v1.AuthService.RegisterUser:output_type -> kitshop.user.v1.RegisterUserResponse
+	4,  // 10: kitshop.user.v1.AuthService.LoginUser:output_type -> kitshop.user.v1.LoginUserResponse
+	6,  // 11: kitshop.user.v1.AuthService.ParseBearerToken:output_type -> kitshop.user.v1.ParseBearerTokenResponse
+	8,  // 12: kitshop.user.v1.AuthService.RefreshToken:output_type -> kitshop.user.v1.RefreshTokenResponse
+	10, // 13: kitshop.user.v1.AuthService.Logout:output_type -> kitshop.user.v1.LogoutResponse
+	12, // 14: kitshop.user.v1.UserService.GetUserInfo:output_type -> kitshop.user.v1.GetUserInfoResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -813,7 +902,7 @@ func file_kitshop_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kitshop_user_v1_user_proto_rawDesc), len(file_kitshop_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

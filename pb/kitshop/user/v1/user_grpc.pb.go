@@ -6,7 +6,8 @@
 
 // Package kitshop.user.v1 is the user service: accounts and the tokens every
 // other service trusts. AuthService keeps the original course system's RPCs
-// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken.
+// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken and
+// Logout.
 
 package userv1
 
@@ -27,6 +28,7 @@ const (
 	AuthService_LoginUser_FullMethodName        = "/kitshop.user.v1.AuthService/LoginUser"
 	AuthService_ParseBearerToken_FullMethodName = "/kitshop.user.v1.AuthService/ParseBearerToken"
 	AuthService_RefreshToken_FullMethodName     = "/kitshop.user.v1.AuthService/RefreshToken"
+	AuthService_Logout_FullMethodName           = "/kitshop.user.v1.AuthService/Logout"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -38,12 +40,20 @@ type AuthServiceClient interface {
 	// RegisterUser creates an account. The e-mail and password come in token, a
 	// raw "Basic base64(email:password)" Authorization header, as in the original.
 	RegisterUser(ctx context.Context, in *RegisterUserRequest, opts ...grpc.CallOption) (*RegisterUserResponse, error)
-	// LoginUser checks Basic credentials and returns an access and a refresh token.
+	// LoginUser checks Basic credentials, starts a session and returns an access
+	// and a refresh token of it.
 	LoginUser(ctx context.Context, in *LoginUserRequest, opts ...grpc.CallOption) (*LoginUserResponse, error)
-	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token).
+	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token)
+	// and that its session has not ended.
 	ParseBearerToken(ctx context.Context, in *ParseBearerTokenRequest, opts ...grpc.CallOption) (*ParseBearerTokenResponse, error)
-	// RefreshToken trades a valid refresh token for a new token pair.
+	// RefreshToken trades a valid refresh token for a new token pair of the same
+	// session; Unauthenticated once the session has ended (logged out, or a
+	// token without a session).
 	RefreshToken(ctx context.Context, in *RefreshTokenRequest, opts ...grpc.CallOption) (*RefreshTokenResponse, error)
+	// Logout ends the session of a valid refresh token: from then on the user
+	// service refuses the session's tokens. Ending a session that has ended
+	// already succeeds too.
+	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 }
 
 type authServiceClient struct {
@@ -94,6 +104,16 @@ func (c *authServiceClient) RefreshToken(ctx context.Context, in *RefreshTokenRe
 	return out, nil
 }
 
+func (c *authServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogoutResponse)
+	err := c.cc.Invoke(ctx, AuthService_Logout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -103,12 +123,20 @@ type AuthServiceServer interface {
 	// RegisterUser creates an account. The e-mail and password come in token, a
 	// raw "Basic base64(email:password)" Authorization header, as in the original.
 	RegisterUser(context.Context, *RegisterUserRequest) (*RegisterUserResponse, error)
-	// LoginUser checks Basic credentials and returns an access and a refresh token.
+	// LoginUser checks Basic credentials, starts a session and returns an access
+	// and a refresh token of it.
 	LoginUser(context.Context, *LoginUserRequest) (*LoginUserResponse, error)
-	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token).
+	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token)
+	// and that its session has not ended.
 	ParseBearerToken(context.Context, *ParseBearerTokenRequest) (*ParseBearerTokenResponse, error)
-	// RefreshToken trades a valid refresh token for a new token pair.
+	// RefreshToken trades a valid refresh token for a new token pair of the same
+	// session; Unauthenticated once the session has ended (logged out, or a
+	// token without a session).
 	RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error)
+	// Logout ends the session of a valid refresh token: from then on the user
+	// service refuses the session's tokens. Ending a session that has ended
+	// already succeeds too.
+	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -130,6 +158,9 @@ func (UnimplementedAuthServiceServer) ParseBearerToken(context.Context, *ParseBe
 }
 func (UnimplementedAuthServiceServer) RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RefreshToken not implemented")
+}
+func (UnimplementedAuthServiceServer) Logout(context.Context, *LogoutRequest) (*LogoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -224,6 +255,24 @@ func _AuthService_RefreshToken_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_Logout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LogoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).Logout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_Logout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).Logout(ctx, req.(*LogoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -246,6 +295,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RefreshToken",
 			Handler:    _AuthService_RefreshToken_Handler,
+		},
+		{
+			MethodName: "Logout",
+			Handler:    _AuthService_Logout_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
