@@ -38,6 +38,9 @@ var (
 	// out) or never existed (a token without a session id, issued before
 	// sessions were kept): only a new login helps.
 	ErrSessionEnded = errors.New("session has ended, log in again")
+	// ErrCartFull refuses to add a product to a cart that has
+	// MaxCartItems products already.
+	ErrCartFull = fmt.Errorf("cart is full: it holds %d products, remove one first", MaxCartItems)
 )
 
 // errorTable is the user service's error table (internal/errtable), read by
@@ -57,6 +60,8 @@ var errorTable = errtable.New(
 	// Retry-After and RetryInfo carry the wait in whole seconds, rounded up.
 	errtable.Entry{Err: ErrRateLimited, GRPC: codes.ResourceExhausted, HTTP: http.StatusTooManyRequests,
 		Code: "rate_limited", Business: true, Headers: retryAfterHeader, Details: retryInfo},
+	errtable.Entry{Err: ErrCartFull, GRPC: codes.FailedPrecondition, HTTP: http.StatusConflict,
+		Code: "cart_full", Business: true},
 	errtable.Entry{Err: ErrSessionEnded, GRPC: codes.Unauthenticated, HTTP: http.StatusUnauthorized,
 		Code: "session_ended", Business: true, Headers: sessionEndedChallenge},
 	// An expired token keeps the outcome of its own that the user service's

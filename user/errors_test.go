@@ -124,7 +124,15 @@ func (f failingService) RefreshToken(context.Context, string) (token.Pair, error
 func (f failingService) Logout(context.Context, string) error              { return f.err }
 func (f failingService) CheckSession(context.Context, token.Claims) error  { return f.err }
 func (f failingService) GetUserInfo(context.Context, string) (User, error) { return User{}, f.err }
-func (f failingService) KeySet(context.Context) (token.JWKS, error)        { return token.JWKS{}, f.err }
+func (f failingService) GetCart(context.Context, string) (Cart, error)     { return Cart{}, f.err }
+func (f failingService) SetCartItem(context.Context, string, string, int64) (Cart, error) {
+	return Cart{}, f.err
+}
+func (f failingService) RemoveCartItem(context.Context, string, string) (Cart, error) {
+	return Cart{}, f.err
+}
+func (f failingService) ClearCart(context.Context, string) error    { return f.err }
+func (f failingService) KeySet(context.Context) (token.JWKS, error) { return token.JWKS{}, f.err }
 
 // TestInfrastructureErrors checks that a failure of the service's store is
 // Internal / 500 without its text reaching the client, and a deadline is

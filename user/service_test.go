@@ -14,8 +14,12 @@ import (
 	"github.com/kitshop/kitshop/internal/token"
 )
 
-// fakeStore is an in-memory Store.
+// fakeStore is an in-memory Store of accounts and sessions. It has no carts
+// (a nil CartStore): the cart's rules are the store's, tested on the
+// embedded store (cart_test.go).
 type fakeStore struct {
+	CartStore
+
 	mu       sync.Mutex
 	byID     map[string]Account
 	byEmail  map[string]string // e-mail → id

@@ -242,7 +242,7 @@ func TestNewMongoStoreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(names)
-	if want := []string{emailsCollection, sessionsCollection, usersCollection}; !slices.Equal(names, want) {
+	if want := []string{cartsCollection, emailsCollection, sessionsCollection, usersCollection}; !slices.Equal(names, want) {
 		t.Errorf("collections = %v, want %v", names, want)
 	}
 }
