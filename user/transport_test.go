@@ -57,6 +57,7 @@ type testEnv struct {
 	logs   *syncBuffer
 	auth   userv1.AuthServiceClient
 	users  userv1.UserServiceClient
+	carts  userv1.CartServiceClient
 	url    string
 }
 
@@ -79,6 +80,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	conn := serveGRPC(t, logger, comp.RegisterGRPC)
 	env.auth = userv1.NewAuthServiceClient(conn)
 	env.users = userv1.NewUserServiceClient(conn)
+	env.carts = userv1.NewCartServiceClient(conn)
 	srv := httptest.NewServer(httpserver.New(comp.HTTPHandler, httpserver.Options{Logger: logger}))
 	t.Cleanup(srv.Close)
 	env.url = srv.URL
