@@ -39,7 +39,7 @@ func TestObservedEndpoints(t *testing.T) {
 	// A second Set on the same registry shares the collectors.
 	_ = NewSet(f.svc, signer.Verifier(), nil, reg)
 	asUser := func(user string) context.Context {
-		pair, err := signer.IssuePair(user, token.RoleUser)
+		pair, err := signer.IssuePair(user, token.RoleUser, "")
 		if err != nil {
 			t.Fatal(err)
 		}

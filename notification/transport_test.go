@@ -77,7 +77,7 @@ func newTransportEnv(t *testing.T) *transportEnv {
 
 func (e *transportEnv) accessToken(t *testing.T, s *token.Signer, user string) string {
 	t.Helper()
-	p, err := s.IssuePair(user, token.RoleUser)
+	p, err := s.IssuePair(user, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func build(t *testing.T, deps Deps) *builtEnv {
 // component's handler and returns the status code.
 func (e *builtEnv) get(t *testing.T, user, orderID string) int {
 	t.Helper()
-	p, err := e.signer.IssuePair(user, token.RoleUser)
+	p, err := e.signer.IssuePair(user, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

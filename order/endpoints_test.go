@@ -36,7 +36,7 @@ func TestEndpointsAreObserved(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	set := NewSet(e.svc, signer.Verifier(), logger, reg)
 	h := NewHTTPHandler(set)
-	pair, err := signer.IssuePair(alice, token.RoleUser)
+	pair, err := signer.IssuePair(alice, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

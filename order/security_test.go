@@ -69,7 +69,7 @@ func newSecSigner(t testing.TB, opts token.Options) *token.Signer {
 
 func issuePair(t testing.TB, s *token.Signer, user string) token.Pair {
 	t.Helper()
-	p, err := s.IssuePair(user, token.RoleUser)
+	p, err := s.IssuePair(user, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

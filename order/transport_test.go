@@ -64,18 +64,18 @@ func newTransportOf(t *testing.T, e *env, svc Service) *transport {
 	}
 	tr := &transport{env: e, tokens: map[string]string{}}
 	for _, u := range []string{alice, bob} {
-		p, err := signer.IssuePair(u, token.RoleUser)
+		p, err := signer.IssuePair(u, token.RoleUser, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		tr.tokens[u] = p.AccessToken
 	}
-	ap, err := signer.IssuePair(admin, token.RoleAdmin)
+	ap, err := signer.IssuePair(admin, token.RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.tokens[admin] = ap.AccessToken
-	p, err := old.IssuePair(alice, token.RoleUser)
+	p, err := old.IssuePair(alice, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestBuild(t *testing.T) {
 
 	hs := httptest.NewServer(comp.HTTPHandler)
 	defer hs.Close()
-	pair, err := signer.IssuePair(alice, token.RoleUser)
+	pair, err := signer.IssuePair(alice, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

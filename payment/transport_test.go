@@ -291,7 +291,7 @@ func TestHTTPGetPayment(t *testing.T) {
 
 func bearer(t *testing.T, s *token.Signer, role token.Role) string {
 	t.Helper()
-	pair, err := s.IssuePair("user-1", role)
+	pair, err := s.IssuePair("user-1", role, "")
 	if err != nil {
 		t.Fatal(err)
 	}

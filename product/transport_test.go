@@ -104,7 +104,7 @@ func newSigner(t *testing.T) *token.Signer {
 
 func issue(t *testing.T, s *token.Signer, sub string, role token.Role) string {
 	t.Helper()
-	p, err := s.IssuePair(sub, role)
+	p, err := s.IssuePair(sub, role, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,20 @@ type Set struct {
 	LoginUserEndpoint        endpoint.Endpoint
 	ParseBearerTokenEndpoint endpoint.Endpoint
 	RefreshTokenEndpoint     endpoint.Endpoint
+	LogoutEndpoint           endpoint.Endpoint
 	GetUserInfoEndpoint      endpoint.Endpoint
 	// GetMeEndpoint returns the caller's own user; it requires a bearer access
-	// token in the context (token.HTTPToContext or token.GRPCToContext).
+	// token in the context (token.HTTPToContext or token.GRPCToContext)
+	// whose session is active.
 	GetMeEndpoint  endpoint.Endpoint
 	KeySetEndpoint endpoint.Endpoint
+	// The cart endpoints act on the cart of the caller, the subject of the
+	// bearer access token in the context, whose session must be active (as
+	// for GetMeEndpoint).
+	GetCartEndpoint        endpoint.Endpoint
+	SetCartItemEndpoint    endpoint.Endpoint
+	RemoveCartItemEndpoint endpoint.Endpoint
+	ClearCartEndpoint      endpoint.Endpoint
 }
 
 // Method names, the "method" label of the metrics and the logs.
@@ -30,9 +39,14 @@ const (
 	methodLoginUser        = "LoginUser"
 	methodParseBearerToken = "ParseBearerToken"
 	methodRefreshToken     = "RefreshToken"
+	methodLogout           = "Logout"
 	methodGetUserInfo      = "GetUserInfo"
 	methodGetMe            = "GetMe"
 	methodKeySet           = "KeySet"
+	methodGetCart          = "GetCart"
+	methodSetCartItem      = "SetCartItem"
+	methodRemoveCartItem   = "RemoveCartItem"
+	methodClearCart        = "ClearCart"
 )
 
 // NewSet returns the endpoints of svc, each observed (internal/observe):
@@ -40,22 +54,48 @@ const (
 // kitshop_user_requests_total and kitshop_user_request_duration_seconds
 // {method,outcome} on reg (nil: not registered; collectors reg holds
 // already are reused), with the outcome errorTable gives. Registrations,
-// logins and refreshes are logged at Info, reads (token checks, users, the
-// key set, which the other services make on every call) at Debug, and
-// infrastructure failures at Error. A line never holds a password, a token
-// or an e-mail address. verifier checks the access tokens of the
-// authenticated endpoints, inside the observation, so refused tokens are
-// counted.
+// logins, refreshes, logouts and changes of carts are logged at Info, reads
+// (token checks, users, the key set, which the other services make on every
+// call, and carts) at Debug, and infrastructure failures at Error. A line never holds a
+// password, a token or an e-mail address. verifier checks the access tokens
+// of the authenticated endpoints, and svc their sessions (activeSession),
+// inside the observation, so refused tokens are counted.
 func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prometheus.Registerer) Set {
 	obs := observe.New("user", errorTable, logger, reg)
+	auth := func(e endpoint.Endpoint) endpoint.Endpoint {
+		return token.Authenticate(verifier)(activeSession(svc)(e))
+	}
 	return Set{
 		RegisterUserEndpoint:     obs.Endpoint(methodRegisterUser, slog.LevelInfo, MakeRegisterUserEndpoint(svc)),
 		LoginUserEndpoint:        obs.Endpoint(methodLoginUser, slog.LevelInfo, MakeLoginUserEndpoint(svc)),
 		ParseBearerTokenEndpoint: obs.Endpoint(methodParseBearerToken, slog.LevelDebug, MakeParseBearerTokenEndpoint(svc)),
 		RefreshTokenEndpoint:     obs.Endpoint(methodRefreshToken, slog.LevelInfo, MakeRefreshTokenEndpoint(svc)),
+		LogoutEndpoint:           obs.Endpoint(methodLogout, slog.LevelInfo, MakeLogoutEndpoint(svc)),
 		GetUserInfoEndpoint:      obs.Endpoint(methodGetUserInfo, slog.LevelDebug, MakeGetUserInfoEndpoint(svc)),
-		GetMeEndpoint:            obs.Endpoint(methodGetMe, slog.LevelDebug, token.Authenticate(verifier)(MakeGetMeEndpoint(svc))),
+		GetMeEndpoint:            obs.Endpoint(methodGetMe, slog.LevelDebug, auth(MakeGetMeEndpoint(svc))),
 		KeySetEndpoint:           obs.Endpoint(methodKeySet, slog.LevelDebug, MakeKeySetEndpoint(svc)),
+		GetCartEndpoint:          obs.Endpoint(methodGetCart, slog.LevelDebug, auth(MakeGetCartEndpoint(svc))),
+		SetCartItemEndpoint:      obs.Endpoint(methodSetCartItem, slog.LevelInfo, auth(MakeSetCartItemEndpoint(svc))),
+		RemoveCartItemEndpoint:   obs.Endpoint(methodRemoveCartItem, slog.LevelInfo, auth(MakeRemoveCartItemEndpoint(svc))),
+		ClearCartEndpoint:        obs.Endpoint(methodClearCart, slog.LevelInfo, auth(MakeClearCartEndpoint(svc))),
+	}
+}
+
+// activeSession is an endpoint middleware, inside token.Authenticate, that
+// lets through only the access tokens whose session is active
+// (Service.CheckSession); others fail with ErrSessionEnded.
+func activeSession(s Service) endpoint.Middleware {
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, request any) (any, error) {
+			c, ok := token.FromContext(ctx)
+			if !ok {
+				return nil, token.ErrMissingToken
+			}
+			if err := s.CheckSession(ctx, c); err != nil {
+				return nil, err
+			}
+			return next(ctx, request)
+		}
 	}
 }
 
@@ -175,6 +215,31 @@ func MakeRefreshTokenEndpoint(s Service) endpoint.Endpoint {
 	}
 }
 
+// LogoutRequest is the input of Logout.
+type LogoutRequest struct {
+	RefreshToken string
+}
+
+// LogoutResponse is the output of Logout.
+type LogoutResponse struct {
+	Err error
+}
+
+// Failed implements endpoint.Failer.
+func (r LogoutResponse) Failed() error { return r.Err }
+
+// MakeLogoutEndpoint returns the Logout endpoint of s.
+func MakeLogoutEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(LogoutRequest)
+		business, infra := errorTable.Split(s.Logout(ctx, req.RefreshToken))
+		if infra != nil {
+			return nil, infra
+		}
+		return LogoutResponse{Err: business}, nil
+	}
+}
+
 // GetUserInfoRequest is the input of GetUserInfo.
 type GetUserInfoRequest struct {
 	UserID string
@@ -210,7 +275,8 @@ func MakeGetUserInfoEndpoint(s Service) endpoint.Endpoint {
 type GetMeRequest struct{}
 
 // MakeGetMeEndpoint returns the endpoint reading the caller's own user. It
-// must sit inside token.Authenticate, which puts the claims in the context.
+// must sit inside token.Authenticate, which puts the claims in the context,
+// and activeSession.
 func MakeGetMeEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, _ any) (any, error) {
 		c, ok := token.FromContext(ctx)
@@ -248,4 +314,94 @@ func MakeKeySetEndpoint(s Service) endpoint.Endpoint {
 		}
 		return KeySetResponse{Keys: keys, Err: business}, nil
 	}
+}
+
+// GetCartRequest is the input of GetCart: the caller's cart.
+type GetCartRequest struct{}
+
+// SetCartItemRequest is the input of SetCartItem.
+type SetCartItemRequest struct {
+	ProductID string
+	Quantity  int64
+}
+
+// LogAttrs implements observe.Loggable: the product and the quantity.
+func (r SetCartItemRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("product", r.ProductID), slog.Int64("quantity", r.Quantity)}
+}
+
+// RemoveCartItemRequest is the input of RemoveCartItem.
+type RemoveCartItemRequest struct {
+	ProductID string
+}
+
+// LogAttrs implements observe.Loggable: the product.
+func (r RemoveCartItemRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("product", r.ProductID)}
+}
+
+// ClearCartRequest is the input of ClearCart: the caller's cart.
+type ClearCartRequest struct{}
+
+// CartResponse is the output of GetCart, SetCartItem, RemoveCartItem and
+// ClearCart (whose Cart is empty).
+type CartResponse struct {
+	UserID string
+	Cart   Cart
+	Err    error
+}
+
+// Failed implements endpoint.Failer.
+func (r CartResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable: the user's id and how many products
+// the cart holds.
+func (r CartResponse) LogAttrs() []slog.Attr {
+	return append(userIDAttrs(r.UserID), slog.Int("items", len(r.Cart.Items)))
+}
+
+// makeCartEndpoint returns an endpoint that applies do to the caller's cart.
+// It must sit inside token.Authenticate and activeSession.
+func makeCartEndpoint(do func(ctx context.Context, userID string, request any) (Cart, error)) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		c, ok := token.FromContext(ctx)
+		if !ok {
+			return nil, token.ErrMissingToken
+		}
+		cart, err := do(ctx, c.Subject, request)
+		business, infra := errorTable.Split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return CartResponse{UserID: c.Subject, Cart: cart, Err: business}, nil
+	}
+}
+
+// MakeGetCartEndpoint returns the GetCart endpoint of s.
+func MakeGetCartEndpoint(s Service) endpoint.Endpoint {
+	return makeCartEndpoint(func(ctx context.Context, userID string, _ any) (Cart, error) {
+		return s.GetCart(ctx, userID)
+	})
+}
+
+// MakeSetCartItemEndpoint returns the SetCartItem endpoint of s.
+func MakeSetCartItemEndpoint(s Service) endpoint.Endpoint {
+	return makeCartEndpoint(func(ctx context.Context, userID string, request any) (Cart, error) {
+		req := request.(SetCartItemRequest)
+		return s.SetCartItem(ctx, userID, req.ProductID, req.Quantity)
+	})
+}
+
+// MakeRemoveCartItemEndpoint returns the RemoveCartItem endpoint of s.
+func MakeRemoveCartItemEndpoint(s Service) endpoint.Endpoint {
+	return makeCartEndpoint(func(ctx context.Context, userID string, request any) (Cart, error) {
+		return s.RemoveCartItem(ctx, userID, request.(RemoveCartItemRequest).ProductID)
+	})
+}
+
+// MakeClearCartEndpoint returns the ClearCart endpoint of s.
+func MakeClearCartEndpoint(s Service) endpoint.Endpoint {
+	return makeCartEndpoint(func(ctx context.Context, userID string, _ any) (Cart, error) {
+		return Cart{Items: []CartItem{}}, s.ClearCart(ctx, userID)
+	})
 }

@@ -21,7 +21,7 @@ func TestObservedOutcomes(t *testing.T) {
 	}
 	set := NewSet(svc, signer.Verifier(), nil, reg)
 	for _, m := range []string{methodRegisterUser, methodLoginUser, methodParseBearerToken,
-		methodRefreshToken, methodGetUserInfo, methodGetMe, methodKeySet} {
+		methodRefreshToken, methodLogout, methodGetUserInfo, methodGetMe, methodKeySet} {
 		if !hasSeries(t, reg, m, "ok") {
 			t.Errorf("no initial ok series for %s", m)
 		}

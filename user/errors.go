@@ -34,6 +34,13 @@ var (
 	// ErrRateLimited is matched by every *RateLimitedError: a login refused
 	// by a login rate limit before its password was checked.
 	ErrRateLimited = errors.New("too many login attempts")
+	// ErrSessionEnded refuses a valid token whose session has ended (logged
+	// out) or never existed (a token without a session id, issued before
+	// sessions were kept): only a new login helps.
+	ErrSessionEnded = errors.New("session has ended, log in again")
+	// ErrCartFull refuses to add a product to a cart that has
+	// MaxCartItems products already.
+	ErrCartFull = fmt.Errorf("cart is full: it holds %d products, remove one first", MaxCartItems)
 )
 
 // errorTable is the user service's error table (internal/errtable), read by
@@ -53,6 +60,10 @@ var errorTable = errtable.New(
 	// Retry-After and RetryInfo carry the wait in whole seconds, rounded up.
 	errtable.Entry{Err: ErrRateLimited, GRPC: codes.ResourceExhausted, HTTP: http.StatusTooManyRequests,
 		Code: "rate_limited", Business: true, Headers: retryAfterHeader, Details: retryInfo},
+	errtable.Entry{Err: ErrCartFull, GRPC: codes.FailedPrecondition, HTTP: http.StatusConflict,
+		Code: "cart_full", Business: true},
+	errtable.Entry{Err: ErrSessionEnded, GRPC: codes.Unauthenticated, HTTP: http.StatusUnauthorized,
+		Code: "session_ended", Business: true, Headers: sessionEndedChallenge},
 	// An expired token keeps the outcome of its own that the user service's
 	// metrics have always had; the rest of the entry is the shared one.
 	sharedEntry(token.ErrExpired, "token_expired"),
@@ -68,6 +79,12 @@ func sharedEntry(err error, outcome string) errtable.Entry {
 		}
 	}
 	panic(fmt.Sprintf("user: %v has no shared error entry", err))
+}
+
+// sessionEndedChallenge sets the WWW-Authenticate of ErrSessionEnded
+// (RFC 6750 section 3): the token is no longer good.
+func sessionEndedChallenge(_ error, h http.Header) {
+	h.Set("WWW-Authenticate", `Bearer realm="kitshop", error="invalid_token", error_description="session ended"`)
 }
 
 // Names of the login rate limits, RateLimitedError.Limit.

@@ -25,9 +25,21 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, Options{LoginRatePerIP: 4})
 	ctx := context.Background()
-	if r := env.do(t, "POST", "/auth/register", basic("taken@example.com", "pw"), `{}`); r.status != 201 {
+	r := env.do(t, "POST", "/auth/register", basic("taken@example.com", "pw"), `{}`)
+	if r.status != 201 {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
+	sessionless, err := env.signer.IssuePair(decode[userJSON](t, r).ID, token.RoleUser, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Logged in over gRPC, whose peer has a login budget of its own: the
+	// HTTP logins below reach the limit as they did.
+	login, err := env.auth.LoginUser(ctx, &userv1.LoginUserRequest{Token: basic("taken@example.com", "pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "Bearer " + login.GetAccessToken()
 	for _, c := range []struct{ method, path, authorization, body string }{
 		{"POST", "/auth/register", basic("not-an-address", "pw"), `{}`},
 		{"POST", "/auth/register", "", `{}`},
@@ -38,6 +50,12 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		{"POST", "/auth/refresh", "", `{"refreshToken":"garbage"}`},
 		{"GET", "/users/me", "", ""},
 		{"GET", "/users/me", "Bearer garbage", ""},
+		{"GET", "/users/me", "Bearer " + sessionless.AccessToken, ""},
+		{"POST", "/auth/logout", "", `{"refreshToken":"garbage"}`},
+		{"POST", "/auth/refresh", "", `{"refreshToken":"` + sessionless.RefreshToken + `"}`},
+		{"PUT", "/users/me/cart/items/sample-1", auth, `{"quantity":0}`},
+		{"PUT", "/users/me/cart/items/a.b", auth, `{"quantity":1}`},
+		{"GET", "/users/me/cart", "Bearer " + sessionless.AccessToken, ""},
 		{"POST", "/auth/login", basic("taken@example.com", "wrong"), ""},
 		{"POST", "/auth/login", basic("taken@example.com", "wrong"), ""}, // the fifth: rate-limited
 	} {
@@ -70,6 +88,14 @@ func TestErrorMessagesSaidOnce(t *testing.T) {
 		},
 		"RefreshToken garbage": func() error {
 			_, err := env.auth.RefreshToken(ctx, &userv1.RefreshTokenRequest{RefreshToken: "garbage"})
+			return err
+		},
+		"Logout garbage": func() error {
+			_, err := env.auth.Logout(ctx, &userv1.LogoutRequest{RefreshToken: "garbage"})
+			return err
+		},
+		"RefreshToken without a session": func() error {
+			_, err := env.auth.RefreshToken(ctx, &userv1.RefreshTokenRequest{RefreshToken: sessionless.RefreshToken})
 			return err
 		},
 		"GetUserInfo unknown": func() error {
@@ -105,8 +131,18 @@ func (f failingService) ParseBearerToken(context.Context, string) (token.Claims,
 func (f failingService) RefreshToken(context.Context, string) (token.Pair, error) {
 	return token.Pair{}, f.err
 }
+func (f failingService) Logout(context.Context, string) error              { return f.err }
+func (f failingService) CheckSession(context.Context, token.Claims) error  { return f.err }
 func (f failingService) GetUserInfo(context.Context, string) (User, error) { return User{}, f.err }
-func (f failingService) KeySet(context.Context) (token.JWKS, error)        { return token.JWKS{}, f.err }
+func (f failingService) GetCart(context.Context, string) (Cart, error)     { return Cart{}, f.err }
+func (f failingService) SetCartItem(context.Context, string, string, int64) (Cart, error) {
+	return Cart{}, f.err
+}
+func (f failingService) RemoveCartItem(context.Context, string, string) (Cart, error) {
+	return Cart{}, f.err
+}
+func (f failingService) ClearCart(context.Context, string) error    { return f.err }
+func (f failingService) KeySet(context.Context) (token.JWKS, error) { return token.JWKS{}, f.err }
 
 // TestInfrastructureErrors checks that a failure of the service's store is
 // Internal / 500 without its text reaching the client, and a deadline is
@@ -114,7 +150,7 @@ func (f failingService) KeySet(context.Context) (token.JWKS, error)        { ret
 func TestInfrastructureErrors(t *testing.T) {
 	t.Parallel()
 	signer := newTestSigner(t, newTestKey(t))
-	pair, err := signer.IssuePair("someone", token.RoleUser)
+	pair, err := signer.IssuePair("someone", token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +201,7 @@ func TestInfrastructureErrors(t *testing.T) {
 				{"POST", "/auth/register", basic("a@example.com", "pw"), `{}`},
 				{"POST", "/auth/login", basic("a@example.com", "pw"), ""},
 				{"POST", "/auth/refresh", "", `{"refreshToken":"x"}`},
+				{"POST", "/auth/logout", "", `{"refreshToken":"x"}`},
 				{"GET", "/users/me", "Bearer " + pair.AccessToken, ""},
 				{"GET", "/.well-known/jwks.json", "", ""},
 			} {

@@ -9,9 +9,12 @@
 // It keeps the original course system's contract (RegisterUser and LoginUser
 // take a raw "Basic base64(email:password)" header, GetUserInfo reads a user by
 // id) and fixes its flaws: passwords are bcrypt hashes, tokens are short-lived
-// Ed25519 JWTs with a refresh token (internal/token), logins are rate-limited
-// per e-mail and per client address (LoginRateLimitMiddleware), and every
-// client mistake is a 4xx / non-Internal gRPC code, never a 500.
+// Ed25519 JWTs with a refresh token (internal/token), each login is a session
+// that logging out ends (Session: from then on the user service refuses its
+// tokens; the other services, which verify tokens without asking it, until
+// they expire), logins are rate-limited per e-mail and per client address
+// (LoginRateLimitMiddleware), and every client mistake is a 4xx /
+// non-Internal gRPC code, never a 500.
 package user
 
 import (
@@ -42,6 +45,16 @@ const (
 	MaxUserIDLen   = 128 // bytes; our ids are 36-byte UUIDs
 )
 
+// Limits of a cart. A product id in a cart must be 1 to MaxProductIDLen
+// bytes of ASCII letters, digits, '-' and '_': every id the product service
+// makes (UUIDs, "sample-1"...) is one, within its own limit of 128 bytes,
+// and such an id is safe as a field name of the cart's document.
+const (
+	MaxCartItems    = 50 // distinct products
+	MaxCartQuantity = 99 // of one product
+	MaxProductIDLen = 128
+)
+
 // User is a user's public profile, what GetUserInfo returns.
 type User struct {
 	ID      string
@@ -65,6 +78,32 @@ type Credentials struct {
 	Password string
 }
 
+// Session is one login. Every token issued for it, at the login and at each
+// refresh, carries its ID (token.Claims.SessionID); once it is gone (logged
+// out), the user service refuses them all.
+type Session struct {
+	ID        string // random, 130 bits (crypto/rand.Text)
+	UserID    string
+	CreatedAt time.Time
+	// ExpiresAt is the expiry of the session's newest refresh token: a
+	// session is of no use after it.
+	ExpiresAt time.Time
+}
+
+// CartItem is one product in a cart.
+type CartItem struct {
+	ProductID string
+	Quantity  int32 // 1..MaxCartQuantity
+}
+
+// Cart is a user's cart: its items in the order they were first added.
+type Cart struct {
+	Items []CartItem
+	// UpdatedAt is when an item was last set or removed; zero for an
+	// empty cart.
+	UpdatedAt time.Time
+}
+
 // Profile is what a client gives about itself at registration.
 type Profile struct {
 	Name    string
@@ -72,8 +111,9 @@ type Profile struct {
 	Profile string
 }
 
-// Store keeps accounts. Implementations must make e-mail uniqueness atomic:
-// of two concurrent Creates with one e-mail, exactly one succeeds.
+// Store keeps accounts, sessions and carts. Implementations must make e-mail
+// uniqueness atomic: of two concurrent Creates with one e-mail, exactly one
+// succeeds.
 type Store interface {
 	// Create stores a new account; ErrEmailTaken if its e-mail is taken.
 	Create(ctx context.Context, a Account) error
@@ -83,23 +123,77 @@ type Store interface {
 	ByEmail(ctx context.Context, email string) (Account, error)
 	// SetRole changes the role of the user; ErrNotFound if there is none.
 	SetRole(ctx context.Context, id string, role token.Role) error
+
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with the id, or ErrSessionEnded.
+	Session(ctx context.Context, id string) (Session, error)
+	// ExtendSession sets the ExpiresAt of the session with the id;
+	// ErrSessionEnded if there is none.
+	ExtendSession(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteSession deletes the session with the id, if there is one.
+	DeleteSession(ctx context.Context, id string) error
+
+	CartStore
+}
+
+// CartStore keeps one cart per user. Implementations must apply each change
+// atomically: of concurrent changes to one cart, none is lost.
+type CartStore interface {
+	// Cart returns the user's cart; an empty one if the user has none.
+	Cart(ctx context.Context, userID string) (Cart, error)
+	// SetCartItem sets the quantity of item.ProductID in the user's cart to
+	// item.Quantity, adding it last if it is not there, and returns the
+	// cart; ErrCartFull, changing nothing, if adding it would make more
+	// than maxItems items. now is the cart's new UpdatedAt.
+	SetCartItem(ctx context.Context, userID string, item CartItem, maxItems int, now time.Time) (Cart, error)
+	// RemoveCartItem removes the product from the user's cart, if it is
+	// there, and returns the cart. now is the cart's new UpdatedAt if it
+	// changed.
+	RemoveCartItem(ctx context.Context, userID, productID string, now time.Time) (Cart, error)
+	// ClearCart empties the user's cart.
+	ClearCart(ctx context.Context, userID string) error
 }
 
 // Service is the user service.
 type Service interface {
 	// RegisterUser creates an account for creds with profile p and returns it.
 	RegisterUser(ctx context.Context, creds Credentials, p Profile) (User, error)
-	// LoginUser checks creds and issues a token pair.
+	// LoginUser checks creds, starts a new session and issues a token pair
+	// of it.
 	LoginUser(ctx context.Context, creds Credentials) (token.Pair, error)
-	// ParseBearerToken verifies an access token (without its "Bearer " prefix).
+	// ParseBearerToken verifies an access token (without its "Bearer "
+	// prefix) and that its session is active.
 	ParseBearerToken(ctx context.Context, accessToken string) (token.Claims, error)
-	// RefreshToken trades a valid refresh token for a new pair, with the
-	// user's current role.
+	// RefreshToken trades a valid refresh token for a new pair of the same
+	// session, with the user's current role; ErrSessionEnded if the session
+	// has ended.
 	RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error)
+	// Logout ends the session of a valid refresh token. Ending a session
+	// that has ended already is no error.
+	Logout(ctx context.Context, refreshToken string) error
+	// CheckSession returns ErrSessionEnded unless the session of c, the
+	// verified claims of a token, is active.
+	CheckSession(ctx context.Context, c token.Claims) error
 	// GetUserInfo returns the user with the id.
 	GetUserInfo(ctx context.Context, userID string) (User, error)
 	// KeySet returns the public keys that verify the tokens issued here.
 	KeySet(ctx context.Context) (token.JWKS, error)
+
+	// GetCart returns the user's cart; a user who has none has an empty
+	// one.
+	GetCart(ctx context.Context, userID string) (Cart, error)
+	// SetCartItem sets the quantity (1..MaxCartQuantity) of a product in
+	// the user's cart, adding the product last if it is not there, and
+	// returns the cart; ErrCartFull if the cart has MaxCartItems other
+	// products. The product id must look like one (MaxProductIDLen); whether
+	// the product exists is not checked (an order checks it).
+	SetCartItem(ctx context.Context, userID, productID string, quantity int64) (Cart, error)
+	// RemoveCartItem removes a product from the user's cart, if it is
+	// there, and returns the cart.
+	RemoveCartItem(ctx context.Context, userID, productID string) (Cart, error)
+	// ClearCart empties the user's cart.
+	ClearCart(ctx context.Context, userID string) error
 }
 
 // Options configure NewService and the login rate limits Build puts in front
@@ -264,19 +358,35 @@ func (s *service) LoginUser(ctx context.Context, creds Credentials) (token.Pair,
 	if bcrypt.CompareHashAndPassword(a.PasswordHash, []byte(creds.Password)) != nil {
 		return token.Pair{}, ErrInvalidCredentials
 	}
-	return s.issue(ctx, a)
+	sid := rand.Text()
+	p, err := s.issue(ctx, a, sid)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	err = s.store.CreateSession(ctx, Session{ID: sid, UserID: a.ID, CreatedAt: time.Now().UTC(), ExpiresAt: p.RefreshExpiresAt})
+	if err != nil {
+		return token.Pair{}, err
+	}
+	return p, nil
 }
 
-func (s *service) ParseBearerToken(_ context.Context, accessToken string) (token.Claims, error) {
-	return s.verifier.VerifyAccess(accessToken)
+func (s *service) ParseBearerToken(ctx context.Context, accessToken string) (token.Claims, error) {
+	c, err := s.verifier.VerifyAccess(accessToken)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	if err = s.CheckSession(ctx, c); err != nil {
+		return token.Claims{}, err
+	}
+	return c, nil
 }
 
 func (s *service) RefreshToken(ctx context.Context, refreshToken string) (token.Pair, error) {
-	if refreshToken == "" {
-		return token.Pair{}, invalid("refresh token is required")
-	}
-	c, err := s.verifier.VerifyRefresh(refreshToken)
+	c, err := s.verifyRefresh(refreshToken)
 	if err != nil {
+		return token.Pair{}, err
+	}
+	if err = s.CheckSession(ctx, c); err != nil {
 		return token.Pair{}, err
 	}
 	a, err := s.store.ByID(ctx, c.Subject)
@@ -286,7 +396,43 @@ func (s *service) RefreshToken(ctx context.Context, refreshToken string) (token.
 	case err != nil:
 		return token.Pair{}, err
 	}
-	return s.issue(ctx, a)
+	p, err := s.issue(ctx, a, c.SessionID)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	// A logout since the check above leaves nothing to extend: the new
+	// pair is not handed out.
+	if err = s.store.ExtendSession(ctx, c.SessionID, p.RefreshExpiresAt); err != nil {
+		return token.Pair{}, err
+	}
+	return p, nil
+}
+
+func (s *service) Logout(ctx context.Context, refreshToken string) error {
+	c, err := s.verifyRefresh(refreshToken)
+	if err != nil {
+		return err
+	}
+	if c.SessionID == "" {
+		return nil // a token from before sessions: no session to end
+	}
+	return s.store.DeleteSession(ctx, c.SessionID)
+}
+
+func (s *service) CheckSession(ctx context.Context, c token.Claims) error {
+	if c.SessionID == "" {
+		return fmt.Errorf("%w: the token names no session", ErrSessionEnded)
+	}
+	_, err := s.store.Session(ctx, c.SessionID)
+	return err
+}
+
+// verifyRefresh verifies a refresh token given in a request body.
+func (s *service) verifyRefresh(refreshToken string) (token.Claims, error) {
+	if refreshToken == "" {
+		return token.Claims{}, invalid("refresh token is required")
+	}
+	return s.verifier.VerifyRefresh(refreshToken)
 }
 
 func (s *service) GetUserInfo(ctx context.Context, userID string) (User, error) {
@@ -307,16 +453,54 @@ func (s *service) KeySet(context.Context) (token.JWKS, error) {
 	return s.signer.JWKS(), nil
 }
 
+func (s *service) GetCart(ctx context.Context, userID string) (Cart, error) {
+	return s.store.Cart(ctx, userID)
+}
+
+func (s *service) SetCartItem(ctx context.Context, userID, productID string, quantity int64) (Cart, error) {
+	if err := checkProductID(productID); err != nil {
+		return Cart{}, err
+	}
+	if quantity < 1 || quantity > MaxCartQuantity {
+		return Cart{}, invalid("quantity must be within 1..%d", MaxCartQuantity)
+	}
+	item := CartItem{ProductID: productID, Quantity: int32(quantity)}
+	return s.store.SetCartItem(ctx, userID, item, MaxCartItems, time.Now().UTC())
+}
+
+func (s *service) RemoveCartItem(ctx context.Context, userID, productID string) (Cart, error) {
+	if err := checkProductID(productID); err != nil {
+		return Cart{}, err
+	}
+	return s.store.RemoveCartItem(ctx, userID, productID, time.Now().UTC())
+}
+
+func (s *service) ClearCart(ctx context.Context, userID string) error {
+	return s.store.ClearCart(ctx, userID)
+}
+
+// checkProductID checks that id looks like a product id (see
+// MaxProductIDLen). The id is not echoed: it may be anything.
+func checkProductID(id string) error {
+	ok := id != "" && len(id) <= MaxProductIDLen && !strings.ContainsFunc(id, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_'
+	})
+	if !ok {
+		return invalid("product id must be 1 to %d ASCII letters, digits, '-' or '_'", MaxProductIDLen)
+	}
+	return nil
+}
+
 // issue brings the account's role in line with the admin list, then issues a
-// token pair carrying it.
-func (s *service) issue(ctx context.Context, a Account) (token.Pair, error) {
+// token pair of session sid carrying it.
+func (s *service) issue(ctx context.Context, a Account, sid string) (token.Pair, error) {
 	role := s.roleOf(a.Email)
 	if role != a.Role {
 		if err := s.store.SetRole(ctx, a.ID, role); err != nil {
 			return token.Pair{}, err
 		}
 	}
-	return s.signer.IssuePair(a.ID, role)
+	return s.signer.IssuePair(a.ID, role, sid)
 }
 
 // roleOf returns the role the admin list gives a normalized e-mail.

@@ -14,16 +14,21 @@ import (
 	"github.com/kitshop/kitshop/internal/token"
 )
 
-// fakeStore is an in-memory Store.
+// fakeStore is an in-memory Store of accounts and sessions. It has no carts
+// (a nil CartStore): the cart's rules are the store's, tested on the
+// embedded store (cart_test.go).
 type fakeStore struct {
-	mu      sync.Mutex
-	byID    map[string]Account
-	byEmail map[string]string // e-mail → id
-	err     error             // if set, every call fails with it
+	CartStore
+
+	mu       sync.Mutex
+	byID     map[string]Account
+	byEmail  map[string]string // e-mail → id
+	sessions map[string]Session
+	err      error // if set, every call fails with it
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{byID: map[string]Account{}, byEmail: map[string]string{}}
+	return &fakeStore{byID: map[string]Account{}, byEmail: map[string]string{}, sessions: map[string]Session{}}
 }
 
 func (f *fakeStore) Create(_ context.Context, a Account) error {
@@ -82,6 +87,54 @@ func (f *fakeStore) SetRole(_ context.Context, id string, role token.Role) error
 	return nil
 }
 
+func (f *fakeStore) CreateSession(_ context.Context, s Session) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sessions[s.ID] = s
+	return nil
+}
+
+func (f *fakeStore) Session(_ context.Context, id string) (Session, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return Session{}, f.err
+	}
+	s, ok := f.sessions[id]
+	if !ok {
+		return Session{}, ErrSessionEnded
+	}
+	return s, nil
+}
+
+func (f *fakeStore) ExtendSession(_ context.Context, id string, expiresAt time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	s, ok := f.sessions[id]
+	if !ok {
+		return ErrSessionEnded
+	}
+	s.ExpiresAt = expiresAt
+	f.sessions[id] = s
+	return nil
+}
+
+func (f *fakeStore) DeleteSession(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	delete(f.sessions, id)
+	return nil
+}
+
 func (f *fakeStore) delete(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -118,7 +171,7 @@ func expiredPair(t testing.TB, key ed25519.PrivateKey, sub string) token.Pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.IssuePair(sub, token.RoleUser)
+	p, err := s.IssuePair(sub, token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +465,7 @@ func TestParseBearerToken(t *testing.T) {
 	}
 
 	otherKey := newTestSigner(t, newTestKey(t))
-	foreign, err := otherKey.IssuePair(u.ID, token.RoleAdmin)
+	foreign, err := otherKey.IssuePair(u.ID, token.RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,5 +660,142 @@ func BenchmarkLoginUser(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSessions: each login is a session of its own, stored with the expiry
+// of its refresh token; a refresh keeps the session and moves its expiry to
+// the new refresh token's; logging out ends that session alone (refresh and
+// CheckSession refuse its tokens), and ending it again is no error.
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	key := newTestKey(t)
+	store := newFakeStore()
+	signer := newTestSigner(t, key)
+	svc, err := NewService(store, signer, Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := svc.RegisterUser(ctx, Credentials{Email: "ines@example.com", Password: "pw"}, Profile{}); err != nil {
+		t.Fatal(err)
+	}
+	login := func() (token.Pair, token.Claims) {
+		t.Helper()
+		p, err := svc.LoginUser(ctx, Credentials{Email: "ines@example.com", Password: "pw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := signer.Verifier().VerifyAccess(p.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := signer.Verifier().VerifyRefresh(p.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SessionID == "" || rc.SessionID != c.SessionID {
+			t.Fatalf("access sid %q, refresh sid %q: want one session id", c.SessionID, rc.SessionID)
+		}
+		sess, err := store.Session(ctx, c.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess.UserID != c.Subject || !sess.ExpiresAt.Equal(rc.ExpiresAt) || sess.CreatedAt.IsZero() {
+			t.Errorf("session = %+v, want user %s expiring with the refresh token at %v", sess, c.Subject, rc.ExpiresAt)
+		}
+		return p, c
+	}
+	first, firstClaims := login()
+	second, secondClaims := login()
+	if firstClaims.SessionID == secondClaims.SessionID {
+		t.Fatalf("two logins share session %q", firstClaims.SessionID)
+	}
+	if len(firstClaims.SessionID) < 26 {
+		t.Errorf("session id %q is shorter than 128 random bits in base32", firstClaims.SessionID)
+	}
+
+	// A refresh stays in its session and extends it.
+	refreshed, err := svc.RefreshToken(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := signer.Verifier().VerifyRefresh(refreshed.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.SessionID != firstClaims.SessionID {
+		t.Errorf("refreshed sid = %q, want the login's %q", rc.SessionID, firstClaims.SessionID)
+	}
+	if sess, _ := store.Session(ctx, rc.SessionID); !sess.ExpiresAt.Equal(rc.ExpiresAt) {
+		t.Errorf("session expires at %v after the refresh, want the new refresh token's %v", sess.ExpiresAt, rc.ExpiresAt)
+	}
+
+	// Logging out ends the first session: every token of it is refused.
+	if err := svc.Logout(ctx, first.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"login's": first.RefreshToken, "refreshed": refreshed.RefreshToken} {
+		if _, err := svc.RefreshToken(ctx, tok); !errors.Is(err, ErrSessionEnded) {
+			t.Errorf("refresh with the %s refresh token of an ended session: err = %v, want ErrSessionEnded", name, err)
+		}
+	}
+	if err := svc.CheckSession(ctx, firstClaims); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("CheckSession of the ended session: err = %v, want ErrSessionEnded", err)
+	}
+	if _, err := svc.ParseBearerToken(ctx, first.AccessToken); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("ParseBearerToken of the ended session: err = %v, want ErrSessionEnded", err)
+	}
+	// Again: no error.
+	if err := svc.Logout(ctx, refreshed.RefreshToken); err != nil {
+		t.Errorf("second logout: %v", err)
+	}
+	// The second login's session is untouched.
+	if err := svc.CheckSession(ctx, secondClaims); err != nil {
+		t.Errorf("CheckSession of the other session: %v", err)
+	}
+	if _, err := svc.ParseBearerToken(ctx, second.AccessToken); err != nil {
+		t.Errorf("ParseBearerToken of the other session: %v", err)
+	}
+	if _, err := svc.RefreshToken(ctx, second.RefreshToken); err != nil {
+		t.Errorf("refresh of the other session: %v", err)
+	}
+
+	// A token without a session id (issued before sessions) has no session.
+	old, err := signer.IssuePair(firstClaims.Subject, token.RoleUser, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldClaims, err := signer.Verifier().VerifyAccess(old.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RefreshToken(ctx, old.RefreshToken); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("refresh without a session: err = %v, want ErrSessionEnded", err)
+	}
+	if err := svc.CheckSession(ctx, oldClaims); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("CheckSession without a session: err = %v, want ErrSessionEnded", err)
+	}
+	if err := svc.Logout(ctx, old.RefreshToken); err != nil {
+		t.Errorf("logout without a session: %v", err)
+	}
+
+	// Logout verifies the token as refresh does.
+	for _, tt := range []struct {
+		name string
+		tok  string
+		want error
+	}{
+		{"empty", "", ErrInvalidArgument},
+		{"garbage", "x.y.z", token.ErrInvalidToken},
+		{"access token", second.AccessToken, token.ErrInvalidToken},
+		{"expired", expiredPair(t, key, firstClaims.Subject).RefreshToken, token.ErrExpired},
+	} {
+		if err := svc.Logout(ctx, tt.tok); !errors.Is(err, tt.want) {
+			t.Errorf("logout %s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if err := svc.CheckSession(ctx, secondClaims); err != nil {
+		t.Errorf("refused logouts ended the other session: %v", err)
 	}
 }

@@ -15,8 +15,10 @@ import (
 
 // Collection names of the user database.
 const (
-	usersCollection  = "users"
-	emailsCollection = "emails"
+	usersCollection    = "users"
+	emailsCollection   = "emails"
+	sessionsCollection = "sessions"
+	cartsCollection    = "carts"
 )
 
 // compensationTimeout bounds the clean-up of a registration that lost the race
@@ -25,10 +27,12 @@ const compensationTimeout = 5 * time.Second
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. Two collections, every read and write an _id lookup:
+// Key design. Four collections, every read and write an _id lookup:
 //
-//	users   {_id: userId, email, name, age, profile, role, passwordHash, createdAt}
-//	emails  {_id: normalized e-mail, userId, createdAt}
+//	users     {_id: userId, email, name, age, profile, role, passwordHash, createdAt}
+//	emails    {_id: normalized e-mail, userId, createdAt}
+//	sessions  {_id: session id, userId, createdAt, expiresAt}
+//	carts     {_id: userId, items: {<productId>: quantity}, order: [productId], count, updatedAt}
 //
 // The hot path is GetUserInfo by user id, which the order service calls on
 // every order, and token refresh: both are one _id lookup in users. Login by
@@ -51,9 +55,43 @@ const compensationTimeout = 5 * time.Second
 //
 // A claim never points at a missing user, since user documents are never
 // deleted once their claim is in.
+//
+// A session is inserted at login, its expiresAt set at each refresh (the
+// expiry of the newest refresh token), read by every call the user service
+// authenticates, and deleted at logout. Sessions go through a
+// docstore.Updater, which on the embedded store remembers the documents it
+// wrote or read, so that the session check of a call costs no command there;
+// that holds while every write of sessions goes through this store, one per
+// database per process. An expired session is left in place: no query ever
+// scans sessions, and its tokens have all expired. (A TTL index on expiresAt
+// would delete them on MongoDB; FerretDB v1 does not implement TTL indexes,
+// so no test could run it.)
+//
+// A cart is one document per user, changed only by single-document guarded
+// updates through the Updater (atomic on MongoDB and on the embedded store,
+// see docstore.Updater), never by a read-modify-write of the whole cart, so
+// that of two concurrent changes (two tabs) neither is lost. items maps each
+// product to its quantity, order lists the products in the order they were
+// added, count is how many there are (what the limit's guard compares):
+//   - setting the quantity of a product in the cart: $set items.<id>,
+//     guarded by items.<id> existing;
+//   - adding a product: $set items.<id>, $push order, $inc count, guarded by
+//     items.<id> missing and count below the limit;
+//   - removing one: $unset items.<id>, $pull order, $inc count -1, guarded by
+//     items.<id> existing;
+//   - the first product of a cart inserts the document;
+//   - emptying the cart deletes it.
+//
+// When no guard holds (no cart, a full cart, or another change came in
+// between), the cart is read to tell which, and the change tried again.
+// Product ids are plain field names: the service admits only ASCII letters,
+// digits, '-' and '_' (MaxProductIDLen).
 type MongoStore struct {
-	users  *mongo.Collection
-	emails *mongo.Collection
+	users    *mongo.Collection
+	emails   *mongo.Collection
+	sessions *mongo.Collection
+	carts    *mongo.Collection
+	updater  *docstore.Updater // every read and write of sessions and carts
 }
 
 // userDoc is a users document.
@@ -75,9 +113,54 @@ type emailDoc struct {
 	CreatedAt time.Time `bson:"createdAt"`
 }
 
+// sessionDoc is a sessions document.
+type sessionDoc struct {
+	ID        string    `bson:"_id"`
+	UserID    string    `bson:"userId"`
+	CreatedAt time.Time `bson:"createdAt"`
+	ExpiresAt time.Time `bson:"expiresAt"`
+}
+
+// cartDoc is a carts document.
+type cartDoc struct {
+	UserID    string           `bson:"_id"`
+	Items     map[string]int32 `bson:"items"`
+	Order     []string         `bson:"order"`
+	Count     int32            `bson:"count"`
+	UpdatedAt time.Time        `bson:"updatedAt"`
+}
+
+// cart returns the Cart of d: the items in d.Order, UpdatedAt zero when
+// there are none.
+func (d *cartDoc) cart() Cart {
+	c := Cart{Items: make([]CartItem, 0, len(d.Order))}
+	for _, id := range d.Order {
+		if q, ok := d.Items[id]; ok {
+			c.Items = append(c.Items, CartItem{ProductID: id, Quantity: q})
+		}
+	}
+	if len(c.Items) > 0 {
+		c.UpdatedAt = d.UpdatedAt.UTC()
+	}
+	return c
+}
+
+// storedTime returns t as a BSON datetime keeps it: UTC, to the millisecond.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// decodeCart decodes a carts document.
+func decodeCart(raw bson.Raw) (Cart, cartDoc, error) {
+	var d cartDoc
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return Cart{}, cartDoc{}, fmt.Errorf("user: store: decode cart: %w", err)
+	}
+	return d.cart(), d, nil
+}
+
 // NewMongoStore returns the store on db, creating its collections if missing.
-// No other index is needed: every access is by _id.
-func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error) {
+// No other index is needed: every access is by _id. opts configure its
+// docstore.Updater; production passes none.
+func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	existing, err := db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("user: store: list collections: %w", err)
@@ -86,7 +169,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 	for _, n := range existing {
 		have[n] = true
 	}
-	for _, name := range []string{usersCollection, emailsCollection} {
+	for _, name := range []string{usersCollection, emailsCollection, sessionsCollection, cartsCollection} {
 		if have[name] {
 			continue
 		}
@@ -99,7 +182,17 @@ func NewMongoStore(ctx context.Context, db *mongo.Database) (*MongoStore, error)
 			return nil, fmt.Errorf("user: store: create collection %s: %w", name, err)
 		}
 	}
-	return &MongoStore{users: db.Collection(usersCollection), emails: db.Collection(emailsCollection)}, nil
+	updater, err := docstore.NewUpdater(ctx, db, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("user: store: %w", err)
+	}
+	return &MongoStore{
+		users:    db.Collection(usersCollection),
+		emails:   db.Collection(emailsCollection),
+		sessions: db.Collection(sessionsCollection),
+		carts:    db.Collection(cartsCollection),
+		updater:  updater,
+	}, nil
 }
 
 // namespaceExists is the server error code of creating a collection that exists.
@@ -193,6 +286,165 @@ func (s *MongoStore) SetRole(ctx context.Context, id string, role token.Role) er
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// CreateSession implements Store.
+func (s *MongoStore) CreateSession(ctx context.Context, sess Session) error {
+	err := s.updater.InsertOne(ctx, s.sessions, sessionDoc{
+		ID:        sess.ID,
+		UserID:    sess.UserID,
+		CreatedAt: sess.CreatedAt,
+		ExpiresAt: sess.ExpiresAt,
+	})
+	if err != nil {
+		return fmt.Errorf("user: store: insert session: %w", err)
+	}
+	return nil
+}
+
+// Session implements Store.
+func (s *MongoStore) Session(ctx context.Context, id string) (Session, error) {
+	raw, err := s.updater.FindByID(ctx, s.sessions, id)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Session{}, ErrSessionEnded
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("user: store: find session: %w", err)
+	}
+	var d sessionDoc
+	if err = bson.Unmarshal(raw, &d); err != nil {
+		return Session{}, fmt.Errorf("user: store: decode session: %w", err)
+	}
+	return Session{ID: d.ID, UserID: d.UserID, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
+}
+
+// ExtendSession implements Store.
+func (s *MongoStore) ExtendSession(ctx context.Context, id string, expiresAt time.Time) error {
+	_, err := s.updater.UpdateByID(ctx, s.sessions, id, nil,
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expiresAt", Value: expiresAt}}}})
+	if errors.Is(err, docstore.ErrNoMatch) {
+		return ErrSessionEnded
+	}
+	if err != nil {
+		return fmt.Errorf("user: store: extend session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession implements Store.
+func (s *MongoStore) DeleteSession(ctx context.Context, id string) error {
+	err := s.updater.DeleteByID(ctx, s.sessions, id, nil)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
+		return fmt.Errorf("user: store: delete session: %w", err)
+	}
+	return nil
+}
+
+// Cart implements Store.
+func (s *MongoStore) Cart(ctx context.Context, userID string) (Cart, error) {
+	raw, err := s.updater.FindByID(ctx, s.carts, userID)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Cart{Items: []CartItem{}}, nil
+	}
+	if err != nil {
+		return Cart{}, fmt.Errorf("user: store: find cart: %w", err)
+	}
+	c, _, err := decodeCart(raw)
+	return c, err
+}
+
+// SetCartItem implements Store.
+func (s *MongoStore) SetCartItem(ctx context.Context, userID string, item CartItem, maxItems int, now time.Time) (Cart, error) {
+	now = storedTime(now)
+	field := "items." + item.ProductID
+	set := bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: item.Quantity}, {Key: "updatedAt", Value: now}}}}
+	add := bson.D{
+		{Key: "$set", Value: bson.D{{Key: field, Value: item.Quantity}, {Key: "updatedAt", Value: now}}},
+		{Key: "$push", Value: bson.D{{Key: "order", Value: item.ProductID}}},
+		{Key: "$inc", Value: bson.D{{Key: "count", Value: int32(1)}}},
+	}
+	inCart := bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: true}}}}
+	roomFor := bson.D{
+		{Key: field, Value: bson.D{{Key: "$exists", Value: false}}},
+		{Key: "count", Value: bson.D{{Key: "$lt", Value: maxItems}}},
+	}
+	for {
+		for _, u := range []struct {
+			guard, update bson.D
+		}{{inCart, set}, {roomFor, add}} {
+			raw, err := s.updater.UpdateByID(ctx, s.carts, userID, u.guard, u.update)
+			if err == nil {
+				c, _, err := decodeCart(raw)
+				return c, err
+			}
+			if !errors.Is(err, docstore.ErrNoMatch) {
+				return Cart{}, fmt.Errorf("user: store: set cart item: %w", err)
+			}
+		}
+		// Neither guard held: no cart, a full one, or the product came or
+		// went in between.
+		raw, err := s.updater.FindByID(ctx, s.carts, userID)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			err = s.updater.InsertOne(ctx, s.carts, cartDoc{
+				UserID:    userID,
+				Items:     map[string]int32{item.ProductID: item.Quantity},
+				Order:     []string{item.ProductID},
+				Count:     1,
+				UpdatedAt: now,
+			})
+			if err == nil {
+				return Cart{Items: []CartItem{item}, UpdatedAt: now}, nil
+			}
+			if !docstore.IsDuplicateKey(err) {
+				return Cart{}, fmt.Errorf("user: store: insert cart: %w", err)
+			}
+		case err != nil:
+			return Cart{}, fmt.Errorf("user: store: find cart: %w", err)
+		default:
+			_, d, err := decodeCart(raw)
+			if err != nil {
+				return Cart{}, err
+			}
+			if _, ok := d.Items[item.ProductID]; !ok && int(d.Count) >= maxItems {
+				return Cart{}, ErrCartFull
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return Cart{}, err
+		}
+	}
+}
+
+// RemoveCartItem implements Store.
+func (s *MongoStore) RemoveCartItem(ctx context.Context, userID, productID string, now time.Time) (Cart, error) {
+	now = storedTime(now)
+	field := "items." + productID
+	raw, err := s.updater.UpdateByID(ctx, s.carts, userID,
+		bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: true}}}},
+		bson.D{
+			{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}},
+			{Key: "$pull", Value: bson.D{{Key: "order", Value: productID}}},
+			{Key: "$inc", Value: bson.D{{Key: "count", Value: int32(-1)}}},
+			{Key: "$set", Value: bson.D{{Key: "updatedAt", Value: now}}},
+		})
+	switch {
+	case errors.Is(err, docstore.ErrNoMatch):
+		return s.Cart(ctx, userID) // not in the cart
+	case err != nil:
+		return Cart{}, fmt.Errorf("user: store: remove cart item: %w", err)
+	}
+	c, _, err := decodeCart(raw)
+	return c, err
+}
+
+// ClearCart implements Store.
+func (s *MongoStore) ClearCart(ctx context.Context, userID string) error {
+	err := s.updater.DeleteByID(ctx, s.carts, userID, nil)
+	if err != nil && !errors.Is(err, docstore.ErrNoMatch) {
+		return fmt.Errorf("user: store: delete cart: %w", err)
 	}
 	return nil
 }

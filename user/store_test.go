@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kitshop/kitshop/internal/docstore"
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -30,9 +32,9 @@ func newTestDB(t testing.TB) *mongo.Database {
 	return testStore.NewDB(t)
 }
 
-func newTestMongoStore(t testing.TB) *MongoStore {
+func newTestMongoStore(t testing.TB, opts ...docstore.UpdaterOption) *MongoStore {
 	t.Helper()
-	s, err := NewMongoStore(context.Background(), newTestDB(t))
+	s, err := NewMongoStore(context.Background(), newTestDB(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +162,70 @@ func TestMongoStoreFiltersOnIDOnly(t *testing.T) {
 	if err := s.SetRole(ctx, a.ID, token.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
+	sess := Session{ID: "sid-1", UserID: a.ID, CreatedAt: a.CreatedAt, ExpiresAt: a.CreatedAt.Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExtendSession(ctx, sess.ID, sess.ExpiresAt.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSession(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, sess.ID); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("deleted session: %v", err)
+	}
+	if err := s.ExtendSession(ctx, "sid-unknown", sess.ExpiresAt); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("extend unknown session: %v", err)
+	}
 	rec.AssertIDOnly(t, "user", usersCollection)
 	rec.AssertIDOnly(t, "user", emailsCollection)
+	rec.AssertIDOnly(t, "user", sessionsCollection)
+}
+
+// TestMongoStoreSessions: a session is found until it is deleted, extended
+// while it exists, and deleting it twice is no error.
+func TestMongoStoreSessions(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := t.Context()
+		s := newTestMongoStore(t, m.Options()...)
+		created := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		first := Session{ID: "sid-first", UserID: "u-1", CreatedAt: created, ExpiresAt: created.Add(7 * 24 * time.Hour)}
+		second := Session{ID: "sid-second", UserID: "u-1", CreatedAt: created, ExpiresAt: created.Add(7 * 24 * time.Hour)}
+		for _, sess := range []Session{first, second} {
+			if err := s.CreateSession(ctx, sess); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Session(ctx, first.ID); err != nil || got != first {
+			t.Errorf("Session = %+v, %v; want %+v", got, err, first)
+		}
+		later := first.ExpiresAt.Add(time.Hour)
+		if err := s.ExtendSession(ctx, first.ID, later); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(ctx, first.ID); err != nil || !got.ExpiresAt.Equal(later) || got.UserID != first.UserID {
+			t.Errorf("extended session = %+v, %v; want expiresAt %v", got, err, later)
+		}
+		for i := range 2 {
+			if err := s.DeleteSession(ctx, first.ID); err != nil {
+				t.Fatalf("delete #%d: %v", i+1, err)
+			}
+		}
+		if _, err := s.Session(ctx, first.ID); !errors.Is(err, ErrSessionEnded) {
+			t.Errorf("deleted session: err = %v, want ErrSessionEnded", err)
+		}
+		if err := s.ExtendSession(ctx, first.ID, later); !errors.Is(err, ErrSessionEnded) {
+			t.Errorf("extend a deleted session: err = %v, want ErrSessionEnded", err)
+		}
+		if got, err := s.Session(ctx, second.ID); err != nil || got != second {
+			t.Errorf("the other session = %+v, %v; want it intact", got, err)
+		}
+	})
 }
 
 func TestNewMongoStoreIdempotent(t *testing.T) {
@@ -177,8 +241,9 @@ func TestNewMongoStoreIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) != 2 {
-		t.Errorf("collections = %v, want users and emails", names)
+	slices.Sort(names)
+	if want := []string{cartsCollection, emailsCollection, sessionsCollection, usersCollection}; !slices.Equal(names, want) {
+		t.Errorf("collections = %v, want %v", names, want)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	grpctransport "github.com/go-kit/kit/transport/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kitshop/kitshop/internal/config"
 	"github.com/kitshop/kitshop/internal/svcauth"
@@ -13,19 +14,27 @@ import (
 	userv1 "github.com/kitshop/kitshop/pb/kitshop/user/v1"
 )
 
-// GRPCAccess is who may call each method of AuthService and UserService
-// (svcauth; any other method is refused): AuthService is the end users'
-// (registration, login, their tokens); GetUserInfo, any user's personal
-// data, is the order service's.
+// GRPCAccess is who may call each method of AuthService, UserService and
+// CartService (svcauth; any other method is refused): AuthService is the end
+// users' (registration, login, their tokens), and so is CartService (each
+// call acts on the cart of its own token's user); GetUserInfo, any user's
+// personal data, is the order service's.
 var GRPCAccess = svcauth.Policy{
 	userv1.AuthService_RegisterUser_FullMethodName:     svcauth.EndUsers,
 	userv1.AuthService_LoginUser_FullMethodName:        svcauth.EndUsers,
 	userv1.AuthService_RefreshToken_FullMethodName:     svcauth.EndUsers,
+	userv1.AuthService_Logout_FullMethodName:           svcauth.EndUsers,
 	userv1.AuthService_ParseBearerToken_FullMethodName: svcauth.EndUsers,
 	userv1.UserService_GetUserInfo_FullMethodName:      svcauth.Callers(config.Order),
+	userv1.CartService_GetCart_FullMethodName:          svcauth.EndUsers,
+	userv1.CartService_SetCartItem_FullMethodName:      svcauth.EndUsers,
+	userv1.CartService_RemoveCartItem_FullMethodName:   svcauth.EndUsers,
+	userv1.CartService_ClearCart_FullMethodName:        svcauth.EndUsers,
 }
 
-// GRPCServer serves AuthService and UserService (kitshop.user.v1) from a Set.
+// GRPCServer serves AuthService, UserService and CartService (kitshop.user.v1)
+// from a Set. CartService reads the caller's access token from the
+// "authorization" metadata.
 //
 // Errors: every encoder returns the response's Failer error as its own error,
 // so go-kit hands business failures back exactly like decode and endpoint
@@ -35,31 +44,44 @@ var GRPCAccess = svcauth.Policy{
 type GRPCServer struct {
 	userv1.UnimplementedAuthServiceServer
 	userv1.UnimplementedUserServiceServer
+	userv1.UnimplementedCartServiceServer
 
 	registerUser     grpctransport.Handler
 	loginUser        grpctransport.Handler
 	parseBearerToken grpctransport.Handler
 	refreshToken     grpctransport.Handler
+	logout           grpctransport.Handler
 	getUserInfo      grpctransport.Handler
+	getCart          grpctransport.Handler
+	setCartItem      grpctransport.Handler
+	removeCartItem   grpctransport.Handler
+	clearCart        grpctransport.Handler
 }
 
-// Compile-time checks that GRPCServer serves both services.
+// Compile-time checks that GRPCServer serves the three services.
 var (
 	_ userv1.AuthServiceServer = (*GRPCServer)(nil)
 	_ userv1.UserServiceServer = (*GRPCServer)(nil)
+	_ userv1.CartServiceServer = (*GRPCServer)(nil)
 )
 
 // NewGRPCServer returns the gRPC binding of set. Register it with
-// userv1.RegisterAuthServiceServer and userv1.RegisterUserServiceServer
-// (Component.RegisterGRPC does both).
+// userv1.RegisterAuthServiceServer, userv1.RegisterUserServiceServer and
+// userv1.RegisterCartServiceServer (Component.RegisterGRPC does all three).
 func NewGRPCServer(set Set) *GRPCServer {
 	clientAddr := grpctransport.ServerBefore(grpcClientAddr)
+	bearer := grpctransport.ServerBefore(token.GRPCToContext)
 	return &GRPCServer{
 		registerUser:     grpctransport.NewServer(set.RegisterUserEndpoint, decodeGRPCRegisterUserRequest, encodeGRPCRegisterUserResponse),
 		loginUser:        grpctransport.NewServer(set.LoginUserEndpoint, decodeGRPCLoginUserRequest, encodeGRPCLoginUserResponse, clientAddr),
 		parseBearerToken: grpctransport.NewServer(set.ParseBearerTokenEndpoint, decodeGRPCParseBearerTokenRequest, encodeGRPCParseBearerTokenResponse),
 		refreshToken:     grpctransport.NewServer(set.RefreshTokenEndpoint, decodeGRPCRefreshTokenRequest, encodeGRPCRefreshTokenResponse),
+		logout:           grpctransport.NewServer(set.LogoutEndpoint, decodeGRPCLogoutRequest, encodeGRPCLogoutResponse),
 		getUserInfo:      grpctransport.NewServer(set.GetUserInfoEndpoint, decodeGRPCGetUserInfoRequest, encodeGRPCGetUserInfoResponse),
+		getCart:          grpctransport.NewServer(set.GetCartEndpoint, decodeGRPCGetCartRequest, encodeGRPCGetCartResponse, bearer),
+		setCartItem:      grpctransport.NewServer(set.SetCartItemEndpoint, decodeGRPCSetCartItemRequest, encodeGRPCSetCartItemResponse, bearer),
+		removeCartItem:   grpctransport.NewServer(set.RemoveCartItemEndpoint, decodeGRPCRemoveCartItemRequest, encodeGRPCRemoveCartItemResponse, bearer),
+		clearCart:        grpctransport.NewServer(set.ClearCartEndpoint, decodeGRPCClearCartRequest, encodeGRPCClearCartResponse, bearer),
 	}
 }
 
@@ -109,6 +131,15 @@ func (s *GRPCServer) RefreshToken(ctx context.Context, req *userv1.RefreshTokenR
 	return resp.(*userv1.RefreshTokenResponse), nil
 }
 
+// Logout implements userv1.AuthServiceServer.
+func (s *GRPCServer) Logout(ctx context.Context, req *userv1.LogoutRequest) (*userv1.LogoutResponse, error) {
+	_, resp, err := s.logout.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.LogoutResponse), nil
+}
+
 // GetUserInfo implements userv1.UserServiceServer.
 func (s *GRPCServer) GetUserInfo(ctx context.Context, req *userv1.GetUserInfoRequest) (*userv1.GetUserInfoResponse, error) {
 	_, resp, err := s.getUserInfo.ServeGRPC(ctx, req)
@@ -116,6 +147,42 @@ func (s *GRPCServer) GetUserInfo(ctx context.Context, req *userv1.GetUserInfoReq
 		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*userv1.GetUserInfoResponse), nil
+}
+
+// GetCart implements userv1.CartServiceServer.
+func (s *GRPCServer) GetCart(ctx context.Context, req *userv1.GetCartRequest) (*userv1.GetCartResponse, error) {
+	_, resp, err := s.getCart.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.GetCartResponse), nil
+}
+
+// SetCartItem implements userv1.CartServiceServer.
+func (s *GRPCServer) SetCartItem(ctx context.Context, req *userv1.SetCartItemRequest) (*userv1.SetCartItemResponse, error) {
+	_, resp, err := s.setCartItem.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.SetCartItemResponse), nil
+}
+
+// RemoveCartItem implements userv1.CartServiceServer.
+func (s *GRPCServer) RemoveCartItem(ctx context.Context, req *userv1.RemoveCartItemRequest) (*userv1.RemoveCartItemResponse, error) {
+	_, resp, err := s.removeCartItem.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.RemoveCartItemResponse), nil
+}
+
+// ClearCart implements userv1.CartServiceServer.
+func (s *GRPCServer) ClearCart(ctx context.Context, req *userv1.ClearCartRequest) (*userv1.ClearCartResponse, error) {
+	_, resp, err := s.clearCart.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*userv1.ClearCartResponse), nil
 }
 
 func decodeGRPCRegisterUserRequest(_ context.Context, grpcReq any) (any, error) {
@@ -207,6 +274,17 @@ func encodeGRPCRefreshTokenResponse(_ context.Context, response any) (any, error
 	}, nil
 }
 
+func decodeGRPCLogoutRequest(_ context.Context, grpcReq any) (any, error) {
+	return LogoutRequest{RefreshToken: grpcReq.(*userv1.LogoutRequest).GetRefreshToken()}, nil
+}
+
+func encodeGRPCLogoutResponse(_ context.Context, response any) (any, error) {
+	if err := response.(LogoutResponse).Err; err != nil {
+		return nil, err
+	}
+	return &userv1.LogoutResponse{}, nil
+}
+
 func decodeGRPCGetUserInfoRequest(_ context.Context, grpcReq any) (any, error) {
 	return GetUserInfoRequest{UserID: grpcReq.(*userv1.GetUserInfoRequest).GetUserId()}, nil
 }
@@ -237,4 +315,64 @@ func roleToProto(r token.Role) userv1.Role {
 	default:
 		return userv1.Role_ROLE_UNSPECIFIED
 	}
+}
+
+func decodeGRPCGetCartRequest(context.Context, any) (any, error) { return GetCartRequest{}, nil }
+
+func encodeGRPCGetCartResponse(_ context.Context, response any) (any, error) {
+	c, err := cartToProto(response)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.GetCartResponse{Cart: c}, nil
+}
+
+func decodeGRPCSetCartItemRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*userv1.SetCartItemRequest)
+	return SetCartItemRequest{ProductID: req.GetProductId(), Quantity: int64(req.GetQuantity())}, nil
+}
+
+func encodeGRPCSetCartItemResponse(_ context.Context, response any) (any, error) {
+	c, err := cartToProto(response)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.SetCartItemResponse{Cart: c}, nil
+}
+
+func decodeGRPCRemoveCartItemRequest(_ context.Context, grpcReq any) (any, error) {
+	return RemoveCartItemRequest{ProductID: grpcReq.(*userv1.RemoveCartItemRequest).GetProductId()}, nil
+}
+
+func encodeGRPCRemoveCartItemResponse(_ context.Context, response any) (any, error) {
+	c, err := cartToProto(response)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.RemoveCartItemResponse{Cart: c}, nil
+}
+
+func decodeGRPCClearCartRequest(context.Context, any) (any, error) { return ClearCartRequest{}, nil }
+
+func encodeGRPCClearCartResponse(_ context.Context, response any) (any, error) {
+	if err := response.(CartResponse).Err; err != nil {
+		return nil, err
+	}
+	return &userv1.ClearCartResponse{}, nil
+}
+
+// cartToProto returns the cart of a CartResponse, or its error.
+func cartToProto(response any) (*userv1.Cart, error) {
+	resp := response.(CartResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	c := &userv1.Cart{Items: make([]*userv1.CartItem, len(resp.Cart.Items))}
+	for i, it := range resp.Cart.Items {
+		c.Items[i] = &userv1.CartItem{ProductId: it.ProductID, Quantity: it.Quantity}
+	}
+	if !resp.Cart.UpdatedAt.IsZero() {
+		c.UpdatedAt = timestamppb.New(resp.Cart.UpdatedAt)
+	}
+	return c, nil
 }

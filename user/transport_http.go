@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
@@ -26,21 +27,34 @@ const JWKSCacheControl = "public, max-age=300"
 //	POST /auth/register          Basic email:password, {name, age, profile} → 201 user
 //	POST /auth/login             Basic email:password → 200 {accessToken, refreshToken, expiresIn, tokenType}
 //	                             (rate-limited: 429 with Retry-After; see LoginRateLimitMiddleware)
-//	POST /auth/refresh           {refreshToken} → 200 a new pair
-//	GET  /users/me               Bearer access token → 200 user
+//	POST /auth/refresh           {refreshToken} → 200 a new pair of the same session
+//	POST /auth/logout            {refreshToken} → 204, its session ended (also when it had ended)
+//	GET  /users/me               Bearer access token of an active session → 200 user
 //	GET  /.well-known/jwks.json  the public keys that verify our tokens
 //
-// A user is {id, email, name, age, profile, role}. Errors are
+// and the caller's cart, with the same Bearer access token:
+//
+//	GET    /users/me/cart                        → 200 cart
+//	PUT    /users/me/cart/items/{productId}      {quantity} (1..99) → 200 cart (409 cart_full for a 51st product)
+//	DELETE /users/me/cart/items/{productId}      → 200 cart (also when the product was not in it)
+//	DELETE /users/me/cart                        → 204
+//
+// A user is {id, email, name, age, profile, role}; a cart {items:
+// [{productId, quantity}], updatedAt}, items in the order first added,
+// updatedAt (RFC 3339) left out of an empty cart. Errors are
 // {"error":{"code","message"}} (httpserver.EncodeError) with the status
-// errorTable gives. A login's client address, which the login rate limit
-// counts, is the connection's peer, or for a peer in trustedProxies (e.g.
-// cmd/edge) the client its X-Forwarded-For names (clientAddress); without
-// trustedProxies X-Forwarded-For, which any client can write, is never
-// read. Health and metrics routes are added by httpserver.New.
+// errorTable gives: a token of an ended session is 401 session_ended on
+// /auth/refresh and every Bearer route. A login's client address, which the
+// login rate limit counts, is the connection's peer, or for a peer in
+// trustedProxies (e.g. cmd/edge) the client its X-Forwarded-For names
+// (clientAddress); without trustedProxies X-Forwarded-For, which any client
+// can write, is never read. Health and metrics routes are added by
+// httpserver.New.
 func NewHTTPHandler(set Set, trustedProxies ...netip.Prefix) http.Handler {
 	opts := []httptransport.ServerOption{
 		httptransport.ServerErrorEncoder(encodeHTTPError),
 	}
+	bearer := append(opts[:len(opts):len(opts)], httptransport.ServerBefore(token.HTTPToContext))
 	mux := http.NewServeMux()
 	mux.Handle("POST /auth/register", httptransport.NewServer(
 		set.RegisterUserEndpoint, decodeHTTPRegisterUserRequest, encodeHTTPRegisterUserResponse, opts...))
@@ -49,9 +63,18 @@ func NewHTTPHandler(set Set, trustedProxies ...netip.Prefix) http.Handler {
 		append(opts, httptransport.ServerBefore(httpClientAddr(trustedProxies)))...))
 	mux.Handle("POST /auth/refresh", httptransport.NewServer(
 		set.RefreshTokenEndpoint, decodeHTTPRefreshTokenRequest, encodeHTTPTokenPairResponse, opts...))
+	mux.Handle("POST /auth/logout", httptransport.NewServer(
+		set.LogoutEndpoint, decodeHTTPLogoutRequest, encodeHTTPLogoutResponse, opts...))
 	mux.Handle("GET /users/me", httptransport.NewServer(
-		set.GetMeEndpoint, decodeHTTPGetMeRequest, encodeHTTPUserResponse,
-		append(opts, httptransport.ServerBefore(token.HTTPToContext))...))
+		set.GetMeEndpoint, decodeHTTPGetMeRequest, encodeHTTPUserResponse, bearer...))
+	mux.Handle("GET /users/me/cart", httptransport.NewServer(
+		set.GetCartEndpoint, decodeHTTPGetCartRequest, encodeHTTPCartResponse, bearer...))
+	mux.Handle("PUT /users/me/cart/items/{productId}", httptransport.NewServer(
+		set.SetCartItemEndpoint, decodeHTTPSetCartItemRequest, encodeHTTPCartResponse, bearer...))
+	mux.Handle("DELETE /users/me/cart/items/{productId}", httptransport.NewServer(
+		set.RemoveCartItemEndpoint, decodeHTTPRemoveCartItemRequest, encodeHTTPCartResponse, bearer...))
+	mux.Handle("DELETE /users/me/cart", httptransport.NewServer(
+		set.ClearCartEndpoint, decodeHTTPClearCartRequest, encodeHTTPClearCartResponse, bearer...))
 	mux.Handle("GET /.well-known/jwks.json", httptransport.NewServer(
 		set.KeySetEndpoint, decodeHTTPKeySetRequest, encodeHTTPKeySetResponse, opts...))
 	return mux
@@ -241,7 +264,7 @@ func decodeHTTPLoginUserRequest(_ context.Context, r *http.Request) (any, error)
 	return LoginUserRequest{Credentials: creds}, nil
 }
 
-// refreshBody is the body of POST /auth/refresh.
+// refreshBody is the body of POST /auth/refresh and POST /auth/logout.
 type refreshBody struct {
 	RefreshToken string `json:"refreshToken"`
 }
@@ -254,8 +277,63 @@ func decodeHTTPRefreshTokenRequest(_ context.Context, r *http.Request) (any, err
 	return RefreshTokenRequest{RefreshToken: body.RefreshToken}, nil
 }
 
+func decodeHTTPLogoutRequest(_ context.Context, r *http.Request) (any, error) {
+	var body refreshBody
+	if err := httpserver.DecodeJSON(r, &body); err != nil {
+		return nil, err
+	}
+	return LogoutRequest{RefreshToken: body.RefreshToken}, nil
+}
+
 func decodeHTTPGetMeRequest(context.Context, *http.Request) (any, error) {
 	return GetMeRequest{}, nil
+}
+
+// cartJSON is a cart; UpdatedAt is nil for an empty cart.
+type cartJSON struct {
+	Items     []cartItemJSON `json:"items"`
+	UpdatedAt *time.Time     `json:"updatedAt,omitempty"`
+}
+
+type cartItemJSON struct {
+	ProductID string `json:"productId"`
+	Quantity  int32  `json:"quantity"`
+}
+
+func toCartJSON(c Cart) cartJSON {
+	out := cartJSON{Items: make([]cartItemJSON, len(c.Items))}
+	for i, it := range c.Items {
+		out.Items[i] = cartItemJSON{ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	if !c.UpdatedAt.IsZero() {
+		out.UpdatedAt = &c.UpdatedAt
+	}
+	return out
+}
+
+// cartItemBody is the body of PUT /users/me/cart/items/{productId}.
+type cartItemBody struct {
+	Quantity int64 `json:"quantity"`
+}
+
+func decodeHTTPGetCartRequest(context.Context, *http.Request) (any, error) {
+	return GetCartRequest{}, nil
+}
+
+func decodeHTTPSetCartItemRequest(_ context.Context, r *http.Request) (any, error) {
+	var body cartItemBody
+	if err := httpserver.DecodeJSON(r, &body); err != nil {
+		return nil, err
+	}
+	return SetCartItemRequest{ProductID: r.PathValue("productId"), Quantity: body.Quantity}, nil
+}
+
+func decodeHTTPRemoveCartItemRequest(_ context.Context, r *http.Request) (any, error) {
+	return RemoveCartItemRequest{ProductID: r.PathValue("productId")}, nil
+}
+
+func decodeHTTPClearCartRequest(context.Context, *http.Request) (any, error) {
+	return ClearCartRequest{}, nil
 }
 
 func decodeHTTPKeySetRequest(context.Context, *http.Request) (any, error) {
@@ -294,12 +372,36 @@ func encodeHTTPTokenPairResponse(ctx context.Context, w http.ResponseWriter, res
 	})
 }
 
+func encodeHTTPLogoutResponse(ctx context.Context, w http.ResponseWriter, response any) error {
+	if failed(ctx, w, response) {
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func encodeHTTPUserResponse(ctx context.Context, w http.ResponseWriter, response any) error {
 	if failed(ctx, w, response) {
 		return nil
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, toUserJSON(response.(UserResponse).User))
+}
+
+func encodeHTTPCartResponse(ctx context.Context, w http.ResponseWriter, response any) error {
+	if failed(ctx, w, response) {
+		return nil
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, toCartJSON(response.(CartResponse).Cart))
+}
+
+func encodeHTTPClearCartResponse(ctx context.Context, w http.ResponseWriter, response any) error {
+	if failed(ctx, w, response) {
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func encodeHTTPKeySetResponse(ctx context.Context, w http.ResponseWriter, response any) error {

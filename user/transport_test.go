@@ -57,6 +57,7 @@ type testEnv struct {
 	logs   *syncBuffer
 	auth   userv1.AuthServiceClient
 	users  userv1.UserServiceClient
+	carts  userv1.CartServiceClient
 	url    string
 }
 
@@ -79,6 +80,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	conn := serveGRPC(t, logger, comp.RegisterGRPC)
 	env.auth = userv1.NewAuthServiceClient(conn)
 	env.users = userv1.NewUserServiceClient(conn)
+	env.carts = userv1.NewCartServiceClient(conn)
 	srv := httptest.NewServer(httpserver.New(comp.HTTPHandler, httpserver.Options{Logger: logger}))
 	t.Cleanup(srv.Close)
 	env.url = srv.URL
@@ -366,6 +368,10 @@ func TestGRPCErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := expiredPair(t, env.key, u.GetId())
+	sessionless, err := env.signer.IssuePair(u.GetId(), token.RoleUser, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	register := func(tok, name string, age int32, profile string) func() error {
 		return func() error {
@@ -388,6 +394,12 @@ func TestGRPCErrors(t *testing.T) {
 	refresh := func(tok string) func() error {
 		return func() error {
 			_, err := env.auth.RefreshToken(ctx, &userv1.RefreshTokenRequest{RefreshToken: tok})
+			return err
+		}
+	}
+	logout := func(tok string) func() error {
+		return func() error {
+			_, err := env.auth.Logout(ctx, &userv1.LogoutRequest{RefreshToken: tok})
 			return err
 		}
 	}
@@ -427,10 +439,16 @@ func TestGRPCErrors(t *testing.T) {
 		{"parse: Basic scheme", parse(basic("a@b.c", "x")), codes.Unauthenticated, "not Bearer"},
 		{"parse: refresh token", parse(login.GetRefreshToken()), codes.Unauthenticated, "wrong kind"},
 		{"parse: expired", parse("Bearer " + expired.AccessToken), codes.Unauthenticated, "expired"},
+		{"parse: no session", parse("Bearer " + sessionless.AccessToken), codes.Unauthenticated, "session has ended"},
 		{"refresh: empty", refresh(""), codes.InvalidArgument, "refresh token is required"},
 		{"refresh: garbage", refresh("x.y.z"), codes.Unauthenticated, "invalid token"},
 		{"refresh: access token", refresh(login.GetAccessToken()), codes.Unauthenticated, "wrong kind"},
 		{"refresh: expired", refresh(expired.RefreshToken), codes.Unauthenticated, "expired"},
+		{"refresh: no session", refresh(sessionless.RefreshToken), codes.Unauthenticated, "session has ended"},
+		{"logout: empty", logout(""), codes.InvalidArgument, "refresh token is required"},
+		{"logout: garbage", logout("x.y.z"), codes.Unauthenticated, "invalid token"},
+		{"logout: access token", logout(login.GetAccessToken()), codes.Unauthenticated, "wrong kind"},
+		{"logout: expired", logout(expired.RefreshToken), codes.Unauthenticated, "expired"},
 		{"get user: empty id", getUser(""), codes.InvalidArgument, "user id is required"},
 		{"get user: unknown", getUser("0190b7a4-0000-7000-8000-000000000000"), codes.NotFound, "user not found"},
 	}
@@ -471,6 +489,10 @@ func TestHTTPErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := expiredPair(t, env.key, c.Subject)
+	sessionless, err := env.signer.IssuePair(c.Subject, token.RoleUser, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	okBody := `{"name":"N","age":20,"profile":"p"}`
 	newUser := basic("new@example.com", "pw")
 
@@ -510,11 +532,22 @@ func TestHTTPErrors(t *testing.T) {
 		{"refresh: garbage", "POST", "/auth/refresh", "", `{"refreshToken":"x.y.z"}`, 401, "invalid_token", true},
 		{"refresh: access token", "POST", "/auth/refresh", "", `{"refreshToken":"` + pair.AccessToken + `"}`, 401, "invalid_token", true},
 		{"refresh: expired", "POST", "/auth/refresh", "", `{"refreshToken":"` + expired.RefreshToken + `"}`, 401, "token_expired", true},
+		{"refresh: no session", "POST", "/auth/refresh", "", `{"refreshToken":"` + sessionless.RefreshToken + `"}`, 401, "session_ended", true},
+		{"logout: bad JSON", "POST", "/auth/logout", "", `{`, 400, "invalid_argument", false},
+		{"logout: no body", "POST", "/auth/logout", "", "", 400, "invalid_argument", false},
+		{"logout: unknown field", "POST", "/auth/logout", "", `{"token":"x"}`, 400, "invalid_argument", false},
+		{"logout: wrong type", "POST", "/auth/logout", "", `{"refreshToken":true}`, 400, "invalid_argument", false},
+		{"logout: empty", "POST", "/auth/logout", "", `{"refreshToken":""}`, 400, "invalid_argument", false},
+		{"logout: garbage", "POST", "/auth/logout", "", `{"refreshToken":"x.y.z"}`, 401, "invalid_token", true},
+		{"logout: access token", "POST", "/auth/logout", "", `{"refreshToken":"` + pair.AccessToken + `"}`, 401, "invalid_token", true},
+		{"logout: expired", "POST", "/auth/logout", "", `{"refreshToken":"` + expired.RefreshToken + `"}`, 401, "token_expired", true},
+		{"logout: wrong method", "GET", "/auth/logout", "", "", 405, "", false},
 		{"me: no token", "GET", "/users/me", "", "", 401, "unauthenticated", true},
 		{"me: Basic", "GET", "/users/me", basic("taken@example.com", "pw"), "", 401, "unauthenticated", true},
 		{"me: garbage", "GET", "/users/me", "Bearer garbage", "", 401, "invalid_token", true},
 		{"me: refresh token", "GET", "/users/me", "Bearer " + pair.RefreshToken, "", 401, "invalid_token", true},
 		{"me: expired", "GET", "/users/me", "Bearer " + expired.AccessToken, "", 401, "token_expired", true},
+		{"me: no session", "GET", "/users/me", "Bearer " + sessionless.AccessToken, "", 401, "session_ended", true},
 		{"me: wrong method", "POST", "/users/me", "Bearer " + pair.AccessToken, "", 405, "", false},
 	}
 	for _, tt := range tests {
@@ -539,5 +572,78 @@ func TestHTTPErrors(t *testing.T) {
 	b := env.do(t, "POST", "/auth/login", basic("ghost@example.com", "pw"), "")
 	if !bytes.Equal(a.body, b.body) {
 		t.Errorf("wrong password: %s; unknown e-mail: %s", a.body, b.body)
+	}
+}
+
+// TestLogout: over HTTP, a logout ends its session at once: the old refresh
+// token is refused by /auth/refresh and the old access token by /users/me
+// (401 session_ended), while another login of the same user keeps working;
+// logging out again is 204. Over gRPC, Logout ends the session the same way.
+func TestLogout(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, Options{})
+	ctx := context.Background()
+	if r := env.do(t, "POST", "/auth/register", basic("lee@example.com", "pw"), `{}`); r.status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	login := func() tokenPairJSON {
+		t.Helper()
+		r := env.do(t, "POST", "/auth/login", basic("lee@example.com", "pw"), "")
+		if r.status != http.StatusOK {
+			t.Fatalf("login: %d %s", r.status, r.body)
+		}
+		return decode[tokenPairJSON](t, r)
+	}
+	first, second := login(), login()
+	logoutBody := `{"refreshToken":"` + first.RefreshToken + `"}`
+	for i := range 2 {
+		r := env.do(t, "POST", "/auth/logout", "", logoutBody)
+		if r.status != http.StatusNoContent || len(r.body) != 0 {
+			t.Fatalf("logout #%d: %d %q, want 204 without a body", i+1, r.status, r.body)
+		}
+	}
+	for _, c := range []struct{ name, method, path, authorization, body string }{
+		{"refresh with the old refresh token", "POST", "/auth/refresh", "", logoutBody},
+		{"/users/me with the old access token", "GET", "/users/me", "Bearer " + first.AccessToken, ""},
+	} {
+		r := env.do(t, c.method, c.path, c.authorization, c.body)
+		if r.status != http.StatusUnauthorized || r.errorCode(t) != "session_ended" {
+			t.Errorf("%s: %d %s, want 401 session_ended", c.name, r.status, r.body)
+		}
+		if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
+			t.Errorf("%s: WWW-Authenticate = %q, want an invalid_token challenge", c.name, got)
+		}
+	}
+	if r := env.do(t, "GET", "/users/me", "Bearer "+second.AccessToken, ""); r.status != http.StatusOK {
+		t.Errorf("/users/me of the other login: %d %s", r.status, r.body)
+	}
+	r := env.do(t, "POST", "/auth/refresh", "", `{"refreshToken":"`+second.RefreshToken+`"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh of the other login: %d %s", r.status, r.body)
+	}
+	refreshed := decode[tokenPairJSON](t, r)
+	if r := env.do(t, "GET", "/users/me", "Bearer "+refreshed.AccessToken, ""); r.status != http.StatusOK {
+		t.Errorf("/users/me after the other login's refresh: %d %s", r.status, r.body)
+	}
+
+	// gRPC: the second session, logged out with its first refresh token,
+	// refuses the refreshed tokens too.
+	if _, err := env.auth.Logout(ctx, &userv1.LogoutRequest{RefreshToken: second.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.auth.Logout(ctx, &userv1.LogoutRequest{RefreshToken: second.RefreshToken}); err != nil {
+		t.Errorf("second gRPC logout: %v", err)
+	}
+	_, err := env.auth.RefreshToken(ctx, &userv1.RefreshTokenRequest{RefreshToken: refreshed.RefreshToken})
+	if st, _ := status.FromError(err); st.Code() != codes.Unauthenticated || !strings.Contains(st.Message(), "session has ended") {
+		t.Errorf("gRPC refresh after logout: %v, want Unauthenticated, session has ended", err)
+	}
+	if r := env.do(t, "GET", "/users/me", "Bearer "+refreshed.AccessToken, ""); r.status != http.StatusUnauthorized || r.errorCode(t) != "session_ended" {
+		t.Errorf("/users/me after the gRPC logout: %d %s, want 401 session_ended", r.status, r.body)
+	}
+	for _, c := range []struct{ method, outcome string }{{"Logout", "ok"}, {"GetMe", "session_ended"}, {"RefreshToken", "session_ended"}} {
+		if counterValue(t, env.reg, c.method, c.outcome) == 0 {
+			t.Errorf("no %s call counted with outcome %s", c.method, c.outcome)
+		}
 	}
 }

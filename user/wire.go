@@ -49,10 +49,11 @@ type Component struct {
 	grpc *GRPCServer
 }
 
-// RegisterGRPC registers AuthService and UserService on r.
+// RegisterGRPC registers AuthService, UserService and CartService on r.
 func (c *Component) RegisterGRPC(r grpc.ServiceRegistrar) {
 	userv1.RegisterAuthServiceServer(r, c.grpc)
 	userv1.RegisterUserServiceServer(r, c.grpc)
+	userv1.RegisterCartServiceServer(r, c.grpc)
 }
 
 // Build assembles store → service → login rate limits → endpoints, observed

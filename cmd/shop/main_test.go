@@ -386,7 +386,7 @@ func TestOrderErrorsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := past.IssuePair("someone", token.RoleUser)
+	expired, err := past.IssuePair("someone", token.RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}

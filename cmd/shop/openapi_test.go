@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,7 +21,7 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 	sys := startSystem(t)
 	admin := sys.signUp(t, adminEmail)
 	alice := sys.signUp(t, "alice@example.com")
-	var pair struct{ RefreshToken string }
+	var pair struct{ AccessToken, RefreshToken string }
 	if code, raw := sys.call(t, "POST", "/auth/login", basic("alice@example.com", userPassword), nil, &pair); code != http.StatusOK {
 		t.Fatalf("login: %d %s", code, raw)
 	}
@@ -33,6 +34,12 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 	var tea struct{ Product productJSON }
 	if code, raw := sys.call(t, "POST", "/product", bearer(admin), map[string]any{"name": "Tea", "price": 1200, "stock": 5}, &tea); code != http.StatusCreated {
 		t.Fatalf("POST /product: %d %s", code, raw)
+	}
+
+	for i := range 50 { // the admin's cart is full
+		if code, raw := sys.call(t, "PUT", fmt.Sprintf("/users/me/cart/items/p-%d", i), bearer(admin), map[string]any{"quantity": 1}, nil); code != http.StatusOK {
+			t.Fatalf("PUT cart item %d: %d %s", i, code, raw)
+		}
 	}
 
 	steps := []struct {
@@ -60,9 +67,30 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusOK},
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": alice}, http.StatusUnauthorized},
 		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refresh": "x"}, http.StatusBadRequest},
+		// Logging out ends the login's session, not alice's other one.
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusNoContent},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusNoContent},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": alice}, http.StatusUnauthorized},
+		{"POST /auth/logout", "POST", "/auth/logout", nil, map[string]any{"refreshToken": 7}, http.StatusBadRequest},
+		{"POST /auth/refresh", "POST", "/auth/refresh", nil, map[string]any{"refreshToken": pair.RefreshToken}, http.StatusUnauthorized},
+		{"GET /users/me", "GET", "/users/me", bearer(pair.AccessToken), nil, http.StatusUnauthorized},
 		{"GET /users/me", "GET", "/users/me", bearer(alice), nil, http.StatusOK},
 		{"GET /users/me", "GET", "/users/me", bearer("not-a-token"), nil, http.StatusUnauthorized},
 		{"GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", nil, nil, http.StatusOK},
+		{"GET /users/me/cart", "GET", "/users/me/cart", bearer(alice), nil, http.StatusOK},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/sample-1", bearer(alice), map[string]any{"quantity": 2}, http.StatusOK},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/sample-2", bearer(alice), map[string]any{"quantity": 1}, http.StatusOK},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/sample-2", bearer(alice), map[string]any{"quantity": 100}, http.StatusBadRequest},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/not.an.id", bearer(alice), map[string]any{"quantity": 1}, http.StatusBadRequest},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/sample-2", nil, map[string]any{"quantity": 1}, http.StatusUnauthorized},
+		{"PUT /users/me/cart/items/{productId}", "PUT", "/users/me/cart/items/p-50", bearer(admin), map[string]any{"quantity": 1}, http.StatusConflict},
+		{"DELETE /users/me/cart/items/{productId}", "DELETE", "/users/me/cart/items/sample-2", bearer(alice), nil, http.StatusOK},
+		{"DELETE /users/me/cart/items/{productId}", "DELETE", "/users/me/cart/items/not.an.id", bearer(alice), nil, http.StatusBadRequest},
+		{"GET /users/me/cart", "GET", "/users/me/cart", bearer(alice), nil, http.StatusOK},
+		{"GET /users/me/cart", "GET", "/users/me/cart", bearer(pair.AccessToken), nil, http.StatusUnauthorized},
+		{"DELETE /users/me/cart", "DELETE", "/users/me/cart", bearer(admin), nil, http.StatusNoContent},
+		{"DELETE /users/me/cart", "DELETE", "/users/me/cart", nil, nil, http.StatusUnauthorized},
+		{"GET /users/me/cart", "GET", "/users/me/cart", bearer(admin), nil, http.StatusOK},
 
 		{"POST /product/sample", "POST", "/product/sample", nil, nil, http.StatusOK},
 		{"GET /product", "GET", "/product?pageSize=2", nil, nil, http.StatusOK},

@@ -42,7 +42,12 @@ func TestNewRoutesEveryPublicPath(t *testing.T) {
 	for _, tc := range []struct{ method, path, want string }{
 		{"POST", "/auth/register", config.User},
 		{"POST", "/auth/login", config.User},
+		{"POST", "/auth/logout", config.User},
 		{"GET", "/users/me", config.User},
+		{"GET", "/users/me/cart", config.User},
+		{"DELETE", "/users/me/cart", config.User},
+		{"PUT", "/users/me/cart/items/sample-1", config.User},
+		{"DELETE", "/users/me/cart/items/sample-1", config.User},
 		{"GET", "/.well-known/jwks.json", config.User},
 		{"GET", "/product", config.Product},
 		{"POST", "/product/sample", config.Product},

@@ -55,6 +55,7 @@ var services = []service{
 	{config.User, user.GRPCAccess, func(r grpc.ServiceRegistrar) {
 		userv1.RegisterAuthServiceServer(r, userv1.UnimplementedAuthServiceServer{})
 		userv1.RegisterUserServiceServer(r, userv1.UnimplementedUserServiceServer{})
+		userv1.RegisterCartServiceServer(r, userv1.UnimplementedCartServiceServer{})
 	}},
 	{config.Product, product.GRPCAccess, func(r grpc.ServiceRegistrar) {
 		productv1.RegisterProductServiceServer(r, productv1.UnimplementedProductServiceServer{})

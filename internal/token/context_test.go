@@ -20,11 +20,11 @@ func TestAuthenticateAndRequireRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := signer.IssuePair("u1", RoleUser)
+	user, err := signer.IssuePair("u1", RoleUser, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := signer.IssuePair("a1", RoleAdmin)
+	admin, err := signer.IssuePair("a1", RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}

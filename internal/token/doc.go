@@ -5,7 +5,10 @@
 // registered claims exp, iat, nbf, iss, aud, sub and jti, plus a "role" claim
 // ([RoleUser] or [RoleAdmin]) and a "token_use" claim ([KindAccess] or
 // [KindRefresh], the name AWS Cognito uses for the same purpose) so that a
-// refresh token is never accepted as an access token and vice versa. The
+// refresh token is never accepted as an access token and vice versa. A "sid"
+// claim (OpenID Connect's session id) names the login both tokens of a pair
+// belong to: verification only reads it ([Claims].SessionID), and whoever
+// keeps sessions (the user service) decides whether it has ended. The
 // header names the signing key by "kid", its RFC 7638 thumbprint.
 //
 // Only the user service holds the private key ([Signer]); every other service

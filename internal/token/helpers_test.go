@@ -31,7 +31,7 @@ func newSigner(t testing.TB, key ed25519.PrivateKey, opts token.Options) *token.
 
 func issue(t testing.TB, s *token.Signer) token.Pair {
 	t.Helper()
-	p, err := s.IssuePair("user-1", token.RoleUser)
+	p, err := s.IssuePair("user-1", token.RoleUser, "")
 	if err != nil {
 		t.Fatalf("IssuePair: %v", err)
 	}

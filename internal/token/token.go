@@ -100,6 +100,7 @@ type Claims struct {
 	Role      Role
 	Kind      Kind
 	ID        string // "jti", unique per token
+	SessionID string // "sid", shared by every token of one login; empty if the token has none
 	IssuedAt  time.Time
 	NotBefore time.Time
 	ExpiresAt time.Time
@@ -109,9 +110,10 @@ type Claims struct {
 // the jwt parser calls Validate alongside its checks of the registered claims.
 type jwtClaims struct {
 	jwt.RegisteredClaims
-	Role Role `json:"role"`
-	Kind Kind `json:"token_use"`
-	want Kind
+	Role      Role   `json:"role"`
+	Kind      Kind   `json:"token_use"`
+	SessionID string `json:"sid,omitempty"`
+	want      Kind
 }
 
 var (
@@ -137,6 +139,9 @@ type Pair struct {
 	AccessToken  string
 	RefreshToken string
 	ExpiresIn    time.Duration // lifetime of the access token
+	// RefreshExpiresAt is the refresh token's "exp", to the second as the
+	// token has it.
+	RefreshExpiresAt time.Time
 }
 
 // Signer issues tokens. Only the user service has one. It is safe for
@@ -164,27 +169,37 @@ func NewSigner(key ed25519.PrivateKey, opts Options) (*Signer, error) {
 // KeyID returns the "kid" of the signer's key.
 func (s *Signer) KeyID() string { return s.kid }
 
-// IssuePair issues an access and a refresh token for subject sub with role.
-func (s *Signer) IssuePair(sub string, role Role) (Pair, error) {
-	access, err := s.issue(sub, role, KindAccess, s.opts.AccessTTL)
-	if err != nil {
-		return Pair{}, err
-	}
-	refresh, err := s.issue(sub, role, KindRefresh, s.opts.RefreshTTL)
-	if err != nil {
-		return Pair{}, err
-	}
-	return Pair{AccessToken: access, RefreshToken: refresh, ExpiresIn: s.opts.AccessTTL}, nil
-}
-
-func (s *Signer) issue(sub string, role Role, kind Kind, ttl time.Duration) (string, error) {
+// IssuePair issues an access and a refresh token for subject sub with role,
+// both carrying the session id sid ("sid"; "" issues tokens without one).
+// Both are issued at one instant: RefreshExpiresAt is the refresh token's
+// expiry.
+func (s *Signer) IssuePair(sub string, role Role, sid string) (Pair, error) {
 	if sub == "" {
-		return "", errors.New("token: empty subject")
+		return Pair{}, errors.New("token: empty subject")
 	}
 	if !role.Valid() {
-		return "", fmt.Errorf("token: unknown role %q", role)
+		return Pair{}, fmt.Errorf("token: unknown role %q", role)
 	}
 	now := s.opts.Now()
+	access, err := s.issue(now, sub, role, sid, KindAccess, s.opts.AccessTTL)
+	if err != nil {
+		return Pair{}, err
+	}
+	refresh, err := s.issue(now, sub, role, sid, KindRefresh, s.opts.RefreshTTL)
+	if err != nil {
+		return Pair{}, err
+	}
+	return Pair{
+		AccessToken:      access,
+		RefreshToken:     refresh,
+		ExpiresIn:        s.opts.AccessTTL,
+		RefreshExpiresAt: jwt.NewNumericDate(now.Add(s.opts.RefreshTTL)).Time,
+	}, nil
+}
+
+// issue signs a token of kind for sub, role and sid, issued at now and
+// valid for ttl.
+func (s *Signer) issue(now time.Time, sub string, role Role, sid string, kind Kind, ttl time.Duration) (string, error) {
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.opts.Issuer,
@@ -195,8 +210,9 @@ func (s *Signer) issue(sub string, role Role, kind Kind, ttl time.Duration) (str
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        rand.Text(),
 		},
-		Role: role,
-		Kind: kind,
+		Role:      role,
+		Kind:      kind,
+		SessionID: sid,
 	})
 	t.Header["kid"] = s.kid
 	signed, err := t.SignedString(s.key)
@@ -309,6 +325,7 @@ func (v *Verifier) verify(tok string, want Kind) (Claims, error) {
 		Role:      c.Role,
 		Kind:      c.Kind,
 		ID:        c.ID,
+		SessionID: c.SessionID,
 		IssuedAt:  c.IssuedAt.Time,
 		NotBefore: c.NotBefore.Time,
 		ExpiresAt: c.ExpiresAt.Time,

@@ -22,12 +22,15 @@ func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	key := testKey(1)
 	s := newSigner(t, key, token.Options{Now: clock(t0)})
-	p, err := s.IssuePair("user-1", token.RoleAdmin)
+	p, err := s.IssuePair("user-1", token.RoleAdmin, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.ExpiresIn != 15*time.Minute {
 		t.Errorf("ExpiresIn = %v, want 15m", p.ExpiresIn)
+	}
+	if want := t0.Add(7 * 24 * time.Hour); !p.RefreshExpiresAt.Equal(want) {
+		t.Errorf("RefreshExpiresAt = %v, want %v", p.RefreshExpiresAt, want)
 	}
 	v := s.Verifier()
 
@@ -47,11 +50,11 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("verify: %v", err)
 			}
 			want := token.Claims{
-				Subject: "user-1", Role: token.RoleAdmin, Kind: tc.kind, ID: c.ID,
+				Subject: "user-1", Role: token.RoleAdmin, Kind: tc.kind, ID: c.ID, SessionID: "session-1",
 				IssuedAt: t0, NotBefore: t0, ExpiresAt: t0.Add(tc.ttl),
 			}
 			if !c.IssuedAt.Equal(want.IssuedAt) || !c.NotBefore.Equal(want.NotBefore) || !c.ExpiresAt.Equal(want.ExpiresAt) ||
-				c.Subject != want.Subject || c.Role != want.Role || c.Kind != want.Kind {
+				c.Subject != want.Subject || c.Role != want.Role || c.Kind != want.Kind || c.SessionID != want.SessionID {
 				t.Errorf("claims = %+v, want %+v", c, want)
 			}
 			if c.ID == "" {
@@ -76,6 +79,42 @@ func TestRoundTrip(t *testing.T) {
 	cr, _ := v.VerifyRefresh(p.RefreshToken)
 	if ca.ID == cr.ID {
 		t.Errorf("access and refresh share jti %q", ca.ID)
+	}
+}
+
+// TestSessionIDIsOptional: a pair issued without a session id has no "sid"
+// claim and still verifies, with an empty SessionID, as tokens issued before
+// the claim existed do.
+func TestSessionIDIsOptional(t *testing.T) {
+	t.Parallel()
+	key := testKey(1)
+	s := newSigner(t, key, token.Options{Now: clock(t0)})
+	p := issue(t, s)
+	_, payload, _ := strings.Cut(p.AccessToken, ".")
+	payload, _, _ = strings.Cut(payload, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := claims["sid"]; ok {
+		t.Errorf("a pair without a session id has a sid claim: %s", raw)
+	}
+	v := s.Verifier()
+	if c, err := v.VerifyAccess(p.AccessToken); err != nil || c.SessionID != "" {
+		t.Errorf("access token without sid: claims %+v, err %v", c, err)
+	}
+	if c, err := v.VerifyRefresh(p.RefreshToken); err != nil || c.SessionID != "" {
+		t.Errorf("refresh token without sid: claims %+v, err %v", c, err)
+	}
+	// A hand-made token with a sid of another type is refused, not misread.
+	bad := claimsAt(t0)
+	bad["sid"] = 7
+	if _, err := v.VerifyAccess(sign(t, jwt.SigningMethodEdDSA, key, s.KeyID(), bad)); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("numeric sid: err = %v, want ErrInvalidToken", err)
 	}
 }
 
@@ -296,10 +335,10 @@ func TestConstructorsReject(t *testing.T) {
 	}
 
 	s := newSigner(t, key, token.Options{})
-	if _, err := s.IssuePair("", token.RoleUser); err == nil {
+	if _, err := s.IssuePair("", token.RoleUser, ""); err == nil {
 		t.Error("IssuePair with empty subject: no error")
 	}
-	if _, err := s.IssuePair("u", token.Role("root")); err == nil {
+	if _, err := s.IssuePair("u", token.Role("root"), ""); err == nil {
 		t.Error("IssuePair with unknown role: no error")
 	}
 }

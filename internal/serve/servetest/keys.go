@@ -32,7 +32,7 @@ func AccessToken(t *testing.T, sub string, role token.Role) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.IssuePair(sub, role)
+	p, err := s.IssuePair(sub, role, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,15 +4,17 @@
 // 	protoc        (unknown)
 // source: kitshop/user/v1/user.proto
 
-// Package kitshop.user.v1 is the user service: accounts and the tokens every
-// other service trusts. AuthService keeps the original course system's RPCs
-// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken.
+// Package kitshop.user.v1 is the user service: accounts, the tokens every
+// other service trusts, and each user's cart. AuthService keeps the original
+// course system's RPCs (RegisterUser, LoginUser, ParseBearerToken) and adds
+// RefreshToken and Logout.
 
 package userv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -562,6 +564,86 @@ func (x *RefreshTokenResponse) GetTokenType() string {
 	return ""
 }
 
+type LogoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefreshToken  string                 `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LogoutRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{9}
+}
+
 type GetUserInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -571,7 +653,7 @@ type GetUserInfoRequest struct {
 
 func (x *GetUserInfoRequest) Reset() {
 	*x = GetUserInfoRequest{}
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +665,7 @@ func (x *GetUserInfoRequest) String() string {
 func (*GetUserInfoRequest) ProtoMessage() {}
 
 func (x *GetUserInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[8]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +678,7 @@ func (x *GetUserInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetUserInfoRequest) Descriptor() ([]byte, []int) {
-	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetUserInfoRequest) GetUserId() string {
@@ -620,7 +702,7 @@ type GetUserInfoResponse struct {
 
 func (x *GetUserInfoResponse) Reset() {
 	*x = GetUserInfoResponse{}
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +714,7 @@ func (x *GetUserInfoResponse) String() string {
 func (*GetUserInfoResponse) ProtoMessage() {}
 
 func (x *GetUserInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kitshop_user_v1_user_proto_msgTypes[9]
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +727,7 @@ func (x *GetUserInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetUserInfoResponse) Descriptor() ([]byte, []int) {
-	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetUserInfoResponse) GetId() string {
@@ -690,11 +772,455 @@ func (x *GetUserInfoResponse) GetRole() Role {
 	return Role_ROLE_UNSPECIFIED
 }
 
+// Cart is a user's cart.
+type Cart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the order the products were first added.
+	Items []*CartItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// When an item was last set or removed; unset for an empty cart.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cart) Reset() {
+	*x = Cart{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cart) ProtoMessage() {}
+
+func (x *Cart) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cart.ProtoReflect.Descriptor instead.
+func (*Cart) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Cart) GetItems() []*CartItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *Cart) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type CartItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Quantity      int32                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CartItem) Reset() {
+	*x = CartItem{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CartItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CartItem) ProtoMessage() {}
+
+func (x *CartItem) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CartItem.ProtoReflect.Descriptor instead.
+func (*CartItem) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CartItem) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *CartItem) GetQuantity() int32 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+type GetCartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCartRequest) Reset() {
+	*x = GetCartRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCartRequest) ProtoMessage() {}
+
+func (x *GetCartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCartRequest.ProtoReflect.Descriptor instead.
+func (*GetCartRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{14}
+}
+
+type GetCartResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cart          *Cart                  `protobuf:"bytes,1,opt,name=cart,proto3" json:"cart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCartResponse) Reset() {
+	*x = GetCartResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCartResponse) ProtoMessage() {}
+
+func (x *GetCartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCartResponse.ProtoReflect.Descriptor instead.
+func (*GetCartResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetCartResponse) GetCart() *Cart {
+	if x != nil {
+		return x.Cart
+	}
+	return nil
+}
+
+type SetCartItemRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProductId string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// 1..99.
+	Quantity      int32 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCartItemRequest) Reset() {
+	*x = SetCartItemRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCartItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCartItemRequest) ProtoMessage() {}
+
+func (x *SetCartItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCartItemRequest.ProtoReflect.Descriptor instead.
+func (*SetCartItemRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetCartItemRequest) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *SetCartItemRequest) GetQuantity() int32 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+type SetCartItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cart          *Cart                  `protobuf:"bytes,1,opt,name=cart,proto3" json:"cart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCartItemResponse) Reset() {
+	*x = SetCartItemResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCartItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCartItemResponse) ProtoMessage() {}
+
+func (x *SetCartItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCartItemResponse.ProtoReflect.Descriptor instead.
+func (*SetCartItemResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetCartItemResponse) GetCart() *Cart {
+	if x != nil {
+		return x.Cart
+	}
+	return nil
+}
+
+type RemoveCartItemRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCartItemRequest) Reset() {
+	*x = RemoveCartItemRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCartItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCartItemRequest) ProtoMessage() {}
+
+func (x *RemoveCartItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCartItemRequest.ProtoReflect.Descriptor instead.
+func (*RemoveCartItemRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoveCartItemRequest) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+type RemoveCartItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cart          *Cart                  `protobuf:"bytes,1,opt,name=cart,proto3" json:"cart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCartItemResponse) Reset() {
+	*x = RemoveCartItemResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCartItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCartItemResponse) ProtoMessage() {}
+
+func (x *RemoveCartItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCartItemResponse.ProtoReflect.Descriptor instead.
+func (*RemoveCartItemResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RemoveCartItemResponse) GetCart() *Cart {
+	if x != nil {
+		return x.Cart
+	}
+	return nil
+}
+
+type ClearCartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCartRequest) Reset() {
+	*x = ClearCartRequest{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCartRequest) ProtoMessage() {}
+
+func (x *ClearCartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCartRequest.ProtoReflect.Descriptor instead.
+func (*ClearCartRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{20}
+}
+
+type ClearCartResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCartResponse) Reset() {
+	*x = ClearCartResponse{}
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCartResponse) ProtoMessage() {}
+
+func (x *ClearCartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_user_v1_user_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCartResponse.ProtoReflect.Descriptor instead.
+func (*ClearCartResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_user_v1_user_proto_rawDescGZIP(), []int{21}
+}
+
 var File_kitshop_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_kitshop_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x1akitshop/user/v1/user.proto\x12\x0fkitshop.user.v1\"k\n" +
+	"\x1akitshop/user/v1/user.proto\x12\x0fkitshop.user.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n" +
 	"\x13RegisterUserRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -731,7 +1257,10 @@ const file_kitshop_user_v1_user_proto_rawDesc = "" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
 	"\n" +
-	"token_type\x18\x04 \x01(\tR\ttokenType\"-\n" +
+	"token_type\x18\x04 \x01(\tR\ttokenType\"4\n" +
+	"\rLogoutRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x10\n" +
+	"\x0eLogoutResponse\"-\n" +
 	"\x12GetUserInfoRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\xa6\x01\n" +
 	"\x13GetUserInfoResponse\x12\x0e\n" +
@@ -740,19 +1269,49 @@ const file_kitshop_user_v1_user_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x10\n" +
 	"\x03age\x18\x04 \x01(\x05R\x03age\x12\x18\n" +
 	"\aprofile\x18\x05 \x01(\tR\aprofile\x12)\n" +
-	"\x04role\x18\x06 \x01(\x0e2\x15.kitshop.user.v1.RoleR\x04role*;\n" +
+	"\x04role\x18\x06 \x01(\x0e2\x15.kitshop.user.v1.RoleR\x04role\"r\n" +
+	"\x04Cart\x12/\n" +
+	"\x05items\x18\x01 \x03(\v2\x19.kitshop.user.v1.CartItemR\x05items\x129\n" +
+	"\n" +
+	"updated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"E\n" +
+	"\bCartItem\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\x10\n" +
+	"\x0eGetCartRequest\"<\n" +
+	"\x0fGetCartResponse\x12)\n" +
+	"\x04cart\x18\x01 \x01(\v2\x15.kitshop.user.v1.CartR\x04cart\"O\n" +
+	"\x12SetCartItemRequest\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x05R\bquantity\"@\n" +
+	"\x13SetCartItemResponse\x12)\n" +
+	"\x04cart\x18\x01 \x01(\v2\x15.kitshop.user.v1.CartR\x04cart\"6\n" +
+	"\x15RemoveCartItemRequest\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\"C\n" +
+	"\x16RemoveCartItemResponse\x12)\n" +
+	"\x04cart\x18\x01 \x01(\v2\x15.kitshop.user.v1.CartR\x04cart\"\x12\n" +
+	"\x10ClearCartRequest\"\x13\n" +
+	"\x11ClearCartResponse*;\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\x84\x03\n" +
+	"ROLE_ADMIN\x10\x022\xcf\x03\n" +
 	"\vAuthService\x12[\n" +
 	"\fRegisterUser\x12$.kitshop.user.v1.RegisterUserRequest\x1a%.kitshop.user.v1.RegisterUserResponse\x12R\n" +
 	"\tLoginUser\x12!.kitshop.user.v1.LoginUserRequest\x1a\".kitshop.user.v1.LoginUserResponse\x12g\n" +
 	"\x10ParseBearerToken\x12(.kitshop.user.v1.ParseBearerTokenRequest\x1a).kitshop.user.v1.ParseBearerTokenResponse\x12[\n" +
-	"\fRefreshToken\x12$.kitshop.user.v1.RefreshTokenRequest\x1a%.kitshop.user.v1.RefreshTokenResponse2g\n" +
+	"\fRefreshToken\x12$.kitshop.user.v1.RefreshTokenRequest\x1a%.kitshop.user.v1.RefreshTokenResponse\x12I\n" +
+	"\x06Logout\x12\x1e.kitshop.user.v1.LogoutRequest\x1a\x1f.kitshop.user.v1.LogoutResponse2g\n" +
 	"\vUserService\x12X\n" +
-	"\vGetUserInfo\x12#.kitshop.user.v1.GetUserInfoRequest\x1a$.kitshop.user.v1.GetUserInfoResponseB6Z4github.com/kitshop/kitshop/pb/kitshop/user/v1;userv1b\x06proto3"
+	"\vGetUserInfo\x12#.kitshop.user.v1.GetUserInfoRequest\x1a$.kitshop.user.v1.GetUserInfoResponse2\xec\x02\n" +
+	"\vCartService\x12L\n" +
+	"\aGetCart\x12\x1f.kitshop.user.v1.GetCartRequest\x1a .kitshop.user.v1.GetCartResponse\x12X\n" +
+	"\vSetCartItem\x12#.kitshop.user.v1.SetCartItemRequest\x1a$.kitshop.user.v1.SetCartItemResponse\x12a\n" +
+	"\x0eRemoveCartItem\x12&.kitshop.user.v1.RemoveCartItemRequest\x1a'.kitshop.user.v1.RemoveCartItemResponse\x12R\n" +
+	"\tClearCart\x12!.kitshop.user.v1.ClearCartRequest\x1a\".kitshop.user.v1.ClearCartResponseB6Z4github.com/kitshop/kitshop/pb/kitshop/user/v1;userv1b\x06proto3"
 
 var (
 	file_kitshop_user_v1_user_proto_rawDescOnce sync.Once
@@ -767,7 +1326,7 @@ func file_kitshop_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_kitshop_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kitshop_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_kitshop_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_kitshop_user_v1_user_proto_goTypes = []any{
 	(Role)(0),                        // 0: kitshop.user.v1.Role
 	(*RegisterUserRequest)(nil),      // 1: kitshop.user.v1.RegisterUserRequest
@@ -778,28 +1337,56 @@ var file_kitshop_user_v1_user_proto_goTypes = []any{
 	(*ParseBearerTokenResponse)(nil), // 6: kitshop.user.v1.ParseBearerTokenResponse
 	(*RefreshTokenRequest)(nil),      // 7: kitshop.user.v1.RefreshTokenRequest
 	(*RefreshTokenResponse)(nil),     // 8: kitshop.user.v1.RefreshTokenResponse
-	(*GetUserInfoRequest)(nil),       // 9: kitshop.user.v1.GetUserInfoRequest
-	(*GetUserInfoResponse)(nil),      // 10: kitshop.user.v1.GetUserInfoResponse
+	(*LogoutRequest)(nil),            // 9: kitshop.user.v1.LogoutRequest
+	(*LogoutResponse)(nil),           // 10: kitshop.user.v1.LogoutResponse
+	(*GetUserInfoRequest)(nil),       // 11: kitshop.user.v1.GetUserInfoRequest
+	(*GetUserInfoResponse)(nil),      // 12: kitshop.user.v1.GetUserInfoResponse
+	(*Cart)(nil),                     // 13: kitshop.user.v1.Cart
+	(*CartItem)(nil),                 // 14: kitshop.user.v1.CartItem
+	(*GetCartRequest)(nil),           // 15: kitshop.user.v1.GetCartRequest
+	(*GetCartResponse)(nil),          // 16: kitshop.user.v1.GetCartResponse
+	(*SetCartItemRequest)(nil),       // 17: kitshop.user.v1.SetCartItemRequest
+	(*SetCartItemResponse)(nil),      // 18: kitshop.user.v1.SetCartItemResponse
+	(*RemoveCartItemRequest)(nil),    // 19: kitshop.user.v1.RemoveCartItemRequest
+	(*RemoveCartItemResponse)(nil),   // 20: kitshop.user.v1.RemoveCartItemResponse
+	(*ClearCartRequest)(nil),         // 21: kitshop.user.v1.ClearCartRequest
+	(*ClearCartResponse)(nil),        // 22: kitshop.user.v1.ClearCartResponse
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
 }
 var file_kitshop_user_v1_user_proto_depIdxs = []int32{
 	0,  // 0: kitshop.user.v1.RegisterUserResponse.role:type_name -> kitshop.user.v1.Role
 	0,  // 1: kitshop.user.v1.ParseBearerTokenResponse.role:type_name -> kitshop.user.v1.Role
 	0,  // 2: kitshop.user.v1.GetUserInfoResponse.role:type_name -> kitshop.user.v1.Role
-	1,  // 3: kitshop.user.v1.AuthService.RegisterUser:input_type -> kitshop.user.v1.RegisterUserRequest
-	3,  // 4: kitshop.user.v1.AuthService.LoginUser:input_type -> kitshop.user.v1.LoginUserRequest
-	5,  // 5: kitshop.user.v1.AuthService.ParseBearerToken:input_type -> kitshop.user.v1.ParseBearerTokenRequest
-	7,  // 6: kitshop.user.v1.AuthService.RefreshToken:input_type -> kitshop.user.v1.RefreshTokenRequest
-	9,  // 7: kitshop.user.v1.UserService.GetUserInfo:input_type -> kitshop.user.v1.GetUserInfoRequest
-	2,  // 8: kitshop.user.v1.AuthService.RegisterUser:output_type -> kitshop.user.v1.RegisterUserResponse
-	4,  // 9: kitshop.user.v1.AuthService.LoginUser:output_type -> kitshop.user.v1.LoginUserResponse
-	6,  // 10: kitshop.user.v1.AuthService.ParseBearerToken:output_type -> kitshop.user.v1.ParseBearerTokenResponse
-	8,  // 11: kitshop.user.v1.AuthService.RefreshToken:output_type -> kitshop.user.v1.RefreshTokenResponse
-	10, // 12: kitshop.user.v1.UserService.GetUserInfo:output_type -> kitshop.user.v1.GetUserInfoResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	14, // 3: kitshop.user.v1.Cart.items:type_name -> kitshop.user.v1.CartItem
+	23, // 4: kitshop.user.v1.Cart.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 5: kitshop.user.v1.GetCartResponse.cart:type_name -> kitshop.user.v1.Cart
+	13, // 6: kitshop.user.v1.SetCartItemResponse.cart:type_name -> kitshop.user.v1.Cart
+	13, // 7: kitshop.user.v1.RemoveCartItemResponse.cart:type_name -> kitshop.user.v1.Cart
+	1,  // 8: kitshop.user.v1.AuthService.RegisterUser:input_type -> kitshop.user.v1.RegisterUserRequest
+	3,  // 9: kitshop.user.v1.AuthService.LoginUser:input_type -> kitshop.user.v1.LoginUserRequest
+	5,  // 10: kitshop.user.v1.AuthService.ParseBearerToken:input_type -> kitshop.user.v1.ParseBearerTokenRequest
+	7,  // 11: kitshop.user.v1.AuthService.RefreshToken:input_type -> kitshop.user.v1.RefreshTokenRequest
+	9,  // 12: kitshop.user.v1.AuthService.Logout:input_type -> kitshop.user.v1.LogoutRequest
+	11, // 13: kitshop.user.v1.UserService.GetUserInfo:input_type -> kitshop.user.v1.GetUserInfoRequest
+	15, // 14: kitshop.user.v1.CartService.GetCart:input_type -> kitshop.user.v1.GetCartRequest
+	17, // 15: kitshop.user.v1.CartService.SetCartItem:input_type -> kitshop.user.v1.SetCartItemRequest
+	19, // 16: kitshop.user.v1.CartService.RemoveCartItem:input_type -> kitshop.user.v1.RemoveCartItemRequest
+	21, // 17: kitshop.user.v1.CartService.ClearCart:input_type -> kitshop.user.v1.ClearCartRequest
+	2,  // 18: kitshop.user.v1.AuthService.RegisterUser:output_type -> kitshop.user.v1.RegisterUserResponse
+	4,  // 19: kitshop.user.v1.AuthService.LoginUser:output_type -> kitshop.user.v1.LoginUserResponse
+	6,  // 20: kitshop.user.v1.AuthService.ParseBearerToken:output_type -> kitshop.user.v1.ParseBearerTokenResponse
+	8,  // 21: kitshop.user.v1.AuthService.RefreshToken:output_type -> kitshop.user.v1.RefreshTokenResponse
+	10, // 22: kitshop.user.v1.AuthService.Logout:output_type -> kitshop.user.v1.LogoutResponse
+	12, // 23: kitshop.user.v1.UserService.GetUserInfo:output_type -> kitshop.user.v1.GetUserInfoResponse
+	16, // 24: kitshop.user.v1.CartService.GetCart:output_type -> kitshop.user.v1.GetCartResponse
+	18, // 25: kitshop.user.v1.CartService.SetCartItem:output_type -> kitshop.user.v1.SetCartItemResponse
+	20, // 26: kitshop.user.v1.CartService.RemoveCartItem:output_type -> kitshop.user.v1.RemoveCartItemResponse
+	22, // 27: kitshop.user.v1.CartService.ClearCart:output_type -> kitshop.user.v1.ClearCartResponse
+	18, // [18:28] is the sub-list for method output_type
+	8,  // [8:18] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_kitshop_user_v1_user_proto_init() }
@@ -813,9 +1400,9 @@ func file_kitshop_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kitshop_user_v1_user_proto_rawDesc), len(file_kitshop_user_v1_user_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   22,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_kitshop_user_v1_user_proto_goTypes,
 		DependencyIndexes: file_kitshop_user_v1_user_proto_depIdxs,

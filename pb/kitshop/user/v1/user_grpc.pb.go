@@ -4,9 +4,10 @@
 // - protoc             (unknown)
 // source: kitshop/user/v1/user.proto
 
-// Package kitshop.user.v1 is the user service: accounts and the tokens every
-// other service trusts. AuthService keeps the original course system's RPCs
-// (RegisterUser, LoginUser, ParseBearerToken) and adds RefreshToken.
+// Package kitshop.user.v1 is the user service: accounts, the tokens every
+// other service trusts, and each user's cart. AuthService keeps the original
+// course system's RPCs (RegisterUser, LoginUser, ParseBearerToken) and adds
+// RefreshToken and Logout.
 
 package userv1
 
@@ -27,6 +28,7 @@ const (
 	AuthService_LoginUser_FullMethodName        = "/kitshop.user.v1.AuthService/LoginUser"
 	AuthService_ParseBearerToken_FullMethodName = "/kitshop.user.v1.AuthService/ParseBearerToken"
 	AuthService_RefreshToken_FullMethodName     = "/kitshop.user.v1.AuthService/RefreshToken"
+	AuthService_Logout_FullMethodName           = "/kitshop.user.v1.AuthService/Logout"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -38,12 +40,20 @@ type AuthServiceClient interface {
 	// RegisterUser creates an account. The e-mail and password come in token, a
 	// raw "Basic base64(email:password)" Authorization header, as in the original.
 	RegisterUser(ctx context.Context, in *RegisterUserRequest, opts ...grpc.CallOption) (*RegisterUserResponse, error)
-	// LoginUser checks Basic credentials and returns an access and a refresh token.
+	// LoginUser checks Basic credentials, starts a session and returns an access
+	// and a refresh token of it.
 	LoginUser(ctx context.Context, in *LoginUserRequest, opts ...grpc.CallOption) (*LoginUserResponse, error)
-	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token).
+	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token)
+	// and that its session has not ended.
 	ParseBearerToken(ctx context.Context, in *ParseBearerTokenRequest, opts ...grpc.CallOption) (*ParseBearerTokenResponse, error)
-	// RefreshToken trades a valid refresh token for a new token pair.
+	// RefreshToken trades a valid refresh token for a new token pair of the same
+	// session; Unauthenticated once the session has ended (logged out, or a
+	// token without a session).
 	RefreshToken(ctx context.Context, in *RefreshTokenRequest, opts ...grpc.CallOption) (*RefreshTokenResponse, error)
+	// Logout ends the session of a valid refresh token: from then on the user
+	// service refuses the session's tokens. Ending a session that has ended
+	// already succeeds too.
+	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 }
 
 type authServiceClient struct {
@@ -94,6 +104,16 @@ func (c *authServiceClient) RefreshToken(ctx context.Context, in *RefreshTokenRe
 	return out, nil
 }
 
+func (c *authServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogoutResponse)
+	err := c.cc.Invoke(ctx, AuthService_Logout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -103,12 +123,20 @@ type AuthServiceServer interface {
 	// RegisterUser creates an account. The e-mail and password come in token, a
 	// raw "Basic base64(email:password)" Authorization header, as in the original.
 	RegisterUser(context.Context, *RegisterUserRequest) (*RegisterUserResponse, error)
-	// LoginUser checks Basic credentials and returns an access and a refresh token.
+	// LoginUser checks Basic credentials, starts a session and returns an access
+	// and a refresh token of it.
 	LoginUser(context.Context, *LoginUserRequest) (*LoginUserResponse, error)
-	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token).
+	// ParseBearerToken verifies an access token ("Bearer ..." or the bare token)
+	// and that its session has not ended.
 	ParseBearerToken(context.Context, *ParseBearerTokenRequest) (*ParseBearerTokenResponse, error)
-	// RefreshToken trades a valid refresh token for a new token pair.
+	// RefreshToken trades a valid refresh token for a new token pair of the same
+	// session; Unauthenticated once the session has ended (logged out, or a
+	// token without a session).
 	RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error)
+	// Logout ends the session of a valid refresh token: from then on the user
+	// service refuses the session's tokens. Ending a session that has ended
+	// already succeeds too.
+	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -130,6 +158,9 @@ func (UnimplementedAuthServiceServer) ParseBearerToken(context.Context, *ParseBe
 }
 func (UnimplementedAuthServiceServer) RefreshToken(context.Context, *RefreshTokenRequest) (*RefreshTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RefreshToken not implemented")
+}
+func (UnimplementedAuthServiceServer) Logout(context.Context, *LogoutRequest) (*LogoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -224,6 +255,24 @@ func _AuthService_RefreshToken_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_Logout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LogoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).Logout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_Logout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).Logout(ctx, req.(*LogoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -246,6 +295,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RefreshToken",
 			Handler:    _AuthService_RefreshToken_Handler,
+		},
+		{
+			MethodName: "Logout",
+			Handler:    _AuthService_Logout_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -354,6 +407,246 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUserInfo",
 			Handler:    _UserService_GetUserInfo_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "kitshop/user/v1/user.proto",
+}
+
+const (
+	CartService_GetCart_FullMethodName        = "/kitshop.user.v1.CartService/GetCart"
+	CartService_SetCartItem_FullMethodName    = "/kitshop.user.v1.CartService/SetCartItem"
+	CartService_RemoveCartItem_FullMethodName = "/kitshop.user.v1.CartService/RemoveCartItem"
+	CartService_ClearCart_FullMethodName      = "/kitshop.user.v1.CartService/ClearCart"
+)
+
+// CartServiceClient is the client API for CartService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// CartService keeps each user's cart on the server. Every method acts on the
+// cart of the caller, the user whose access token is in the "authorization"
+// metadata ("Bearer <token>"), and refuses a token whose session has ended.
+// Whether a product exists is not checked here (an order checks it).
+type CartServiceClient interface {
+	// GetCart returns the caller's cart (empty if it has none).
+	GetCart(ctx context.Context, in *GetCartRequest, opts ...grpc.CallOption) (*GetCartResponse, error)
+	// SetCartItem sets the quantity (1..99) of a product, adding it last if it
+	// is not in the cart: InvalidArgument for a quantity outside 1..99 or a
+	// product id that is not 1 to 128 ASCII letters, digits, '-' or '_';
+	// FailedPrecondition when adding a 51st product.
+	SetCartItem(ctx context.Context, in *SetCartItemRequest, opts ...grpc.CallOption) (*SetCartItemResponse, error)
+	// RemoveCartItem removes a product from the cart, if it is there.
+	RemoveCartItem(ctx context.Context, in *RemoveCartItemRequest, opts ...grpc.CallOption) (*RemoveCartItemResponse, error)
+	// ClearCart empties the cart.
+	ClearCart(ctx context.Context, in *ClearCartRequest, opts ...grpc.CallOption) (*ClearCartResponse, error)
+}
+
+type cartServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewCartServiceClient(cc grpc.ClientConnInterface) CartServiceClient {
+	return &cartServiceClient{cc}
+}
+
+func (c *cartServiceClient) GetCart(ctx context.Context, in *GetCartRequest, opts ...grpc.CallOption) (*GetCartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCartResponse)
+	err := c.cc.Invoke(ctx, CartService_GetCart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cartServiceClient) SetCartItem(ctx context.Context, in *SetCartItemRequest, opts ...grpc.CallOption) (*SetCartItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetCartItemResponse)
+	err := c.cc.Invoke(ctx, CartService_SetCartItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cartServiceClient) RemoveCartItem(ctx context.Context, in *RemoveCartItemRequest, opts ...grpc.CallOption) (*RemoveCartItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveCartItemResponse)
+	err := c.cc.Invoke(ctx, CartService_RemoveCartItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cartServiceClient) ClearCart(ctx context.Context, in *ClearCartRequest, opts ...grpc.CallOption) (*ClearCartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearCartResponse)
+	err := c.cc.Invoke(ctx, CartService_ClearCart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CartServiceServer is the server API for CartService service.
+// All implementations must embed UnimplementedCartServiceServer
+// for forward compatibility.
+//
+// CartService keeps each user's cart on the server. Every method acts on the
+// cart of the caller, the user whose access token is in the "authorization"
+// metadata ("Bearer <token>"), and refuses a token whose session has ended.
+// Whether a product exists is not checked here (an order checks it).
+type CartServiceServer interface {
+	// GetCart returns the caller's cart (empty if it has none).
+	GetCart(context.Context, *GetCartRequest) (*GetCartResponse, error)
+	// SetCartItem sets the quantity (1..99) of a product, adding it last if it
+	// is not in the cart: InvalidArgument for a quantity outside 1..99 or a
+	// product id that is not 1 to 128 ASCII letters, digits, '-' or '_';
+	// FailedPrecondition when adding a 51st product.
+	SetCartItem(context.Context, *SetCartItemRequest) (*SetCartItemResponse, error)
+	// RemoveCartItem removes a product from the cart, if it is there.
+	RemoveCartItem(context.Context, *RemoveCartItemRequest) (*RemoveCartItemResponse, error)
+	// ClearCart empties the cart.
+	ClearCart(context.Context, *ClearCartRequest) (*ClearCartResponse, error)
+	mustEmbedUnimplementedCartServiceServer()
+}
+
+// UnimplementedCartServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedCartServiceServer struct{}
+
+func (UnimplementedCartServiceServer) GetCart(context.Context, *GetCartRequest) (*GetCartResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCart not implemented")
+}
+func (UnimplementedCartServiceServer) SetCartItem(context.Context, *SetCartItemRequest) (*SetCartItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetCartItem not implemented")
+}
+func (UnimplementedCartServiceServer) RemoveCartItem(context.Context, *RemoveCartItemRequest) (*RemoveCartItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveCartItem not implemented")
+}
+func (UnimplementedCartServiceServer) ClearCart(context.Context, *ClearCartRequest) (*ClearCartResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearCart not implemented")
+}
+func (UnimplementedCartServiceServer) mustEmbedUnimplementedCartServiceServer() {}
+func (UnimplementedCartServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeCartServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to CartServiceServer will
+// result in compilation errors.
+type UnsafeCartServiceServer interface {
+	mustEmbedUnimplementedCartServiceServer()
+}
+
+func RegisterCartServiceServer(s grpc.ServiceRegistrar, srv CartServiceServer) {
+	// If the following call panics, it indicates UnimplementedCartServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&CartService_ServiceDesc, srv)
+}
+
+func _CartService_GetCart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).GetCart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_GetCart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).GetCart(ctx, req.(*GetCartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CartService_SetCartItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetCartItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).SetCartItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_SetCartItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).SetCartItem(ctx, req.(*SetCartItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CartService_RemoveCartItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveCartItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).RemoveCartItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_RemoveCartItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).RemoveCartItem(ctx, req.(*RemoveCartItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CartService_ClearCart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearCartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).ClearCart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_ClearCart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).ClearCart(ctx, req.(*ClearCartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// CartService_ServiceDesc is the grpc.ServiceDesc for CartService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var CartService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "kitshop.user.v1.CartService",
+	HandlerType: (*CartServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetCart",
+			Handler:    _CartService_GetCart_Handler,
+		},
+		{
+			MethodName: "SetCartItem",
+			Handler:    _CartService_SetCartItem_Handler,
+		},
+		{
+			MethodName: "RemoveCartItem",
+			Handler:    _CartService_RemoveCartItem_Handler,
+		},
+		{
+			MethodName: "ClearCart",
+			Handler:    _CartService_ClearCart_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
