@@ -253,10 +253,18 @@ func (l *IDList) Read(ctx context.Context, key string, from int64, n int, newest
 
 // Claim reports whether this call claims task, a one-time task on the lists' collection (a backfill): the
 // first call to claim it, of any process, inserts its marker document (_id "m:<task>") and is told true;
-// every later call, false. Of several replicas starting at once, one does the task; a task cut short by a
-// crash stays claimed.
+// every later call, false, most of them after a read of the marker alone. Of several replicas starting at
+// once, one does the task; a task cut short by a crash stays claimed.
 func (l *IDList) Claim(ctx context.Context, task string) (bool, error) {
-	err := l.u.InsertOne(ctx, l.coll, bson.D{{Key: "_id", Value: "m:" + task}})
+	mark := "m:" + task
+	_, err := l.u.FindByID(ctx, l.coll, mark)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return false, fmt.Errorf("docstore: claim %s in %s: %w", task, l.coll.Name(), err)
+	}
+	err = l.u.InsertOne(ctx, l.coll, bson.D{{Key: "_id", Value: mark}})
 	if IsDuplicateKey(err) {
 		return false, nil
 	}
