@@ -41,7 +41,7 @@ func BenchmarkListProducts(b *testing.B) {
 				}
 				b.StartTimer()
 				for _, tok := range []string{"", encodePageToken(9 * 20)} {
-					page, err := svc.ListProducts(b.Context(), 20, tok)
+					page, err := svc.ListProducts(b.Context(), "", 20, tok)
 					if err != nil || len(page.Products) != 20 {
 						b.Fatalf("page %q: %d products (%v)", tok, len(page.Products), err)
 					}
