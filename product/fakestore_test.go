@@ -14,7 +14,7 @@ type fakeStore struct {
 	mu           sync.Mutex
 	products     map[string]*fakeProduct
 	added        []string            // the products' ids in the order they were added
-	wordLists    map[string][]string // the word lists (search.go) by key
+	wordLists    map[string][]string // the word lists' entries (search.go) by key
 	reservations map[string]Reservation
 	err          error
 	clears       int // ClearMarks calls
@@ -51,9 +51,7 @@ func (f *fakeStore) InsertProducts(_ context.Context, ps []Product) ([]string, e
 		if _, ok := f.products[p.ID]; !ok {
 			f.products[p.ID] = &fakeProduct{p: p}
 			f.added = append(f.added, p.ID)
-			for _, key := range nameKeys(p.Name) {
-				f.wordLists[key] = append(f.wordLists[key], p.ID)
-			}
+			addToWordLists(f.wordLists, p.ID, p.Name)
 			ids = append(ids, p.ID)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/cases"
+
+	"github.com/kitshop/kitshop/internal/docstore"
 )
 
 // The search of the catalogue (ListProducts's q).
@@ -22,10 +24,12 @@ import (
 //
 // Every product is listed, in the order products are added, in one list per prefix of 1 to
 // searchPrefixLen letters of each of its name's words (key "w:<prefix>", a docstore.IDList in the
-// catalogue's collection): "Coffee Mug" in the lists of c, co, cof, m, mu and mug. A query word's list is
-// that of its first searchPrefixLen letters (all of them when it has fewer): it holds every product that
-// matches the word, and, for a word longer than that, others too. A search reads the list of one of its
-// words, the shortest of them, and keeps the products that match every word.
+// catalogue's collection): "Coffee Mug" in the lists of c, co, cof, m, mu and mug. Its entry there is its
+// id and its name's words, separated by spaces ("<id> coffee mug"; a product id holds no space, checkID).
+// A query word's list is that of its first searchPrefixLen letters (all of them when it has fewer): it
+// holds every product that matches the word, and, for a word longer than that, others too. A search reads
+// the list of one of its words, the shortest of them, keeps the entries that match every word, and reads
+// the products of those alone.
 
 // Limits of a search query.
 const (
@@ -38,7 +42,7 @@ const searchPrefixLen = 3
 
 // searchScan bounds the entries of a list that one page of a search examines: a page may end before it
 // holds pageSize products, even with none, while more follow.
-const searchScan = 1000
+const searchScan = 2048
 
 // wordListPrefix begins the key of every word list.
 const wordListPrefix = "w:"
@@ -69,10 +73,11 @@ func prefix(w string, n int) string {
 	return w[:end]
 }
 
-// nameKeys returns the keys of the word lists that list a product named name, each once.
-func nameKeys(name string) []string {
+// nameKeys returns the keys of the word lists that list a product whose name has the words nameWords,
+// each once.
+func nameKeys(nameWords []string) []string {
 	var keys []string
-	for _, w := range words(name) {
+	for _, w := range nameWords {
 		for n := 1; n <= searchPrefixLen; n++ {
 			key := wordListPrefix + prefix(w, n)
 			if !slices.Contains(keys, key) {
@@ -83,12 +88,30 @@ func nameKeys(name string) []string {
 	return keys
 }
 
+// addToWordLists appends the entry of product id, named name, to the lists of lists (entries by key)
+// that list it.
+func addToWordLists(lists map[string][]string, id, name string) {
+	ws := words(name)
+	entry := strings.Join(append([]string{id}, ws...), " ")
+	for _, key := range nameKeys(ws) {
+		lists[key] = append(lists[key], entry)
+	}
+}
+
+// parseEntry returns the product id and the name's words of an entry of a word list.
+func parseEntry(entry string) (id string, nameWords []string) {
+	id, rest, _ := strings.Cut(entry, " ")
+	if rest == "" {
+		return id, nil
+	}
+	return id, strings.Split(rest, " ")
+}
+
 // searchKey returns the key of the word list that holds every product matching query word w.
 func searchKey(w string) string { return wordListPrefix + prefix(w, searchPrefixLen) }
 
-// nameMatches reports whether each word of query begins a word of name.
-func nameMatches(name string, query []string) bool {
-	nameWords := words(name)
+// wordsMatch reports whether each word of query begins one of nameWords.
+func wordsMatch(nameWords, query []string) bool {
 	for _, q := range query {
 		if !slices.ContainsFunc(nameWords, func(w string) bool { return strings.HasPrefix(w, q) }) {
 			return false
@@ -127,11 +150,11 @@ var searchFirst = SearchAt{Word: -1}
 
 // searchSource is what a search reads: the word lists and the products. Both stores are one.
 type searchSource interface {
-	// wordListLen returns the number of ids of key's list.
+	// wordListLen returns the number of entries of key's list.
 	wordListLen(ctx context.Context, key string) (int64, error)
-	// readWordList returns up to n ids of key's list from position from on, oldest first, and the
+	// readWordList returns up to n entries of key's list from position from on, oldest first, and the
 	// position of the next, -1 when the list ends with them.
-	readWordList(ctx context.Context, key string, from int64, n int) (ids []string, next int64, err error)
+	readWordList(ctx context.Context, key string, from int64, n int) (entries []string, next int64, err error)
 	// listedProducts returns the products among ids that exist, in any order.
 	listedProducts(ctx context.Context, ids []string) ([]Product, error)
 }
@@ -165,39 +188,58 @@ func search(ctx context.Context, src searchSource, query []string, at SearchAt, 
 	}
 	key := searchKey(query[at.Word])
 	var ps []Product
-	for scanned, n := 0, limit; scanned < searchScan; n *= 2 {
-		n = min(max(n, limit-len(ps)), searchScan-scanned)
-		ids, next, err := src.readWordList(ctx, key, at.From, n)
+	for scanned, n := 0, max(limit, searchChunk); scanned < searchScan; n *= 2 {
+		entries, next, err := src.readWordList(ctx, key, at.From, min(n, searchScan-scanned))
 		if err != nil {
 			return nil, end, err
 		}
-		found, err := src.listedProducts(ctx, ids)
-		if err != nil {
-			return nil, end, err
-		}
-		byID := make(map[string]Product, len(found))
-		for _, p := range found {
-			byID[p.ID] = p
-		}
-		for i, id := range ids {
-			if p, ok := byID[id]; ok && nameMatches(p.Name, query) {
-				ps = append(ps, p)
-				if len(ps) == limit && i < len(ids)-1 {
-					return ps, SearchAt{Word: at.Word, From: at.From + int64(i) + 1}, nil
-				}
+		// The matching entries' ids, and the position after each.
+		var ids []string
+		var after []int64
+		for i, e := range entries {
+			if id, ws := parseEntry(e); wordsMatch(ws, query) {
+				ids = append(ids, id)
+				after = append(after, at.From+int64(i)+1)
 			}
 		}
-		if next < 0 || len(ids) == 0 {
+		// Their products, as many at a time as the page lacks: an id may have none (listed, never stored).
+		for len(ids) > 0 {
+			k := min(len(ids), limit-len(ps))
+			found, err := src.listedProducts(ctx, ids[:k])
+			if err != nil {
+				return nil, end, err
+			}
+			byID := make(map[string]Product, len(found))
+			for _, p := range found {
+				byID[p.ID] = p
+			}
+			for _, id := range ids[:k] {
+				if p, ok := byID[id]; ok {
+					ps = append(ps, p)
+				}
+			}
+			if len(ps) == limit {
+				if from := after[k-1]; from < at.From+int64(len(entries)) {
+					return ps, SearchAt{Word: at.Word, From: from}, nil
+				}
+				break // the page ends with the entries read
+			}
+			ids, after = ids[k:], after[k:]
+		}
+		if next < 0 || len(entries) == 0 {
 			return ps, end, nil
 		}
 		at.From = next
-		scanned += len(ids)
+		scanned += len(entries)
 		if len(ps) == limit {
 			break
 		}
 	}
 	return ps, at, nil
 }
+
+// searchChunk is the fewest entries of a list a search reads at once: a bucket's.
+const searchChunk = docstore.ListBucketSize
 
 // searchTokenPrefix versions the page token of a search.
 const searchTokenPrefix = "s1:"

@@ -155,14 +155,15 @@ type Store interface {
 	// products stored.
 	ListProducts(ctx context.Context, from int64, limit int) (ps []Product, next int64, err error)
 	// SearchProducts returns up to limit of the products whose name matches
-	// every word of query (nameMatches; query as parseQuery gives it, with
+	// every word of query (search.go; query as parseQuery gives it, with
 	// words), in the order they were added, from at (searchFirst for the
 	// first page), and where the next page starts, its From -1 when none
 	// follows. It reads one word list (search.go) and examines at most
 	// searchScan of its entries, so a page may hold fewer than limit
 	// products, even none, before the end. Positions do not change when
-	// products are added. Its cost follows limit and how many of the list's
-	// products match, not the products stored.
+	// products are added. It reads the products of the matching entries
+	// alone: its cost follows limit and how many of the list's entries
+	// match, not the products stored.
 	SearchProducts(ctx context.Context, query []string, at SearchAt, limit int) (ps []Product, next SearchAt, err error)
 	// AdjustStock adds delta to a product's stock if the result stays within
 	// 0..maxStock, and returns the product after. It fails with ErrNotFound,

@@ -147,9 +147,7 @@ func (m *MongoStore) backfillWords(ctx context.Context) error {
 				continue // not stored, or listed twice
 			}
 			delete(names, id)
-			for _, key := range nameKeys(name) {
-				lists[key] = append(lists[key], id)
-			}
+			addToWordLists(lists, id, name)
 		}
 	}
 	if err := m.catalogue.AppendEach(ctx, lists); err != nil {
@@ -184,8 +182,8 @@ func (d productDoc) product() Product {
 var catalogueProjection = bson.D{{Key: "inflight", Value: 0}, {Key: "returning", Value: 0}}
 
 // InsertProducts implements Store: the ids not stored yet are appended to the
-// catalogue's list and to the word lists of their names (search.go), then
-// inserted. A product whose insert fails, or never comes (a crash), leaves
+// catalogue's list, and their entries to the word lists of their names
+// (search.go), then inserted. A product whose insert fails, or never comes (a crash), leaves
 // its id listed with no product, which a listing or a search leaves out; once
 // created, it is found there. Nothing changes a product's name once stored,
 // so a product stays right in the word lists it was appended to.
@@ -209,9 +207,7 @@ func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string
 	lists := map[string][]string{}
 	for _, p := range ps {
 		lists[catalogueList] = append(lists[catalogueList], p.ID)
-		for _, key := range nameKeys(p.Name) {
-			lists[key] = append(lists[key], p.ID)
-		}
+		addToWordLists(lists, p.ID, p.Name)
 	}
 	if err := m.catalogue.AppendEach(ctx, lists); err != nil {
 		return nil, fmt.Errorf("product: list products: %w", err)
