@@ -135,8 +135,10 @@ func MakeGetProductsInfoEndpoint(s Service) endpoint.Endpoint {
 	}
 }
 
-// ListProductsRequest is the input of ListProducts.
+// ListProductsRequest is the input of ListProducts. Query is its q: words to
+// search the catalogue for, or none.
 type ListProductsRequest struct {
+	Query     string
 	PageSize  int
 	PageToken string
 }
@@ -159,7 +161,7 @@ func (r ListProductsResponse) LogAttrs() []slog.Attr {
 func MakeListProductsEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {
 		req := request.(ListProductsRequest)
-		p, err := s.ListProducts(ctx, req.PageSize, req.PageToken)
+		p, err := s.ListProducts(ctx, req.Query, req.PageSize, req.PageToken)
 		business, infra := errorTable.Split(err)
 		if infra != nil {
 			return nil, infra

@@ -13,7 +13,8 @@ import (
 type fakeStore struct {
 	mu           sync.Mutex
 	products     map[string]*fakeProduct
-	added        []string // the products' ids in the order they were added
+	added        []string            // the products' ids in the order they were added
+	wordLists    map[string][]string // the word lists' entries (search.go) by key
 	reservations map[string]Reservation
 	err          error
 	clears       int // ClearMarks calls
@@ -26,7 +27,7 @@ type fakeProduct struct {
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{products: map[string]*fakeProduct{}, reservations: map[string]Reservation{}}
+	return &fakeStore{products: map[string]*fakeProduct{}, wordLists: map[string][]string{}, reservations: map[string]Reservation{}}
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -50,6 +51,7 @@ func (f *fakeStore) InsertProducts(_ context.Context, ps []Product) ([]string, e
 		if _, ok := f.products[p.ID]; !ok {
 			f.products[p.ID] = &fakeProduct{p: p}
 			f.added = append(f.added, p.ID)
+			addToWordLists(f.wordLists, p.ID, p.Name)
 			ids = append(ids, p.ID)
 		}
 	}
@@ -90,6 +92,37 @@ func (f *fakeStore) ListProducts(_ context.Context, from int64, limit int) ([]Pr
 		next = -1
 	}
 	return out, next, nil
+}
+
+func (f *fakeStore) SearchProducts(ctx context.Context, query []string, at SearchAt, limit int) ([]Product, SearchAt, error) {
+	return search(ctx, f, query, at, limit)
+}
+
+func (f *fakeStore) wordListLen(_ context.Context, key string) (int64, error) {
+	if err := f.lock(); err != nil {
+		return 0, err
+	}
+	defer f.mu.Unlock()
+	return int64(len(f.wordLists[key])), nil
+}
+
+func (f *fakeStore) readWordList(_ context.Context, key string, from int64, n int) ([]string, int64, error) {
+	if err := f.lock(); err != nil {
+		return nil, -1, err
+	}
+	defer f.mu.Unlock()
+	list := f.wordLists[key]
+	from = min(max(from, 0), int64(len(list)))
+	ids := slices.Clone(list[from:min(from+int64(n), int64(len(list)))])
+	next := from + int64(len(ids))
+	if next >= int64(len(list)) {
+		next = -1
+	}
+	return ids, next, nil
+}
+
+func (f *fakeStore) listedProducts(ctx context.Context, ids []string) ([]Product, error) {
+	return f.GetProducts(ctx, ids)
 }
 
 func (f *fakeStore) AdjustStock(_ context.Context, id string, delta, maxStock int64) (Product, error) {

@@ -45,7 +45,16 @@ type Service interface {
 	// were added (products added meanwhile come on later pages). pageSize 0
 	// means DefaultPageSize; more than MaxPageSize is reduced to it.
 	// pageToken is the NextPageToken of the previous page, "" for the first.
-	ListProducts(ctx context.Context, pageSize int, pageToken string) (Page, error)
+	//
+	// A q with words (search.go) lists only the products whose name matches
+	// every word, in the same order, with page tokens of their own: a page
+	// may then hold fewer than pageSize products, even none, while
+	// NextPageToken says more may follow. A q without words (empty, spaces,
+	// punctuation) is the whole catalogue. A token of the catalogue given
+	// with a q, of a search given without, or of another q, is refused with
+	// ErrInvalidArgument, as is a q longer than MaxQueryLen bytes or of more
+	// than MaxQueryWords words.
+	ListProducts(ctx context.Context, q string, pageSize int, pageToken string) (Page, error)
 	// GetProduct returns one product.
 	GetProduct(ctx context.Context, id string) (Product, error)
 	// CreateProduct adds a product with a new id. Only admins may call it;
@@ -145,6 +154,17 @@ type Store interface {
 	// change when products are added. Its cost follows limit, not the
 	// products stored.
 	ListProducts(ctx context.Context, from int64, limit int) (ps []Product, next int64, err error)
+	// SearchProducts returns up to limit of the products whose name matches
+	// every word of query (search.go; query as parseQuery gives it, with
+	// words), in the order they were added, from at (searchFirst for the
+	// first page), and where the next page starts, its From -1 when none
+	// follows. It reads one word list (search.go) and examines at most
+	// searchScan of its entries, so a page may hold fewer than limit
+	// products, even none, before the end. Positions do not change when
+	// products are added. It reads the products of the matching entries
+	// alone: its cost follows limit and how many of the list's entries
+	// match, not the products stored.
+	SearchProducts(ctx context.Context, query []string, at SearchAt, limit int) (ps []Product, next SearchAt, err error)
 	// AdjustStock adds delta to a product's stock if the result stays within
 	// 0..maxStock, and returns the product after. It fails with ErrNotFound,
 	// ErrInsufficientStock (below zero) or errAboveMax.
@@ -319,7 +339,7 @@ func (s *service) GetProductsInfo(ctx context.Context, ids []string) ([]Product,
 	return out, nil
 }
 
-func (s *service) ListProducts(ctx context.Context, pageSize int, pageToken string) (Page, error) {
+func (s *service) ListProducts(ctx context.Context, q string, pageSize int, pageToken string) (Page, error) {
 	switch {
 	case pageSize < 0:
 		return Page{}, invalid("pageSize must not be negative")
@@ -327,6 +347,13 @@ func (s *service) ListProducts(ctx context.Context, pageSize int, pageToken stri
 		pageSize = DefaultPageSize
 	case pageSize > MaxPageSize:
 		pageSize = MaxPageSize
+	}
+	query, err := parseQuery(q)
+	if err != nil {
+		return Page{}, err
+	}
+	if len(query) > 0 {
+		return s.searchProducts(ctx, query, pageSize, pageToken)
 	}
 	from, err := decodePageToken(pageToken)
 	if err != nil {
@@ -339,6 +366,23 @@ func (s *service) ListProducts(ctx context.Context, pageSize int, pageToken stri
 	page := Page{Products: ps}
 	if next >= 0 {
 		page.NextPageToken = encodePageToken(next)
+	}
+	return page, nil
+}
+
+// searchProducts is ListProducts with a query of words.
+func (s *service) searchProducts(ctx context.Context, query []string, pageSize int, pageToken string) (Page, error) {
+	at, err := decodeSearchToken(pageToken, query)
+	if err != nil {
+		return Page{}, err
+	}
+	ps, next, err := s.store.SearchProducts(ctx, query, at, pageSize)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Products: ps}
+	if next.From >= 0 {
+		page.NextPageToken = encodeSearchToken(query, next)
 	}
 	return page, nil
 }
@@ -360,13 +404,19 @@ func decodePageToken(tok string) (int64, error) {
 		return -1, nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err == nil && strings.HasPrefix(string(raw), searchTokenPrefix) {
+		return 0, invalid("pageToken is a token of a search (q), not of the catalogue")
+	}
 	digits, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
 	from, perr := strconv.ParseInt(digits, 10, 64)
 	if err != nil || !ok || perr != nil || from < 0 || digits != strconv.FormatInt(from, 10) {
-		return 0, invalid("pageToken is not a token this service issued")
+		return 0, errForeignToken
 	}
 	return from, nil
 }
+
+// errForeignToken refuses a page token that the service did not issue.
+var errForeignToken = invalid("pageToken is not a token this service issued")
 
 func (s *service) GetProduct(ctx context.Context, id string) (Product, error) {
 	if err := checkID("productId", id); err != nil {

@@ -51,7 +51,7 @@ func TestCreateSamples(t *testing.T) {
 		if n, err := svc.CreateSamples(t.Context()); n != 0 || err != nil {
 			t.Fatalf("CreateSamples again = %d, %v; want 0", n, err)
 		}
-		page, err := svc.ListProducts(t.Context(), 0, "")
+		page, err := svc.ListProducts(t.Context(), "", 0, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestListProducts(t *testing.T) {
 	var all []string
 	tok, pages := "", 0
 	for {
-		page, err := svc.ListProducts(ctx, 50, tok)
+		page, err := svc.ListProducts(ctx, "", 50, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,15 +149,15 @@ func TestListProducts(t *testing.T) {
 		t.Errorf("paged %d products in %d pages, want 120 in order in 3", len(all), pages)
 	}
 
-	page, err := svc.ListProducts(ctx, 0, "")
+	page, err := svc.ListProducts(ctx, "", 0, "")
 	if err != nil || len(page.Products) != DefaultPageSize || page.NextPageToken == "" {
 		t.Errorf("default page = %d products, %q, %v", len(page.Products), page.NextPageToken, err)
 	}
-	if page, err = svc.ListProducts(ctx, 1000, ""); err != nil || len(page.Products) != MaxPageSize {
+	if page, err = svc.ListProducts(ctx, "", 1000, ""); err != nil || len(page.Products) != MaxPageSize {
 		t.Errorf("page of 1000 = %d products, %v; want %d", len(page.Products), err, MaxPageSize)
 	}
 	// An exactly full last page has no next token.
-	if page, err = svc.ListProducts(ctx, 20, encodePageToken(100)); err != nil || len(page.Products) != 20 || page.NextPageToken != "" {
+	if page, err = svc.ListProducts(ctx, "", 20, encodePageToken(100)); err != nil || len(page.Products) != 20 || page.NextPageToken != "" {
 		t.Errorf("last page = %d products, %q, %v", len(page.Products), page.NextPageToken, err)
 	}
 
@@ -175,7 +175,7 @@ func TestListProducts(t *testing.T) {
 		"padded base64 form": {0, base64.URLEncoding.EncodeToString([]byte("p2:1"))},
 	}
 	for name, c := range bad {
-		if _, err := svc.ListProducts(ctx, c.size, c.tok); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := svc.ListProducts(ctx, "", c.size, c.tok); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("%s: err = %v, want ErrInvalidArgument", name, err)
 		}
 	}
@@ -279,7 +279,8 @@ func TestStoreFailureIsNotABusinessError(t *testing.T) {
 	calls := map[string]error{}
 	_, calls["CreateSamples"] = svc.CreateSamples(ctx)
 	_, calls["GetProductsInfo"] = svc.GetProductsInfo(ctx, []string{"p1"})
-	_, calls["ListProducts"] = svc.ListProducts(ctx, 0, "")
+	_, calls["ListProducts"] = svc.ListProducts(ctx, "", 0, "")
+	_, calls["ListProducts with q"] = svc.ListProducts(ctx, "product", 0, "")
 	_, calls["GetProduct"] = svc.GetProduct(ctx, "p1")
 	_, calls["CreateProduct"] = svc.CreateProduct(ctx, NewProduct{Name: "x", Price: 1})
 	_, calls["AdjustStock"] = svc.AdjustStock(ctx, "p1", 1)

@@ -18,7 +18,7 @@ import (
 const (
 	productsCollection     = "products"
 	reservationsCollection = "reservations"
-	catalogueCollection    = "catalogue" // the products' ids in the order they were added (a docstore.IDList)
+	catalogueCollection    = "catalogue" // the products' ids in the order they were added, and the word lists (docstore.IDList)
 )
 
 // catalogueList is the key of the catalogue's list in catalogueCollection.
@@ -37,7 +37,9 @@ const catalogueList = "products"
 // how each is sent (see internal/docstore), so the commands per reservation
 // stay constant however many orders there are. The catalogue is listed from
 // a docstore.IDList of the products' ids in the order they were added, read by
-// _id: a page costs the same few lookups however many products there are.
+// _id: a page costs the same few lookups however many products there are; it
+// is searched from the word lists kept beside it (search.go), read the same
+// way.
 //
 // There must be one MongoStore per database in the process (it holds the
 // database's Updater, which must see every write of what it remembers).
@@ -59,7 +61,7 @@ const codeNamespaceExists = 48
 
 // NewMongoStore returns the store on db, creating its collections if needed
 // and listing the products of a database from before the catalogue's list
-// (docstore.IDList.Backfill).
+// (docstore.IDList.Backfill) or from before the word lists (backfillWords).
 // opts configure its Updater (docstore.NewUpdater); production passes none.
 func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	if db == nil {
@@ -93,8 +95,69 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	if err != nil {
 		return nil, fmt.Errorf("product: %w", err)
 	}
+	if err := m.backfillWords(ctx); err != nil {
+		return nil, fmt.Errorf("product: %w", err)
+	}
 	return m, nil
 }
+
+// wordsTask is the one-time task (docstore.IDList.Claim) of listing in the
+// word lists the products stored before them.
+const wordsTask = "words"
+
+// backfillWords lists the products of a database from before the word lists
+// (search.go) in them, in the catalogue's order, when this store is the
+// first to claim wordsTask; the first store of this version to open a
+// database claims it, whether or not it holds products, and products stored
+// afterwards are listed by InsertProducts. It reads the products' names in
+// one pass over the collection and the catalogue's list once. Like the
+// catalogue's backfill it runs before the service takes writes, and one cut
+// short is not resumed (docstore.IDList.Backfill).
+func (m *MongoStore) backfillWords(ctx context.Context) error {
+	claimed, err := m.catalogue.Claim(ctx, wordsTask)
+	if err != nil || !claimed {
+		return err
+	}
+	cur, err := m.products.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "name", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("list words: read products: %w", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	names := map[string]string{}
+	for cur.Next(ctx) {
+		var d productDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("list words: decode product: %w", err)
+		}
+		names[d.ID] = d.Name
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("list words: read products: %w", err)
+	}
+	lists := map[string][]string{}
+	for from := int64(0); from >= 0 && len(names) > 0; {
+		var ids []string
+		ids, from, err = m.catalogue.Read(ctx, catalogueList, from, backfillPage, false)
+		if err != nil {
+			return fmt.Errorf("list words: %w", err)
+		}
+		for _, id := range ids {
+			name, ok := names[id]
+			if !ok {
+				continue // not stored, or listed twice
+			}
+			delete(names, id)
+			addToWordLists(lists, id, name)
+		}
+	}
+	if err := m.catalogue.AppendEach(ctx, lists); err != nil {
+		return fmt.Errorf("list words: %w", err)
+	}
+	return nil
+}
+
+// backfillPage is how many ids of the catalogue backfillWords reads at once.
+const backfillPage = 4096
 
 // productDoc is a product document. Inflight and Returning hold the ids of
 // orders whose take or return of this product is applied but not yet recorded
@@ -119,9 +182,11 @@ func (d productDoc) product() Product {
 var catalogueProjection = bson.D{{Key: "inflight", Value: 0}, {Key: "returning", Value: 0}}
 
 // InsertProducts implements Store: the ids not stored yet are appended to the
-// catalogue's list, then inserted. A product whose insert fails, or never
-// comes (a crash), leaves its id listed with no product, which a listing
-// leaves out; once created, it is found there.
+// catalogue's list, and their entries to the word lists of their names
+// (search.go), then inserted. A product whose insert fails, or never comes (a crash), leaves
+// its id listed with no product, which a listing or a search leaves out; once
+// created, it is found there. Nothing changes a product's name once stored,
+// so a product stays right in the word lists it was appended to.
 func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string, error) {
 	ids := make([]string, len(ps))
 	for i, p := range ps {
@@ -139,11 +204,12 @@ func (m *MongoStore) InsertProducts(ctx context.Context, ps []Product) ([]string
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	newIDs := make([]string, len(ps))
-	for i, p := range ps {
-		newIDs[i] = p.ID
+	lists := map[string][]string{}
+	for _, p := range ps {
+		lists[catalogueList] = append(lists[catalogueList], p.ID)
+		addToWordLists(lists, p.ID, p.Name)
 	}
-	if err := m.catalogue.Append(ctx, catalogueList, newIDs...); err != nil {
+	if err := m.catalogue.AppendEach(ctx, lists); err != nil {
 		return nil, fmt.Errorf("product: list products: %w", err)
 	}
 	now := time.Now().UTC()
@@ -236,13 +302,13 @@ func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([
 	if err != nil {
 		return nil, -1, fmt.Errorf("product: read the catalogue: %w", err)
 	}
-	docs, err := m.findByIDsIn(ctx, m.queries, ids, catalogueProjection)
+	found, err := m.listedProducts(ctx, ids)
 	if err != nil {
 		return nil, -1, err
 	}
-	byID := make(map[string]Product, len(docs))
-	for _, d := range docs {
-		byID[d.ID] = d.product()
+	byID := make(map[string]Product, len(found))
+	for _, p := range found {
+		byID[p.ID] = p
 	}
 	ps := make([]Product, 0, len(ids))
 	for _, id := range ids {
@@ -251,6 +317,34 @@ func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([
 		}
 	}
 	return ps, next, nil
+}
+
+// SearchProducts implements Store: pages of a word list, then their
+// products by _id (through QueryThrough's client), as ListProducts.
+func (m *MongoStore) SearchProducts(ctx context.Context, query []string, at SearchAt, limit int) ([]Product, SearchAt, error) {
+	ps, next, err := search(ctx, m, query, at, limit)
+	if err != nil {
+		return nil, SearchAt{}, fmt.Errorf("product: search the catalogue: %w", err)
+	}
+	return ps, next, nil
+}
+
+func (m *MongoStore) wordListLen(ctx context.Context, key string) (int64, error) {
+	return m.catalogue.Len(ctx, key)
+}
+
+func (m *MongoStore) readWordList(ctx context.Context, key string, from int64, n int) ([]string, int64, error) {
+	return m.catalogue.Read(ctx, key, from, n, false)
+}
+
+// listedProducts returns the products among ids that exist, in any order,
+// read through QueryThrough's client.
+func (m *MongoStore) listedProducts(ctx context.Context, ids []string) ([]Product, error) {
+	docs, err := m.findByIDsIn(ctx, m.queries, ids, catalogueProjection)
+	if err != nil {
+		return nil, err
+	}
+	return toProducts(docs), nil
 }
 
 func (m *MongoStore) AdjustStock(ctx context.Context, id string, delta, maxStock int64) (Product, error) {

@@ -173,7 +173,7 @@ func encodeGRPCGetProductsInfoResponse(_ context.Context, response any) (any, er
 
 func decodeGRPCListProductsRequest(_ context.Context, grpcReq any) (any, error) {
 	req := grpcReq.(*productv1.ListProductsRequest)
-	return ListProductsRequest{PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}, nil
+	return ListProductsRequest{Query: req.GetQuery(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}, nil
 }
 
 func encodeGRPCListProductsResponse(_ context.Context, response any) (any, error) {

@@ -17,15 +17,16 @@ import (
 // the original gateway's JSON shape (lowerCamelCase):
 //
 //	POST /product/sample        → 200 {success, created}
-//	GET  /product               ?pageSize=&pageToken= → 200 {products, nextPageToken}
+//	GET  /product               ?q=&pageSize=&pageToken= → 200 {products, nextPageToken}
 //	GET  /product/{id}          → 200 {product}
 //	POST /product               admin; {name, description, price, stock} → 201 {product}
 //	POST /product/{id}/stock    admin; {delta} → 200 {product}
 //
-// A product is {id, name, description, price, stock}; price in won. Admin
-// routes take "Authorization: Bearer <access token>". Errors are
-// {"error":{"code","message"}} (httpserver.EncodeError) with the status
-// errorTable gives: decoders and the admin check fail the request
+// GET /product with a q of words lists the products whose name matches them
+// (Service.ListProducts). A product is {id, name, description, price, stock};
+// price in won. Admin routes take "Authorization: Bearer <access token>".
+// Errors are {"error":{"code","message"}} (httpserver.EncodeError) with the
+// status errorTable gives: decoders and the admin check fail the request
 // directly, and encoders return a response's Failer error, which go-kit hands
 // to the same error encoder. Health and metrics routes are added by
 // httpserver.New.
@@ -108,7 +109,7 @@ func decodeHTTPCreateSamplesRequest(context.Context, *http.Request) (any, error)
 
 func decodeHTTPListProductsRequest(_ context.Context, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	req := ListProductsRequest{PageToken: q.Get("pageToken")}
+	req := ListProductsRequest{Query: q.Get("q"), PageToken: q.Get("pageToken")}
 	if s := q.Get("pageSize"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,15 @@ func TestGRPCTransport(t *testing.T) {
 	}
 	_, err = c.ListProducts(ctx, &productv1.ListProductsRequest{PageToken: "garbage"})
 	wantCode(t, "ListProducts bad token", err, codes.InvalidArgument)
+	list, err = c.ListProducts(ctx, &productv1.ListProductsRequest{Query: "COFFEE can"})
+	if err != nil || len(list.GetProducts()) != 1 || list.GetProducts()[0].GetId() != "sample-4" || list.GetNextPageToken() != "" {
+		t.Fatalf("ListProducts of COFFEE can = %v, %v", list, err)
+	}
+	_, err = c.ListProducts(ctx, &productv1.ListProductsRequest{Query: "a b c d e f g h i"})
+	st = wantCode(t, "ListProducts of 9 words", err, codes.InvalidArgument)
+	if !strings.Contains(st.Message(), "at most 8 words") {
+		t.Errorf("ListProducts of 9 words: message %q, want it to say at most 8 words", st.Message())
+	}
 
 	got, err := c.GetProduct(ctx, &productv1.GetProductRequest{ProductId: "sample-5"})
 	if err != nil || got.GetProduct().GetPrice() != 1500 || got.GetProduct().GetStock() != DefaultSampleStock {
@@ -325,6 +335,25 @@ func TestHTTPTransport(t *testing.T) {
 		t.Fatalf("GET /product page 2 = %d %v", status, body)
 	}
 
+	// A search, paged.
+	status, _, body = httpCall(t, f, "GET", "/product?q=B&pageSize=1", "", "")
+	next, _ = body["nextPageToken"].(string)
+	if p := body["products"].([]any); status != 200 || len(p) != 1 || p[0].(map[string]any)["id"] != "sample-1" || next == "" {
+		t.Fatalf("GET /product?q=B&pageSize=1 = %d %v", status, body)
+	}
+	status, _, body = httpCall(t, f, "GET", "/product?q=B&pageSize=1&pageToken="+next, "", "")
+	if p := body["products"].([]any); status != 200 || len(p) != 1 || p[0].(map[string]any)["id"] != "sample-5" || body["nextPageToken"] != "" {
+		t.Fatalf("GET /product?q=B, page 2 = %d %v", status, body)
+	}
+	status, _, body = httpCall(t, f, "GET", "/product?q="+url.QueryEscape("milk, BANANA"), "", "")
+	if p := body["products"].([]any); status != 200 || len(p) != 1 || p[0].(map[string]any)["name"] != "Banana Milk" {
+		t.Fatalf("GET /product?q=milk, BANANA = %d %v", status, body)
+	}
+	status, _, body = httpCall(t, f, "GET", "/product?q=tea", "", "")
+	if p, ok := body["products"].([]any); status != 200 || !ok || len(p) != 0 || body["nextPageToken"] != "" {
+		t.Fatalf("GET /product?q=tea = %d %v, want no products", status, body)
+	}
+
 	status, _, body = httpCall(t, f, "GET", "/product/sample-2", "", "")
 	if p, _ := body["product"].(map[string]any); status != 200 || p["price"] != 2000.0 || p["name"] == "" {
 		t.Fatalf("GET /product/sample-2 = %d %v", status, body)
@@ -350,6 +379,11 @@ func TestHTTPTransport(t *testing.T) {
 		{"bad pageSize", "GET", "/product?pageSize=abc", "", "", 400, "invalid_argument"},
 		{"negative pageSize", "GET", "/product?pageSize=-1", "", "", 400, "invalid_argument"},
 		{"bad pageToken", "GET", "/product?pageToken=zzz", "", "", 400, "invalid_argument"},
+		{"q of 201 bytes", "GET", "/product?q=" + strings.Repeat("a", 201), "", "", 400, "invalid_argument"},
+		{"q of 9 words", "GET", "/product?q=a+b+c+d+e+f+g+h+i", "", "", 400, "invalid_argument"},
+		{"q not UTF-8", "GET", "/product?q=caf%E9", "", "", 400, "invalid_argument"},
+		{"q with the catalogue's token", "GET", "/product?q=tea&pageToken=" + encodePageToken(2), "", "", 400, "invalid_argument"},
+		{"q with another q's token", "GET", "/product?q=tea&pageToken=" + next, "", "", 400, "invalid_argument"},
 		{"unknown product", "GET", "/product/nope", "", "", 404, "not_found"},
 		{"create without token", "POST", "/product", "", `{"name":"x","price":1}`, 401, "unauthenticated"},
 		{"create with a bad token", "POST", "/product", "x.y.z", `{"name":"x","price":1}`, 401, "invalid_token"},

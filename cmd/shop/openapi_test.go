@@ -41,6 +41,10 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 			t.Fatalf("PUT cart item %d: %d %s", i, code, raw)
 		}
 	}
+	var search struct{ NextPageToken string }
+	if code, raw := sys.call(t, "GET", "/product?q=b&pageSize=1", nil, nil, &search); code != http.StatusOK || search.NextPageToken == "" {
+		t.Fatalf("GET /product?q=b&pageSize=1: %d %s, want a page and a token", code, raw)
+	}
 
 	steps := []struct {
 		op, method, path string
@@ -96,6 +100,12 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 		{"GET /product", "GET", "/product?pageSize=2", nil, nil, http.StatusOK},
 		{"GET /product", "GET", "/product?pageSize=-1", nil, nil, http.StatusBadRequest},
 		{"GET /product", "GET", "/product?pageToken=forged", nil, nil, http.StatusBadRequest},
+		{"GET /product", "GET", "/product?q=Banana+MILK", nil, nil, http.StatusOK},
+		{"GET /product", "GET", "/product?q=b&pageSize=1&pageToken=" + search.NextPageToken, nil, nil, http.StatusOK},
+		{"GET /product", "GET", "/product?q=tea&pageToken=" + search.NextPageToken, nil, nil, http.StatusBadRequest},
+		{"GET /product", "GET", "/product?pageToken=" + search.NextPageToken, nil, nil, http.StatusBadRequest},
+		{"GET /product", "GET", "/product?q=" + strings.Repeat("a", 201), nil, nil, http.StatusBadRequest},
+		{"GET /product", "GET", "/product?q=a+b+c+d+e+f+g+h+i", nil, nil, http.StatusBadRequest},
 		{"GET /product/{id}", "GET", "/product/sample-2", nil, nil, http.StatusOK},
 		{"GET /product/{id}", "GET", "/product/no-such-product", nil, nil, http.StatusNotFound},
 		{"POST /product", "POST", "/product", bearer(alice), map[string]any{"name": "Tea", "price": 1200}, http.StatusForbidden},

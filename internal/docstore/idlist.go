@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // ListBucketSize is the number of ids in each sealed bucket of an [IDList], and the most its head keeps
@@ -58,6 +59,15 @@ func bucketID(key string, j int64) string { return "b:" + strconv.FormatInt(j, 1
 // len is the number of ids of the list.
 func (h listHead) len() int64 { return h.Sealed*ListBucketSize + int64(len(h.IDs)) }
 
+// Len returns the number of ids of key's list, 0 when nothing was appended to it: one read of its head.
+func (l *IDList) Len(ctx context.Context, key string) (int64, error) {
+	h, _, err := l.head(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return h.len(), nil
+}
+
 // Append adds ids, distinct and in their order, at the end of key's list, leaving out those its head holds
 // already. An error means that some of them may have been appended: appending them again is how to make
 // sure.
@@ -102,6 +112,30 @@ func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
 		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(h.IDs, id) })
 	}
 	return fmt.Errorf("docstore: list %s: append: its head kept changing", key)
+}
+
+// appendersAtOnce bounds the lists AppendEach appends to at once.
+const appendersAtOnce = 8
+
+// AppendEach appends to the list of each key of lists its ids, distinct and in their order, as Append
+// does, in appends of at most ListBucketSize ids, to several lists at once. An error means that some of
+// them may have been appended.
+func (l *IDList) AppendEach(ctx context.Context, lists map[string][]string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(appendersAtOnce)
+	for key, ids := range lists {
+		g.Go(func() error {
+			for len(ids) > 0 {
+				n := min(len(ids), ListBucketSize)
+				if err := l.Append(gctx, key, ids[:n]...); err != nil {
+					return err
+				}
+				ids = ids[n:]
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // pushValue is the argument of $push for ids: the id alone, or $each of them.
@@ -217,17 +251,41 @@ func (l *IDList) Read(ctx context.Context, key string, from int64, n int, newest
 	return ids, next, nil
 }
 
-// backfillMark is the _id of the document that claims a list collection's backfill (Backfill).
-const backfillMark = "m:backfill"
+// Claim reports whether this call claims task, a one-time task on the lists' collection (a backfill): the
+// first call to claim it, of any process, inserts its marker document (_id "m:<task>") and is told true;
+// every later call, false, most of them after a read of the marker alone. Of several replicas starting at
+// once, one does the task; a task cut short by a crash stays claimed.
+func (l *IDList) Claim(ctx context.Context, task string) (bool, error) {
+	mark := "m:" + task
+	_, err := l.u.FindByID(ctx, l.coll, mark)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return false, fmt.Errorf("docstore: claim %s in %s: %w", task, l.coll.Name(), err)
+	}
+	err = l.u.InsertOne(ctx, l.coll, bson.D{{Key: "_id", Value: mark}})
+	if IsDuplicateKey(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("docstore: claim %s in %s: %w", task, l.coll.Name(), err)
+	}
+	return true, nil
+}
+
+// backfillTask is the task Backfill claims.
+const backfillTask = "backfill"
 
 // Backfill lists the documents of source in a collection of lists made after them (a database from before
 // the lists existed): when the lists' collection holds nothing and source holds documents, the caller that
-// first claims the backfill (an insert of a marker document, so that of several replicas starting at once
-// one does it) reads every document of source with projection (nil: whole), in the order sort gives, and appends each
-// to the list entry names ("" leaves it out). It reads the whole of source once; a backfill cut short is not
-// resumed. It is meant to run before the service takes writes: a document that a writer of this version
-// stores and lists meanwhile may be listed twice (once by its own append, once here, if its list's head has
-// moved past it by then), and one stored meanwhile by a writer from before the lists is not listed at all.
+// first claims the backfill (Claim, so that of several replicas starting at once one does it) reads every
+// document of source with projection (nil: whole), in the order sort gives, and appends each to the list
+// entry names ("" leaves it out), in that order. It reads the whole of source once; a backfill cut short
+// is not resumed. It is meant to run before the service takes writes: a document that a writer of this
+// version stores and lists meanwhile may be listed twice (once by its own append, once here, if its list's
+// head has moved past it by then), and one stored meanwhile by a writer from before the lists is not listed
+// at all.
 func (l *IDList) Backfill(ctx context.Context, source *mongo.Collection, projection, sort bson.D,
 	entry func(bson.Raw) (key, id string),
 ) error {
@@ -243,10 +301,8 @@ func (l *IDList) Backfill(ctx context.Context, source *mongo.Collection, project
 	} else if err != nil {
 		return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
 	}
-	if err := l.u.InsertOne(ctx, l.coll, bson.D{{Key: "_id", Value: backfillMark}}); IsDuplicateKey(err) {
-		return nil // claimed by another
-	} else if err != nil {
-		return fmt.Errorf("docstore: backfill %s: claim: %w", l.coll.Name(), err)
+	if claimed, err := l.Claim(ctx, backfillTask); err != nil || !claimed {
+		return err // claimed by another, or the error
 	}
 	opts := options.Find().SetSort(sort)
 	if projection != nil {
@@ -257,29 +313,18 @@ func (l *IDList) Backfill(ctx context.Context, source *mongo.Collection, project
 		return fmt.Errorf("docstore: backfill %s: read %s: %w", l.coll.Name(), source.Name(), err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	var keys []string
 	lists := map[string][]string{}
 	for cur.Next(ctx) {
 		key, id := entry(cur.Current)
-		if id == "" {
-			continue
+		if id != "" {
+			lists[key] = append(lists[key], id)
 		}
-		if _, ok := lists[key]; !ok {
-			keys = append(keys, key)
-		}
-		lists[key] = append(lists[key], id)
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("docstore: backfill %s: read %s: %w", l.coll.Name(), source.Name(), err)
 	}
-	for _, key := range keys {
-		for ids := lists[key]; len(ids) > 0; {
-			n := min(len(ids), ListBucketSize)
-			if err := l.Append(ctx, key, ids[:n]...); err != nil {
-				return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
-			}
-			ids = ids[n:]
-		}
+	if err := l.AppendEach(ctx, lists); err != nil {
+		return fmt.Errorf("docstore: backfill %s: %w", l.coll.Name(), err)
 	}
 	return nil
 }

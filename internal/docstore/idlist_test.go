@@ -102,6 +102,11 @@ func TestIDListPages(t *testing.T) {
 		if got := readAll(t, l, "nobody", 10, true); got != nil {
 			t.Errorf("an unknown key's list %v, want none", got)
 		}
+		for key, want := range map[string]int64{"alice": int64(len(want)), "carol": int64(len(many)), "bob": 2, "nobody": 0} {
+			if n, err := l.Len(ctx, key); err != nil || n != want {
+				t.Errorf("Len(%s) = %d (%v), want %d", key, n, err, want)
+			}
+		}
 		// A page from a position inside a sealed bucket, and one past the end.
 		page, next, err := l.Read(ctx, "alice", 70, 3, true)
 		if err != nil || !slices.Equal(page, []string{"o070", "o069", "o068"}) || next != 67 {
@@ -264,4 +269,65 @@ func TestIDListBackfill(t *testing.T) {
 			t.Errorf("b's list: %d ids, want 50", len(got))
 		}
 	})
+}
+
+// TestIDListAppendEach: ids appended to several lists at once, more than a bucket's worth each, are read
+// back in their order, in both modes.
+func TestIDListAppendEach(t *testing.T) {
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		l, _, _ := listOf(t, m)
+		ctx := t.Context()
+		lists := map[string][]string{}
+		for k := range 12 {
+			key := fmt.Sprintf("k%d", k)
+			lists[key] = ids(key+"-", 0, k*docstore.ListBucketSize/3+1)
+		}
+		if err := l.AppendEach(ctx, lists); err != nil {
+			t.Fatal(err)
+		}
+		for key, want := range lists {
+			if got := readAll(t, l, key, 50, false); !slices.Equal(got, want) {
+				t.Errorf("%s's list: %d ids %v..., want %d", key, len(got), head(got), len(want))
+			}
+		}
+		if err := l.AppendEach(ctx, nil); err != nil {
+			t.Errorf("AppendEach of nothing: %v", err)
+		}
+	})
+}
+
+// TestIDListClaim: of the calls claiming a task, concurrent or not, exactly one is told it has it; another
+// task is claimed on its own.
+func TestIDListClaim(t *testing.T) {
+	l, coll, _ := listOf(t, docstoretest.Modes[0])
+	ctx := t.Context()
+	var claimed sync.WaitGroup
+	var mu sync.Mutex
+	winners := 0
+	for range 8 {
+		claimed.Go(func() {
+			ok, err := l.Claim(ctx, "task")
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				winners++
+				mu.Unlock()
+			}
+		})
+	}
+	claimed.Wait()
+	if winners != 1 {
+		t.Errorf("%d calls claimed the task, want 1", winners)
+	}
+	if ok, err := l.Claim(ctx, "task"); err != nil || ok {
+		t.Errorf("a later claim = %v (%v), want false", ok, err)
+	}
+	if ok, err := l.Claim(ctx, "other"); err != nil || !ok {
+		t.Errorf("another task's claim = %v (%v), want true", ok, err)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: "m:task"}}); err != nil || n != 1 {
+		t.Errorf("%d markers of the task (%v), want 1", n, err)
+	}
 }

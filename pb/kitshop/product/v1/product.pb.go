@@ -335,8 +335,16 @@ type ListProductsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most this many products (default 20, at most 100).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page; empty for the first.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// next_page_token of the previous page; empty for the first. A token is
+	// good only with the query it came with (InvalidArgument otherwise).
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Words to search the names for (at most 200 bytes and 8 words): a word is
+	// a run of letters and digits, compared after Unicode case folding, and a
+	// product matches when each query word equals or begins a word of its
+	// name. Without words (empty, spaces, punctuation) the whole catalogue. A
+	// page of a search may hold fewer than page_size products, even none,
+	// while next_page_token says more may follow.
+	Query         string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +389,13 @@ func (x *ListProductsRequest) GetPageSize() int32 {
 func (x *ListProductsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListProductsRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
 	}
 	return ""
 }
@@ -960,11 +975,12 @@ const file_kitshop_product_v1_product_proto_rawDesc = "" +
 	"\vproduct_ids\x18\x01 \x03(\tR\n" +
 	"productIds\"R\n" +
 	"\x17GetProductsInfoResponse\x127\n" +
-	"\bproducts\x18\x01 \x03(\v2\x1b.kitshop.product.v1.ProductR\bproducts\"Q\n" +
+	"\bproducts\x18\x01 \x03(\v2\x1b.kitshop.product.v1.ProductR\bproducts\"g\n" +
 	"\x13ListProductsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"w\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\"w\n" +
 	"\x14ListProductsResponse\x127\n" +
 	"\bproducts\x18\x01 \x03(\v2\x1b.kitshop.product.v1.ProductR\bproducts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +

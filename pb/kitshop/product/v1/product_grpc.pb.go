@@ -44,7 +44,8 @@ type ProductServiceClient interface {
 	// GetProductsInfo returns every requested product, or NotFound naming the
 	// missing ids.
 	GetProductsInfo(ctx context.Context, in *GetProductsInfoRequest, opts ...grpc.CallOption) (*GetProductsInfoResponse, error)
-	// ListProducts pages through the catalogue.
+	// ListProducts pages through the catalogue, in the order the products were
+	// added, or through the products whose name matches a query.
 	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error)
 	// GetProduct returns one product.
 	GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error)
@@ -161,7 +162,8 @@ type ProductServiceServer interface {
 	// GetProductsInfo returns every requested product, or NotFound naming the
 	// missing ids.
 	GetProductsInfo(context.Context, *GetProductsInfoRequest) (*GetProductsInfoResponse, error)
-	// ListProducts pages through the catalogue.
+	// ListProducts pages through the catalogue, in the order the products were
+	// added, or through the products whose name matches a query.
 	ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error)
 	// GetProduct returns one product.
 	GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error)
