@@ -6,28 +6,19 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/kitshop/kitshop/internal/edge/storefront/browsertest"
 )
 
 // updateScreenshot rewrites docs/storefront.png, the README's picture of the
 // storefront, from the browser test.
 var updateScreenshot = flag.Bool("update-screenshot", false, "write docs/storefront.png from TestStorefrontInABrowser")
-
-// chromium finds Debian's chromium (or another Chrome) on PATH.
-func chromium() (string, bool) {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, true
-		}
-	}
-	return "", false
-}
 
 // tab is one browser context (its own cookies: another device) at the shop.
 type tab struct {
@@ -173,19 +164,8 @@ func (b *tab) waitOrderStatus(want string) {
 // TestStorefrontInABrowser drives the storefront and the admin console in
 // headless Chromium, as shoppers and an admin would, on a whole cmd/shop.
 func TestStorefrontInABrowser(t *testing.T) {
-	exe, ok := chromium()
-	if !ok {
-		t.Skip("no Chromium on PATH (chromium, chromium-browser, google-chrome): install Debian's chromium (apt-get install chromium), as .ci/run does, to run the browser tests")
-	}
+	browser := browsertest.Start(t)
 	sys := startSystem(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil { // starts the browser
-		t.Fatalf("start %s: %v", exe, err)
-	}
 
 	shopper := newTab(t, browser, sys)
 	const email = "shopper@example.com"
