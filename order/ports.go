@@ -10,7 +10,8 @@ import (
 type Store interface {
 	// Insert stores a new order and lists it under its customer
 	// (ListByCustomer); ErrDuplicateOrder if its ID is taken. Another error
-	// may leave the order stored but not listed: ListOrder lists it.
+	// may leave the order stored but not listed: ListOrder lists it. It lists
+	// the order under its status (ListByStatus) before it stores it.
 	Insert(ctx context.Context, o Order) error
 	// ListOrder lists the stored order o under its customer unless the
 	// customer's newest listed orders hold it already (a repeat after a
@@ -22,7 +23,8 @@ type Store interface {
 	// in one conditional update (only if the status is still from), and
 	// returns the updated order. It returns ErrNotFound for an unknown order,
 	// and the order as it stands with ErrStaleStatus when its status is not
-	// from.
+	// from. It lists the order under to (ListByStatus) before the update, so
+	// that an order is never in a status without being listed there.
 	Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error)
 	// AddOutbox records more side effects due for an order, whatever its status.
 	AddOutbox(ctx context.Context, id string, b Outbox) error
@@ -34,6 +36,15 @@ type Store interface {
 	// Positions do not change when orders are added. Its cost follows limit,
 	// not the orders stored.
 	ListByCustomer(ctx context.Context, userID string, from int64, limit int) (orders []Order, next int64, err error)
+	// ListByStatus returns up to limit of the orders now in status st,
+	// newest first by the time they entered it, from the position from of
+	// the status's list (the newest when negative), and the position of the
+	// next page, -1 when none follows. It reads past the orders that have
+	// moved on until the page is full or the list ends, but reads at most
+	// maxStatusScan of the list's entries: a page may then be short, with a
+	// next page (status_list.go). Positions do not change when orders are
+	// added.
+	ListByStatus(ctx context.Context, st Status, from int64, limit int) (orders []Order, next int64, err error)
 
 	// InsertWork stores the work entry of an order (worker.go);
 	// ErrDuplicateWork if the order has one.

@@ -19,9 +19,10 @@
 // errors and the error table), ports.go (Store and the dependencies),
 // options.go (Options and their flags), create.go (the creation saga),
 // validate.go and payment_check.go (request checks), idempotency.go,
-// paging.go, worker.go (background work), clients.go (the dependencies over
-// gRPC), store.go and work_store.go (MongoDB), endpoints.go and the
-// transport files, wire.go (Build). docs/order.md is the design note.
+// paging.go, status_list.go (the orders of each status), worker.go
+// (background work), clients.go (the dependencies over gRPC), store.go and
+// work_store.go (MongoDB), endpoints.go and the transport files, wire.go
+// (Build). docs/order.md is the design note.
 package order
 
 import (
