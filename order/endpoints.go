@@ -30,6 +30,11 @@ type Set struct {
 	// token (the HTTP route POST /order/{id}/delivered): a user's token is
 	// token.ErrForbidden.
 	AdminDeliveryDoneEndpoint endpoint.Endpoint
+	// ListOrdersByStatusEndpoint is an operator's, on gRPC only, like
+	// DeliveryDoneEndpoint; AdminListOrdersByStatusEndpoint is the same for
+	// an admin's bearer access token (GET /order/status/{status}).
+	ListOrdersByStatusEndpoint      endpoint.Endpoint
+	AdminListOrdersByStatusEndpoint endpoint.Endpoint
 }
 
 // Method names, the "method" label of the metrics and the logs.
@@ -39,6 +44,7 @@ const (
 	methodDeliveryDone    = "DeliveryDone"
 	methodGetOrder        = "GetOrder"
 	methodListOrders      = "ListOrders"
+	methodListByStatus    = "ListOrdersByStatus"
 )
 
 // NewSet returns the endpoints of svc. verifier checks the access tokens
@@ -62,6 +68,9 @@ func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prom
 		DeliveryStartedEndpoint:   obs.Endpoint(methodDeliveryStarted, slog.LevelInfo, MakeDeliveryStartedEndpoint(svc)),
 		DeliveryDoneEndpoint:      obs.Endpoint(methodDeliveryDone, slog.LevelInfo, MakeDeliveryDoneEndpoint(svc)),
 		AdminDeliveryDoneEndpoint: obs.Endpoint(methodDeliveryDone, slog.LevelInfo, admin(MakeDeliveryDoneEndpoint(svc))),
+
+		ListOrdersByStatusEndpoint:      obs.Endpoint(methodListByStatus, slog.LevelDebug, MakeListOrdersByStatusEndpoint(svc)),
+		AdminListOrdersByStatusEndpoint: obs.Endpoint(methodListByStatus, slog.LevelDebug, admin(MakeListOrdersByStatusEndpoint(svc))),
 	}
 }
 
@@ -249,5 +258,45 @@ func MakeListOrdersEndpoint(s Service) endpoint.Endpoint {
 			return nil, infra
 		}
 		return ListOrdersResponse{Page: p, Err: business, userID: userID}, nil
+	}
+}
+
+// ListOrdersByStatusRequest is the input of ListOrdersByStatus.
+type ListOrdersByStatusRequest struct {
+	Status    Status
+	PageSize  int
+	PageToken string
+}
+
+// LogAttrs implements observe.Loggable.
+func (r ListOrdersByStatusRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("status", string(r.Status))}
+}
+
+// ListOrdersByStatusResponse is the output of ListOrdersByStatus.
+type ListOrdersByStatusResponse struct {
+	Page Page
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r ListOrdersByStatusResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r ListOrdersByStatusResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("orders", len(r.Page.Orders))}
+}
+
+// MakeListOrdersByStatusEndpoint returns the ListOrdersByStatus endpoint of
+// s; who may call it is the transport's (GRPCAccess) or NewSet's admin check.
+func MakeListOrdersByStatusEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(ListOrdersByStatusRequest)
+		p, err := s.ListOrdersByStatus(ctx, req.Status, req.PageSize, req.PageToken)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return ListOrdersByStatusResponse{Page: p, Err: business}, nil
 	}
 }

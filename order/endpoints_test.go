@@ -59,6 +59,7 @@ func TestEndpointsAreObserved(t *testing.T) {
 	call(http.MethodGet, "/order/nope", pair.AccessToken, "")
 	call(http.MethodPost, "/order", "", orderBody)
 	call(http.MethodPost, "/order/"+o.ID+"/delivered", pair.AccessToken, "")
+	call(http.MethodGet, "/order/status/Pending", pair.AccessToken, "")
 	if _, err := set.DeliveryStartedEndpoint(context.Background(), DeliveryStartedRequest{OrderID: o.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,12 @@ kitshop_order_requests_total{method="GetOrder",outcome="error"} 1
 kitshop_order_requests_total{method="GetOrder",outcome="not_found"} 1
 kitshop_order_requests_total{method="GetOrder",outcome="ok"} 1
 kitshop_order_requests_total{method="ListOrders",outcome="ok"} 1
+kitshop_order_requests_total{method="ListOrdersByStatus",outcome="ok"} 0
+kitshop_order_requests_total{method="ListOrdersByStatus",outcome="permission_denied"} 1
 `), "kitshop_order_requests_total"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg, "kitshop_order_request_duration_seconds"); err != nil || n != 9 {
+	if n, err := testutil.GatherAndCount(reg, "kitshop_order_request_duration_seconds"); err != nil || n != 11 {
 		t.Errorf("%d duration series (%v), want one per requests_total series", n, err)
 	}
 
@@ -110,6 +113,7 @@ kitshop_order_requests_total{method="ListOrders",outcome="ok"} 1
 		{Level: "DEBUG", Method: "GetOrder", Outcome: "not_found", UserID: alice, OrderID: "nope"},
 		{Level: "INFO", Method: "CreateOrder", Outcome: "invalid_token"},
 		{Level: "INFO", Method: "DeliveryDone", Outcome: "permission_denied", OrderID: o.ID},
+		{Level: "DEBUG", Method: "ListOrdersByStatus", Outcome: "permission_denied", Status: "Pending"},
 		{Level: "INFO", Method: "DeliveryStarted", Outcome: "ok", OrderID: o.ID},
 		{Level: "ERROR", Method: "GetOrder", Outcome: "error", OrderID: o.ID},
 	}

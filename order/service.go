@@ -52,6 +52,9 @@ type Service interface {
 	GetOrder(ctx context.Context, userID, orderID string) (Order, error)
 	// ListOrders pages through userID's orders, newest first.
 	ListOrders(ctx context.Context, userID string, pageSize int, pageToken string) (Page, error)
+	// ListOrdersByStatus pages through the orders now in status st, newest
+	// first by the time they entered it: for operators and admins.
+	ListOrdersByStatus(ctx context.Context, st Status, pageSize int, pageToken string) (Page, error)
 }
 
 // Orders is the order service: it implements Service and runs the worker

@@ -29,6 +29,13 @@ const ReplayedHeader = "Idempotent-Replayed"
 //	POST /order/{id}/delivered  admin; no body → 200 order, now DeliveryDone
 //	                   (from DeliveryStarted; repeating it is harmless; any
 //	                   other status: 409; a user's token: 403)
+//	GET  /order/status/{status}  admin; ?pageSize=&pageToken= → 200 {orders,
+//	                   nextPageToken}: the orders now in status ("Pending",
+//	                   ...; another: 400), newest first by the time they
+//	                   entered it
+//
+// The admin routes answer 401 without a token and 403 permission_denied to
+// a user's.
 //
 // An order is {id, customer{userId,email,name}, products[{productId,name,
 // price,quantity}], deliveryAddress{name,street,city,postalCode,country},
@@ -54,6 +61,8 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.GetOrderEndpoint, decodeHTTPGetOrderRequest, encodeHTTPOrderResponse, opts...))
 	mux.Handle("POST /order/{id}/delivered", httptransport.NewServer(
 		set.AdminDeliveryDoneEndpoint, decodeHTTPDeliveryDoneRequest, encodeHTTPOrderResponse, opts...))
+	mux.Handle("GET /order/status/{status}", httptransport.NewServer(
+		set.AdminListOrdersByStatusEndpoint, decodeHTTPListOrdersByStatusRequest, encodeHTTPListOrdersByStatusResponse, opts...))
 	return mux
 }
 
@@ -159,19 +168,27 @@ func encodeHTTPOrderResponse(_ context.Context, w http.ResponseWriter, response 
 }
 
 func decodeHTTPListOrdersRequest(_ context.Context, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	req := ListOrdersRequest{PageToken: q.Get("pageToken")}
-	if s := q.Get("pageSize"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return nil, &httpserver.RequestError{Status: http.StatusBadRequest, Msg: "pageSize must be a whole number", Err: err}
-		}
-		req.PageSize = n
-	}
-	return req, nil
+	size, token, err := pageQuery(r)
+	return ListOrdersRequest{PageSize: size, PageToken: token}, err
 }
 
-// ordersPageJSON is the answer of GET /order.
+func decodeHTTPListOrdersByStatusRequest(_ context.Context, r *http.Request) (any, error) {
+	size, token, err := pageQuery(r)
+	return ListOrdersByStatusRequest{Status: Status(r.PathValue("status")), PageSize: size, PageToken: token}, err
+}
+
+// pageQuery reads ?pageSize=&pageToken= (pageSize absent: 0).
+func pageQuery(r *http.Request) (size int, token string, err error) {
+	q := r.URL.Query()
+	if s := q.Get("pageSize"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil {
+			return 0, "", &httpserver.RequestError{Status: http.StatusBadRequest, Msg: "pageSize must be a whole number", Err: err}
+		}
+	}
+	return size, q.Get("pageToken"), nil
+}
+
+// ordersPageJSON is the answer of GET /order and GET /order/status/{status}.
 type ordersPageJSON struct {
 	Orders        []orderJSON `json:"orders"`
 	NextPageToken string      `json:"nextPageToken,omitempty"`
@@ -182,7 +199,19 @@ func encodeHTTPListOrdersResponse(_ context.Context, w http.ResponseWriter, resp
 	if resp.Err != nil {
 		return resp.Err
 	}
-	p := resp.Page
+	return writePage(w, resp.Page)
+}
+
+func encodeHTTPListOrdersByStatusResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(ListOrdersByStatusResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	return writePage(w, resp.Page)
+}
+
+// writePage writes p as an ordersPageJSON.
+func writePage(w http.ResponseWriter, p Page) error {
 	out := ordersPageJSON{Orders: make([]orderJSON, len(p.Orders)), NextPageToken: p.NextPageToken}
 	for i, o := range p.Orders {
 		out.Orders[i] = toOrderJSON(o)

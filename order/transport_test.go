@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -557,4 +558,125 @@ func TestGRPCDeliveryDone(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument)
 	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: strings.Repeat("x", 10000)})
 	wantCode(t, err, codes.InvalidArgument)
+}
+
+// TestHTTPListOrdersByStatus: an admin pages the orders now in a status,
+// newest first by the time they entered it; every refusal has its status
+// and code; GET /order/{id} still answers an order.
+func TestHTTPListOrdersByStatus(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
+	var o orderJSON
+	if err := json.Unmarshal([]byte(placed.body), &o); err != nil || placed.status != http.StatusCreated {
+		t.Fatalf("POST /order: %d %s", placed.status, placed.body)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"s1", "s2", "s3"} {
+		tr.store.set(Order{ID: id, Customer: Customer{UserID: bob}, Status: StatusDeliveryStarted, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	page := func(path string) (ordersPageJSON, httpAnswer) {
+		t.Helper()
+		a := tr.do(t, http.MethodGet, path, tr.tokens[admin], "", nil)
+		var p ordersPageJSON
+		if a.status == http.StatusOK {
+			if err := json.Unmarshal([]byte(a.body), &p); err != nil {
+				t.Fatalf("GET %s: %s: %v", path, a.body, err)
+			}
+		}
+		return p, a
+	}
+	listed := func(p ordersPageJSON) string {
+		s := make([]string, len(p.Orders))
+		for i, o := range p.Orders {
+			s[i] = o.ID
+		}
+		return fmt.Sprint(s)
+	}
+	p, a := page("/order/status/DeliveryStarted?pageSize=2")
+	if a.status != http.StatusOK || listed(p) != "[s3 s2]" || p.NextPageToken == "" {
+		t.Fatalf("first page: %d %s, want [s3 s2] and a next page", a.status, a.body)
+	}
+	if p, a = page("/order/status/DeliveryStarted?pageSize=2&pageToken=" + p.NextPageToken); a.status != http.StatusOK || listed(p) != "[s1]" || p.NextPageToken != "" {
+		t.Errorf("second page: %d %s, want [s1] and the end", a.status, a.body)
+	}
+	if p, a = page("/order/status/PaymentProcessed"); a.status != http.StatusOK || listed(p) != "["+o.ID+"]" || p.Orders[0].Total != 4000 {
+		t.Errorf("PaymentProcessed: %d %s, want the placed order", a.status, a.body)
+	}
+	if _, a = page("/order/status/Pending"); a.status != http.StatusOK || !strings.Contains(a.body, `"orders":[]`) {
+		t.Errorf("Pending: %d %s, want no orders", a.status, a.body)
+	}
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[alice], "", nil); g.status != http.StatusOK || !strings.Contains(g.body, o.ID) {
+		t.Errorf("GET /order/{id} beside the admin routes: %d %s", g.status, g.body)
+	}
+
+	for _, tc := range []struct {
+		name, user, path string
+		wantStatus       int
+		wantCode         string
+		wantInMsg        string
+	}{
+		{"no token", "", "/order/status/Pending", http.StatusUnauthorized, "unauthenticated", ""},
+		{"a user's token", alice, "/order/status/Pending", http.StatusForbidden, "permission_denied", ""},
+		{"unknown status", admin, "/order/status/Shipped", http.StatusBadRequest, "invalid_argument", "Pending, PaymentCancelled, PaymentFailed, PaymentProcessed, DeliveryStarted, DeliveryDone"},
+		{"status spelled otherwise", admin, "/order/status/pending", http.StatusBadRequest, "invalid_argument", "status must be one of"},
+		{"bad page token", admin, "/order/status/Pending?pageToken=%21", http.StatusBadRequest, "invalid_argument", "pageToken"},
+		{"page size not a number", admin, "/order/status/Pending?pageSize=x", http.StatusBadRequest, "invalid_argument", "pageSize"},
+		{"negative page size", admin, "/order/status/Pending?pageSize=-1", http.StatusBadRequest, "invalid_argument", "pageSize"},
+	} {
+		a := tr.do(t, http.MethodGet, tc.path, tr.tokens[tc.user], "", nil)
+		if a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode || !strings.Contains(a.body, tc.wantInMsg) {
+			t.Errorf("%s: %d %s, want %d %s containing %q", tc.name, a.status, a.body, tc.wantStatus, tc.wantCode, tc.wantInMsg)
+		}
+		if tc.wantStatus == http.StatusForbidden && a.header.Get("Www-Authenticate") == "" {
+			t.Errorf("%s: 403 without a WWW-Authenticate challenge", tc.name)
+		}
+	}
+}
+
+// TestHTTPListOrdersByStatusPageSize: no page size is 20 a page, more than
+// 100 is 100.
+func TestHTTPListOrdersByStatusPageSize(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 101 {
+		tr.store.set(Order{ID: fmt.Sprintf("o%03d", i), Customer: Customer{UserID: bob}, Status: StatusDeliveryDone, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	for path, want := range map[string]int{"/order/status/DeliveryDone": 20, "/order/status/DeliveryDone?pageSize=1000": 100} {
+		a := tr.do(t, http.MethodGet, path, tr.tokens[admin], "", nil)
+		var p ordersPageJSON
+		if err := json.Unmarshal([]byte(a.body), &p); err != nil || a.status != http.StatusOK || len(p.Orders) != want || p.NextPageToken == "" {
+			t.Errorf("GET %s: %d, %d orders, next %q; want %d and a next page", path, a.status, len(p.Orders), p.NextPageToken, want)
+		}
+	}
+}
+
+func TestGRPCListOrdersByStatus(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"f1", "f2"} {
+		tr.store.set(Order{ID: id, Customer: Customer{UserID: bob}, Status: StatusPaymentFailed, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	// No token: an operator's call, GRPCAccess decides.
+	first, err := tr.client.ListOrdersByStatus(t.Context(), &orderv1.ListOrdersByStatusRequest{Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED, PageSize: 1})
+	if err != nil || len(first.GetOrders()) != 1 || first.GetOrders()[0].GetId() != "f2" || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v %v, want f2 and a next page", first, err)
+	}
+	second, err := tr.client.ListOrdersByStatus(t.Context(), &orderv1.ListOrdersByStatusRequest{Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED,
+		PageSize: 1, PageToken: first.GetNextPageToken()})
+	if err != nil || len(second.GetOrders()) != 1 || second.GetOrders()[0].GetId() != "f1" ||
+		second.GetOrders()[0].GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED || second.GetNextPageToken() != "" {
+		t.Errorf("second page: %v %v, want f1 and the end", second, err)
+	}
+	for _, req := range []*orderv1.ListOrdersByStatusRequest{
+		{},
+		{Status: 99},
+		{Status: orderv1.OrderStatus_ORDER_STATUS_PENDING, PageToken: "x"},
+		{Status: orderv1.OrderStatus_ORDER_STATUS_PENDING, PageSize: -1},
+	} {
+		_, err := tr.client.ListOrdersByStatus(t.Context(), req)
+		wantCode(t, err, codes.InvalidArgument)
+	}
 }
