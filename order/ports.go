@@ -73,6 +73,9 @@ type Work struct {
 	LeaseUntil time.Time // the lease's end: past it, any replica may claim the entry
 	Attempts   int       // failed rounds of its side effects (the backoff)
 	Rev        int64     // the revision: every write changes it
+	// LastError is why the last round that failed left the entry (a
+	// dependency down, the store failing), "" while none did.
+	LastError string
 	// Trace is the W3C traceparent of the span that inserted the entry (the
 	// request that caused the work), "" for none: the worker's span for the
 	// entry continues that trace (work_trace.go). Set at the insert only.

@@ -27,7 +27,7 @@ const (
 //	orders {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
 //	        total, failureReason, fingerprint, createdAt, updatedAt,
 //	        notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
-//	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev}  ← only while work is left
+//	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev, lastError?}  ← only while work is left
 //	order_lists {_id: "h:<userId>" or "b:<n>:<userId>", ...}       ← each customer's order ids (docstore.IDList)
 //	order_status_lists {_id: "h:<status>" or "b:<n>:<status>", ...} ← "<ms> <orderId>" per status entered
 //

@@ -776,9 +776,13 @@ func TestMongoStoreWork(t *testing.T) {
 		}
 		claimed := w
 		claimed.Owner, claimed.Trace = "r2", "" // the trace is the insert's: an update leaves it
+		claimed.LastError = "payment service unavailable"
 		claimed, err := s.UpdateWork(ctx, claimed)
-		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" || claimed.Trace != w.Trace {
-			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1 with the inserted trace", claimed, err)
+		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" || claimed.Trace != w.Trace || claimed.LastError != "payment service unavailable" {
+			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1 with the inserted trace and the last error", claimed, err)
+		}
+		if got, err := s.GetWork(ctx, "o1"); err != nil || got != claimed {
+			t.Fatalf("GetWork after the update = %+v %v, want %+v", got, err, claimed)
 		}
 		if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
 			t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)
