@@ -35,6 +35,9 @@ type Set struct {
 	// an admin's bearer access token (GET /order/status/{status}).
 	ListOrdersByStatusEndpoint      endpoint.Endpoint
 	AdminListOrdersByStatusEndpoint endpoint.Endpoint
+	// AdminPendingWorkEndpoint is PendingWork for an admin's bearer access
+	// token (GET /order/work).
+	AdminPendingWorkEndpoint endpoint.Endpoint
 }
 
 // Method names, the "method" label of the metrics and the logs.
@@ -45,6 +48,7 @@ const (
 	methodGetOrder        = "GetOrder"
 	methodListOrders      = "ListOrders"
 	methodListByStatus    = "ListOrdersByStatus"
+	methodPendingWork     = "PendingWork"
 )
 
 // NewSet returns the endpoints of svc. verifier checks the access tokens
@@ -71,6 +75,7 @@ func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prom
 
 		ListOrdersByStatusEndpoint:      obs.Endpoint(methodListByStatus, slog.LevelDebug, MakeListOrdersByStatusEndpoint(svc)),
 		AdminListOrdersByStatusEndpoint: obs.Endpoint(methodListByStatus, slog.LevelDebug, admin(MakeListOrdersByStatusEndpoint(svc))),
+		AdminPendingWorkEndpoint:        obs.Endpoint(methodPendingWork, slog.LevelDebug, admin(MakePendingWorkEndpoint(svc))),
 	}
 }
 
@@ -298,5 +303,35 @@ func MakeListOrdersByStatusEndpoint(s Service) endpoint.Endpoint {
 			return nil, infra
 		}
 		return ListOrdersByStatusResponse{Page: p, Err: business}, nil
+	}
+}
+
+// PendingWorkRequest is the input of PendingWork.
+type PendingWorkRequest struct{}
+
+// PendingWorkResponse is the output of PendingWork.
+type PendingWorkResponse struct {
+	Work WorkList
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r PendingWorkResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r PendingWorkResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("work", r.Work.Total)}
+}
+
+// MakePendingWorkEndpoint returns the PendingWork endpoint of s; who may
+// call it is NewSet's admin check.
+func MakePendingWorkEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		w, err := s.PendingWork(ctx)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return PendingWorkResponse{Work: w, Err: business}, nil
 	}
 }

@@ -212,18 +212,19 @@ func (m *memStore) ListByStatus(ctx context.Context, st Status, from int64, limi
 		slices.Reverse(out)
 		return out, lo - 1, nil
 	}
-	get := func(_ context.Context, ids []string) (map[string]Order, error) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		out := map[string]Order{}
-		for _, id := range ids {
-			if o, ok := m.orders[id]; ok {
-				out[id] = clone(o)
-			}
+	return statusPage(ctx, st, from, limit, read, m.GetMany)
+}
+
+func (m *memStore) GetMany(_ context.Context, ids []string) (map[string]Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Order{}
+	for _, id := range ids {
+		if o, ok := m.orders[id]; ok {
+			out[id] = clone(o)
 		}
-		return out, nil
 	}
-	return statusPage(ctx, st, from, limit, read, get)
+	return out, nil
 }
 
 func (m *memStore) InsertWork(_ context.Context, w Work) error {

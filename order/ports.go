@@ -19,6 +19,9 @@ type Store interface {
 	ListOrder(ctx context.Context, o Order) error
 	// Get returns an order, or ErrNotFound.
 	Get(ctx context.Context, id string) (Order, error)
+	// GetMany returns the orders of ids that exist, by id, read as a
+	// listing reads them; its cost follows len(ids).
+	GetMany(ctx context.Context, ids []string) (map[string]Order, error)
 	// Transition moves an order from status from to status to, applying ch,
 	// in one conditional update (only if the status is still from), and
 	// returns the updated order. It returns ErrNotFound for an unknown order,

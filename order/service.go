@@ -20,7 +20,8 @@
 // options.go (Options and their flags), create.go (the creation saga),
 // validate.go and payment_check.go (request checks), idempotency.go,
 // paging.go, status_list.go (the orders of each status), worker.go
-// (background work), clients.go (the dependencies over gRPC), store.go and
+// (background work), admin.go (the admins' views of the service), clients.go
+// (the dependencies over gRPC), store.go and
 // work_store.go (MongoDB), endpoints.go and the transport files, wire.go
 // (Build). docs/order.md is the design note.
 package order
@@ -55,6 +56,9 @@ type Service interface {
 	// ListOrdersByStatus pages through the orders now in status st, newest
 	// first by the time they entered it: for operators and admins.
 	ListOrdersByStatus(ctx context.Context, st Status, pageSize int, pageToken string) (Page, error)
+	// PendingWork lists the background work of the orders, soonest due
+	// first: for admins.
+	PendingWork(ctx context.Context) (WorkList, error)
 }
 
 // Orders is the order service: it implements Service and runs the worker

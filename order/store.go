@@ -177,7 +177,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	}
 	s.statuses = docstore.NewIDList(updater, db.Collection(statusListsCollection))
 	// A database from before order_status_lists: each order is listed under
-	// its status, once, in the order its orders entered them.
+	// its status, once, in the order the orders entered their statuses.
 	err = s.statuses.Backfill(ctx, s.orders, bson.D{{Key: "status", Value: 1}, {Key: "updatedAt", Value: 1}},
 		bson.D{{Key: "updatedAt", Value: 1}, {Key: "_id", Value: 1}}, func(raw bson.Raw) (string, string) {
 			status, _ := raw.Lookup("status").StringValueOK()
@@ -363,7 +363,7 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID string, from int
 	if err != nil || len(ids) == 0 {
 		return nil, -1, err
 	}
-	byID, err := s.listed(ctx, ids)
+	byID, err := s.GetMany(ctx, ids)
 	if err != nil {
 		return nil, -1, err
 	}
@@ -382,13 +382,12 @@ func (s *MongoStore) ListByStatus(ctx context.Context, st Status, from int64, li
 	read := func(ctx context.Context, from int64, n int) ([]string, int64, error) {
 		return s.statuses.Read(ctx, string(st), from, n, true)
 	}
-	return statusPage(ctx, st, from, limit, read, s.listed)
+	return statusPage(ctx, st, from, limit, read, s.GetMany)
 }
 
-// listed reads the orders of a listing by _id, through the listings' client
-// (QueryThrough) for those the Updater does not remember; an id without an
-// order is left out.
-func (s *MongoStore) listed(ctx context.Context, ids []string) (map[string]Order, error) {
+// GetMany implements Store: the orders by _id, through the listings' client
+// (QueryThrough) for those the Updater does not remember.
+func (s *MongoStore) GetMany(ctx context.Context, ids []string) (map[string]Order, error) {
 	anys := make([]any, len(ids))
 	for i, id := range ids {
 		anys[i] = id

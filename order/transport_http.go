@@ -33,9 +33,14 @@ const ReplayedHeader = "Idempotent-Replayed"
 //	                   nextPageToken}: the orders now in status ("Pending",
 //	                   ...; another: 400), newest first by the time they
 //	                   entered it
+//	GET  /order/work   admin → 200 {entries[{orderId, kind, sideEffects,
+//	                   status?, dueAt, attempts, owner?, leaseUntil?,
+//	                   lastError?, trace?}], total}: the background work,
+//	                   soonest due first, at most MaxWorkListed entries
 //
 // The admin routes answer 401 without a token and 403 permission_denied to
-// a user's.
+// a user's. A literal segment wins over {id} in the ServeMux (the more
+// specific pattern), and no order id is "work": ids are hex (identify).
 //
 // An order is {id, customer{userId,email,name}, products[{productId,name,
 // price,quantity}], deliveryAddress{name,street,city,postalCode,country},
@@ -63,6 +68,8 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.AdminDeliveryDoneEndpoint, decodeHTTPDeliveryDoneRequest, encodeHTTPOrderResponse, opts...))
 	mux.Handle("GET /order/status/{status}", httptransport.NewServer(
 		set.AdminListOrdersByStatusEndpoint, decodeHTTPListOrdersByStatusRequest, encodeHTTPListOrdersByStatusResponse, opts...))
+	mux.Handle("GET /order/work", httptransport.NewServer(
+		set.AdminPendingWorkEndpoint, decodeHTTPPendingWorkRequest, encodeHTTPPendingWorkResponse, opts...))
 	return mux
 }
 
@@ -215,6 +222,52 @@ func writePage(w http.ResponseWriter, p Page) error {
 	out := ordersPageJSON{Orders: make([]orderJSON, len(p.Orders)), NextPageToken: p.NextPageToken}
 	for i, o := range p.Orders {
 		out.Orders[i] = toOrderJSON(o)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func decodeHTTPPendingWorkRequest(context.Context, *http.Request) (any, error) {
+	return PendingWorkRequest{}, nil
+}
+
+// workListJSON is the answer of GET /order/work.
+type workListJSON struct {
+	Entries []workEntryJSON `json:"entries"`
+	Total   int             `json:"total"`
+}
+
+// workEntryJSON is a WorkItem: its fields are named after order_work's
+// (work_store.go), the side effects after the order's outbox fields
+// ("notify", "releaseStock", "refund").
+type workEntryJSON struct {
+	OrderID     string     `json:"orderId"`
+	Kind        WorkKind   `json:"kind"`
+	SideEffects []string   `json:"sideEffects"`
+	Status      Status     `json:"status,omitempty"`
+	DueAt       time.Time  `json:"dueAt"`
+	Attempts    int        `json:"attempts"`
+	Owner       string     `json:"owner,omitempty"`
+	LeaseUntil  *time.Time `json:"leaseUntil,omitempty"`
+	LastError   string     `json:"lastError,omitempty"`
+	Trace       string     `json:"trace,omitempty"`
+}
+
+func encodeHTTPPendingWorkResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(PendingWorkResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	out := workListJSON{Entries: make([]workEntryJSON, len(resp.Work.Items)), Total: resp.Work.Total}
+	for i, it := range resp.Work.Items {
+		e := workEntryJSON{OrderID: it.OrderID, Kind: it.Kind, SideEffects: []string{}, Status: it.Status, DueAt: it.Due,
+			Attempts: it.Attempts, Owner: it.Owner, LastError: it.LastError, Trace: it.Trace}
+		if !it.LeaseUntil.IsZero() {
+			e.LeaseUntil = &it.LeaseUntil
+		}
+		for _, f := range outboxFields(it.SideEffects) {
+			e.SideEffects = append(e.SideEffects, f.Key)
+		}
+		out.Entries[i] = e
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

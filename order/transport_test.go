@@ -680,3 +680,95 @@ func TestGRPCListOrdersByStatus(t *testing.T) {
 		wantCode(t, err, codes.InvalidArgument)
 	}
 }
+
+// TestHTTPPendingWork: with the notification service down, an admin sees
+// the paid order's queued notification, with its attempts and last error;
+// beside it a Pending order's entry held by its replica (a lease that is
+// over shows no holder) and a finished order's, soonest due first.
+func TestHTTPPendingWork(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	tr.notifier.failures = 100
+	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
+	var o orderJSON
+	if err := json.Unmarshal([]byte(placed.body), &o); err != nil || placed.status != http.StatusCreated || o.Status != StatusPaymentProcessed {
+		t.Fatalf("POST /order: %d %s, want 201 PaymentProcessed", placed.status, placed.body)
+	}
+	tr.svc.DoDueWork(t.Context()) // the notification fails: the entry waits for its backoff
+	now := tr.clock.Now()
+	if err := tr.store.InsertWork(t.Context(), Work{OrderID: "creating", Due: now.Add(-time.Minute), Owner: "replica-2",
+		LeaseUntil: now.Add(time.Minute), Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}); err != nil {
+		t.Fatal(err)
+	}
+	tr.store.set(Order{ID: "done", Customer: Customer{UserID: bob}, Status: StatusDeliveryDone, UpdatedAt: now})
+	if err := tr.store.InsertWork(t.Context(), Work{OrderID: "done", Due: now.Add(-time.Second), Owner: "gone", LeaseUntil: now.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+
+	a := tr.do(t, http.MethodGet, "/order/work", tr.tokens[admin], "", nil)
+	var got struct {
+		Entries []map[string]any
+		Total   int
+	}
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != http.StatusOK || got.Total != 3 || len(got.Entries) != 3 {
+		t.Fatalf("GET /order/work: %d %s, want 200 with 3 entries", a.status, a.body)
+	}
+	want := []map[string]any{
+		{"orderId": "creating", "kind": "settle", "sideEffects": []any{}, "dueAt": "2026-01-02T03:03:05Z", "attempts": 0.0,
+			"owner": "replica-2", "leaseUntil": "2026-01-02T03:05:05Z", "trace": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{"orderId": "done", "kind": "cleanup", "sideEffects": []any{}, "status": "DeliveryDone", "dueAt": "2026-01-02T03:04:04Z", "attempts": 0.0},
+		{"orderId": o.ID, "kind": "sideEffects", "sideEffects": []any{"notify"}, "status": "PaymentProcessed", "attempts": 1.0,
+			"lastError": "payment notification: notification service unavailable"},
+	}
+	for i, w := range want {
+		e := got.Entries[i]
+		if i == 2 { // due after the backoff, from the worker's clock, in the trace of POST /order
+			if due, err := time.Parse(time.RFC3339, fmt.Sprint(e["dueAt"])); err != nil || !due.After(now) {
+				t.Errorf("the notification's dueAt %v (%v), want after %v", e["dueAt"], err, now)
+			}
+			if trace := fmt.Sprint(e["trace"]); !strings.HasPrefix(trace, "00-") {
+				t.Errorf("the notification's trace %q, want POST /order's traceparent", trace)
+			}
+			delete(e, "dueAt")
+			delete(e, "trace")
+		}
+		if fmt.Sprint(e) != fmt.Sprint(w) {
+			t.Errorf("entry %d:\n got %v\nwant %v", i, e, w)
+		}
+	}
+	for _, tc := range []struct {
+		user       string
+		wantStatus int
+		wantCode   string
+	}{{"", http.StatusUnauthorized, "unauthenticated"}, {alice, http.StatusForbidden, "permission_denied"}} {
+		if a := tr.do(t, http.MethodGet, "/order/work", tr.tokens[tc.user], "", nil); a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode {
+			t.Errorf("GET /order/work as %q: %d %s, want %d %s", tc.user, a.status, a.body, tc.wantStatus, tc.wantCode)
+		}
+	}
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[alice], "", nil); g.status != http.StatusOK || !strings.Contains(g.body, o.ID) {
+		t.Errorf("GET /order/{id} beside GET /order/work: %d %s", g.status, g.body)
+	}
+}
+
+// TestPendingWorkListsTheSoonest: of more entries than MaxWorkListed, the
+// soonest due are listed, and all are counted.
+func TestPendingWorkListsTheSoonest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := e.clock.Now()
+	for i := range MaxWorkListed + 50 {
+		due := now.Add(time.Duration(MaxWorkListed+50-i) * time.Second) // the last inserted are due first
+		if err := e.store.InsertWork(t.Context(), Work{OrderID: fmt.Sprintf("o%03d", i), Due: due}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := e.svc.PendingWork(t.Context())
+	if err != nil || list.Total != MaxWorkListed+50 || len(list.Items) != MaxWorkListed {
+		t.Fatalf("PendingWork: %d of %d (%v), want %d of %d", len(list.Items), list.Total, err, MaxWorkListed, MaxWorkListed+50)
+	}
+	for i, it := range list.Items {
+		if want := fmt.Sprintf("o%03d", MaxWorkListed+49-i); it.OrderID != want {
+			t.Fatalf("entry %d is %s, want %s (soonest first)", i, it.OrderID, want)
+		}
+	}
+}

@@ -259,6 +259,11 @@ func (f faultyStore) ListByStatus(ctx context.Context, st order.Status, from int
 	return os, next, err
 }
 
+func (f faultyStore) GetMany(ctx context.Context, ids []string) (m map[string]order.Order, err error) {
+	err = f.in.do("store.GetMany", func() error { m, err = f.s.GetMany(ctx, ids); return err })
+	return m, err
+}
+
 func (f faultyStore) InsertWork(ctx context.Context, w order.Work) error {
 	return f.in.do("store.InsertWork", func() error { return f.s.InsertWork(ctx, w) })
 }
