@@ -6,10 +6,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/grpcclient"
 )
 
-// The operators' views of the service (GET /order/work): its background
-// work, as the worker sees it.
+// The admins' views of the service: its background work, as the worker sees
+// it (GET /order/work), and the circuit breakers of its clients
+// (GET /order/breakers).
 
 // MaxWorkListed is the most entries PendingWork lists.
 const MaxWorkListed = 100
@@ -90,4 +93,14 @@ func (s *Orders) PendingWork(ctx context.Context) (WorkList, error) {
 		items[i] = it
 	}
 	return WorkList{Items: items, Total: len(all)}, nil
+}
+
+// Breakers returns the state of the circuit breaker of each method the
+// service calls (Dependencies.Breakers), sorted by dependency, then method;
+// none when the dependencies report none.
+func (s *Orders) Breakers(context.Context) []grpcclient.BreakerState {
+	if s.deps.Breakers == nil {
+		return nil
+	}
+	return s.deps.Breakers.Breakers()
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -35,9 +36,11 @@ type Set struct {
 	// an admin's bearer access token (GET /order/status/{status}).
 	ListOrdersByStatusEndpoint      endpoint.Endpoint
 	AdminListOrdersByStatusEndpoint endpoint.Endpoint
-	// AdminPendingWorkEndpoint is PendingWork for an admin's bearer access
-	// token (GET /order/work).
+	// AdminPendingWorkEndpoint is PendingWork and AdminBreakersEndpoint
+	// Breakers, for an admin's bearer access token (GET /order/work,
+	// GET /order/breakers).
 	AdminPendingWorkEndpoint endpoint.Endpoint
+	AdminBreakersEndpoint    endpoint.Endpoint
 }
 
 // Method names, the "method" label of the metrics and the logs.
@@ -49,6 +52,7 @@ const (
 	methodListOrders      = "ListOrders"
 	methodListByStatus    = "ListOrdersByStatus"
 	methodPendingWork     = "PendingWork"
+	methodBreakers        = "Breakers"
 )
 
 // NewSet returns the endpoints of svc. verifier checks the access tokens
@@ -76,6 +80,7 @@ func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prom
 		ListOrdersByStatusEndpoint:      obs.Endpoint(methodListByStatus, slog.LevelDebug, MakeListOrdersByStatusEndpoint(svc)),
 		AdminListOrdersByStatusEndpoint: obs.Endpoint(methodListByStatus, slog.LevelDebug, admin(MakeListOrdersByStatusEndpoint(svc))),
 		AdminPendingWorkEndpoint:        obs.Endpoint(methodPendingWork, slog.LevelDebug, admin(MakePendingWorkEndpoint(svc))),
+		AdminBreakersEndpoint:           obs.Endpoint(methodBreakers, slog.LevelDebug, admin(MakeBreakersEndpoint(svc))),
 	}
 }
 
@@ -333,5 +338,26 @@ func MakePendingWorkEndpoint(s Service) endpoint.Endpoint {
 			return nil, infra
 		}
 		return PendingWorkResponse{Work: w, Err: business}, nil
+	}
+}
+
+// BreakersRequest is the input of Breakers.
+type BreakersRequest struct{}
+
+// BreakersResponse is the output of Breakers.
+type BreakersResponse struct {
+	Breakers []grpcclient.BreakerState
+}
+
+// LogAttrs implements observe.Loggable.
+func (r BreakersResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("breakers", len(r.Breakers))}
+}
+
+// MakeBreakersEndpoint returns the Breakers endpoint of s; who may call it
+// is NewSet's admin check.
+func MakeBreakersEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		return BreakersResponse{Breakers: s.Breakers(ctx)}, nil
 	}
 }

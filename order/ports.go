@@ -3,6 +3,8 @@ package order
 import (
 	"context"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/grpcclient"
 )
 
 // Store keeps orders. Implementations make every method a single-document
@@ -166,10 +168,19 @@ type Notifier interface {
 	SendPaymentNotification(ctx context.Context, to, orderID, userID string) error
 }
 
+// Breakers reports the circuit breakers of the clients of the dependencies:
+// *grpcclient.Metrics, whose clients NewDependencies makes.
+type Breakers interface {
+	Breakers() []grpcclient.BreakerState
+}
+
 // Dependencies are the services the order service calls.
 type Dependencies struct {
 	Users    Users
 	Products Products
 	Payments Payments
 	Notifier Notifier
+	// Breakers are the breakers of the clients above; nil reports none
+	// (fakes without breakers).
+	Breakers Breakers
 }

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/grpcclient"
 )
 
 // Service is the order service.
@@ -59,6 +60,9 @@ type Service interface {
 	// PendingWork lists the background work of the orders, soonest due
 	// first: for admins.
 	PendingWork(ctx context.Context) (WorkList, error)
+	// Breakers reports the circuit breakers of the service's clients of its
+	// dependencies: for admins.
+	Breakers(ctx context.Context) []grpcclient.BreakerState
 }
 
 // Orders is the order service: it implements Service and runs the worker

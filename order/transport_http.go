@@ -8,6 +8,7 @@ import (
 	"time"
 
 	httptransport "github.com/go-kit/kit/transport/http"
+	"github.com/sony/gobreaker"
 
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/token"
@@ -37,10 +38,15 @@ const ReplayedHeader = "Idempotent-Replayed"
 //	                   status?, dueAt, attempts, owner?, leaseUntil?,
 //	                   lastError?, trace?}], total}: the background work,
 //	                   soonest due first, at most MaxWorkListed entries
+//	GET  /order/breakers  admin → 200 {breakers[{dependency, method, state,
+//	                   retryAfterSeconds}]}: the circuit breakers of the
+//	                   service's clients, state "closed", "half-open" or
+//	                   "open", sorted by dependency, then method
 //
 // The admin routes answer 401 without a token and 403 permission_denied to
 // a user's. A literal segment wins over {id} in the ServeMux (the more
-// specific pattern), and no order id is "work": ids are hex (identify).
+// specific pattern), and no order id is "work" or "breakers": ids are hex
+// (identify).
 //
 // An order is {id, customer{userId,email,name}, products[{productId,name,
 // price,quantity}], deliveryAddress{name,street,city,postalCode,country},
@@ -70,6 +76,8 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.AdminListOrdersByStatusEndpoint, decodeHTTPListOrdersByStatusRequest, encodeHTTPListOrdersByStatusResponse, opts...))
 	mux.Handle("GET /order/work", httptransport.NewServer(
 		set.AdminPendingWorkEndpoint, decodeHTTPPendingWorkRequest, encodeHTTPPendingWorkResponse, opts...))
+	mux.Handle("GET /order/breakers", httptransport.NewServer(
+		set.AdminBreakersEndpoint, decodeHTTPBreakersRequest, encodeHTTPBreakersResponse, opts...))
 	return mux
 }
 
@@ -268,6 +276,37 @@ func encodeHTTPPendingWorkResponse(_ context.Context, w http.ResponseWriter, res
 			e.SideEffects = append(e.SideEffects, f.Key)
 		}
 		out.Entries[i] = e
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func decodeHTTPBreakersRequest(context.Context, *http.Request) (any, error) {
+	return BreakersRequest{}, nil
+}
+
+// breakersJSON is the answer of GET /order/breakers.
+type breakersJSON struct {
+	Breakers []breakerJSON `json:"breakers"`
+}
+
+// breakerJSON is a grpcclient.BreakerState; retryAfterSeconds is how long an
+// open breaker stays open, rounded up to whole seconds, at least one (as
+// Retry-After is: retryAfter), and 0 for a breaker that is not open.
+type breakerJSON struct {
+	Dependency        string `json:"dependency"`
+	Method            string `json:"method"`
+	State             string `json:"state"`
+	RetryAfterSeconds int64  `json:"retryAfterSeconds"`
+}
+
+func encodeHTTPBreakersResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(BreakersResponse)
+	out := breakersJSON{Breakers: make([]breakerJSON, len(resp.Breakers))}
+	for i, b := range resp.Breakers {
+		out.Breakers[i] = breakerJSON{Dependency: b.Dependency, Method: b.Method, State: b.State.String()}
+		if b.State == gobreaker.StateOpen {
+			out.Breakers[i].RetryAfterSeconds = int64(retryAfter(b.RetryAfter) / time.Second)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -772,3 +772,76 @@ func TestPendingWorkListsTheSoonest(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPBreakers: an admin sees every breaker of the service's clients,
+// sorted, closed until the payment service fails, then MakePayment's open
+// with the seconds it stays so; a service on fakes reports none.
+func TestHTTPBreakers(t *testing.T) {
+	t.Parallel()
+	srv, deps := startDeps(t, nil, CacheOptions{})
+	e := newEnv(t)
+	svc, err := NewService(e.store, deps, Options{Now: e.clock.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransportOf(t, e, svc)
+	breakers := func() []breakerJSON {
+		t.Helper()
+		a := tr.do(t, http.MethodGet, "/order/breakers", tr.tokens[admin], "", nil)
+		var got breakersJSON
+		if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != http.StatusOK {
+			t.Fatalf("GET /order/breakers: %d %s", a.status, a.body)
+		}
+		return got.Breakers
+	}
+	const all = "notification.SendPaymentNotification payment.GetPayment payment.MakePayment payment.RefundPayment " +
+		"product.GetProductsInfo product.ReleaseStock product.ReserveStock user.GetUserInfo"
+	names := func(bs []breakerJSON) string {
+		s := make([]string, len(bs))
+		for i, b := range bs {
+			s[i] = b.Dependency + "." + b.Method
+		}
+		return strings.Join(s, " ")
+	}
+	before := breakers()
+	if names(before) != all {
+		t.Errorf("breakers %s, want %s", names(before), all)
+	}
+	for _, b := range before {
+		if b.State != "closed" || b.RetryAfterSeconds != 0 {
+			t.Errorf("%+v before any failure, want closed", b)
+		}
+	}
+
+	srv.paymentDown.Store(true)
+	if _, err := deps.Payments.MakePayment(t.Context(), PaymentRequest{OrderID: "o", Details: PaymentDetails{Method: MethodKakao, Amount: 1}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("MakePayment with the payment service down: %v", err)
+	}
+	after := breakers()
+	if names(after) != all {
+		t.Fatalf("breakers %s, want %s", names(after), all)
+	}
+	for _, b := range after {
+		open := b.Method == "MakePayment"
+		if open && (b.State != "open" || b.RetryAfterSeconds < 1 || b.RetryAfterSeconds > 60) {
+			t.Errorf("%+v after the breaker tripped, want open for at most the minute it stays open", b)
+		}
+		if !open && (b.State != "closed" || b.RetryAfterSeconds != 0) {
+			t.Errorf("%+v, want closed", b)
+		}
+	}
+
+	for _, tc := range []struct {
+		user       string
+		wantStatus int
+		wantCode   string
+	}{{"", http.StatusUnauthorized, "unauthenticated"}, {alice, http.StatusForbidden, "permission_denied"}} {
+		if a := tr.do(t, http.MethodGet, "/order/breakers", tr.tokens[tc.user], "", nil); a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode {
+			t.Errorf("GET /order/breakers as %q: %d %s, want %d %s", tc.user, a.status, a.body, tc.wantStatus, tc.wantCode)
+		}
+	}
+	fakes := newTransport(t)
+	if a := fakes.do(t, http.MethodGet, "/order/breakers", fakes.tokens[admin], "", nil); a.status != http.StatusOK || a.body != "{\"breakers\":[]}\n" {
+		t.Errorf("GET /order/breakers on fakes: %d %s, want no breakers", a.status, a.body)
+	}
+}
