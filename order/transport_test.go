@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/kitshop/kitshop/internal/edge/edgetest"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/token"
 	orderv1 "github.com/kitshop/kitshop/pb/kitshop/order/v1"
@@ -36,6 +37,14 @@ type transport struct {
 	client  orderv1.OrderServiceClient // over bufconn
 	tokens  map[string]string          // user → access token
 	expired string                     // an expired token of alice
+	http    *http.Client               // of do: http.DefaultClient unless validating
+}
+
+// validating makes do check every request and answer against the OpenAPI
+// document (edgetest).
+func (tr *transport) validating(t *testing.T) *transport {
+	tr.http = &http.Client{Transport: edgetest.New(t, nil)}
+	return tr
 }
 
 // admin is the admin of the transport tests' tokens.
@@ -63,7 +72,7 @@ func newTransportOf(t *testing.T, e *env, svc Service) *transport {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &transport{env: e, tokens: map[string]string{}}
+	tr := &transport{env: e, tokens: map[string]string{}, http: http.DefaultClient}
 	for _, u := range []string{alice, bob} {
 		p, err := signer.IssuePair(u, token.RoleUser)
 		if err != nil {
@@ -132,10 +141,13 @@ func (tr *transport) do(t *testing.T, method, path, bearer, body string, header 
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := tr.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +577,7 @@ func TestGRPCDeliveryDone(t *testing.T) {
 // and code; GET /order/{id} still answers an order.
 func TestHTTPListOrdersByStatus(t *testing.T) {
 	t.Parallel()
-	tr := newTransport(t)
+	tr := newTransport(t).validating(t)
 	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
 	var o orderJSON
 	if err := json.Unmarshal([]byte(placed.body), &o); err != nil || placed.status != http.StatusCreated {
@@ -573,7 +585,7 @@ func TestHTTPListOrdersByStatus(t *testing.T) {
 	}
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, id := range []string{"s1", "s2", "s3"} {
-		tr.store.set(Order{ID: id, Customer: Customer{UserID: bob}, Status: StatusDeliveryStarted, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+		tr.store.set(orderIn(id, StatusDeliveryStarted, base.Add(time.Duration(i)*time.Second)))
 	}
 	page := func(path string) (ordersPageJSON, httpAnswer) {
 		t.Helper()
@@ -641,7 +653,7 @@ func TestHTTPListOrdersByStatusPageSize(t *testing.T) {
 	tr := newTransport(t)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 101 {
-		tr.store.set(Order{ID: fmt.Sprintf("o%03d", i), Customer: Customer{UserID: bob}, Status: StatusDeliveryDone, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+		tr.store.set(orderIn(fmt.Sprintf("o%03d", i), StatusDeliveryDone, base.Add(time.Duration(i)*time.Second)))
 	}
 	for path, want := range map[string]int{"/order/status/DeliveryDone": 20, "/order/status/DeliveryDone?pageSize=1000": 100} {
 		a := tr.do(t, http.MethodGet, path, tr.tokens[admin], "", nil)
@@ -657,7 +669,7 @@ func TestGRPCListOrdersByStatus(t *testing.T) {
 	tr := newTransport(t)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, id := range []string{"f1", "f2"} {
-		tr.store.set(Order{ID: id, Customer: Customer{UserID: bob}, Status: StatusPaymentFailed, UpdatedAt: base.Add(time.Duration(i) * time.Second)})
+		tr.store.set(orderIn(id, StatusPaymentFailed, base.Add(time.Duration(i)*time.Second)))
 	}
 	// No token: an operator's call, GRPCAccess decides.
 	first, err := tr.client.ListOrdersByStatus(t.Context(), &orderv1.ListOrdersByStatusRequest{Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED, PageSize: 1})
@@ -687,7 +699,7 @@ func TestGRPCListOrdersByStatus(t *testing.T) {
 // over shows no holder) and a finished order's, soonest due first.
 func TestHTTPPendingWork(t *testing.T) {
 	t.Parallel()
-	tr := newTransport(t)
+	tr := newTransport(t).validating(t)
 	tr.notifier.failures = 100
 	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
 	var o orderJSON
@@ -700,7 +712,7 @@ func TestHTTPPendingWork(t *testing.T) {
 		LeaseUntil: now.Add(time.Minute), Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}); err != nil {
 		t.Fatal(err)
 	}
-	tr.store.set(Order{ID: "done", Customer: Customer{UserID: bob}, Status: StatusDeliveryDone, UpdatedAt: now})
+	tr.store.set(orderIn("done", StatusDeliveryDone, now))
 	if err := tr.store.InsertWork(t.Context(), Work{OrderID: "done", Due: now.Add(-time.Second), Owner: "gone", LeaseUntil: now.Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +796,7 @@ func TestHTTPBreakers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newTransportOf(t, e, svc)
+	tr := newTransportOf(t, e, svc).validating(t)
 	breakers := func() []breakerJSON {
 		t.Helper()
 		a := tr.do(t, http.MethodGet, "/order/breakers", tr.tokens[admin], "", nil)
@@ -844,4 +856,11 @@ func TestHTTPBreakers(t *testing.T) {
 	if a := fakes.do(t, http.MethodGet, "/order/breakers", fakes.tokens[admin], "", nil); a.status != http.StatusOK || a.body != "{\"breakers\":[]}\n" {
 		t.Errorf("GET /order/breakers on fakes: %d %s, want no breakers", a.status, a.body)
 	}
+}
+
+// orderIn is a whole order of bob's that entered status st at at.
+func orderIn(id string, st Status, at time.Time) Order {
+	o := storedOrder(id, bob, at)
+	o.Status, o.UpdatedAt = st, at
+	return o
 }
