@@ -115,8 +115,12 @@ func newCache[V any](ttl time.Duration, size int) *expirable.LRU[string, V] {
 // NewDependencies returns the gRPC clients of the order service's
 // dependencies over conns, with cfg's retries, deadlines and breakers, the
 // caches of cache, and the client metrics m (grpcclient.NewMetrics; nil:
-// unregistered). logger nil discards the breakers' state changes.
+// unregistered), which report the breakers (Dependencies.Breakers). logger
+// nil discards the breakers' state changes.
 func NewDependencies(conns Conns, cfg grpcclient.Config, cache CacheOptions, m *grpcclient.Metrics, logger *slog.Logger) (Dependencies, error) {
+	if m == nil {
+		m = grpcclient.NewMetrics(nil) // one for every client, which Breakers reads
+	}
 	client := func(conn *grpc.ClientConn, dep string) (*grpcclient.Client, error) {
 		c, err := grpcclient.New(conn, dep, cfg, m, logger)
 		if err != nil {
@@ -166,6 +170,7 @@ func NewDependencies(conns Conns, cfg grpcclient.Config, cache CacheOptions, m *
 		Notifier: notifierClient{
 			sendPaymentNotification: method(nc, notification, "SendPaymentNotification", &notificationv1.SendPaymentNotificationResponse{}),
 		},
+		Breakers: m,
 	}, nil
 }
 

@@ -221,15 +221,15 @@ func (s *Orders) process(ctx context.Context, w *Work, o Order, items []Item, pa
 		return Order{}, withOrder(unavailable, o.ID, "order "+o.ID+" was cancelled")
 	case err == nil:
 		// Still pending at the payment service: the worker will settle it.
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, nil)
 		return o, nil
 	case errors.As(err, &unavailable):
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, err)
 		return Order{}, withOrder(unavailable, o.ID, "the outcome of the payment of order "+o.ID+" is not known yet; the order will be settled shortly")
 	default:
 		// An answer the payment service should not give (e.g. AlreadyExists):
 		// leave the order to the worker, which asks for the payment's state.
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, err)
 		return Order{}, fmt.Errorf("order %s: payment: %w", o.ID, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kitshop/kitshop/internal/grpcclient"
 	"github.com/kitshop/kitshop/internal/observe"
 	"github.com/kitshop/kitshop/internal/token"
 )
@@ -30,6 +31,16 @@ type Set struct {
 	// token (the HTTP route POST /order/{id}/delivered): a user's token is
 	// token.ErrForbidden.
 	AdminDeliveryDoneEndpoint endpoint.Endpoint
+	// ListOrdersByStatusEndpoint is an operator's, on gRPC only, like
+	// DeliveryDoneEndpoint; AdminListOrdersByStatusEndpoint is the same for
+	// an admin's bearer access token (GET /order/status/{status}).
+	ListOrdersByStatusEndpoint      endpoint.Endpoint
+	AdminListOrdersByStatusEndpoint endpoint.Endpoint
+	// AdminPendingWorkEndpoint is PendingWork and AdminBreakersEndpoint
+	// Breakers, for an admin's bearer access token (GET /order/work,
+	// GET /order/breakers).
+	AdminPendingWorkEndpoint endpoint.Endpoint
+	AdminBreakersEndpoint    endpoint.Endpoint
 }
 
 // Method names, the "method" label of the metrics and the logs.
@@ -39,6 +50,9 @@ const (
 	methodDeliveryDone    = "DeliveryDone"
 	methodGetOrder        = "GetOrder"
 	methodListOrders      = "ListOrders"
+	methodListByStatus    = "ListOrdersByStatus"
+	methodPendingWork     = "PendingWork"
+	methodBreakers        = "Breakers"
 )
 
 // NewSet returns the endpoints of svc. verifier checks the access tokens
@@ -62,6 +76,11 @@ func NewSet(svc Service, verifier *token.Verifier, logger *slog.Logger, reg prom
 		DeliveryStartedEndpoint:   obs.Endpoint(methodDeliveryStarted, slog.LevelInfo, MakeDeliveryStartedEndpoint(svc)),
 		DeliveryDoneEndpoint:      obs.Endpoint(methodDeliveryDone, slog.LevelInfo, MakeDeliveryDoneEndpoint(svc)),
 		AdminDeliveryDoneEndpoint: obs.Endpoint(methodDeliveryDone, slog.LevelInfo, admin(MakeDeliveryDoneEndpoint(svc))),
+
+		ListOrdersByStatusEndpoint:      obs.Endpoint(methodListByStatus, slog.LevelDebug, MakeListOrdersByStatusEndpoint(svc)),
+		AdminListOrdersByStatusEndpoint: obs.Endpoint(methodListByStatus, slog.LevelDebug, admin(MakeListOrdersByStatusEndpoint(svc))),
+		AdminPendingWorkEndpoint:        obs.Endpoint(methodPendingWork, slog.LevelDebug, admin(MakePendingWorkEndpoint(svc))),
+		AdminBreakersEndpoint:           obs.Endpoint(methodBreakers, slog.LevelDebug, admin(MakeBreakersEndpoint(svc))),
 	}
 }
 
@@ -249,5 +268,96 @@ func MakeListOrdersEndpoint(s Service) endpoint.Endpoint {
 			return nil, infra
 		}
 		return ListOrdersResponse{Page: p, Err: business, userID: userID}, nil
+	}
+}
+
+// ListOrdersByStatusRequest is the input of ListOrdersByStatus.
+type ListOrdersByStatusRequest struct {
+	Status    Status
+	PageSize  int
+	PageToken string
+}
+
+// LogAttrs implements observe.Loggable.
+func (r ListOrdersByStatusRequest) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("status", string(r.Status))}
+}
+
+// ListOrdersByStatusResponse is the output of ListOrdersByStatus.
+type ListOrdersByStatusResponse struct {
+	Page Page
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r ListOrdersByStatusResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r ListOrdersByStatusResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("orders", len(r.Page.Orders))}
+}
+
+// MakeListOrdersByStatusEndpoint returns the ListOrdersByStatus endpoint of
+// s; who may call it is the transport's (GRPCAccess) or NewSet's admin check.
+func MakeListOrdersByStatusEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, request any) (any, error) {
+		req := request.(ListOrdersByStatusRequest)
+		p, err := s.ListOrdersByStatus(ctx, req.Status, req.PageSize, req.PageToken)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return ListOrdersByStatusResponse{Page: p, Err: business}, nil
+	}
+}
+
+// PendingWorkRequest is the input of PendingWork.
+type PendingWorkRequest struct{}
+
+// PendingWorkResponse is the output of PendingWork.
+type PendingWorkResponse struct {
+	Work WorkList
+	Err  error
+}
+
+// Failed implements endpoint.Failer.
+func (r PendingWorkResponse) Failed() error { return r.Err }
+
+// LogAttrs implements observe.Loggable.
+func (r PendingWorkResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("work", r.Work.Total)}
+}
+
+// MakePendingWorkEndpoint returns the PendingWork endpoint of s; who may
+// call it is NewSet's admin check.
+func MakePendingWorkEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		w, err := s.PendingWork(ctx)
+		business, infra := split(err)
+		if infra != nil {
+			return nil, infra
+		}
+		return PendingWorkResponse{Work: w, Err: business}, nil
+	}
+}
+
+// BreakersRequest is the input of Breakers.
+type BreakersRequest struct{}
+
+// BreakersResponse is the output of Breakers.
+type BreakersResponse struct {
+	Breakers []grpcclient.BreakerState
+}
+
+// LogAttrs implements observe.Loggable.
+func (r BreakersResponse) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.Int("breakers", len(r.Breakers))}
+}
+
+// MakeBreakersEndpoint returns the Breakers endpoint of s; who may call it
+// is NewSet's admin check.
+func MakeBreakersEndpoint(s Service) endpoint.Endpoint {
+	return func(ctx context.Context, _ any) (any, error) {
+		return BreakersResponse{Breakers: s.Breakers(ctx)}, nil
 	}
 }

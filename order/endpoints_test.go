@@ -40,6 +40,10 @@ func TestEndpointsAreObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminPair, err := signer.IssuePair(admin, token.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	call := func(method, path, bearer, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequestWithContext(t.Context(), method, path, strings.NewReader(body))
 		if bearer != "" {
@@ -59,6 +63,9 @@ func TestEndpointsAreObserved(t *testing.T) {
 	call(http.MethodGet, "/order/nope", pair.AccessToken, "")
 	call(http.MethodPost, "/order", "", orderBody)
 	call(http.MethodPost, "/order/"+o.ID+"/delivered", pair.AccessToken, "")
+	call(http.MethodGet, "/order/status/Pending", pair.AccessToken, "")
+	call(http.MethodGet, "/order/work", adminPair.AccessToken, "")
+	call(http.MethodGet, "/order/breakers", adminPair.AccessToken, "")
 	if _, err := set.DeliveryStartedEndpoint(context.Background(), DeliveryStartedRequest{OrderID: o.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +75,7 @@ func TestEndpointsAreObserved(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP kitshop_order_requests_total Calls of the order service, by method and outcome.
 # TYPE kitshop_order_requests_total counter
+kitshop_order_requests_total{method="Breakers",outcome="ok"} 1
 kitshop_order_requests_total{method="CreateOrder",outcome="invalid_token"} 1
 kitshop_order_requests_total{method="CreateOrder",outcome="ok"} 1
 kitshop_order_requests_total{method="DeliveryDone",outcome="ok"} 0
@@ -77,10 +85,13 @@ kitshop_order_requests_total{method="GetOrder",outcome="error"} 1
 kitshop_order_requests_total{method="GetOrder",outcome="not_found"} 1
 kitshop_order_requests_total{method="GetOrder",outcome="ok"} 1
 kitshop_order_requests_total{method="ListOrders",outcome="ok"} 1
+kitshop_order_requests_total{method="ListOrdersByStatus",outcome="ok"} 0
+kitshop_order_requests_total{method="ListOrdersByStatus",outcome="permission_denied"} 1
+kitshop_order_requests_total{method="PendingWork",outcome="ok"} 1
 `), "kitshop_order_requests_total"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg, "kitshop_order_request_duration_seconds"); err != nil || n != 9 {
+	if n, err := testutil.GatherAndCount(reg, "kitshop_order_request_duration_seconds"); err != nil || n != 13 {
 		t.Errorf("%d duration series (%v), want one per requests_total series", n, err)
 	}
 
@@ -110,6 +121,9 @@ kitshop_order_requests_total{method="ListOrders",outcome="ok"} 1
 		{Level: "DEBUG", Method: "GetOrder", Outcome: "not_found", UserID: alice, OrderID: "nope"},
 		{Level: "INFO", Method: "CreateOrder", Outcome: "invalid_token"},
 		{Level: "INFO", Method: "DeliveryDone", Outcome: "permission_denied", OrderID: o.ID},
+		{Level: "DEBUG", Method: "ListOrdersByStatus", Outcome: "permission_denied", Status: "Pending"},
+		{Level: "DEBUG", Method: "PendingWork", Outcome: "ok"},
+		{Level: "DEBUG", Method: "Breakers", Outcome: "ok"},
 		{Level: "INFO", Method: "DeliveryStarted", Outcome: "ok", OrderID: o.ID},
 		{Level: "ERROR", Method: "GetOrder", Outcome: "error", OrderID: o.ID},
 	}

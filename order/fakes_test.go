@@ -17,6 +17,7 @@ type memStore struct {
 	mu         sync.Mutex
 	orders     map[string]Order
 	lists      map[string][]string // each customer's order ids, oldest first
+	statuses   map[Status][]string // each status's list (statusEntry), oldest first
 	work       map[string]Work
 	failNext   error // returned once by the next Transition
 	failGet    error // returned by Get while set
@@ -26,7 +27,8 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{orders: map[string]Order{}, lists: map[string][]string{}, work: map[string]Work{}, calls: map[string]int{}}
+	return &memStore{orders: map[string]Order{}, lists: map[string][]string{}, statuses: map[Status][]string{},
+		work: map[string]Work{}, calls: map[string]int{}}
 }
 
 // callsTo returns how many times method was called.
@@ -57,6 +59,7 @@ func (m *memStore) Insert(_ context.Context, o Order) error {
 	if m.failInsert != nil {
 		return m.failInsert
 	}
+	m.listStatus(o.ID, o.Status, o.UpdatedAt)
 	if _, ok := m.orders[o.ID]; ok {
 		return ErrDuplicateOrder
 	}
@@ -99,9 +102,10 @@ func (m *memStore) Transition(_ context.Context, id string, from, to Status, ch 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls["Transition"]++
+	m.listStatus(id, to, ch.At)
 	if err := m.failNext; err != nil {
 		m.failNext = nil
-		return Order{}, err
+		return Order{}, err // listed under to, not moved: a crash between the two writes
 	}
 	o, ok := m.orders[id]
 	if !ok {
@@ -184,6 +188,45 @@ func (m *memStore) ListByCustomer(_ context.Context, userID string, from int64, 
 	return out, p, nil
 }
 
+// listStatus appends an entry to st's list, as MongoStore does before the
+// write; the caller holds m.mu.
+func (m *memStore) listStatus(id string, st Status, at time.Time) {
+	e := statusEntry(id, at)
+	if list := m.statuses[st]; len(list) == 0 || list[len(list)-1] != e {
+		m.statuses[st] = append(list, e)
+	}
+}
+
+// ListByStatus pages st's list as MongoStore does (statusPage).
+func (m *memStore) ListByStatus(ctx context.Context, st Status, from int64, limit int) ([]Order, int64, error) {
+	read := func(_ context.Context, from int64, n int) ([]string, int64, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		list := m.statuses[st]
+		hi := int64(len(list))
+		if from >= 0 {
+			hi = min(from+1, hi)
+		}
+		lo := max(hi-int64(n), 0)
+		out := slices.Clone(list[lo:hi])
+		slices.Reverse(out)
+		return out, lo - 1, nil
+	}
+	return statusPage(ctx, st, from, limit, read, m.GetMany)
+}
+
+func (m *memStore) GetMany(_ context.Context, ids []string) (map[string]Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Order{}
+	for _, id := range ids {
+		if o, ok := m.orders[id]; ok {
+			out[id] = clone(o)
+		}
+	}
+	return out, nil
+}
+
 func (m *memStore) InsertWork(_ context.Context, w Work) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -257,10 +300,11 @@ func (m *memStore) works() map[string]Work {
 	return out
 }
 
-// set overwrites an order, as another actor would.
+// set overwrites an order, as another actor would, listed under its status.
 func (m *memStore) set(o Order) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.listStatus(o.ID, o.Status, o.UpdatedAt)
 	m.orders[o.ID] = clone(o)
 }
 

@@ -3,6 +3,8 @@ package order
 import (
 	"context"
 	"time"
+
+	"github.com/kitshop/kitshop/internal/grpcclient"
 )
 
 // Store keeps orders. Implementations make every method a single-document
@@ -10,7 +12,8 @@ import (
 type Store interface {
 	// Insert stores a new order and lists it under its customer
 	// (ListByCustomer); ErrDuplicateOrder if its ID is taken. Another error
-	// may leave the order stored but not listed: ListOrder lists it.
+	// may leave the order stored but not listed: ListOrder lists it. It lists
+	// the order under its status (ListByStatus) before it stores it.
 	Insert(ctx context.Context, o Order) error
 	// ListOrder lists the stored order o under its customer unless the
 	// customer's newest listed orders hold it already (a repeat after a
@@ -18,11 +21,15 @@ type Store interface {
 	ListOrder(ctx context.Context, o Order) error
 	// Get returns an order, or ErrNotFound.
 	Get(ctx context.Context, id string) (Order, error)
+	// GetMany returns the orders of ids that exist, by id, read as a
+	// listing reads them; its cost follows len(ids).
+	GetMany(ctx context.Context, ids []string) (map[string]Order, error)
 	// Transition moves an order from status from to status to, applying ch,
 	// in one conditional update (only if the status is still from), and
 	// returns the updated order. It returns ErrNotFound for an unknown order,
 	// and the order as it stands with ErrStaleStatus when its status is not
-	// from.
+	// from. It lists the order under to (ListByStatus) before the update, so
+	// that an order is never in a status without being listed there.
 	Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error)
 	// AddOutbox records more side effects due for an order, whatever its status.
 	AddOutbox(ctx context.Context, id string, b Outbox) error
@@ -34,6 +41,15 @@ type Store interface {
 	// Positions do not change when orders are added. Its cost follows limit,
 	// not the orders stored.
 	ListByCustomer(ctx context.Context, userID string, from int64, limit int) (orders []Order, next int64, err error)
+	// ListByStatus returns up to limit of the orders now in status st,
+	// newest first by the time they entered it, from the position from of
+	// the status's list (the newest when negative), and the position of the
+	// next page, -1 when none follows. It reads past the orders that have
+	// moved on until the page is full or the list ends, but reads at most
+	// maxStatusScan of the list's entries: a page may then be short, with a
+	// next page (status_list.go). Positions do not change when orders are
+	// added.
+	ListByStatus(ctx context.Context, st Status, from int64, limit int) (orders []Order, next int64, err error)
 
 	// InsertWork stores the work entry of an order (worker.go);
 	// ErrDuplicateWork if the order has one.
@@ -62,6 +78,9 @@ type Work struct {
 	LeaseUntil time.Time // the lease's end: past it, any replica may claim the entry
 	Attempts   int       // failed rounds of its side effects (the backoff)
 	Rev        int64     // the revision: every write changes it
+	// LastError is why the last round that failed left the entry (a
+	// dependency down, the store failing), "" while none did.
+	LastError string
 	// Trace is the W3C traceparent of the span that inserted the entry (the
 	// request that caused the work), "" for none: the worker's span for the
 	// entry continues that trace (work_trace.go). Set at the insert only.
@@ -149,10 +168,19 @@ type Notifier interface {
 	SendPaymentNotification(ctx context.Context, to, orderID, userID string) error
 }
 
+// Breakers reports the circuit breakers of the clients of the dependencies:
+// *grpcclient.Metrics, whose clients NewDependencies makes.
+type Breakers interface {
+	Breakers() []grpcclient.BreakerState
+}
+
 // Dependencies are the services the order service calls.
 type Dependencies struct {
 	Users    Users
 	Products Products
 	Payments Payments
 	Notifier Notifier
+	// Breakers are the breakers of the clients above; nil reports none
+	// (fakes without breakers).
+	Breakers Breakers
 }

@@ -19,9 +19,11 @@
 // errors and the error table), ports.go (Store and the dependencies),
 // options.go (Options and their flags), create.go (the creation saga),
 // validate.go and payment_check.go (request checks), idempotency.go,
-// paging.go, worker.go (background work), clients.go (the dependencies over
-// gRPC), store.go and work_store.go (MongoDB), endpoints.go and the
-// transport files, wire.go (Build). docs/order.md is the design note.
+// paging.go, status_list.go (the orders of each status), worker.go
+// (background work), admin.go (the admins' views of the service), clients.go
+// (the dependencies over gRPC), store.go and
+// work_store.go (MongoDB), endpoints.go and the transport files, wire.go
+// (Build). docs/order.md is the design note.
 package order
 
 import (
@@ -33,6 +35,7 @@ import (
 	"time"
 
 	"github.com/kitshop/kitshop/internal/docstore"
+	"github.com/kitshop/kitshop/internal/grpcclient"
 )
 
 // Service is the order service.
@@ -51,6 +54,15 @@ type Service interface {
 	GetOrder(ctx context.Context, userID, orderID string) (Order, error)
 	// ListOrders pages through userID's orders, newest first.
 	ListOrders(ctx context.Context, userID string, pageSize int, pageToken string) (Page, error)
+	// ListOrdersByStatus pages through the orders now in status st, newest
+	// first by the time they entered it: for operators and admins.
+	ListOrdersByStatus(ctx context.Context, st Status, pageSize int, pageToken string) (Page, error)
+	// PendingWork lists the background work of the orders, soonest due
+	// first: for admins.
+	PendingWork(ctx context.Context) (WorkList, error)
+	// Breakers reports the circuit breakers of the service's clients of its
+	// dependencies: for admins.
+	Breakers(ctx context.Context) []grpcclient.BreakerState
 }
 
 // Orders is the order service: it implements Service and runs the worker

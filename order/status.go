@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Status is where an order stands. It only moves forward:
@@ -34,6 +35,20 @@ var transitions = map[Status][]Status{
 	StatusPending:          {StatusPaymentCancelled, StatusPaymentFailed, StatusPaymentProcessed, StatusDeliveryStarted},
 	StatusPaymentProcessed: {StatusDeliveryStarted},
 	StatusDeliveryStarted:  {StatusDeliveryDone},
+}
+
+// checkStatus refuses a status that is not one of Statuses
+// (ErrInvalidArgument, naming them).
+func checkStatus(st Status) error {
+	all := Statuses()
+	if slices.Contains(all, st) {
+		return nil
+	}
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = string(s)
+	}
+	return fmt.Errorf("%w: status must be one of %s", ErrInvalidArgument, strings.Join(names, ", "))
 }
 
 // CanMoveTo reports whether an order in status s may move to status to.

@@ -15,19 +15,21 @@ import (
 
 // The collections of the order database besides order_work (work_store.go).
 const (
-	ordersCollection = "orders"
-	listsCollection  = "order_lists" // each customer's orders, newest last (a docstore.IDList keyed by user id)
+	ordersCollection      = "orders"
+	listsCollection       = "order_lists"        // each customer's orders, newest last (a docstore.IDList keyed by user id)
+	statusListsCollection = "order_status_lists" // the orders that entered each status, newest last (keyed by status: status_list.go)
 )
 
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
-// Key design. Three collections:
+// Key design. Four collections:
 //
 //	orders {_id: orderId, customer{userId,email,name}, products[], deliveryAddress{}, status, payment{},
 //	        total, failureReason, fingerprint, createdAt, updatedAt,
 //	        notify{to,userId}?, releaseStock?, refund?}     ← the outbox, set only while due
-//	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev}  ← only while work is left
+//	order_work {_id: orderId, due, owner?, leaseUntil, attempts, rev, lastError?}  ← only while work is left
 //	order_lists {_id: "h:<userId>" or "b:<n>:<userId>", ...}       ← each customer's order ids (docstore.IDList)
+//	order_status_lists {_id: "h:<status>" or "b:<n>:<status>", ...} ← "<ms> <orderId>" per status entered
 //
 // Every read and write of an order by _id goes through the database's
 // docstore.Updater: Insert is its InsertOne, Get its FindByID, and every
@@ -55,12 +57,17 @@ const (
 // scan the orders collection. The orders of a page are read by _id, through
 // a client of their own when one is given (QueryThrough), so that a listing
 // does not wait behind the orders in progress.
+//
+// The orders in a status are listed the same way, from the status's list in
+// order_status_lists (status_list.go), which Insert and Transition append to
+// before the write that puts the order in the status.
 type MongoStore struct {
-	orders  *mongo.Collection
-	work    *mongo.Collection // order_work (work_store.go)
-	queries *mongo.Collection // the orders, for a listing's reads: orders unless QueryThrough
-	lists   *docstore.IDList  // order_lists
-	updater *docstore.Updater // every read and write by _id
+	orders   *mongo.Collection
+	work     *mongo.Collection // order_work (work_store.go)
+	queries  *mongo.Collection // the orders, for a listing's reads: orders unless QueryThrough
+	lists    *docstore.IDList  // order_lists
+	statuses *docstore.IDList  // order_status_lists
+	updater  *docstore.Updater // every read and write by _id
 }
 
 // orderDoc is an orders document.
@@ -119,9 +126,10 @@ type notifyDoc struct {
 
 // NewMongoStore returns the store on db, creating its collections if missing
 // and ensuring their indexes (docstore.Updater.EnsureIndexes), and listing the
-// orders of a database from before order_lists (docstore.IDList.Backfill). It makes the
-// Updater of db, configured by opts (production passes none): the order
-// service is the only writer of its database.
+// orders of a database from before order_lists, or before order_status_lists
+// (docstore.IDList.Backfill). It makes the Updater of db, configured by opts
+// (production passes none): the order service is the only writer of its
+// database.
 func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.UpdaterOption) (*MongoStore, error) {
 	updater, err := docstore.NewUpdater(ctx, db, opts...)
 	if err != nil {
@@ -136,7 +144,7 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 		name    string
 		coll    **mongo.Collection
 		indexes []mongo.IndexModel
-	}{{ordersCollection, &s.orders, nil}, {listsCollection, nil, nil}, {workCollection, &s.work, workIndexes}} {
+	}{{ordersCollection, &s.orders, nil}, {listsCollection, nil, nil}, {statusListsCollection, nil, nil}, {workCollection, &s.work, workIndexes}} {
 		if !slices.Contains(existing, c.name) {
 			err = db.CreateCollection(ctx, c.name)
 			var ce mongo.CommandError
@@ -167,14 +175,31 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 	if err != nil {
 		return nil, fmt.Errorf("order: store: %w", err)
 	}
+	s.statuses = docstore.NewIDList(updater, db.Collection(statusListsCollection))
+	// A database from before order_status_lists: each order is listed under
+	// its status, once, in the order the orders entered their statuses.
+	err = s.statuses.Backfill(ctx, s.orders, bson.D{{Key: "status", Value: 1}, {Key: "updatedAt", Value: 1}},
+		bson.D{{Key: "updatedAt", Value: 1}, {Key: "_id", Value: 1}}, func(raw bson.Raw) (string, string) {
+			status, _ := raw.Lookup("status").StringValueOK()
+			id, _ := raw.Lookup("_id").StringValueOK()
+			at, ok := raw.Lookup("updatedAt").DateTimeOK()
+			if id == "" || !ok {
+				return "", ""
+			}
+			return status, statusEntry(id, time.UnixMilli(at))
+		})
+	if err != nil {
+		return nil, fmt.Errorf("order: store: %w", err)
+	}
 	return s, nil
 }
 
-// QueryThrough makes the store read the orders of a listing
-// (ListByCustomer) that its Updater does not remember through db, the order
-// database reached through another client (docstore.Store.Reader), instead
-// of the client of its writes. Call it before the store is used. Every write,
-// and every other read, still goes through the client of the writes.
+// QueryThrough makes the store read the orders of a listing (ListByCustomer,
+// ListByStatus, GetMany) that its Updater does not remember through db, the
+// order database reached through another client (docstore.Store.Reader),
+// instead of the client of its writes. Call it before the store is used.
+// Every write, and every other read, still goes through the client of the
+// writes.
 func (s *MongoStore) QueryThrough(db *mongo.Database) {
 	s.queries = db.Collection(ordersCollection)
 }
@@ -184,9 +209,12 @@ const namespaceExists = 48
 
 var _ Store = (*MongoStore)(nil)
 
-// Insert implements Store: the order's insert, then the append of its id to
-// its customer's list.
+// Insert implements Store: the append of the order's entry to its status's
+// list, the order's insert, then the append of its id to its customer's list.
 func (s *MongoStore) Insert(ctx context.Context, o Order) error {
+	if err := s.listStatus(ctx, o.ID, o.Status, o.UpdatedAt); err != nil {
+		return err
+	}
 	if err := s.updater.InsertOne(ctx, s.orders, toDoc(o)); err != nil {
 		if docstore.IsDuplicateKey(err) {
 			return ErrDuplicateOrder
@@ -200,6 +228,15 @@ func (s *MongoStore) Insert(ctx context.Context, o Order) error {
 func (s *MongoStore) ListOrder(ctx context.Context, o Order) error {
 	if err := s.lists.Append(ctx, o.Customer.UserID, o.ID); err != nil {
 		return fmt.Errorf("order: store: list order: %w", err)
+	}
+	return nil
+}
+
+// listStatus appends the entry of order id, entering status st at at, to
+// st's list (status_list.go).
+func (s *MongoStore) listStatus(ctx context.Context, id string, st Status, at time.Time) error {
+	if err := s.statuses.Append(ctx, string(st), statusEntry(id, at)); err != nil {
+		return fmt.Errorf("order: store: list order under %s: %w", st, err)
 	}
 	return nil
 }
@@ -225,8 +262,12 @@ func decode(raw bson.Raw) (Order, error) {
 	return fromDoc(d), nil
 }
 
-// Transition implements Store.
+// Transition implements Store: the append of the order's entry to to's
+// list, then the conditional update.
 func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error) {
+	if err := s.listStatus(ctx, id, to, ch.At); err != nil {
+		return Order{}, err
+	}
 	set := bson.D{{Key: "status", Value: string(to)}, {Key: "updatedAt", Value: ch.At}}
 	if ch.Payment != nil {
 		set = append(set, bson.E{Key: "payment", Value: toPaymentDoc(*ch.Payment)})
@@ -322,21 +363,9 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID string, from int
 	if err != nil || len(ids) == 0 {
 		return nil, -1, err
 	}
-	anys := make([]any, len(ids))
-	for i, id := range ids {
-		anys[i] = id
-	}
-	raws, err := s.updater.FindByIDs(ctx, s.queries, anys, nil)
+	byID, err := s.GetMany(ctx, ids)
 	if err != nil {
-		return nil, -1, fmt.Errorf("order: store: read the customer's orders: %w", err)
-	}
-	byID := make(map[string]Order, len(raws))
-	for _, raw := range raws {
-		o, err := decode(raw)
-		if err != nil {
-			return nil, -1, err
-		}
-		byID[o.ID] = o
+		return nil, -1, err
 	}
 	out := make([]Order, 0, len(ids))
 	for _, id := range ids {
@@ -345,6 +374,37 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID string, from int
 		}
 	}
 	return out, next, nil
+}
+
+// ListByStatus implements Store: pages of st's list and their orders by _id
+// (statusPage).
+func (s *MongoStore) ListByStatus(ctx context.Context, st Status, from int64, limit int) ([]Order, int64, error) {
+	read := func(ctx context.Context, from int64, n int) ([]string, int64, error) {
+		return s.statuses.Read(ctx, string(st), from, n, true)
+	}
+	return statusPage(ctx, st, from, limit, read, s.GetMany)
+}
+
+// GetMany implements Store: the orders by _id, through the listings' client
+// (QueryThrough) for those the Updater does not remember.
+func (s *MongoStore) GetMany(ctx context.Context, ids []string) (map[string]Order, error) {
+	anys := make([]any, len(ids))
+	for i, id := range ids {
+		anys[i] = id
+	}
+	raws, err := s.updater.FindByIDs(ctx, s.queries, anys, nil)
+	if err != nil {
+		return nil, fmt.Errorf("order: store: read the listed orders: %w", err)
+	}
+	byID := make(map[string]Order, len(raws))
+	for _, raw := range raws {
+		o, err := decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		byID[o.ID] = o
+	}
+	return byID, nil
 }
 
 func toDoc(o Order) orderDoc {

@@ -246,8 +246,8 @@ func TestMongoStoreCommands(t *testing.T) {
 	client, rec := docstoretest.Start(t)
 
 	// Every command of the request and worker paths (all but the queries
-	// ListByCustomer and ListWork) looks documents up by _id
-	// alone, the only lookup whose cost does not grow with the number of
+	// ListByCustomer and ListWork), and of a status's listing, looks
+	// documents up by _id alone, the only lookup whose cost does not grow with the number of
 	// orders on the embedded store.
 	t.Run("by _id only", func(t *testing.T) {
 		ctx := t.Context()
@@ -290,7 +290,11 @@ func TestMongoStoreCommands(t *testing.T) {
 		if err := s.ClearOutbox(ctx, "o2", Outbox{ReleaseStock: true}); err != nil {
 			t.Fatal(err)
 		}
+		if _, _, err := s.ListByStatus(ctx, StatusDeliveryStarted, -1, 10); err != nil {
+			t.Fatal(err)
+		}
 		rec.AssertIDOnly(t, "order", ordersCollection)
+		rec.AssertIDOnly(t, "order", statusListsCollection)
 		w := Work{OrderID: "o1", Due: now, Owner: "r1", LeaseUntil: now}
 		if err := s.InsertWork(ctx, w); err != nil {
 			t.Fatal(err)
@@ -772,9 +776,13 @@ func TestMongoStoreWork(t *testing.T) {
 		}
 		claimed := w
 		claimed.Owner, claimed.Trace = "r2", "" // the trace is the insert's: an update leaves it
+		claimed.LastError = "payment service unavailable"
 		claimed, err := s.UpdateWork(ctx, claimed)
-		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" || claimed.Trace != w.Trace {
-			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1 with the inserted trace", claimed, err)
+		if err != nil || claimed.Rev != 1 || claimed.Owner != "r2" || claimed.Trace != w.Trace || claimed.LastError != "payment service unavailable" {
+			t.Fatalf("UpdateWork = %+v %v, want r2's at revision 1 with the inserted trace and the last error", claimed, err)
+		}
+		if got, err := s.GetWork(ctx, "o1"); err != nil || got != claimed {
+			t.Fatalf("GetWork after the update = %+v %v, want %+v", got, err, claimed)
 		}
 		if _, err := s.UpdateWork(ctx, w); !errors.Is(err, ErrWorkChanged) {
 			t.Fatalf("UpdateWork at a stale revision: %v, want ErrWorkChanged", err)
@@ -796,6 +804,185 @@ func TestMongoStoreWork(t *testing.T) {
 		}
 		if _, err := s.UpdateWork(ctx, claimed); !errors.Is(err, ErrWorkChanged) {
 			t.Fatalf("UpdateWork of a deleted entry: %v, want ErrWorkChanged", err)
+		}
+	})
+}
+
+// TestMongoStoreStatusLists: the orders of a status page newest first by
+// the time they entered it, each only under the status it is in, once; an
+// entry appended without its update (a crash between the two writes of
+// Transition) lists nothing, and neither do a transition that loses (a
+// repeat) nor one of an unknown order.
+func TestMongoStoreStatusLists(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		s := newTestMongoStore(t, m.Options()...)
+		ctx := t.Context()
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
+		for i, id := range []string{"o1", "o2", "o3"} {
+			if err := s.Insert(ctx, storedOrder(id, alice, at(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		listed := func(st Status) string {
+			t.Helper()
+			page, next, err := s.ListByStatus(ctx, st, -1, 10)
+			if err != nil || next != -1 {
+				t.Fatalf("ListByStatus(%s): next %d, %v", st, next, err)
+			}
+			return ids(page)
+		}
+		if got := listed(StatusPending); got != "[o3 o2 o1]" {
+			t.Errorf("Pending: %s, want [o3 o2 o1]", got)
+		}
+		move := func(id string, from, to Status, i int) {
+			t.Helper()
+			if _, err := s.Transition(ctx, id, from, to, Change{At: at(i)}); err != nil {
+				t.Fatalf("%s %s → %s: %v", id, from, to, err)
+			}
+		}
+		move("o1", StatusPending, StatusPaymentProcessed, 10)
+		move("o3", StatusPending, StatusPaymentProcessed, 11)
+		move("o1", StatusPaymentProcessed, StatusDeliveryStarted, 12)
+		// The crash: o2's entry under PaymentFailed, its update never made.
+		if err := s.listStatus(ctx, "o2", StatusPaymentFailed, at(13)); err != nil {
+			t.Fatal(err)
+		}
+		// A repeat that loses, and a move of no order.
+		if _, err := s.Transition(ctx, "o1", StatusPending, StatusPaymentProcessed, Change{At: at(14)}); !errors.Is(err, ErrStaleStatus) {
+			t.Fatalf("stale transition: %v", err)
+		}
+		if _, err := s.Transition(ctx, "nope", StatusPending, StatusPaymentFailed, Change{At: at(15)}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown order: %v", err)
+		}
+		for st, want := range map[Status]string{
+			StatusPending: "[o2]", StatusPaymentProcessed: "[o3]", StatusDeliveryStarted: "[o1]",
+			StatusPaymentFailed: "[]", StatusDeliveryDone: "[]",
+		} {
+			if got := listed(st); got != want {
+				t.Errorf("%s: %s, want %s", st, got, want)
+			}
+		}
+		// The crashed move, made again later, lists o2 once.
+		move("o2", StatusPending, StatusPaymentFailed, 16)
+		if got, pending := listed(StatusPaymentFailed), listed(StatusPending); got != "[o2]" || pending != "[]" {
+			t.Errorf("after o2's move: PaymentFailed %s, Pending %s; want [o2] and []", got, pending)
+		}
+		if entries, _, err := s.statuses.Read(ctx, string(StatusPaymentFailed), -1, 10, true); err != nil || len(entries) != 3 {
+			t.Errorf("PaymentFailed's list %v (%v), want the crash's, the unknown order's and o2's entries", entries, err)
+		}
+	})
+}
+
+// TestMongoStoreStatusPages: 150 orders of which 50 moved on page newest
+// first through the 100 still Pending, 20 a page, every page full, each
+// order once; the page after the last order's is empty.
+func TestMongoStoreStatusPages(t *testing.T) {
+	t.Parallel()
+	s := newTestMongoStore(t)
+	ctx := t.Context()
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var want []string // newest first
+	for i := range 150 {
+		id := fmt.Sprintf("o%03d", i)
+		if err := s.Insert(ctx, storedOrder(id, alice, base.Add(time.Duration(i)*time.Millisecond))); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 1 {
+			if _, err := s.Transition(ctx, id, StatusPending, StatusPaymentCancelled, Change{At: base.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want = append([]string{id}, want...)
+	}
+	var got []string
+	from := int64(-1)
+	for page := 0; ; page++ {
+		orders, next, err := s.ListByStatus(ctx, StatusPending, from, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(orders) != 20 && next != -1 {
+			t.Errorf("page %d: %d orders, want a full page while more follow", page, len(orders))
+		}
+		for _, o := range orders {
+			got = append(got, o.ID)
+		}
+		if next == -1 {
+			break
+		}
+		from = next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("paged %v,\nwant %v", got, want)
+	}
+}
+
+// TestStatusPageReadsAtMostMaxStatusScan: a status whose list holds more
+// than maxStatusScan entries that are no longer current answers a short page
+// with the position to go on from, which reaches the order further down.
+func TestStatusPageReadsAtMostMaxStatusScan(t *testing.T) {
+	t.Parallel()
+	m := newMemStore()
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m.set(Order{ID: "old", Customer: Customer{UserID: alice}, Status: StatusPending, UpdatedAt: base})
+	for i := range maxStatusScan + 5 {
+		id := fmt.Sprintf("o%04d", i)
+		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusPending, UpdatedAt: base})
+		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusPaymentCancelled, UpdatedAt: base.Add(time.Second)})
+	}
+	first, next, err := m.ListByStatus(t.Context(), StatusPending, -1, 20)
+	if err != nil || len(first) != 0 || next != 5 {
+		t.Fatalf("first page: %s next %d (%v), want none and the position after %d entries", ids(first), next, err, maxStatusScan)
+	}
+	second, next, err := m.ListByStatus(t.Context(), StatusPending, next, 20)
+	if err != nil || ids(second) != "[old]" || next != -1 {
+		t.Errorf("second page: %s next %d (%v), want [old] and no more", ids(second), next, err)
+	}
+}
+
+// TestStatusListsOfAnEarlierStore: the orders of a database from before
+// order_status_lists, whose customers' lists exist already, are listed under
+// their statuses when the store opens it, in both modes.
+func TestStatusListsOfAnEarlierStore(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		ctx := t.Context()
+		db := newTestDB(t)
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		var docs []any
+		for i := range 70 {
+			o := storedOrder(fmt.Sprintf("old-%02d", i), alice, base.Add(time.Duration(i)*time.Second))
+			if i%2 == 1 {
+				o.Status, o.UpdatedAt = StatusDeliveryStarted, base.Add(time.Hour-time.Duration(i)*time.Second)
+			}
+			docs = append(docs, toDoc(o))
+		}
+		if _, err := db.Collection(ordersCollection).InsertMany(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewMongoStore(ctx, db, m.Options()...); err != nil { // lists the customers' orders
+			t.Fatal(err)
+		}
+		if err := db.Collection(statusListsCollection).Drop(ctx); err != nil { // a store from before the status lists
+			t.Fatal(err)
+		}
+		s, err := NewMongoStore(ctx, db, m.Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, next, err := s.ListByStatus(ctx, StatusPending, -1, 3)
+		if err != nil || ids(pending) != "[old-68 old-66 old-64]" || next < 0 {
+			t.Errorf("Pending: %s next %d (%v), want [old-68 old-66 old-64] and more", ids(pending), next, err)
+		}
+		started, _, err := s.ListByStatus(ctx, StatusDeliveryStarted, -1, 2)
+		if err != nil || ids(started) != "[old-01 old-03]" {
+			t.Errorf("DeliveryStarted: %s (%v), want [old-01 old-03] (entered last)", ids(started), err)
+		}
+		if all, _, err := s.ListByStatus(ctx, StatusDeliveryStarted, -1, 100); err != nil || len(all) != 35 {
+			t.Errorf("DeliveryStarted: %d orders (%v), want 35", len(all), err)
 		}
 	})
 }

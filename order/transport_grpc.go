@@ -13,15 +13,17 @@ import (
 
 // GRPCAccess is who may call each OrderService method (svcauth; any other
 // method is refused): the end users' calls carry their own JWT, checked by
-// the endpoints; DeliveryStarted and DeliveryDone, which take none and which
-// no service calls (the order service starts delivery itself), are an
-// operator's (a courier's tool reports "delivered" as one).
+// the endpoints; DeliveryStarted, DeliveryDone and ListOrdersByStatus, which
+// take none and which no service calls (the order service starts delivery
+// itself), are an operator's (a courier's tool reports "delivered" as one;
+// an admin lists a status over HTTP, GET /order/status/{status}).
 var GRPCAccess = svcauth.Policy{
-	orderv1.OrderService_CreateOrder_FullMethodName:     svcauth.EndUsers,
-	orderv1.OrderService_GetOrder_FullMethodName:        svcauth.EndUsers,
-	orderv1.OrderService_ListOrders_FullMethodName:      svcauth.EndUsers,
-	orderv1.OrderService_DeliveryStarted_FullMethodName: svcauth.Callers(svcauth.Operator),
-	orderv1.OrderService_DeliveryDone_FullMethodName:    svcauth.Callers(svcauth.Operator),
+	orderv1.OrderService_CreateOrder_FullMethodName:        svcauth.EndUsers,
+	orderv1.OrderService_GetOrder_FullMethodName:           svcauth.EndUsers,
+	orderv1.OrderService_ListOrders_FullMethodName:         svcauth.EndUsers,
+	orderv1.OrderService_DeliveryStarted_FullMethodName:    svcauth.Callers(svcauth.Operator),
+	orderv1.OrderService_DeliveryDone_FullMethodName:       svcauth.Callers(svcauth.Operator),
+	orderv1.OrderService_ListOrdersByStatus_FullMethodName: svcauth.Callers(svcauth.Operator),
 }
 
 // GRPCServer serves kitshop.order.v1.OrderService from a Set.
@@ -41,6 +43,7 @@ type GRPCServer struct {
 	deliveryDone    grpctransport.Handler
 	getOrder        grpctransport.Handler
 	listOrders      grpctransport.Handler
+	listByStatus    grpctransport.Handler
 }
 
 var _ orderv1.OrderServiceServer = (*GRPCServer)(nil)
@@ -56,6 +59,7 @@ func NewGRPCServer(set Set) *GRPCServer {
 		deliveryDone:    grpctransport.NewServer(set.DeliveryDoneEndpoint, decodeGRPCDeliveryDoneRequest, encodeGRPCDeliveryDoneResponse, opts...),
 		getOrder:        grpctransport.NewServer(set.GetOrderEndpoint, decodeGRPCGetOrderRequest, encodeGRPCGetOrderResponse, opts...),
 		listOrders:      grpctransport.NewServer(set.ListOrdersEndpoint, decodeGRPCListOrdersRequest, encodeGRPCListOrdersResponse, opts...),
+		listByStatus:    grpctransport.NewServer(set.ListOrdersByStatusEndpoint, decodeGRPCListOrdersByStatusRequest, encodeGRPCListOrdersByStatusResponse, opts...),
 	}
 }
 
@@ -102,6 +106,15 @@ func (s *GRPCServer) ListOrders(ctx context.Context, req *orderv1.ListOrdersRequ
 		return nil, errorTable.GRPCStatus(err)
 	}
 	return resp.(*orderv1.ListOrdersResponse), nil
+}
+
+// ListOrdersByStatus implements orderv1.OrderServiceServer.
+func (s *GRPCServer) ListOrdersByStatus(ctx context.Context, req *orderv1.ListOrdersByStatusRequest) (*orderv1.ListOrdersByStatusResponse, error) {
+	_, resp, err := s.listByStatus.ServeGRPC(ctx, req)
+	if err != nil {
+		return nil, errorTable.GRPCStatus(err)
+	}
+	return resp.(*orderv1.ListOrdersByStatusResponse), nil
 }
 
 func decodeGRPCCreateOrderRequest(_ context.Context, grpcReq any) (any, error) {
@@ -189,11 +202,28 @@ func encodeGRPCListOrdersResponse(_ context.Context, response any) (any, error) 
 	if resp.Err != nil {
 		return nil, resp.Err
 	}
-	orders := make([]*orderv1.Order, len(resp.Page.Orders))
-	for i, o := range resp.Page.Orders {
-		orders[i] = orderToProto(o)
+	return &orderv1.ListOrdersResponse{Orders: ordersToProto(resp.Page.Orders), NextPageToken: resp.Page.NextPageToken}, nil
+}
+
+func decodeGRPCListOrdersByStatusRequest(_ context.Context, grpcReq any) (any, error) {
+	req := grpcReq.(*orderv1.ListOrdersByStatusRequest)
+	return ListOrdersByStatusRequest{Status: statusFromProto(req.GetStatus()), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}, nil
+}
+
+func encodeGRPCListOrdersByStatusResponse(_ context.Context, response any) (any, error) {
+	resp := response.(ListOrdersByStatusResponse)
+	if resp.Err != nil {
+		return nil, resp.Err
 	}
-	return &orderv1.ListOrdersResponse{Orders: orders, NextPageToken: resp.Page.NextPageToken}, nil
+	return &orderv1.ListOrdersByStatusResponse{Orders: ordersToProto(resp.Page.Orders), NextPageToken: resp.Page.NextPageToken}, nil
+}
+
+func ordersToProto(orders []Order) []*orderv1.Order {
+	out := make([]*orderv1.Order, len(orders))
+	for i, o := range orders {
+		out[i] = orderToProto(o)
+	}
+	return out
 }
 
 func orderToProto(o Order) *orderv1.Order {
@@ -244,4 +274,15 @@ func statusToProto(s Status) orderv1.OrderStatus {
 		return orderv1.OrderStatus_ORDER_STATUS_DELIVERY_DONE
 	}
 	return orderv1.OrderStatus_ORDER_STATUS_UNSPECIFIED
+}
+
+// statusFromProto is the Status of s; "" for ORDER_STATUS_UNSPECIFIED or an
+// unknown number, which the service refuses (checkStatus).
+func statusFromProto(s orderv1.OrderStatus) Status {
+	for _, st := range Statuses() {
+		if statusToProto(st) == s {
+			return st
+		}
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	httptransport "github.com/go-kit/kit/transport/http"
+	"github.com/sony/gobreaker"
 
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/token"
@@ -29,6 +30,23 @@ const ReplayedHeader = "Idempotent-Replayed"
 //	POST /order/{id}/delivered  admin; no body → 200 order, now DeliveryDone
 //	                   (from DeliveryStarted; repeating it is harmless; any
 //	                   other status: 409; a user's token: 403)
+//	GET  /order/status/{status}  admin; ?pageSize=&pageToken= → 200 {orders,
+//	                   nextPageToken}: the orders now in status ("Pending",
+//	                   ...; another: 400), newest first by the time they
+//	                   entered it
+//	GET  /order/work   admin → 200 {entries[{orderId, kind, sideEffects,
+//	                   status?, dueAt, attempts, owner?, leaseUntil?,
+//	                   lastError?, trace?}], total}: the background work,
+//	                   soonest due first, at most MaxWorkListed entries
+//	GET  /order/breakers  admin → 200 {breakers[{dependency, method, state,
+//	                   retryAfterSeconds}]}: the circuit breakers of the
+//	                   service's clients, state "closed", "half-open" or
+//	                   "open", sorted by dependency, then method
+//
+// The admin routes answer 401 without a token and 403 permission_denied to
+// a user's. A literal segment wins over {id} in the ServeMux (the more
+// specific pattern), and no order id is "work" or "breakers": ids are hex
+// (identify).
 //
 // An order is {id, customer{userId,email,name}, products[{productId,name,
 // price,quantity}], deliveryAddress{name,street,city,postalCode,country},
@@ -54,6 +72,12 @@ func NewHTTPHandler(set Set) http.Handler {
 		set.GetOrderEndpoint, decodeHTTPGetOrderRequest, encodeHTTPOrderResponse, opts...))
 	mux.Handle("POST /order/{id}/delivered", httptransport.NewServer(
 		set.AdminDeliveryDoneEndpoint, decodeHTTPDeliveryDoneRequest, encodeHTTPOrderResponse, opts...))
+	mux.Handle("GET /order/status/{status}", httptransport.NewServer(
+		set.AdminListOrdersByStatusEndpoint, decodeHTTPListOrdersByStatusRequest, encodeHTTPListOrdersByStatusResponse, opts...))
+	mux.Handle("GET /order/work", httptransport.NewServer(
+		set.AdminPendingWorkEndpoint, decodeHTTPPendingWorkRequest, encodeHTTPPendingWorkResponse, opts...))
+	mux.Handle("GET /order/breakers", httptransport.NewServer(
+		set.AdminBreakersEndpoint, decodeHTTPBreakersRequest, encodeHTTPBreakersResponse, opts...))
 	return mux
 }
 
@@ -159,19 +183,27 @@ func encodeHTTPOrderResponse(_ context.Context, w http.ResponseWriter, response 
 }
 
 func decodeHTTPListOrdersRequest(_ context.Context, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	req := ListOrdersRequest{PageToken: q.Get("pageToken")}
-	if s := q.Get("pageSize"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return nil, &httpserver.RequestError{Status: http.StatusBadRequest, Msg: "pageSize must be a whole number", Err: err}
-		}
-		req.PageSize = n
-	}
-	return req, nil
+	size, token, err := pageQuery(r)
+	return ListOrdersRequest{PageSize: size, PageToken: token}, err
 }
 
-// ordersPageJSON is the answer of GET /order.
+func decodeHTTPListOrdersByStatusRequest(_ context.Context, r *http.Request) (any, error) {
+	size, token, err := pageQuery(r)
+	return ListOrdersByStatusRequest{Status: Status(r.PathValue("status")), PageSize: size, PageToken: token}, err
+}
+
+// pageQuery reads ?pageSize=&pageToken= (pageSize absent: 0).
+func pageQuery(r *http.Request) (size int, token string, err error) {
+	q := r.URL.Query()
+	if s := q.Get("pageSize"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil {
+			return 0, "", &httpserver.RequestError{Status: http.StatusBadRequest, Msg: "pageSize must be a whole number", Err: err}
+		}
+	}
+	return size, q.Get("pageToken"), nil
+}
+
+// ordersPageJSON is the answer of GET /order and GET /order/status/{status}.
 type ordersPageJSON struct {
 	Orders        []orderJSON `json:"orders"`
 	NextPageToken string      `json:"nextPageToken,omitempty"`
@@ -182,10 +214,99 @@ func encodeHTTPListOrdersResponse(_ context.Context, w http.ResponseWriter, resp
 	if resp.Err != nil {
 		return resp.Err
 	}
-	p := resp.Page
+	return writePage(w, resp.Page)
+}
+
+func encodeHTTPListOrdersByStatusResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(ListOrdersByStatusResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	return writePage(w, resp.Page)
+}
+
+// writePage writes p as an ordersPageJSON.
+func writePage(w http.ResponseWriter, p Page) error {
 	out := ordersPageJSON{Orders: make([]orderJSON, len(p.Orders)), NextPageToken: p.NextPageToken}
 	for i, o := range p.Orders {
 		out.Orders[i] = toOrderJSON(o)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func decodeHTTPPendingWorkRequest(context.Context, *http.Request) (any, error) {
+	return PendingWorkRequest{}, nil
+}
+
+// workListJSON is the answer of GET /order/work.
+type workListJSON struct {
+	Entries []workEntryJSON `json:"entries"`
+	Total   int             `json:"total"`
+}
+
+// workEntryJSON is a WorkItem: its fields are named after order_work's
+// (work_store.go), the side effects after the order's outbox fields
+// ("notify", "releaseStock", "refund").
+type workEntryJSON struct {
+	OrderID     string     `json:"orderId"`
+	Kind        WorkKind   `json:"kind"`
+	SideEffects []string   `json:"sideEffects"`
+	Status      Status     `json:"status,omitempty"`
+	DueAt       time.Time  `json:"dueAt"`
+	Attempts    int        `json:"attempts"`
+	Owner       string     `json:"owner,omitempty"`
+	LeaseUntil  *time.Time `json:"leaseUntil,omitempty"`
+	LastError   string     `json:"lastError,omitempty"`
+	Trace       string     `json:"trace,omitempty"`
+}
+
+func encodeHTTPPendingWorkResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(PendingWorkResponse)
+	if resp.Err != nil {
+		return resp.Err
+	}
+	out := workListJSON{Entries: make([]workEntryJSON, len(resp.Work.Items)), Total: resp.Work.Total}
+	for i, it := range resp.Work.Items {
+		e := workEntryJSON{OrderID: it.OrderID, Kind: it.Kind, SideEffects: []string{}, Status: it.Status, DueAt: it.Due,
+			Attempts: it.Attempts, Owner: it.Owner, LastError: it.LastError, Trace: it.Trace}
+		if !it.LeaseUntil.IsZero() {
+			e.LeaseUntil = &it.LeaseUntil
+		}
+		for _, f := range outboxFields(it.SideEffects) {
+			e.SideEffects = append(e.SideEffects, f.Key)
+		}
+		out.Entries[i] = e
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func decodeHTTPBreakersRequest(context.Context, *http.Request) (any, error) {
+	return BreakersRequest{}, nil
+}
+
+// breakersJSON is the answer of GET /order/breakers.
+type breakersJSON struct {
+	Breakers []breakerJSON `json:"breakers"`
+}
+
+// breakerJSON is a grpcclient.BreakerState; retryAfterSeconds is how long an
+// open breaker stays open, rounded up to whole seconds, at least one (as
+// Retry-After is: retryAfter), and 0 for a breaker that is not open.
+type breakerJSON struct {
+	Dependency        string `json:"dependency"`
+	Method            string `json:"method"`
+	State             string `json:"state"`
+	RetryAfterSeconds int64  `json:"retryAfterSeconds"`
+}
+
+func encodeHTTPBreakersResponse(_ context.Context, w http.ResponseWriter, response any) error {
+	resp := response.(BreakersResponse)
+	out := breakersJSON{Breakers: make([]breakerJSON, len(resp.Breakers))}
+	for i, b := range resp.Breakers {
+		out.Breakers[i] = breakerJSON{Dependency: b.Dependency, Method: b.Method, State: b.State.String()}
+		if b.State == gobreaker.StateOpen {
+			out.Breakers[i].RetryAfterSeconds = int64(retryAfter(b.RetryAfter) / time.Second)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

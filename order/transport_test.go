@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/kitshop/kitshop/internal/edge/edgetest"
 	"github.com/kitshop/kitshop/internal/httpserver"
 	"github.com/kitshop/kitshop/internal/token"
 	orderv1 "github.com/kitshop/kitshop/pb/kitshop/order/v1"
@@ -35,6 +37,14 @@ type transport struct {
 	client  orderv1.OrderServiceClient // over bufconn
 	tokens  map[string]string          // user → access token
 	expired string                     // an expired token of alice
+	http    *http.Client               // of do: http.DefaultClient unless validating
+}
+
+// validating makes do check every request and answer against the OpenAPI
+// document (edgetest).
+func (tr *transport) validating(t *testing.T) *transport {
+	tr.http = &http.Client{Transport: edgetest.New(t, nil)}
+	return tr
 }
 
 // admin is the admin of the transport tests' tokens.
@@ -62,7 +72,7 @@ func newTransportOf(t *testing.T, e *env, svc Service) *transport {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &transport{env: e, tokens: map[string]string{}}
+	tr := &transport{env: e, tokens: map[string]string{}, http: http.DefaultClient}
 	for _, u := range []string{alice, bob} {
 		p, err := signer.IssuePair(u, token.RoleUser, "")
 		if err != nil {
@@ -131,10 +141,13 @@ func (tr *transport) do(t *testing.T, method, path, bearer, body string, header 
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := tr.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,4 +570,297 @@ func TestGRPCDeliveryDone(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument)
 	_, err = tr.client.DeliveryDone(t.Context(), &orderv1.DeliveryDoneRequest{Id: strings.Repeat("x", 10000)})
 	wantCode(t, err, codes.InvalidArgument)
+}
+
+// TestHTTPListOrdersByStatus: an admin pages the orders now in a status,
+// newest first by the time they entered it; every refusal has its status
+// and code; GET /order/{id} still answers an order.
+func TestHTTPListOrdersByStatus(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t).validating(t)
+	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
+	var o orderJSON
+	if err := json.Unmarshal([]byte(placed.body), &o); err != nil || placed.status != http.StatusCreated {
+		t.Fatalf("POST /order: %d %s", placed.status, placed.body)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"s1", "s2", "s3"} {
+		tr.store.set(orderIn(id, StatusDeliveryStarted, base.Add(time.Duration(i)*time.Second)))
+	}
+	page := func(path string) (ordersPageJSON, httpAnswer) {
+		t.Helper()
+		a := tr.do(t, http.MethodGet, path, tr.tokens[admin], "", nil)
+		var p ordersPageJSON
+		if a.status == http.StatusOK {
+			if err := json.Unmarshal([]byte(a.body), &p); err != nil {
+				t.Fatalf("GET %s: %s: %v", path, a.body, err)
+			}
+		}
+		return p, a
+	}
+	listed := func(p ordersPageJSON) string {
+		s := make([]string, len(p.Orders))
+		for i, o := range p.Orders {
+			s[i] = o.ID
+		}
+		return fmt.Sprint(s)
+	}
+	p, a := page("/order/status/DeliveryStarted?pageSize=2")
+	if a.status != http.StatusOK || listed(p) != "[s3 s2]" || p.NextPageToken == "" {
+		t.Fatalf("first page: %d %s, want [s3 s2] and a next page", a.status, a.body)
+	}
+	if p, a = page("/order/status/DeliveryStarted?pageSize=2&pageToken=" + p.NextPageToken); a.status != http.StatusOK || listed(p) != "[s1]" || p.NextPageToken != "" {
+		t.Errorf("second page: %d %s, want [s1] and the end", a.status, a.body)
+	}
+	if p, a = page("/order/status/PaymentProcessed"); a.status != http.StatusOK || listed(p) != "["+o.ID+"]" || p.Orders[0].Total != 4000 {
+		t.Errorf("PaymentProcessed: %d %s, want the placed order", a.status, a.body)
+	}
+	if _, a = page("/order/status/Pending"); a.status != http.StatusOK || !strings.Contains(a.body, `"orders":[]`) {
+		t.Errorf("Pending: %d %s, want no orders", a.status, a.body)
+	}
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[alice], "", nil); g.status != http.StatusOK || !strings.Contains(g.body, o.ID) {
+		t.Errorf("GET /order/{id} beside the admin routes: %d %s", g.status, g.body)
+	}
+
+	for _, tc := range []struct {
+		name, user, path string
+		wantStatus       int
+		wantCode         string
+		wantInMsg        string
+	}{
+		{"no token", "", "/order/status/Pending", http.StatusUnauthorized, "unauthenticated", ""},
+		{"a user's token", alice, "/order/status/Pending", http.StatusForbidden, "permission_denied", ""},
+		{"unknown status", admin, "/order/status/Shipped", http.StatusBadRequest, "invalid_argument", "Pending, PaymentCancelled, PaymentFailed, PaymentProcessed, DeliveryStarted, DeliveryDone"},
+		{"status spelled otherwise", admin, "/order/status/pending", http.StatusBadRequest, "invalid_argument", "status must be one of"},
+		{"bad page token", admin, "/order/status/Pending?pageToken=%21", http.StatusBadRequest, "invalid_argument", "pageToken"},
+		{"page size not a number", admin, "/order/status/Pending?pageSize=x", http.StatusBadRequest, "invalid_argument", "pageSize"},
+		{"negative page size", admin, "/order/status/Pending?pageSize=-1", http.StatusBadRequest, "invalid_argument", "pageSize"},
+	} {
+		a := tr.do(t, http.MethodGet, tc.path, tr.tokens[tc.user], "", nil)
+		if a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode || !strings.Contains(a.body, tc.wantInMsg) {
+			t.Errorf("%s: %d %s, want %d %s containing %q", tc.name, a.status, a.body, tc.wantStatus, tc.wantCode, tc.wantInMsg)
+		}
+		if tc.wantStatus == http.StatusForbidden && a.header.Get("Www-Authenticate") == "" {
+			t.Errorf("%s: 403 without a WWW-Authenticate challenge", tc.name)
+		}
+	}
+}
+
+// TestHTTPListOrdersByStatusPageSize: no page size is 20 a page, more than
+// 100 is 100.
+func TestHTTPListOrdersByStatusPageSize(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 101 {
+		tr.store.set(orderIn(fmt.Sprintf("o%03d", i), StatusDeliveryDone, base.Add(time.Duration(i)*time.Second)))
+	}
+	for path, want := range map[string]int{"/order/status/DeliveryDone": 20, "/order/status/DeliveryDone?pageSize=1000": 100} {
+		a := tr.do(t, http.MethodGet, path, tr.tokens[admin], "", nil)
+		var p ordersPageJSON
+		if err := json.Unmarshal([]byte(a.body), &p); err != nil || a.status != http.StatusOK || len(p.Orders) != want || p.NextPageToken == "" {
+			t.Errorf("GET %s: %d, %d orders, next %q; want %d and a next page", path, a.status, len(p.Orders), p.NextPageToken, want)
+		}
+	}
+}
+
+func TestGRPCListOrdersByStatus(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, id := range []string{"f1", "f2"} {
+		tr.store.set(orderIn(id, StatusPaymentFailed, base.Add(time.Duration(i)*time.Second)))
+	}
+	// No token: an operator's call, GRPCAccess decides.
+	first, err := tr.client.ListOrdersByStatus(t.Context(), &orderv1.ListOrdersByStatusRequest{Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED, PageSize: 1})
+	if err != nil || len(first.GetOrders()) != 1 || first.GetOrders()[0].GetId() != "f2" || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v %v, want f2 and a next page", first, err)
+	}
+	second, err := tr.client.ListOrdersByStatus(t.Context(), &orderv1.ListOrdersByStatusRequest{Status: orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED,
+		PageSize: 1, PageToken: first.GetNextPageToken()})
+	if err != nil || len(second.GetOrders()) != 1 || second.GetOrders()[0].GetId() != "f1" ||
+		second.GetOrders()[0].GetStatus() != orderv1.OrderStatus_ORDER_STATUS_PAYMENT_FAILED || second.GetNextPageToken() != "" {
+		t.Errorf("second page: %v %v, want f1 and the end", second, err)
+	}
+	for _, req := range []*orderv1.ListOrdersByStatusRequest{
+		{},
+		{Status: 99},
+		{Status: orderv1.OrderStatus_ORDER_STATUS_PENDING, PageToken: "x"},
+		{Status: orderv1.OrderStatus_ORDER_STATUS_PENDING, PageSize: -1},
+	} {
+		_, err := tr.client.ListOrdersByStatus(t.Context(), req)
+		wantCode(t, err, codes.InvalidArgument)
+	}
+}
+
+// TestHTTPPendingWork: with the notification service down, an admin sees
+// the paid order's queued notification, with its attempts and last error;
+// beside it a Pending order's entry held by its replica (a lease that is
+// over shows no holder) and a finished order's, soonest due first.
+func TestHTTPPendingWork(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(t).validating(t)
+	tr.notifier.failures = 100
+	placed := tr.do(t, http.MethodPost, "/order", tr.tokens[alice], orderBody, nil)
+	var o orderJSON
+	if err := json.Unmarshal([]byte(placed.body), &o); err != nil || placed.status != http.StatusCreated || o.Status != StatusPaymentProcessed {
+		t.Fatalf("POST /order: %d %s, want 201 PaymentProcessed", placed.status, placed.body)
+	}
+	tr.svc.DoDueWork(t.Context()) // the notification fails: the entry waits for its backoff
+	now := tr.clock.Now()
+	if err := tr.store.InsertWork(t.Context(), Work{OrderID: "creating", Due: now.Add(-time.Minute), Owner: "replica-2",
+		LeaseUntil: now.Add(time.Minute), Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}); err != nil {
+		t.Fatal(err)
+	}
+	tr.store.set(orderIn("done", StatusDeliveryDone, now))
+	if err := tr.store.InsertWork(t.Context(), Work{OrderID: "done", Due: now.Add(-time.Second), Owner: "gone", LeaseUntil: now.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+
+	a := tr.do(t, http.MethodGet, "/order/work", tr.tokens[admin], "", nil)
+	var got struct {
+		Entries []map[string]any
+		Total   int
+	}
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != http.StatusOK || got.Total != 3 || len(got.Entries) != 3 {
+		t.Fatalf("GET /order/work: %d %s, want 200 with 3 entries", a.status, a.body)
+	}
+	want := []map[string]any{
+		{"orderId": "creating", "kind": "settle", "sideEffects": []any{}, "dueAt": "2026-01-02T03:03:05Z", "attempts": 0.0,
+			"owner": "replica-2", "leaseUntil": "2026-01-02T03:05:05Z", "trace": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{"orderId": "done", "kind": "cleanup", "sideEffects": []any{}, "status": "DeliveryDone", "dueAt": "2026-01-02T03:04:04Z", "attempts": 0.0},
+		{"orderId": o.ID, "kind": "sideEffects", "sideEffects": []any{"notify"}, "status": "PaymentProcessed", "attempts": 1.0,
+			"lastError": "payment notification: notification service unavailable"},
+	}
+	for i, w := range want {
+		e := got.Entries[i]
+		if i == 2 { // due after the backoff, from the worker's clock, in the trace of POST /order
+			if due, err := time.Parse(time.RFC3339, fmt.Sprint(e["dueAt"])); err != nil || !due.After(now) {
+				t.Errorf("the notification's dueAt %v (%v), want after %v", e["dueAt"], err, now)
+			}
+			if trace := fmt.Sprint(e["trace"]); !strings.HasPrefix(trace, "00-") {
+				t.Errorf("the notification's trace %q, want POST /order's traceparent", trace)
+			}
+			delete(e, "dueAt")
+			delete(e, "trace")
+		}
+		if fmt.Sprint(e) != fmt.Sprint(w) {
+			t.Errorf("entry %d:\n got %v\nwant %v", i, e, w)
+		}
+	}
+	for _, tc := range []struct {
+		user       string
+		wantStatus int
+		wantCode   string
+	}{{"", http.StatusUnauthorized, "unauthenticated"}, {alice, http.StatusForbidden, "permission_denied"}} {
+		if a := tr.do(t, http.MethodGet, "/order/work", tr.tokens[tc.user], "", nil); a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode {
+			t.Errorf("GET /order/work as %q: %d %s, want %d %s", tc.user, a.status, a.body, tc.wantStatus, tc.wantCode)
+		}
+	}
+	if g := tr.do(t, http.MethodGet, "/order/"+o.ID, tr.tokens[alice], "", nil); g.status != http.StatusOK || !strings.Contains(g.body, o.ID) {
+		t.Errorf("GET /order/{id} beside GET /order/work: %d %s", g.status, g.body)
+	}
+}
+
+// TestPendingWorkListsTheSoonest: of more entries than MaxWorkListed, the
+// soonest due are listed, and all are counted.
+func TestPendingWorkListsTheSoonest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := e.clock.Now()
+	for i := range MaxWorkListed + 50 {
+		due := now.Add(time.Duration(MaxWorkListed+50-i) * time.Second) // the last inserted are due first
+		if err := e.store.InsertWork(t.Context(), Work{OrderID: fmt.Sprintf("o%03d", i), Due: due}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := e.svc.PendingWork(t.Context())
+	if err != nil || list.Total != MaxWorkListed+50 || len(list.Items) != MaxWorkListed {
+		t.Fatalf("PendingWork: %d of %d (%v), want %d of %d", len(list.Items), list.Total, err, MaxWorkListed, MaxWorkListed+50)
+	}
+	for i, it := range list.Items {
+		if want := fmt.Sprintf("o%03d", MaxWorkListed+49-i); it.OrderID != want {
+			t.Fatalf("entry %d is %s, want %s (soonest first)", i, it.OrderID, want)
+		}
+	}
+}
+
+// TestHTTPBreakers: an admin sees every breaker of the service's clients,
+// sorted, closed until the payment service fails, then MakePayment's open
+// with the seconds it stays so; a service on fakes reports none.
+func TestHTTPBreakers(t *testing.T) {
+	t.Parallel()
+	srv, deps := startDeps(t, nil, CacheOptions{})
+	e := newEnv(t)
+	svc, err := NewService(e.store, deps, Options{Now: e.clock.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransportOf(t, e, svc).validating(t)
+	breakers := func() []breakerJSON {
+		t.Helper()
+		a := tr.do(t, http.MethodGet, "/order/breakers", tr.tokens[admin], "", nil)
+		var got breakersJSON
+		if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != http.StatusOK {
+			t.Fatalf("GET /order/breakers: %d %s", a.status, a.body)
+		}
+		return got.Breakers
+	}
+	const all = "notification.SendPaymentNotification payment.GetPayment payment.MakePayment payment.RefundPayment " +
+		"product.GetProductsInfo product.ReleaseStock product.ReserveStock user.GetUserInfo"
+	names := func(bs []breakerJSON) string {
+		s := make([]string, len(bs))
+		for i, b := range bs {
+			s[i] = b.Dependency + "." + b.Method
+		}
+		return strings.Join(s, " ")
+	}
+	before := breakers()
+	if names(before) != all {
+		t.Errorf("breakers %s, want %s", names(before), all)
+	}
+	for _, b := range before {
+		if b.State != "closed" || b.RetryAfterSeconds != 0 {
+			t.Errorf("%+v before any failure, want closed", b)
+		}
+	}
+
+	srv.paymentDown.Store(true)
+	if _, err := deps.Payments.MakePayment(t.Context(), PaymentRequest{OrderID: "o", Details: PaymentDetails{Method: MethodKakao, Amount: 1}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("MakePayment with the payment service down: %v", err)
+	}
+	after := breakers()
+	if names(after) != all {
+		t.Fatalf("breakers %s, want %s", names(after), all)
+	}
+	for _, b := range after {
+		open := b.Method == "MakePayment"
+		if open && (b.State != "open" || b.RetryAfterSeconds < 1 || b.RetryAfterSeconds > 60) {
+			t.Errorf("%+v after the breaker tripped, want open for at most the minute it stays open", b)
+		}
+		if !open && (b.State != "closed" || b.RetryAfterSeconds != 0) {
+			t.Errorf("%+v, want closed", b)
+		}
+	}
+
+	for _, tc := range []struct {
+		user       string
+		wantStatus int
+		wantCode   string
+	}{{"", http.StatusUnauthorized, "unauthenticated"}, {alice, http.StatusForbidden, "permission_denied"}} {
+		if a := tr.do(t, http.MethodGet, "/order/breakers", tr.tokens[tc.user], "", nil); a.status != tc.wantStatus || errorCode(t, a.body) != tc.wantCode {
+			t.Errorf("GET /order/breakers as %q: %d %s, want %d %s", tc.user, a.status, a.body, tc.wantStatus, tc.wantCode)
+		}
+	}
+	fakes := newTransport(t)
+	if a := fakes.do(t, http.MethodGet, "/order/breakers", fakes.tokens[admin], "", nil); a.status != http.StatusOK || a.body != "{\"breakers\":[]}\n" {
+		t.Errorf("GET /order/breakers on fakes: %d %s, want no breakers", a.status, a.body)
+	}
+}
+
+// orderIn is a whole order of bob's that entered status st at at.
+func orderIn(id string, st Status, at time.Time) Order {
+	o := storedOrder(id, bob, at)
+	o.Status, o.UpdatedAt = st, at
+	return o
 }

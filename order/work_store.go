@@ -19,11 +19,12 @@ import (
 // are stored, so that listing it is cheap on the embedded store too (where a
 // query reads the whole collection).
 //
-//	order_work {_id: orderId, due, owner?, leaseUntil?, attempts, rev, trace?}
+//	order_work {_id: orderId, due, owner?, leaseUntil?, attempts, rev, trace?, lastError?}
 //
 // trace is the W3C traceparent of the request that caused the work (ids and
 // flags only, nothing secret), written by the insert and left as it is by
-// every update.
+// every update. lastError is the message of the last failed round's error
+// (Work.LastError), for the operators (GET /order/work).
 const workCollection = "order_work"
 
 // workDoc is an order_work document.
@@ -35,14 +36,17 @@ type workDoc struct {
 	Attempts   int       `bson:"attempts"`
 	Rev        int64     `bson:"rev"`
 	Trace      string    `bson:"trace,omitempty"`
+	LastError  string    `bson:"lastError,omitempty"`
 }
 
 func toWorkDoc(w Work) workDoc {
-	return workDoc{ID: w.OrderID, Due: w.Due, Owner: w.Owner, LeaseUntil: w.LeaseUntil, Attempts: w.Attempts, Rev: w.Rev, Trace: w.Trace}
+	return workDoc{ID: w.OrderID, Due: w.Due, Owner: w.Owner, LeaseUntil: w.LeaseUntil, Attempts: w.Attempts, Rev: w.Rev, Trace: w.Trace,
+		LastError: w.LastError}
 }
 
 func fromWorkDoc(d workDoc) Work {
-	return Work{OrderID: d.ID, Due: d.Due.UTC(), Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC(), Attempts: d.Attempts, Rev: d.Rev, Trace: d.Trace}
+	return Work{OrderID: d.ID, Due: d.Due.UTC(), Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC(), Attempts: d.Attempts, Rev: d.Rev, Trace: d.Trace,
+		LastError: d.LastError}
 }
 
 // workIndexes are the secondary indexes of order_work: the listing of due work.
@@ -81,7 +85,7 @@ func (s *MongoStore) GetWork(ctx context.Context, orderID string) (Work, error) 
 func (s *MongoStore) UpdateWork(ctx context.Context, w Work) (Work, error) {
 	set := bson.D{
 		{Key: "due", Value: w.Due}, {Key: "owner", Value: w.Owner}, {Key: "leaseUntil", Value: w.LeaseUntil},
-		{Key: "attempts", Value: w.Attempts}, {Key: "rev", Value: w.Rev + 1},
+		{Key: "attempts", Value: w.Attempts}, {Key: "rev", Value: w.Rev + 1}, {Key: "lastError", Value: w.LastError},
 	}
 	raw, err := s.updater.UpdateByID(ctx, s.work, w.OrderID, bson.D{{Key: "rev", Value: w.Rev}}, bson.D{{Key: "$set", Value: set}})
 	if errors.Is(err, docstore.ErrNoMatch) {

@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -120,7 +121,7 @@ func (s *Orders) work(ctx context.Context, w Work) {
 		err = nil
 	case err != nil:
 		s.logger.WarnContext(ctx, "worker: reading order failed", "order", w.OrderID, "err", err)
-		s.leaveWork(ctx, &w, s.opts.SweepInterval)
+		s.leaveWork(ctx, &w, s.opts.SweepInterval, err)
 	default:
 		if _, err = s.resume(ctx, &w, o); err != nil {
 			s.logger.WarnContext(ctx, "worker: order left for a later round", "order", w.OrderID, "err", err)
@@ -144,7 +145,7 @@ func (s *Orders) work(ctx context.Context, w Work) {
 // its customer, in case its handler died between its insert and its listing.
 func (s *Orders) resume(ctx context.Context, w *Work, o Order) (Order, error) {
 	if err := s.store.ListOrder(ctx, o); err != nil {
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, err)
 		return o, err
 	}
 	switch {
@@ -173,7 +174,7 @@ func (s *Orders) sweep(ctx context.Context, w *Work, o Order) (Order, error) {
 	case errors.Is(err, ErrPaymentNotFound):
 		to, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentCancelled, "the order was not paid in time", true
 	case err != nil:
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, err)
 		return o, err
 	case p.Status == PaymentApproved:
 		to, ch.Payment = StatusPaymentProcessed, summary(o.Payment, p)
@@ -185,12 +186,12 @@ func (s *Orders) sweep(ctx context.Context, w *Work, o Order) (Order, error) {
 	case p.Status == PaymentRefunded:
 		to, ch.Payment, ch.FailureReason, ch.Outbox.ReleaseStock = StatusPaymentCancelled, summary(o.Payment, p), "payment refunded", true
 	default: // still pending at the payment service
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, nil)
 		return o, nil
 	}
 	settled, err := s.settle(ctx, w, o.ID, to, ch, true)
 	if err != nil && !errors.Is(err, ErrStaleStatus) {
-		s.leaveWork(ctx, w, s.opts.SweepInterval)
+		s.leaveWork(ctx, w, s.opts.SweepInterval, err)
 		return o, err
 	}
 	s.logger.InfoContext(ctx, "worker settled an order its handler left", "order", o.ID, "status", settled.Status)
@@ -213,13 +214,15 @@ func (s *Orders) followUp(ctx context.Context, w *Work, o Order, inline bool) {
 			s.deleteWork(ctx, &done)
 		})
 	case !inline:
-		s.leaveWork(ctx, w, 0)
+		s.leaveWork(ctx, w, 0, nil)
 		s.wakeDispatcher()
-	case s.runOutbox(ctx, o):
-		s.deleteWork(ctx, w)
 	default:
-		w.Attempts++
-		s.leaveWork(ctx, w, s.outboxBackoff(w.Attempts))
+		if err := s.runOutbox(ctx, o); err != nil {
+			w.Attempts++
+			s.leaveWork(ctx, w, s.outboxBackoff(w.Attempts), err)
+			return
+		}
+		s.deleteWork(ctx, w)
 	}
 }
 
@@ -253,10 +256,15 @@ func (s *Orders) addWork(ctx context.Context, id string) {
 	}
 }
 
-// leaveWork gives up the lease of the entry w and makes it due after wait.
-func (s *Orders) leaveWork(ctx context.Context, w *Work, wait time.Duration) {
+// leaveWork gives up the lease of the entry w and makes it due after wait;
+// a failure, the reason it is left, becomes the entry's LastError (nil
+// keeps the one it has).
+func (s *Orders) leaveWork(ctx context.Context, w *Work, wait time.Duration, failure error) {
 	next := *w
 	next.Owner, next.LeaseUntil, next.Due = "", time.Time{}, s.now().Add(wait)
+	if failure != nil {
+		next.LastError = failure.Error()
+	}
 	updated, err := s.store.UpdateWork(ctx, next)
 	if err != nil {
 		if !errors.Is(err, ErrWorkChanged) {
@@ -282,7 +290,7 @@ func (s *Orders) handOver(ctx context.Context) {
 	n := 0
 	for _, w := range all {
 		if w.Owner == s.opts.Replica && w.LeaseUntil.After(s.now()) {
-			s.leaveWork(ctx, &w, 0)
+			s.leaveWork(ctx, &w, 0, nil)
 			n++
 		}
 	}
@@ -300,16 +308,17 @@ func (s *Orders) wakeDispatcher() {
 }
 
 // runOutbox runs the side effects due for order o and clears those done. It
-// reports whether nothing is left to do. A side effect the dependency refuses
-// as invalid is dropped (logged): repeating it cannot succeed. Once the payment
+// returns nil when nothing is left to do, else why: the failures of the side
+// effects left, each named. A side effect the dependency refuses as invalid
+// is dropped (logged): repeating it cannot succeed. Once the payment
 // notification is sent, the order's delivery starts: PaymentProcessed →
 // DeliveryStarted and the clearing of what was done are one update
 // (startDelivery).
-func (s *Orders) runOutbox(ctx context.Context, o Order) bool {
+func (s *Orders) runOutbox(ctx context.Context, o Order) error {
 	id := o.ID
 	var err error
 	var done Outbox
-	ok := true
+	var failed []error
 	// run calls a side effect and reports whether it is done: sent, or
 	// refused as invalid and dropped.
 	run := func(what string, call func() error) (isDone, sent bool) {
@@ -322,7 +331,7 @@ func (s *Orders) runOutbox(ctx context.Context, o Order) bool {
 			return true, false
 		default:
 			s.logger.WarnContext(ctx, "outbox: side effect failed, will retry", "order", id, "what", what, "err", err)
-			ok = false
+			failed = append(failed, fmt.Errorf("%s: %w", what, err))
 			return false, false
 		}
 	}
@@ -350,9 +359,10 @@ func (s *Orders) runOutbox(ctx context.Context, o Order) bool {
 	}
 	if err != nil {
 		s.logger.WarnContext(ctx, "outbox: recording the done side effects failed", "order", id, "err", err)
-		return false // they will run again: each is idempotent
+		// They will run again: each is idempotent.
+		return errors.Join(append(failed, fmt.Errorf("recording the side effects done: %w", err))...)
 	}
-	return ok
+	return errors.Join(failed...)
 }
 
 // startDelivery moves an order whose payment notification was sent from

@@ -76,11 +76,17 @@ func TestSweeperWaitsForPaymentService(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatal(err)
 	}
+	if w := e.store.works()[onlyOrder(t, e).ID]; w.LastError != "payment service unavailable" {
+		t.Errorf("entry left by the handler: last error %q, want the payment's failure", w.LastError)
+	}
 	e.payments.getErr = &UnavailableError{Dependency: depPayment, Err: errors.New("down")}
 	e.clock.Advance(time.Hour)
 	e.svc.DoDueWork(t.Context())
 	if o := onlyOrder(t, e); o.Status != StatusPending {
 		t.Fatalf("swept to %s while the payment service is down", o.Status)
+	}
+	if w := e.store.works()[onlyOrder(t, e).ID]; w.LastError != "payment service unavailable" {
+		t.Errorf("entry left by the sweep: last error %q, want the payment service's failure", w.LastError)
 	}
 	e.payments.getErr = nil
 	e.svc.DoDueWork(t.Context()) // not yet: the next look is SweepInterval later
@@ -180,6 +186,9 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	e.svc.DoDueWork(t.Context()) // not due yet: backoff
 	if e.notifier.attempts != 1 {
 		t.Fatalf("attempts %d, want 1 (the retry waits for its backoff)", e.notifier.attempts)
+	}
+	if w := e.store.works()[o.ID]; w.Attempts != 1 || w.LastError != "payment notification: notification service unavailable" {
+		t.Errorf("entry after the failure: attempts %d, last error %q; want 1 and the notification's failure", w.Attempts, w.LastError)
 	}
 	e.clock.Advance(time.Second)
 	e.svc.DoDueWork(t.Context()) // fails again

@@ -35,6 +35,20 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 	if code, raw := sys.call(t, "POST", "/product", bearer(admin), map[string]any{"name": "Tea", "price": 1200, "stock": 5}, &tea); code != http.StatusCreated {
 		t.Fatalf("POST /product: %d %s", code, raw)
 	}
+	// The admin routes beside GET /order/{id}: the paid order is listed
+	// under its status, and the order service's clients have breakers.
+	var started struct{ Orders []orderJSON }
+	if code, raw := sys.call(t, "GET", "/order/status/DeliveryStarted", bearer(admin), nil, &started); code != http.StatusOK ||
+		len(started.Orders) != 1 || started.Orders[0].ID != placed.ID {
+		t.Errorf("GET /order/status/DeliveryStarted: %d %s, want the paid order", code, raw)
+	}
+	var breakers struct {
+		Breakers []struct{ Dependency, Method, State string }
+	}
+	if code, raw := sys.call(t, "GET", "/order/breakers", bearer(admin), nil, &breakers); code != http.StatusOK ||
+		len(breakers.Breakers) != 8 || breakers.Breakers[2].Method != "MakePayment" || breakers.Breakers[2].State != "closed" {
+		t.Errorf("GET /order/breakers: %d %s, want the 8 breakers, closed", code, raw)
+	}
 
 	for i := range 50 { // the admin's cart is full
 		if code, raw := sys.call(t, "PUT", fmt.Sprintf("/users/me/cart/items/p-%d", i), bearer(admin), map[string]any{"quantity": 1}, nil); code != http.StatusOK {
@@ -121,6 +135,17 @@ func TestEveryDocumentedOperationEndToEnd(t *testing.T) {
 		{"GET /order", "GET", "/order", nil, nil, http.StatusUnauthorized},
 		{"GET /order/{id}", "GET", "/order/" + placed.ID, bearer(alice), nil, http.StatusOK},
 		{"GET /order/{id}", "GET", "/order/" + placed.ID, bearer(admin), nil, http.StatusNotFound},
+		{"GET /order/status/{status}", "GET", "/order/status/DeliveryStarted?pageSize=5", bearer(admin), nil, http.StatusOK},
+		{"GET /order/status/{status}", "GET", "/order/status/Shipped", bearer(admin), nil, http.StatusBadRequest},
+		{"GET /order/status/{status}", "GET", "/order/status/Pending?pageToken=forged", bearer(admin), nil, http.StatusBadRequest},
+		{"GET /order/status/{status}", "GET", "/order/status/Pending", bearer(alice), nil, http.StatusForbidden},
+		{"GET /order/status/{status}", "GET", "/order/status/Pending", nil, nil, http.StatusUnauthorized},
+		{"GET /order/work", "GET", "/order/work", bearer(admin), nil, http.StatusOK},
+		{"GET /order/work", "GET", "/order/work", bearer(alice), nil, http.StatusForbidden},
+		{"GET /order/work", "GET", "/order/work", nil, nil, http.StatusUnauthorized},
+		{"GET /order/breakers", "GET", "/order/breakers", bearer(admin), nil, http.StatusOK},
+		{"GET /order/breakers", "GET", "/order/breakers", bearer(alice), nil, http.StatusForbidden},
+		{"GET /order/breakers", "GET", "/order/breakers", nil, nil, http.StatusUnauthorized},
 		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(alice), nil, http.StatusForbidden},
 		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(admin), nil, http.StatusOK},
 		{"POST /order/{id}/delivered", "POST", "/order/" + placed.ID + "/delivered", bearer(admin), nil, http.StatusOK},

@@ -158,7 +158,22 @@ const (
 func (b *breaker) refusal(err error) *OpenError {
 	var wait time.Duration
 	if err == gobreaker.ErrOpenState {
-		wait = max(time.Until(time.Unix(0, b.openUntil.Load())), 0)
+		wait = b.openFor()
 	}
 	return &OpenError{Dependency: b.dep, Method: b.meth, RetryAfter: wait, Err: err}
+}
+
+// openFor is how long the breaker stays open from now, if it is open.
+func (b *breaker) openFor() time.Duration {
+	return max(time.Until(time.Unix(0, b.openUntil.Load())), 0)
+}
+
+// state reads the breaker's state now (gobreaker moves an open breaker whose
+// open time has passed to half-open when asked).
+func (b *breaker) state() BreakerState {
+	st := BreakerState{Dependency: b.dep, Method: b.meth, State: b.cb.State()}
+	if st.State == gobreaker.StateOpen {
+		st.RetryAfter = b.openFor() // openUntil is stored before the breaker reports open (OnStateChange)
+	}
+	return st
 }

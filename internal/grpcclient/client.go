@@ -83,7 +83,7 @@ func (c *Client) Endpoint(m Method) endpoint.Endpoint {
 	fullMethod := "/" + m.Service + "/" + m.Name
 	e = deadline(c.cfg.AttemptTimeout, func() bool { return boundedByGRPC(c.conn, fullMethod, c.cfg.AttemptTimeout) })(e)
 	b := newBreaker(c.dep, m.Name, c.cfg, c.logger)
-	c.metrics.breakers.add(c.dep, m.Name, b.cb)
+	c.metrics.breakers.add(b)
 	e = b.middleware(e)
 	if m.Idempotent {
 		e = retry(c.cfg)(e)

@@ -215,6 +215,57 @@ func TestFailedProbeReopens(t *testing.T) {
 	}
 }
 
+// TestBreakersReportsEachBreaker: Metrics.Breakers lists the breaker of
+// every endpoint made with the Metrics, sorted by dependency and method,
+// open with the time it stays so once tripped and half-open once that time
+// has passed; kitshop_circuit_breaker_state says the same.
+func TestBreakersReportsEachBreaker(t *testing.T) {
+	t.Parallel()
+	ps, conn := startPayment(t)
+	cfg := testConfig()
+	cfg.BreakerFailures = 1
+	cfg.BreakerOpenTimeout = 300 * time.Millisecond
+	m := NewMetrics(nil)
+	call := getPayment(t, conn, cfg, m, false)
+	other, err := New(conn, "audit", cfg, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Scan", "Read"} {
+		other.Endpoint(Method{Service: paymentv1.PaymentService_ServiceDesc.ServiceName, Name: name, Reply: &paymentv1.GetPaymentResponse{}})
+	}
+	got := func() string {
+		var s []string
+		for _, b := range m.Breakers() {
+			s = append(s, fmt.Sprintf("%s.%s %v", b.Dependency, b.Method, b.State))
+		}
+		return strings.Join(s, ", ")
+	}
+	if g := got(); g != "audit.Read closed, audit.Scan closed, payment.GetPayment closed" {
+		t.Errorf("Breakers() = %s, want the three closed, sorted", g)
+	}
+
+	ps.fail(codes.Unavailable)
+	_ = call(t.Context())
+	states := m.Breakers()
+	open := states[len(states)-1]
+	if open.Method != "GetPayment" || open.State != gobreaker.StateOpen || open.RetryAfter <= 0 || open.RetryAfter > cfg.BreakerOpenTimeout {
+		t.Errorf("after a failure: %+v, want GetPayment open for at most %v", open, cfg.BreakerOpenTimeout)
+	}
+	for _, b := range states[:2] {
+		if b.State != gobreaker.StateClosed || b.RetryAfter != 0 {
+			t.Errorf("%+v, want closed with no wait", b)
+		}
+	}
+	if s := breakerState(t, m); s != open.State {
+		t.Errorf("kitshop_circuit_breaker_state says %v, Breakers %v", s, open.State)
+	}
+	time.Sleep(cfg.BreakerOpenTimeout)
+	if b := m.Breakers()[2]; b.State != gobreaker.StateHalfOpen || b.RetryAfter != 0 {
+		t.Errorf("after the open time: %+v, want half-open with no wait", b)
+	}
+}
+
 func TestBusinessErrorsNeverOpenTheBreakerNorRetry(t *testing.T) {
 	t.Parallel()
 	ps, conn := startPayment(t)

@@ -21,7 +21,8 @@
 //     as NotFound or FailedPrecondition passes through it as a success. While
 //     open it fails at once with an *OpenError carrying the remaining open
 //     time; its state is exported as kitshop_circuit_breaker_state
-//     {dependency, method} (0 closed, 1 half-open, 2 open);
+//     {dependency, method} (0 closed, 1 half-open, 2 open), read as the
+//     breakers of a Metrics report it (Metrics.Breakers);
 //   - the deadline bounds each attempt by Config.AttemptTimeout, derived from
 //     the caller's context, so the caller's own deadline and cancellation still
 //     apply. It is left to gRPC on a connection dialed with Config.DialOption

@@ -1,7 +1,10 @@
 package grpcclient
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,15 +130,33 @@ func (s *methodSeries) observe(ctx context.Context, outcome int, start time.Time
 	callmetrics.ObserveDuration(ctx, o.duration, time.Since(start))
 }
 
-// breakerStates is the collector of kitshop_circuit_breaker_state. It reads
-// each breaker's state when scraped, so an open breaker whose open time has
-// passed shows half-open even before the next call (gobreaker moves states
-// lazily and reports nothing until asked).
+// BreakerState is the state of one circuit breaker of a dependency's method,
+// as Metrics.Breakers reports it.
+type BreakerState struct {
+	Dependency string // e.g. "payment"
+	Method     string // e.g. "MakePayment"
+	// State is gobreaker.StateClosed, StateHalfOpen or StateOpen; String
+	// spells it "closed", "half-open" or "open".
+	State gobreaker.State
+	// RetryAfter is how long an open breaker stays open; zero unless open.
+	RetryAfter time.Duration
+}
+
+// Breakers returns the state of every breaker made by a Client of m
+// (Client.Endpoint), sorted by dependency, then method; of two made for the
+// same dependency and method, the later. It reads each breaker when called,
+// so an open breaker whose open time has passed shows half-open even before
+// the next call (gobreaker moves states lazily). kitshop_circuit_breaker_state
+// reports the same reading.
+func (m *Metrics) Breakers() []BreakerState { return m.breakers.states() }
+
+// breakerStates holds the breakers of a Metrics and is the collector of
+// kitshop_circuit_breaker_state, which it reads when scraped (states).
 type breakerStates struct {
 	desc *prometheus.Desc
 
 	mu       sync.Mutex
-	breakers map[[2]string]*gobreaker.CircuitBreaker // by {dependency, method}
+	breakers map[[2]string]*breaker // by {dependency, method}
 }
 
 func newBreakerStates() *breakerStates {
@@ -143,16 +164,30 @@ func newBreakerStates() *breakerStates {
 		desc: prometheus.NewDesc("kitshop_circuit_breaker_state",
 			"State of the circuit breaker of a dependency's method: 0 closed, 1 half-open, 2 open.",
 			[]string{"dependency", "method"}, nil),
-		breakers: make(map[[2]string]*gobreaker.CircuitBreaker),
+		breakers: make(map[[2]string]*breaker),
 	}
 }
 
-// add exports cb's state; a later breaker of the same dependency and method
+// add exports b's state; a later breaker of the same dependency and method
 // replaces it.
-func (s *breakerStates) add(dependency, method string, cb *gobreaker.CircuitBreaker) {
+func (s *breakerStates) add(b *breaker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.breakers[[2]string{dependency, method}] = cb
+	s.breakers[[2]string{b.dep, b.meth}] = b
+}
+
+// states reads every breaker, sorted by dependency, then method.
+func (s *breakerStates) states() []BreakerState {
+	s.mu.Lock()
+	out := make([]BreakerState, 0, len(s.breakers))
+	for _, b := range s.breakers {
+		out = append(out, b.state())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b BreakerState) int {
+		return cmp.Or(strings.Compare(a.Dependency, b.Dependency), strings.Compare(a.Method, b.Method))
+	})
+	return out
 }
 
 // Describe implements prometheus.Collector.
@@ -160,9 +195,7 @@ func (s *breakerStates) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
 
 // Collect implements prometheus.Collector.
 func (s *breakerStates) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for key, cb := range s.breakers {
-		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(cb.State()), key[0], key[1])
+	for _, b := range s.states() {
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(b.State), b.Dependency, b.Method)
 	}
 }

@@ -96,6 +96,7 @@ func TestPoliciesNameEveryMethod(t *testing.T) {
 		userv1.UserService_GetUserInfo_FullMethodName:                             {config.Order},
 		notificationv1.NotificationService_SendPaymentNotification_FullMethodName: {config.Order},
 		orderv1.OrderService_DeliveryStarted_FullMethodName:                       {svcauth.Operator},
+		orderv1.OrderService_ListOrdersByStatus_FullMethodName:                    {svcauth.Operator},
 	} {
 		var a svcauth.Access
 		for _, s := range services {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -257,6 +258,18 @@ func (s *System) GetOrder(ctx context.Context, token, id string) (OrderView, err
 // ListOrders returns every order of token's user, newest first (GET /order,
 // all pages).
 func (s *System) ListOrders(ctx context.Context, token string) ([]OrderView, error) {
+	return s.orderPages(ctx, token, "/order")
+}
+
+// ListOrdersByStatus returns every order now in status, newest first by the
+// time it entered it, as an admin (adminToken: SignUp of AdminEmail) sees
+// them (GET /order/status/{status}, all pages).
+func (s *System) ListOrdersByStatus(ctx context.Context, adminToken, status string) ([]OrderView, error) {
+	return s.orderPages(ctx, adminToken, "/order/status/"+url.PathEscape(status))
+}
+
+// orderPages returns the orders of every page of the order listing at path.
+func (s *System) orderPages(ctx context.Context, token, path string) ([]OrderView, error) {
 	var all []OrderView
 	next := ""
 	for {
@@ -264,16 +277,16 @@ func (s *System) ListOrders(ctx context.Context, token string) ([]OrderView, err
 			Orders        []OrderView
 			NextPageToken string
 		}
-		path := "/order?pageSize=100"
+		query := "?pageSize=100"
 		if next != "" {
-			path += "&pageToken=" + next
+			query += "&pageToken=" + next
 		}
-		r, err := s.Do(ctx, Order, "GET", path, Bearer(token), nil, &page)
+		r, err := s.Do(ctx, Order, "GET", path+query, Bearer(token), nil, &page)
 		if err != nil {
 			return nil, err
 		}
 		if r.Status != http.StatusOK {
-			return nil, fmt.Errorf("GET /order: %v", r)
+			return nil, fmt.Errorf("GET %s: %v", path, r)
 		}
 		all = append(all, page.Orders...)
 		if next = page.NextPageToken; next == "" {

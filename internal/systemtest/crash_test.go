@@ -23,7 +23,8 @@ import (
 // every charge paid for or refunded, the stock conserved and one
 // notification per delivered order, none for another. Before the restart
 // the clock stands still, so that no background step of the replica acts
-// before the case wants it to.
+// before the case wants it to. The order is then listed under its final
+// status, once, and under no other (GET /order/status/{status}).
 
 // crashCase is one kill point and the order that meets it.
 type crashCase struct {
@@ -126,6 +127,7 @@ func runCrashCase(t *testing.T, c crashCase) {
 	sys := systemtest.Start(t, systemtest.Options{Order: order.Options{Now: clk.Now}})
 	ctx := testCtx(t)
 	uid := sys.UserID(t, sys.SignUp(t, "kim@example.com"))
+	admin := sys.SignUp(t, systemtest.AdminEmail)
 	stopForReplicas(t, sys)
 	in := newInjector(c.kill, c.hold)
 	rep := sys.StartReplica(t, systemtest.ReplicaOptions{Order: order.Options{NotifyWithin: c.notifyWithin}, Wrap: in.wrap})
@@ -191,8 +193,30 @@ func runCrashCase(t *testing.T, c crashCase) {
 		if n := sys.Sender().Count(id); n != want {
 			t.Errorf("%d e-mails sent for order %s (%s), want %d", n, id, c.want, want)
 		}
+		checkStatusLists(t, sys, admin, id, c.want)
 	}
 	sys.CheckInvariants(t, audit.Options{Delivered: deliveredIDs})
+}
+
+// checkStatusLists checks that the order id is listed under the status st,
+// once, and under no other.
+func checkStatusLists(t *testing.T, sys *systemtest.System, admin, id string, st order.Status) {
+	t.Helper()
+	for _, s := range order.Statuses() {
+		listed, err := sys.ListOrdersByStatus(testCtx(t), admin, string(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range listed {
+			if o.ID == id {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1}[s == st]; n != want {
+			t.Errorf("order %s (%s) listed %d times under %s, want %d", id, st, n, s, want)
+		}
+	}
 }
 
 // stopForReplicas stops the System's order service, which replicas replace.

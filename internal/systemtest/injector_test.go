@@ -254,6 +254,16 @@ func (f faultyStore) ListByCustomer(ctx context.Context, userID string, from int
 	return os, next, err
 }
 
+func (f faultyStore) ListByStatus(ctx context.Context, st order.Status, from int64, limit int) (os []order.Order, next int64, err error) {
+	err = f.in.do("store.ListByStatus", func() error { os, next, err = f.s.ListByStatus(ctx, st, from, limit); return err })
+	return os, next, err
+}
+
+func (f faultyStore) GetMany(ctx context.Context, ids []string) (m map[string]order.Order, err error) {
+	err = f.in.do("store.GetMany", func() error { m, err = f.s.GetMany(ctx, ids); return err })
+	return m, err
+}
+
 func (f faultyStore) InsertWork(ctx context.Context, w order.Work) error {
 	return f.in.do("store.InsertWork", func() error { return f.s.InsertWork(ctx, w) })
 }

@@ -1164,6 +1164,122 @@ func (x *ListOrdersResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ListOrdersByStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The status; ORDER_STATUS_UNSPECIFIED is InvalidArgument.
+	Status OrderStatus `protobuf:"varint,1,opt,name=status,proto3,enum=kitshop.order.v1.OrderStatus" json:"status,omitempty"`
+	// At most this many orders (default 20, at most 100).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersByStatusRequest) Reset() {
+	*x = ListOrdersByStatusRequest{}
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersByStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersByStatusRequest) ProtoMessage() {}
+
+func (x *ListOrdersByStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersByStatusRequest.ProtoReflect.Descriptor instead.
+func (*ListOrdersByStatusRequest) Descriptor() ([]byte, []int) {
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListOrdersByStatusRequest) GetStatus() OrderStatus {
+	if x != nil {
+		return x.Status
+	}
+	return OrderStatus_ORDER_STATUS_UNSPECIFIED
+}
+
+func (x *ListOrdersByStatusRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrdersByStatusRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListOrdersByStatusResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Orders []*Order               `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersByStatusResponse) Reset() {
+	*x = ListOrdersByStatusResponse{}
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersByStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersByStatusResponse) ProtoMessage() {}
+
+func (x *ListOrdersByStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kitshop_order_v1_order_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersByStatusResponse.ProtoReflect.Descriptor instead.
+func (*ListOrdersByStatusResponse) Descriptor() ([]byte, []int) {
+	return file_kitshop_order_v1_order_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListOrdersByStatusResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListOrdersByStatusResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_kitshop_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_kitshop_order_v1_order_proto_rawDesc = "" +
@@ -1251,6 +1367,14 @@ const file_kitshop_order_v1_order_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
 	"\x12ListOrdersResponse\x12/\n" +
 	"\x06orders\x18\x01 \x03(\v2\x17.kitshop.order.v1.OrderR\x06orders\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
+	"\x19ListOrdersByStatusRequest\x125\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1d.kitshop.order.v1.OrderStatusR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
+	"\x1aListOrdersByStatusResponse\x12/\n" +
+	"\x06orders\x18\x01 \x03(\v2\x17.kitshop.order.v1.OrderR\x06orders\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xf1\x01\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
@@ -1259,14 +1383,15 @@ const file_kitshop_order_v1_order_proto_rawDesc = "" +
 	"\x1bORDER_STATUS_PAYMENT_FAILED\x10\x03\x12\"\n" +
 	"\x1eORDER_STATUS_PAYMENT_PROCESSED\x10\x04\x12!\n" +
 	"\x1dORDER_STATUS_DELIVERY_STARTED\x10\x05\x12\x1e\n" +
-	"\x1aORDER_STATUS_DELIVERY_DONE\x10\x062\xdd\x03\n" +
+	"\x1aORDER_STATUS_DELIVERY_DONE\x10\x062\xce\x04\n" +
 	"\fOrderService\x12Z\n" +
 	"\vCreateOrder\x12$.kitshop.order.v1.CreateOrderRequest\x1a%.kitshop.order.v1.CreateOrderResponse\x12f\n" +
 	"\x0fDeliveryStarted\x12(.kitshop.order.v1.DeliveryStartedRequest\x1a).kitshop.order.v1.DeliveryStartedResponse\x12]\n" +
 	"\fDeliveryDone\x12%.kitshop.order.v1.DeliveryDoneRequest\x1a&.kitshop.order.v1.DeliveryDoneResponse\x12Q\n" +
 	"\bGetOrder\x12!.kitshop.order.v1.GetOrderRequest\x1a\".kitshop.order.v1.GetOrderResponse\x12W\n" +
 	"\n" +
-	"ListOrders\x12#.kitshop.order.v1.ListOrdersRequest\x1a$.kitshop.order.v1.ListOrdersResponseB8Z6github.com/kitshop/kitshop/pb/kitshop/order/v1;orderv1b\x06proto3"
+	"ListOrders\x12#.kitshop.order.v1.ListOrdersRequest\x1a$.kitshop.order.v1.ListOrdersResponse\x12o\n" +
+	"\x12ListOrdersByStatus\x12+.kitshop.order.v1.ListOrdersByStatusRequest\x1a,.kitshop.order.v1.ListOrdersByStatusResponseB8Z6github.com/kitshop/kitshop/pb/kitshop/order/v1;orderv1b\x06proto3"
 
 var (
 	file_kitshop_order_v1_order_proto_rawDescOnce sync.Once
@@ -1281,64 +1406,70 @@ func file_kitshop_order_v1_order_proto_rawDescGZIP() []byte {
 }
 
 var file_kitshop_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kitshop_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_kitshop_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_kitshop_order_v1_order_proto_goTypes = []any{
-	(OrderStatus)(0),                // 0: kitshop.order.v1.OrderStatus
-	(*Address)(nil),                 // 1: kitshop.order.v1.Address
-	(*PaymentDetails)(nil),          // 2: kitshop.order.v1.PaymentDetails
-	(*LineItem)(nil),                // 3: kitshop.order.v1.LineItem
-	(*CreateOrderRequest)(nil),      // 4: kitshop.order.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),     // 5: kitshop.order.v1.CreateOrderResponse
-	(*Customer)(nil),                // 6: kitshop.order.v1.Customer
-	(*OrderLine)(nil),               // 7: kitshop.order.v1.OrderLine
-	(*PaymentSummary)(nil),          // 8: kitshop.order.v1.PaymentSummary
-	(*Order)(nil),                   // 9: kitshop.order.v1.Order
-	(*DeliveryStartedRequest)(nil),  // 10: kitshop.order.v1.DeliveryStartedRequest
-	(*DeliveryStartedResponse)(nil), // 11: kitshop.order.v1.DeliveryStartedResponse
-	(*DeliveryDoneRequest)(nil),     // 12: kitshop.order.v1.DeliveryDoneRequest
-	(*DeliveryDoneResponse)(nil),    // 13: kitshop.order.v1.DeliveryDoneResponse
-	(*GetOrderRequest)(nil),         // 14: kitshop.order.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),        // 15: kitshop.order.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),       // 16: kitshop.order.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),      // 17: kitshop.order.v1.ListOrdersResponse
-	(v1.PaymentMethod)(0),           // 18: kitshop.payment.v1.PaymentMethod
-	(v1.PaymentStatus)(0),           // 19: kitshop.payment.v1.PaymentStatus
-	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
+	(OrderStatus)(0),                   // 0: kitshop.order.v1.OrderStatus
+	(*Address)(nil),                    // 1: kitshop.order.v1.Address
+	(*PaymentDetails)(nil),             // 2: kitshop.order.v1.PaymentDetails
+	(*LineItem)(nil),                   // 3: kitshop.order.v1.LineItem
+	(*CreateOrderRequest)(nil),         // 4: kitshop.order.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),        // 5: kitshop.order.v1.CreateOrderResponse
+	(*Customer)(nil),                   // 6: kitshop.order.v1.Customer
+	(*OrderLine)(nil),                  // 7: kitshop.order.v1.OrderLine
+	(*PaymentSummary)(nil),             // 8: kitshop.order.v1.PaymentSummary
+	(*Order)(nil),                      // 9: kitshop.order.v1.Order
+	(*DeliveryStartedRequest)(nil),     // 10: kitshop.order.v1.DeliveryStartedRequest
+	(*DeliveryStartedResponse)(nil),    // 11: kitshop.order.v1.DeliveryStartedResponse
+	(*DeliveryDoneRequest)(nil),        // 12: kitshop.order.v1.DeliveryDoneRequest
+	(*DeliveryDoneResponse)(nil),       // 13: kitshop.order.v1.DeliveryDoneResponse
+	(*GetOrderRequest)(nil),            // 14: kitshop.order.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),           // 15: kitshop.order.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),          // 16: kitshop.order.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),         // 17: kitshop.order.v1.ListOrdersResponse
+	(*ListOrdersByStatusRequest)(nil),  // 18: kitshop.order.v1.ListOrdersByStatusRequest
+	(*ListOrdersByStatusResponse)(nil), // 19: kitshop.order.v1.ListOrdersByStatusResponse
+	(v1.PaymentMethod)(0),              // 20: kitshop.payment.v1.PaymentMethod
+	(v1.PaymentStatus)(0),              // 21: kitshop.payment.v1.PaymentStatus
+	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
 }
 var file_kitshop_order_v1_order_proto_depIdxs = []int32{
-	18, // 0: kitshop.order.v1.PaymentDetails.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
+	20, // 0: kitshop.order.v1.PaymentDetails.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
 	1,  // 1: kitshop.order.v1.CreateOrderRequest.address:type_name -> kitshop.order.v1.Address
 	2,  // 2: kitshop.order.v1.CreateOrderRequest.payment:type_name -> kitshop.order.v1.PaymentDetails
 	3,  // 3: kitshop.order.v1.CreateOrderRequest.items:type_name -> kitshop.order.v1.LineItem
 	9,  // 4: kitshop.order.v1.CreateOrderResponse.order:type_name -> kitshop.order.v1.Order
-	18, // 5: kitshop.order.v1.PaymentSummary.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
-	19, // 6: kitshop.order.v1.PaymentSummary.payment_status:type_name -> kitshop.payment.v1.PaymentStatus
+	20, // 5: kitshop.order.v1.PaymentSummary.payment_method:type_name -> kitshop.payment.v1.PaymentMethod
+	21, // 6: kitshop.order.v1.PaymentSummary.payment_status:type_name -> kitshop.payment.v1.PaymentStatus
 	6,  // 7: kitshop.order.v1.Order.customer:type_name -> kitshop.order.v1.Customer
 	7,  // 8: kitshop.order.v1.Order.products:type_name -> kitshop.order.v1.OrderLine
 	1,  // 9: kitshop.order.v1.Order.delivery_address:type_name -> kitshop.order.v1.Address
 	0,  // 10: kitshop.order.v1.Order.status:type_name -> kitshop.order.v1.OrderStatus
 	8,  // 11: kitshop.order.v1.Order.payment:type_name -> kitshop.order.v1.PaymentSummary
-	20, // 12: kitshop.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	20, // 13: kitshop.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	22, // 12: kitshop.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	22, // 13: kitshop.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 14: kitshop.order.v1.DeliveryStartedResponse.order:type_name -> kitshop.order.v1.Order
 	9,  // 15: kitshop.order.v1.DeliveryDoneResponse.order:type_name -> kitshop.order.v1.Order
 	9,  // 16: kitshop.order.v1.GetOrderResponse.order:type_name -> kitshop.order.v1.Order
 	9,  // 17: kitshop.order.v1.ListOrdersResponse.orders:type_name -> kitshop.order.v1.Order
-	4,  // 18: kitshop.order.v1.OrderService.CreateOrder:input_type -> kitshop.order.v1.CreateOrderRequest
-	10, // 19: kitshop.order.v1.OrderService.DeliveryStarted:input_type -> kitshop.order.v1.DeliveryStartedRequest
-	12, // 20: kitshop.order.v1.OrderService.DeliveryDone:input_type -> kitshop.order.v1.DeliveryDoneRequest
-	14, // 21: kitshop.order.v1.OrderService.GetOrder:input_type -> kitshop.order.v1.GetOrderRequest
-	16, // 22: kitshop.order.v1.OrderService.ListOrders:input_type -> kitshop.order.v1.ListOrdersRequest
-	5,  // 23: kitshop.order.v1.OrderService.CreateOrder:output_type -> kitshop.order.v1.CreateOrderResponse
-	11, // 24: kitshop.order.v1.OrderService.DeliveryStarted:output_type -> kitshop.order.v1.DeliveryStartedResponse
-	13, // 25: kitshop.order.v1.OrderService.DeliveryDone:output_type -> kitshop.order.v1.DeliveryDoneResponse
-	15, // 26: kitshop.order.v1.OrderService.GetOrder:output_type -> kitshop.order.v1.GetOrderResponse
-	17, // 27: kitshop.order.v1.OrderService.ListOrders:output_type -> kitshop.order.v1.ListOrdersResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	0,  // 18: kitshop.order.v1.ListOrdersByStatusRequest.status:type_name -> kitshop.order.v1.OrderStatus
+	9,  // 19: kitshop.order.v1.ListOrdersByStatusResponse.orders:type_name -> kitshop.order.v1.Order
+	4,  // 20: kitshop.order.v1.OrderService.CreateOrder:input_type -> kitshop.order.v1.CreateOrderRequest
+	10, // 21: kitshop.order.v1.OrderService.DeliveryStarted:input_type -> kitshop.order.v1.DeliveryStartedRequest
+	12, // 22: kitshop.order.v1.OrderService.DeliveryDone:input_type -> kitshop.order.v1.DeliveryDoneRequest
+	14, // 23: kitshop.order.v1.OrderService.GetOrder:input_type -> kitshop.order.v1.GetOrderRequest
+	16, // 24: kitshop.order.v1.OrderService.ListOrders:input_type -> kitshop.order.v1.ListOrdersRequest
+	18, // 25: kitshop.order.v1.OrderService.ListOrdersByStatus:input_type -> kitshop.order.v1.ListOrdersByStatusRequest
+	5,  // 26: kitshop.order.v1.OrderService.CreateOrder:output_type -> kitshop.order.v1.CreateOrderResponse
+	11, // 27: kitshop.order.v1.OrderService.DeliveryStarted:output_type -> kitshop.order.v1.DeliveryStartedResponse
+	13, // 28: kitshop.order.v1.OrderService.DeliveryDone:output_type -> kitshop.order.v1.DeliveryDoneResponse
+	15, // 29: kitshop.order.v1.OrderService.GetOrder:output_type -> kitshop.order.v1.GetOrderResponse
+	17, // 30: kitshop.order.v1.OrderService.ListOrders:output_type -> kitshop.order.v1.ListOrdersResponse
+	19, // 31: kitshop.order.v1.OrderService.ListOrdersByStatus:output_type -> kitshop.order.v1.ListOrdersByStatusResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_kitshop_order_v1_order_proto_init() }
@@ -1352,7 +1483,7 @@ func file_kitshop_order_v1_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kitshop_order_v1_order_proto_rawDesc), len(file_kitshop_order_v1_order_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,11 +26,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrderService_CreateOrder_FullMethodName     = "/kitshop.order.v1.OrderService/CreateOrder"
-	OrderService_DeliveryStarted_FullMethodName = "/kitshop.order.v1.OrderService/DeliveryStarted"
-	OrderService_DeliveryDone_FullMethodName    = "/kitshop.order.v1.OrderService/DeliveryDone"
-	OrderService_GetOrder_FullMethodName        = "/kitshop.order.v1.OrderService/GetOrder"
-	OrderService_ListOrders_FullMethodName      = "/kitshop.order.v1.OrderService/ListOrders"
+	OrderService_CreateOrder_FullMethodName        = "/kitshop.order.v1.OrderService/CreateOrder"
+	OrderService_DeliveryStarted_FullMethodName    = "/kitshop.order.v1.OrderService/DeliveryStarted"
+	OrderService_DeliveryDone_FullMethodName       = "/kitshop.order.v1.OrderService/DeliveryDone"
+	OrderService_GetOrder_FullMethodName           = "/kitshop.order.v1.OrderService/GetOrder"
+	OrderService_ListOrders_FullMethodName         = "/kitshop.order.v1.OrderService/ListOrders"
+	OrderService_ListOrdersByStatus_FullMethodName = "/kitshop.order.v1.OrderService/ListOrdersByStatus"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -54,6 +55,11 @@ type OrderServiceClient interface {
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
 	// ListOrders pages through the caller's orders, newest first.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
+	// ListOrdersByStatus pages through the orders now in a status, newest
+	// first by the time they entered it: an operator's call. A page is full
+	// unless it is the last, or the service read 1000 entries of the status's
+	// list for it (mostly orders that moved on): next_page_token goes on.
+	ListOrdersByStatus(ctx context.Context, in *ListOrdersByStatusRequest, opts ...grpc.CallOption) (*ListOrdersByStatusResponse, error)
 }
 
 type orderServiceClient struct {
@@ -114,6 +120,16 @@ func (c *orderServiceClient) ListOrders(ctx context.Context, in *ListOrdersReque
 	return out, nil
 }
 
+func (c *orderServiceClient) ListOrdersByStatus(ctx context.Context, in *ListOrdersByStatusRequest, opts ...grpc.CallOption) (*ListOrdersByStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrdersByStatusResponse)
+	err := c.cc.Invoke(ctx, OrderService_ListOrdersByStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrderServiceServer is the server API for OrderService service.
 // All implementations must embed UnimplementedOrderServiceServer
 // for forward compatibility.
@@ -135,6 +151,11 @@ type OrderServiceServer interface {
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
 	// ListOrders pages through the caller's orders, newest first.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
+	// ListOrdersByStatus pages through the orders now in a status, newest
+	// first by the time they entered it: an operator's call. A page is full
+	// unless it is the last, or the service read 1000 entries of the status's
+	// list for it (mostly orders that moved on): next_page_token goes on.
+	ListOrdersByStatus(context.Context, *ListOrdersByStatusRequest) (*ListOrdersByStatusResponse, error)
 	mustEmbedUnimplementedOrderServiceServer()
 }
 
@@ -159,6 +180,9 @@ func (UnimplementedOrderServiceServer) GetOrder(context.Context, *GetOrderReques
 }
 func (UnimplementedOrderServiceServer) ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrders not implemented")
+}
+func (UnimplementedOrderServiceServer) ListOrdersByStatus(context.Context, *ListOrdersByStatusRequest) (*ListOrdersByStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrdersByStatus not implemented")
 }
 func (UnimplementedOrderServiceServer) mustEmbedUnimplementedOrderServiceServer() {}
 func (UnimplementedOrderServiceServer) testEmbeddedByValue()                      {}
@@ -271,6 +295,24 @@ func _OrderService_ListOrders_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_ListOrdersByStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrdersByStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderServiceServer).ListOrdersByStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderService_ListOrdersByStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderServiceServer).ListOrdersByStatus(ctx, req.(*ListOrdersByStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrderService_ServiceDesc is the grpc.ServiceDesc for OrderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -297,6 +339,10 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOrders",
 			Handler:    _OrderService_ListOrders_Handler,
+		},
+		{
+			MethodName: "ListOrdersByStatus",
+			Handler:    _OrderService_ListOrdersByStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
