@@ -40,7 +40,7 @@ func TestEndpointsAreObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminPair, err := signer.IssuePair(admin, token.RoleAdmin)
+	adminPair, err := signer.IssuePair(admin, token.RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}

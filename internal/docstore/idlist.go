@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -31,13 +33,36 @@ const ListBucketSize = 64
 // the list's newest ListBucketSize; the list does not otherwise tell whether it holds an id.
 //
 // Every write goes through the Updater of the collection's database, so the contract of [Updater] holds.
+//
+// Within a process, the appends to one list run one at a time, and those that arrive while one is under
+// way go together in the next (a group commit): a list appended to by every request (the catalogue, the
+// orders of a status) costs one update per round, not per append, and its seal is not raced.
 type IDList struct {
 	u    *Updater
 	coll *mongo.Collection
+
+	mu     sync.Mutex
+	queues map[string]*appendQueue // the lists with an append under way
 }
 
 // NewIDList returns the lists kept in coll, written through u, the Updater of coll's database.
-func NewIDList(u *Updater, coll *mongo.Collection) *IDList { return &IDList{u: u, coll: coll} }
+func NewIDList(u *Updater, coll *mongo.Collection) *IDList {
+	return &IDList{u: u, coll: coll, queues: make(map[string]*appendQueue)}
+}
+
+// appendQueue is the append to one list that waits for the one under way.
+type appendQueue struct{ next *appendBatch }
+
+// appendBatch is the ids of the appends that go together, and their outcome once done is closed.
+type appendBatch struct {
+	ctx  context.Context // the first caller's, without its cancellation: its trace
+	ids  []string
+	done chan struct{}
+	err  error
+}
+
+// appendTimeout bounds a round of appends, which no caller's context cancels.
+const appendTimeout = 30 * time.Second
 
 // listHead is a list's head document.
 type listHead struct {
@@ -69,9 +94,62 @@ func (l *IDList) Len(ctx context.Context, key string) (int64, error) {
 }
 
 // Append adds ids, distinct and in their order, at the end of key's list, leaving out those its head holds
-// already. An error means that some of them may have been appended: appending them again is how to make
-// sure.
+// already, and returns once they are written (with those of the appends that went together with it). An
+// error means that some of them may have been appended: appending them again is how to make sure. A caller
+// that gives up (ctx done) gets ctx's error, and its ids may still be appended.
 func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	q, busy := l.queues[key]
+	if !busy {
+		q = &appendQueue{}
+		l.queues[key] = q
+	}
+	b := q.next
+	if b == nil {
+		b = &appendBatch{ctx: context.WithoutCancel(ctx), done: make(chan struct{})}
+		q.next = b
+	}
+	for _, id := range ids {
+		if !slices.Contains(b.ids, id) {
+			b.ids = append(b.ids, id)
+		}
+	}
+	l.mu.Unlock()
+	if !busy {
+		go l.runAppends(key, q)
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runAppends runs key's batches one after the other until none waits.
+func (l *IDList) runAppends(key string, q *appendQueue) {
+	for {
+		l.mu.Lock()
+		b := q.next
+		q.next = nil
+		if b == nil {
+			delete(l.queues, key)
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(b.ctx, appendTimeout)
+		b.err = l.appendNow(ctx, key, b.ids)
+		cancel()
+		close(b.done)
+	}
+}
+
+// appendNow is Append's work for ids.
+func (l *IDList) appendNow(ctx context.Context, key string, ids []string) error {
 	// Each round either appends, or learns that a head was made or changed meanwhile: a few rounds at most.
 	for range 4 {
 		if len(ids) == 0 {

@@ -331,3 +331,39 @@ func TestIDListClaim(t *testing.T) {
 		t.Errorf("%d markers of the task (%v), want 1", n, err)
 	}
 }
+
+// TestIDListAppendsGoTogether: appends to one list that arrive while one is under way go together in the
+// next update, so that many appenders cost fewer updates than appends, and none is lost.
+func TestIDListAppendsGoTogether(t *testing.T) {
+	l, _, rec := listOf(t, docstoretest.Modes[0])
+	ctx := t.Context()
+	if err := l.Append(ctx, "shared", "first"); err != nil { // the head exists
+		t.Fatal(err)
+	}
+	rec.Reset()
+	const goroutines, each = 8, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for _, id := range ids(fmt.Sprintf("g%d-", g), 0, each) {
+				if err := l.Append(ctx, "shared", id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	updates := 0
+	for _, c := range rec.Commands("lists", "lists") {
+		if c.Name == "update" || c.Name == "findAndModify" {
+			updates++
+		}
+	}
+	if appends := goroutines * each; updates > appends/2 {
+		t.Errorf("%d appends from %d goroutines took %d updates, want at most %d: they did not go together", appends, goroutines, updates, appends/2)
+	}
+	if got := readAll(t, l, "shared", 100, false); len(got) != goroutines*each+1 {
+		t.Errorf("%d ids read, want %d", len(got), goroutines*each+1)
+	}
+}
