@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 
 	"github.com/kitshop/kitshop/internal/assembly"
@@ -52,6 +53,9 @@ type settings struct {
 	auth config.ServiceAuth
 	// storefront is the session key (default: in -data-dir) and cookies.
 	storefront config.Storefront
+	// wrapStorefrontAPI wraps the storefront's API transport (edge.Options.WrapAPI);
+	// no flag sets it: the tests check the storefront's calls with it.
+	wrapStorefrontAPI func(http.RoundTripper) http.RoundTripper
 }
 
 // serviceAddrs are the listen addresses of one service.

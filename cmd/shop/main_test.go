@@ -75,6 +75,8 @@ func startSystem(t *testing.T, extra ...string) *system {
 	if err := s.validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The storefront's calls to the API are checked against the document too.
+	s.wrapStorefrontAPI = func(base http.RoundTripper) http.RoundTripper { return edgetest.New(t, base) }
 	spans := tracetest.NewSpanRecorder()
 	s.proc.Tracing.Processors = []sdktrace.SpanProcessor{spans}
 	logs := &servetest.SyncBuffer{}

@@ -152,7 +152,8 @@ func (sh *shop) assemble(ctx context.Context, s settings, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	app, err := newEdge(routes, sh.tel.Provider, edge.Options{SessionKey: sessionKey, SecureCookies: s.storefront.SecureCookies, Logger: logger})
+	app, err := newEdge(routes, sh.tel.Provider, edge.Options{SessionKey: sessionKey, SecureCookies: s.storefront.SecureCookies,
+		Logger: logger, WrapAPI: s.wrapStorefrontAPI})
 	if err != nil {
 		return err
 	}

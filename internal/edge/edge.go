@@ -67,6 +67,9 @@ type Options struct {
 	SecureCookies bool
 	// Logger gets the storefront's failures.
 	Logger *slog.Logger
+	// WrapAPI, when set, wraps the transport of the storefront's calls to the
+	// public API, e.g. to check them against OpenAPI (the tests do).
+	WrapAPI func(http.RoundTripper) http.RoundTripper
 }
 
 // New returns a handler sending every public path to handlers[service],
@@ -89,7 +92,11 @@ func New(handlers map[string]http.Handler, opts Options) (http.Handler, error) {
 	}
 	api.HandleFunc("GET /openapi.json", serveBytes("application/json", openapiJSON))
 	api.HandleFunc("GET /docs", serveBytes("text/html; charset=utf-8", docsHTML))
-	shop, err := storefront.New(storefront.Options{API: storefront.InProcess(api), SessionKey: opts.SessionKey,
+	transport := storefront.InProcess(api)
+	if opts.WrapAPI != nil {
+		transport = opts.WrapAPI(transport)
+	}
+	shop, err := storefront.New(storefront.Options{API: transport, SessionKey: opts.SessionKey,
 		SecureCookies: opts.SecureCookies, Logger: opts.Logger})
 	if err != nil {
 		return nil, err

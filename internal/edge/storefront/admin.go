@@ -21,12 +21,14 @@ type (
 		RetryAfterSeconds int    `json:"retryAfterSeconds"`
 	}
 	workEntry struct {
-		OrderID   string    `json:"orderId"`
-		Kind      string    `json:"kind"`
-		DueAt     time.Time `json:"dueAt"`
-		Attempts  int       `json:"attempts"`
-		LastError string    `json:"lastError"`
-		HeldBy    string    `json:"heldBy"`
+		OrderID     string    `json:"orderId"`
+		Kind        string    `json:"kind"`
+		SideEffects []string  `json:"sideEffects"`
+		Status      string    `json:"status"`
+		DueAt       time.Time `json:"dueAt"`
+		Attempts    int       `json:"attempts"`
+		LastError   string    `json:"lastError"`
+		Owner       string    `json:"owner"`
 	}
 )
 

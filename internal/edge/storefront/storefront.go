@@ -182,7 +182,11 @@ func (s *Storefront) admin(next handler) handler {
 	})
 }
 
+// notFound answers a path of no page: 404, in HTML for a browser. The
+// request's Pattern is cleared: it matched no route, which is how the edge's
+// metrics and logs name it (internal/httpserver's "unmatched").
 func (s *Storefront) notFound(v *visit) {
+	v.r.Pattern = ""
 	if !strings.Contains(v.r.Header.Get("Accept"), "text/html") {
 		http.NotFound(v.w, v.r) // an API client's typo: the edge answers it in JSON
 		return
