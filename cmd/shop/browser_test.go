@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kitshop/kitshop/internal/edge/storefront/browsertest"
 )
@@ -155,6 +156,19 @@ func (b *tab) fillCheckout(card string) {
 	)
 }
 
+// tabTo presses Tab until the element matching sel has the focus, failing
+// the test when 80 presses do not get there: it is out of keyboard reach.
+func (b *tab) tabTo(sel string) {
+	b.t.Helper()
+	for range 80 {
+		if eval[bool](b, `document.activeElement.matches(`+fmt.Sprintf("%q", sel)+`)`) {
+			return
+		}
+		b.do("press Tab", chromedp.KeyEvent(kb.Tab))
+	}
+	b.t.Fatalf("%s cannot be reached with Tab", sel)
+}
+
 // waitOrderStatus waits on the order page until its live status is want.
 func (b *tab) waitOrderStatus(want string) {
 	b.t.Helper()
@@ -287,6 +301,22 @@ func TestStorefrontInABrowser(t *testing.T) {
 		if n := eval[int](shopper, `document.querySelectorAll('li[data-product="sample-3"] button').length`); n != 0 {
 			t.Error("a shopper can still add an out-of-stock product")
 		}
+	})
+
+	t.Run("a purchase by keyboard alone", func(t *testing.T) {
+		shopper.t = t
+		shopper.open("/")
+		shopper.tabTo(`li[data-product="sample-2"] button`)
+		shopper.do("press Enter on Add to cart", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		shopper.open("/checkout")
+		for _, f := range []struct{ id, value string }{{"street", "1 Sejong-daero"}, {"city", "Seoul"}, {"postalCode", "04524"},
+			{"cardNumber", "4242 4242 4242 4242"}, {"expiryMonth", "12"}, {"expiryYear", fmt.Sprint(time.Now().Year() + 2)}} {
+			shopper.tabTo("#" + f.id)
+			shopper.do("type "+f.id, chromedp.KeyEvent(f.value))
+		}
+		shopper.tabTo("#place-order")
+		shopper.do("press Enter on Place order", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#order-status")))
+		shopper.waitOrderStatus("DeliveryStarted")
 	})
 
 	t.Run("a customer gets the 403 page at /admin", func(t *testing.T) {
