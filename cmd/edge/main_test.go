@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -210,5 +212,54 @@ func TestEdgeAnswersForAServiceThatIsDownOrSlow(t *testing.T) {
 	body, _ = json.Marshal(got)
 	if code != http.StatusGatewayTimeout || !strings.Contains(string(body), `"code":"deadline_exceeded"`) {
 		t.Errorf("GET /payment/abc with a silent payment service = %d %s, want 504 deadline_exceeded", code, body)
+	}
+}
+
+// TestEdgeServesTheStorefront: a browser at the edge gets the storefront's
+// pages, made from the services' answers through the proxies, with a session
+// cookie sealed by the key of -session-key-file.
+func TestEdgeServesTheStorefront(t *testing.T) {
+	t.Parallel()
+	var args []string
+	product := newUpstream(t, config.Product)
+	for _, svc := range config.ServiceNames() {
+		u := product
+		if svc != config.Product {
+			u = newUpstream(t, svc)
+		}
+		args = append(args, "-"+svc+"-url", u.URL)
+	}
+	keyFile := filepath.Join(t.TempDir(), "session-ed25519.pem")
+	base := startEdge(t, append(args, "-session-key-file", keyFile)...)
+	req, err := http.NewRequest("GET", base+"/?q=milk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "Products matching") {
+		t.Fatalf("GET / = %d %q: %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "kitshop_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly {
+		t.Errorf("no HttpOnly session cookie: %v", resp.Cookies())
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Errorf("the session key was not made at -session-key-file: %v", err)
+	}
+	product.mu.Lock()
+	defer product.mu.Unlock()
+	if len(product.got) == 0 || product.got[len(product.got)-1].URL.Query().Get("q") != "milk" {
+		t.Errorf("the catalogue page did not search the product service for milk")
 	}
 }

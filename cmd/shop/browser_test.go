@@ -288,12 +288,26 @@ func TestStorefrontInABrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`tr[data-product="sample-3"] button`)),
 			chromedp.WaitVisible(chromedp.CSS(".flash")))
 		admin.shot("admin-products")
+		admin.do("add a product",
+			chromedp.SendKeys(chromedp.CSS("#new-name"), "Green Tea"),
+			chromedp.SendKeys(chromedp.CSS("#new-description"), "Bottled, unsweetened."),
+			chromedp.SendKeys(chromedp.CSS("#new-price"), "1800"),
+			chromedp.SetValue(chromedp.CSS("#new-stock"), "3"),
+			chromedp.Click(chromedp.CSS(`form[action="/admin/products"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if flash := admin.text(".flash"); flash != "Green Tea is in the catalogue." {
+			t.Errorf("adding a product says %q", flash)
+		}
 		admin.open("/admin/orders?status=DeliveryStarted")
 		if rows := eval[int](admin, `document.querySelectorAll("tbody tr").length`); rows < 2 {
 			t.Errorf("the admin's DeliveryStarted orders list %d, want the 2 placed", rows)
 		}
 		admin.shot("admin-orders")
 
+		shopper.open("/?q=green")
+		if got := shopper.text("li.card h2"); got != "Green Tea" {
+			t.Errorf("a shopper searching green finds %q, want the admin's Green Tea", got)
+		}
 		shopper.open("/")
 		if got := shopper.text(`li[data-product="sample-3"] .stock`); got != "Out of stock" {
 			t.Errorf("a shopper sees sample-3 as %q, want Out of stock", got)
