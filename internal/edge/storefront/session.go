@@ -188,27 +188,29 @@ func (v *visit) currentUser() (*apiUser, error) {
 	}
 	if time.Now().Add(refreshEarly).Unix() >= v.sess.Expires {
 		var p tokenPair
-		err := v.s.api.do(v.r, call{method: http.MethodPost, path: "/auth/refresh", body: map[string]string{"refreshToken": v.sess.Refresh}}, &p)
-		switch {
-		case statusOf(err) == http.StatusUnauthorized:
-			v.signOut()
-			return nil, nil
-		case err != nil:
+		in, err := v.sessionCall(call{method: http.MethodPost, path: "/auth/refresh", body: map[string]string{"refreshToken": v.sess.Refresh}}, &p)
+		if !in {
 			return nil, err
 		}
 		v.setTokens(p)
 	}
 	var u apiUser
-	err := v.s.api.do(v.r, call{method: http.MethodGet, path: "/users/me", token: v.sess.Access}, &u)
-	switch {
-	case statusOf(err) == http.StatusUnauthorized:
-		v.signOut()
-		return nil, nil
-	case err != nil:
+	if in, err := v.sessionCall(call{method: http.MethodGet, path: "/users/me", token: v.sess.Access}, &u); !in {
 		return nil, err
 	}
 	v.user, v.loaded = &u, true
 	return v.user, nil
+}
+
+// sessionCall makes a call that only a live session passes: a 401 signs the
+// visitor out. in says the session is still signed in (and err is nil).
+func (v *visit) sessionCall(c call, out any) (in bool, err error) {
+	err = v.s.api.do(v.r, c, out)
+	if statusOf(err) == http.StatusUnauthorized {
+		v.signOut()
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // localPath returns next when it is a path of this site, else "/": a
