@@ -119,8 +119,8 @@ func (b *tab) signUp(name, email string) {
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
 		chromedp.SendKeys(chromedp.CSS("#password"), userPassword),
 		chromedp.SendKeys(chromedp.CSS("#age"), "30"),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
+		leave, chromedp.Click(chromedp.CSS("main button[type=submit]")),
+		newPage(".flash"),
 	)
 }
 
@@ -131,15 +131,15 @@ func (b *tab) logIn(email string) {
 	b.do("log in",
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
 		chromedp.SendKeys(chromedp.CSS("#password"), userPassword),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
+		leave, chromedp.Click(chromedp.CSS("main button[type=submit]")),
+		newPage(`form[action="/logout"]`),
 	)
 }
 
 // addToCart adds one unit of the product from the catalogue page.
 func (b *tab) addToCart(id string) {
 	b.t.Helper()
-	b.do("add "+id, chromedp.Click(chromedp.CSS(`li[data-product="`+id+`"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.do("add "+id, leave, chromedp.Click(chromedp.CSS(`li[data-product="`+id+`"] button`)), newPage(".flash"))
 }
 
 // fillCheckout fills the checkout form with an address and card.
@@ -154,6 +154,30 @@ func (b *tab) fillCheckout(card string) {
 		chromedp.SendKeys(chromedp.CSS("#expiryMonth"), "12"),
 		chromedp.SendKeys(chromedp.CSS("#expiryYear"), fmt.Sprint(time.Now().Year()+2)),
 	)
+}
+
+// leave marks the page, so that newPage tells the next one from it.
+var leave = chromedp.Evaluate[chromedp.Void](`window.kitshopOldPage = true`)
+
+// newPage waits until a new page has replaced the one leave marked (a page's
+// flash message may be on the old one too), then until sel shows on it.
+func newPage(sel string) chromedp.Action[chromedp.Void] {
+	replaced := chromedp.Evaluate[bool](`!window.kitshopOldPage && document.readyState === "complete"`)
+	return chromedp.Steps(
+		func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			for {
+				// An evaluation while the page navigates fails: ask again.
+				if done, err := replaced(ctx, t); err == nil && done {
+					return chromedp.Void{}, nil
+				}
+				select {
+				case <-ctx.Done():
+					return chromedp.Void{}, ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		},
+		chromedp.WaitVisible(chromedp.CSS(sel)))
 }
 
 // tabTo presses Tab until the element matching sel has the focus, failing
@@ -221,7 +245,7 @@ func TestStorefrontInABrowser(t *testing.T) {
 
 		shopper.fillCheckout("4242 4242 4242 4242")
 		shopper.shot("checkout")
-		shopper.do("place the order", chromedp.Click(chromedp.CSS("#place-order")), chromedp.WaitVisible(chromedp.CSS("#order-status")))
+		shopper.do("place the order", leave, chromedp.Click(chromedp.CSS("#place-order")), newPage("#order-status"))
 		shopper.waitOrderStatus("DeliveryStarted")
 		shopper.do("the notification shows", chromedp.Poll[chromedp.Void](`document.getElementById("order-notification").textContent.includes("sent to")`, chromedp.WithPollingTimeout(20*time.Second)))
 		shopper.checkPage()
@@ -238,7 +262,7 @@ func TestStorefrontInABrowser(t *testing.T) {
 		shopper.open("/")
 		shopper.addToCart("sample-1")
 		shopper.fillCheckout("4000 0000 0000 9995")
-		shopper.do("place the order", chromedp.Click(chromedp.CSS("#place-order")), chromedp.WaitVisible(chromedp.CSS("#error-title")))
+		shopper.do("place the order", leave, chromedp.Click(chromedp.CSS("#place-order")), newPage("#error-title"))
 		if got := shopper.text("#error-title"); got != "Your card was declined" {
 			t.Errorf("the declined checkout shows %q", got)
 		}
@@ -262,7 +286,7 @@ func TestStorefrontInABrowser(t *testing.T) {
 		// order.
 		shopper.do("keep the form", chromedp.Evaluate[chromedp.Void](`window.sentForm = new URLSearchParams(new FormData(document.querySelector("form[data-once]"))).toString()`))
 		form := eval[string](shopper, "window.sentForm")
-		shopper.do("double-click Place order", chromedp.DoubleClick(chromedp.CSS("#place-order")), chromedp.WaitVisible(chromedp.CSS("#order-status")))
+		shopper.do("double-click Place order", leave, chromedp.DoubleClick(chromedp.CSS("#place-order")), newPage("#order-status"))
 		first := eval[string](shopper, "location.pathname")
 		again := eval[string](shopper, `fetch("/checkout", {method: "POST", body: new URLSearchParams(`+fmt.Sprintf("%q", form)+`)}).then(r => new URL(r.url).pathname)`, chromedp.EvalAwaitPromise)
 		if again != first {
@@ -285,16 +309,16 @@ func TestStorefrontInABrowser(t *testing.T) {
 		admin.open("/admin/products")
 		admin.do("set the stock of sample-3 to 0",
 			chromedp.SetValue(chromedp.CSS("#stock-sample-3"), "0"),
-			chromedp.Click(chromedp.CSS(`tr[data-product="sample-3"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(".flash")))
+			leave, chromedp.Click(chromedp.CSS(`tr[data-product="sample-3"] button`)),
+			newPage(".flash"))
 		admin.shot("admin-products")
 		admin.do("add a product",
 			chromedp.SendKeys(chromedp.CSS("#new-name"), "Green Tea"),
 			chromedp.SendKeys(chromedp.CSS("#new-description"), "Bottled, unsweetened."),
 			chromedp.SendKeys(chromedp.CSS("#new-price"), "1800"),
 			chromedp.SetValue(chromedp.CSS("#new-stock"), "3"),
-			chromedp.Click(chromedp.CSS(`form[action="/admin/products"] button`)),
-			chromedp.WaitVisible(chromedp.CSS(".flash")))
+			leave, chromedp.Click(chromedp.CSS(`form[action="/admin/products"] button`)),
+			newPage(".flash"))
 		if flash := admin.text(".flash"); flash != "Green Tea is in the catalogue." {
 			t.Errorf("adding a product says %q", flash)
 		}
@@ -321,7 +345,7 @@ func TestStorefrontInABrowser(t *testing.T) {
 		shopper.t = t
 		shopper.open("/")
 		shopper.tabTo(`li[data-product="sample-2"] button`)
-		shopper.do("press Enter on Add to cart", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		shopper.do("press Enter on Add to cart", leave, chromedp.KeyEvent(kb.Enter), newPage(".flash"))
 		shopper.open("/checkout")
 		for _, f := range []struct{ id, value string }{{"street", "1 Sejong-daero"}, {"city", "Seoul"}, {"postalCode", "04524"},
 			{"cardNumber", "4242 4242 4242 4242"}, {"expiryMonth", "12"}, {"expiryYear", fmt.Sprint(time.Now().Year() + 2)}} {
@@ -329,7 +353,7 @@ func TestStorefrontInABrowser(t *testing.T) {
 			shopper.do("type "+f.id, chromedp.KeyEvent(f.value))
 		}
 		shopper.tabTo("#place-order")
-		shopper.do("press Enter on Place order", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#order-status")))
+		shopper.do("press Enter on Place order", leave, chromedp.KeyEvent(kb.Enter), newPage("#order-status"))
 		shopper.waitOrderStatus("DeliveryStarted")
 	})
 
