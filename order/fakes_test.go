@@ -191,14 +191,22 @@ func (m *memStore) ListByCustomer(_ context.Context, userID string, from int64, 
 // listStatus appends an entry to st's list, as MongoStore does before the
 // write; the caller holds m.mu.
 func (m *memStore) listStatus(id string, st Status, at time.Time) {
+	if st.atWork() {
+		return
+	}
 	e := statusEntry(id, at)
 	if list := m.statuses[st]; len(list) == 0 || list[len(list)-1] != e {
 		m.statuses[st] = append(list, e)
 	}
 }
 
-// ListByStatus pages st's list as MongoStore does (statusPage).
+// ListByStatus pages st's list, or the work entries' orders, as MongoStore
+// does (statusPage, atWorkPage).
 func (m *memStore) ListByStatus(ctx context.Context, st Status, from int64, limit int) ([]Order, int64, error) {
+	if st.atWork() {
+		listWork := func(ctx context.Context) ([]Work, error) { return m.ListWork(ctx, time.Time{}) }
+		return atWorkPage(ctx, st, from, limit, listWork, m.GetMany)
+	}
 	read := func(_ context.Context, from int64, n int) ([]string, int64, error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()

@@ -12,8 +12,9 @@ import (
 type Store interface {
 	// Insert stores a new order and lists it under its customer
 	// (ListByCustomer); ErrDuplicateOrder if its ID is taken. Another error
-	// may leave the order stored but not listed: ListOrder lists it. It lists
-	// the order under its status (ListByStatus) before it stores it.
+	// may leave the order stored but not listed: ListOrder lists it. An
+	// order in a status not atWork (none a creation makes) is listed under
+	// its status (ListByStatus) before it is stored.
 	Insert(ctx context.Context, o Order) error
 	// ListOrder lists the stored order o under its customer unless the
 	// customer's newest listed orders hold it already (a repeat after a
@@ -29,7 +30,8 @@ type Store interface {
 	// returns the updated order. It returns ErrNotFound for an unknown order,
 	// and the order as it stands with ErrStaleStatus when its status is not
 	// from. It lists the order under to (ListByStatus) before the update, so
-	// that an order is never in a status without being listed there.
+	// that an order is never in a status without being listed there; a
+	// status atWork is listed by the order's work entry instead.
 	Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error)
 	// AddOutbox records more side effects due for an order, whatever its status.
 	AddOutbox(ctx context.Context, id string, b Outbox) error
@@ -48,7 +50,8 @@ type Store interface {
 	// moved on until the page is full or the list ends, but reads at most
 	// maxStatusScan of the list's entries: a page may then be short, with a
 	// next page (status_list.go). Positions do not change when orders are
-	// added.
+	// added. For a status atWork, the orders are those of the work entries
+	// and positions are offsets among them (atWorkPage).
 	ListByStatus(ctx context.Context, st Status, from int64, limit int) (orders []Order, next int64, err error)
 
 	// InsertWork stores the work entry of an order (worker.go);

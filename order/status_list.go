@@ -1,13 +1,16 @@
 package order
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// The status lists: for each status, a list of the orders that entered it,
+// The status lists: for each status an order may stay in (not atWork), a
+// list of the orders that entered it,
 // newest last (MongoStore keeps them in order_status_lists, a docstore.IDList
 // keyed by the status). An entry is "<ms> <order id>", ms the time the order
 // entered the status in Unix milliseconds: its UpdatedAt for as long as it
@@ -19,14 +22,63 @@ import (
 // operator's move); none of them shows, and an order in a status has exactly
 // one current entry in that status's list.
 //
-// Store.Insert and Store.Transition append the entry before the write that
-// puts the order in the status: an order is never in a status without its
-// entry, whatever crashes where, and a crash between the two leaves an entry
-// that is not current.
+// Store.Transition appends the entry before the write that puts the order in
+// the status: an order is never in a status without its entry, whatever
+// crashes where, and a crash between the two leaves an entry that is not
+// current.
+//
+// The statuses atWork have no list: an order in one has a work entry until it
+// leaves it, so their orders are those of the work entries (atWorkPage), and
+// the hot path (an order's insert, its rare wait in PaymentProcessed) appends
+// nothing for them.
+
+// atWork says that an order in st has its work entry (worker.go) for as long
+// as it stays: Pending until its creation is settled, PaymentProcessed until
+// its notification is sent.
+func (st Status) atWork() bool { return st == StatusPending || st == StatusPaymentProcessed }
+
+// atWorkPage returns up to limit of the orders now in st, a status atWork,
+// newest first by the time they entered it, from offset from (the first when
+// negative), and the offset of the next page, -1 when none follows. It reads
+// every work entry (listWork) and their orders by id (get): its cost follows
+// the work at hand, which the worker keeps small, not the orders stored.
+// Offsets count the orders in st when the page is read: orders arriving or
+// leaving meanwhile shift them.
+func atWorkPage(ctx context.Context, st Status, from int64, limit int,
+	listWork func(ctx context.Context) ([]Work, error),
+	get func(ctx context.Context, ids []string) (map[string]Order, error),
+) ([]Order, int64, error) {
+	work, err := listWork(ctx)
+	if err != nil {
+		return nil, -1, err
+	}
+	ids := make([]string, len(work))
+	for i, w := range work {
+		ids[i] = w.OrderID
+	}
+	byID, err := get(ctx, ids)
+	if err != nil {
+		return nil, -1, err
+	}
+	var in []Order
+	for _, o := range byID {
+		if o.Status == st {
+			in = append(in, o)
+		}
+	}
+	slices.SortFunc(in, func(a, b Order) int { return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), strings.Compare(b.ID, a.ID)) })
+	lo := min(max(from, 0), int64(len(in)))
+	hi := min(lo+int64(limit), int64(len(in)))
+	next := hi
+	if hi == int64(len(in)) {
+		next = -1
+	}
+	return in[lo:hi], next, nil
+}
 
 // maxStatusScan is the most entries of a status list one page reads
-// (statusPage): a list is mostly entries that are no longer current (every
-// order entered Pending once), so a page of a status few orders are in
+// (statusPage): a list may be mostly entries that are no longer current (nearly
+// every order entered DeliveryStarted once), so a page of a status few orders are in
 // stops there, short, with the position to go on from.
 const maxStatusScan = 10 * MaxPageSize
 

@@ -11,9 +11,10 @@ import (
 )
 
 // TestListOrdersByStatusOnEmbeddedStore: on the real store, orders left
-// Pending are listed under Pending until the worker settles them, then only
-// under DeliveryStarted, newest first by the time they entered it; the 100
-// orders there page by 20 in full pages, each order once.
+// Pending are listed under Pending (by their work entries) until the worker
+// settles them, then only under DeliveryStarted, newest first by the time
+// they entered it; the 100 orders there page by 20 in full pages, each order
+// once.
 func TestListOrdersByStatusOnEmbeddedStore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -40,6 +41,7 @@ func TestListOrdersByStatusOnEmbeddedStore(t *testing.T) {
 	}
 	var left []string
 	for range 3 {
+		e.clock.Advance(time.Millisecond) // each entered Pending at its own time
 		o, _, err := svc.CreateOrder(ctx, alice, validOrder())
 		if err != nil || o.Status != StatusPending {
 			t.Fatalf("CreateOrder: %v %s, want Pending", err, o.Status)

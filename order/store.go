@@ -186,6 +186,9 @@ func NewMongoStore(ctx context.Context, db *mongo.Database, opts ...docstore.Upd
 			if id == "" || !ok {
 				return "", ""
 			}
+			if Status(status).atWork() {
+				return "", "" // listed by its work entry
+			}
 			return status, statusEntry(id, time.UnixMilli(at))
 		})
 	if err != nil {
@@ -209,8 +212,9 @@ const namespaceExists = 48
 
 var _ Store = (*MongoStore)(nil)
 
-// Insert implements Store: the append of the order's entry to its status's
-// list, the order's insert, then the append of its id to its customer's list.
+// Insert implements Store: the order's insert, then the append of its id to
+// its customer's list (and, for an order not atWork, which no creation
+// makes, the append of its entry to its status's list first).
 func (s *MongoStore) Insert(ctx context.Context, o Order) error {
 	if err := s.listStatus(ctx, o.ID, o.Status, o.UpdatedAt); err != nil {
 		return err
@@ -233,8 +237,11 @@ func (s *MongoStore) ListOrder(ctx context.Context, o Order) error {
 }
 
 // listStatus appends the entry of order id, entering status st at at, to
-// st's list (status_list.go).
+// st's list (status_list.go); a status atWork has none.
 func (s *MongoStore) listStatus(ctx context.Context, id string, st Status, at time.Time) error {
+	if st.atWork() {
+		return nil
+	}
 	if err := s.statuses.Append(ctx, string(st), statusEntry(id, at)); err != nil {
 		return fmt.Errorf("order: store: list order under %s: %w", st, err)
 	}
@@ -263,7 +270,7 @@ func decode(raw bson.Raw) (Order, error) {
 }
 
 // Transition implements Store: the append of the order's entry to to's
-// list, then the conditional update.
+// list (none for a status atWork), then the conditional update.
 func (s *MongoStore) Transition(ctx context.Context, id string, from, to Status, ch Change) (Order, error) {
 	if err := s.listStatus(ctx, id, to, ch.At); err != nil {
 		return Order{}, err
@@ -377,8 +384,13 @@ func (s *MongoStore) ListByCustomer(ctx context.Context, userID string, from int
 }
 
 // ListByStatus implements Store: pages of st's list and their orders by _id
-// (statusPage).
+// (statusPage), or for a status atWork, of the work entries' orders
+// (atWorkPage).
 func (s *MongoStore) ListByStatus(ctx context.Context, st Status, from int64, limit int) ([]Order, int64, error) {
+	if st.atWork() {
+		listWork := func(ctx context.Context) ([]Work, error) { return s.ListWork(ctx, time.Time{}) }
+		return atWorkPage(ctx, st, from, limit, listWork, s.GetMany)
+	}
 	read := func(ctx context.Context, from int64, n int) ([]string, int64, error) {
 		return s.statuses.Read(ctx, string(st), from, n, true)
 	}

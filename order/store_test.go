@@ -809,10 +809,11 @@ func TestMongoStoreWork(t *testing.T) {
 }
 
 // TestMongoStoreStatusLists: the orders of a status page newest first by
-// the time they entered it, each only under the status it is in, once; an
-// entry appended without its update (a crash between the two writes of
-// Transition) lists nothing, and neither do a transition that loses (a
-// repeat) nor one of an unknown order.
+// the time they entered it, each only under the status it is in, once (those
+// at work by their work entries); an entry appended without its update (a
+// crash between the two writes of Transition) lists nothing, and neither do
+// a transition that loses (a repeat) nor one of an unknown order; entering a
+// status at work appends to no list.
 func TestMongoStoreStatusLists(t *testing.T) {
 	t.Parallel()
 	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
@@ -821,6 +822,9 @@ func TestMongoStoreStatusLists(t *testing.T) {
 		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
 		for i, id := range []string{"o1", "o2", "o3"} {
+			if err := s.InsertWork(ctx, Work{OrderID: id, Due: at(i)}); err != nil { // as CreateOrder does first
+				t.Fatal(err)
+			}
 			if err := s.Insert(ctx, storedOrder(id, alice, at(i))); err != nil {
 				t.Fatal(err)
 			}
@@ -872,12 +876,18 @@ func TestMongoStoreStatusLists(t *testing.T) {
 		if entries, _, err := s.statuses.Read(ctx, string(StatusPaymentFailed), -1, 10, true); err != nil || len(entries) != 3 {
 			t.Errorf("PaymentFailed's list %v (%v), want the crash's, the unknown order's and o2's entries", entries, err)
 		}
+		for _, st := range []Status{StatusPending, StatusPaymentProcessed} {
+			if n, err := s.statuses.Len(ctx, string(st)); err != nil || n != 0 {
+				t.Errorf("%s's list has %d entries (%v), want none: its orders are at work", st, n, err)
+			}
+		}
 	})
 }
 
 // TestMongoStoreStatusPages: 150 orders of which 50 moved on page newest
-// first through the 100 still Pending, 20 a page, every page full, each
-// order once; the page after the last order's is empty.
+// first through the 100 still Pending (by their work entries), 20 a page,
+// every page full, each order once; the page after the last order's is
+// empty.
 func TestMongoStoreStatusPages(t *testing.T) {
 	t.Parallel()
 	s := newTestMongoStore(t)
@@ -886,6 +896,9 @@ func TestMongoStoreStatusPages(t *testing.T) {
 	var want []string // newest first
 	for i := range 150 {
 		id := fmt.Sprintf("o%03d", i)
+		if err := s.InsertWork(ctx, Work{OrderID: id, Due: base}); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.Insert(ctx, storedOrder(id, alice, base.Add(time.Duration(i)*time.Millisecond))); err != nil {
 			t.Fatal(err)
 		}
@@ -927,17 +940,17 @@ func TestStatusPageReadsAtMostMaxStatusScan(t *testing.T) {
 	t.Parallel()
 	m := newMemStore()
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	m.set(Order{ID: "old", Customer: Customer{UserID: alice}, Status: StatusPending, UpdatedAt: base})
+	m.set(Order{ID: "old", Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted, UpdatedAt: base})
 	for i := range maxStatusScan + 5 {
 		id := fmt.Sprintf("o%04d", i)
-		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusPending, UpdatedAt: base})
-		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusPaymentCancelled, UpdatedAt: base.Add(time.Second)})
+		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusDeliveryStarted, UpdatedAt: base})
+		m.set(Order{ID: id, Customer: Customer{UserID: alice}, Status: StatusDeliveryDone, UpdatedAt: base.Add(time.Second)})
 	}
-	first, next, err := m.ListByStatus(t.Context(), StatusPending, -1, 20)
+	first, next, err := m.ListByStatus(t.Context(), StatusDeliveryStarted, -1, 20)
 	if err != nil || len(first) != 0 || next != 5 {
 		t.Fatalf("first page: %s next %d (%v), want none and the position after %d entries", ids(first), next, err, maxStatusScan)
 	}
-	second, next, err := m.ListByStatus(t.Context(), StatusPending, next, 20)
+	second, next, err := m.ListByStatus(t.Context(), StatusDeliveryStarted, next, 20)
 	if err != nil || ids(second) != "[old]" || next != -1 {
 		t.Errorf("second page: %s next %d (%v), want [old] and no more", ids(second), next, err)
 	}
@@ -955,6 +968,7 @@ func TestStatusListsOfAnEarlierStore(t *testing.T) {
 		var docs []any
 		for i := range 70 {
 			o := storedOrder(fmt.Sprintf("old-%02d", i), alice, base.Add(time.Duration(i)*time.Second))
+			o.Status = StatusPaymentFailed
 			if i%2 == 1 {
 				o.Status, o.UpdatedAt = StatusDeliveryStarted, base.Add(time.Hour-time.Duration(i)*time.Second)
 			}
@@ -973,9 +987,9 @@ func TestStatusListsOfAnEarlierStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending, next, err := s.ListByStatus(ctx, StatusPending, -1, 3)
-		if err != nil || ids(pending) != "[old-68 old-66 old-64]" || next < 0 {
-			t.Errorf("Pending: %s next %d (%v), want [old-68 old-66 old-64] and more", ids(pending), next, err)
+		failed, next, err := s.ListByStatus(ctx, StatusPaymentFailed, -1, 3)
+		if err != nil || ids(failed) != "[old-68 old-66 old-64]" || next < 0 {
+			t.Errorf("PaymentFailed: %s next %d (%v), want [old-68 old-66 old-64] and more", ids(failed), next, err)
 		}
 		started, _, err := s.ListByStatus(ctx, StatusDeliveryStarted, -1, 2)
 		if err != nil || ids(started) != "[old-01 old-03]" {
