@@ -105,14 +105,14 @@ func (v *visit) fail(err error) {
 			Message: "The page could not be made. Try again in a moment."})
 		return
 	}
-	if ae.Status == http.StatusUnauthorized {
-		v.signOut()
-		v.redirect("/login?next=" + urlQueryEscape(v.r.URL.RequestURI()))
-		return
-	}
-	again := v.r.URL.RequestURI()
+	again := v.r.URL.RequestURI() // the page to come back to
 	if v.r.Method != http.MethodGet {
 		again = localPath(refererPath(v.r))
+	}
+	if ae.Status == http.StatusUnauthorized {
+		v.signOut()
+		v.redirect("/login?next=" + urlQueryEscape(again))
+		return
 	}
 	v.page(ae.Status, "error", http.StatusText(ae.Status), explain(ae, again))
 }

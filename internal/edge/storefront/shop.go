@@ -122,6 +122,11 @@ func (s *Storefront) cartPage(v *visit) {
 // shopper can act on (a full cart, a bad quantity) is a message on the
 // next page rather than an error page.
 func (s *Storefront) setItem(v *visit, productID string, qty int, done string) {
+	if productID == "" {
+		v.flash("Choose a product first.")
+		v.redirect(localPath(refererPath(v.r)))
+		return
+	}
 	var err error
 	if qty <= 0 {
 		err = s.api.do(v.r, call{method: http.MethodDelete, path: "/users/me/cart/items/" + url.PathEscape(productID), token: v.sess.Access}, nil)

@@ -185,3 +185,45 @@ func TestNotFound(t *testing.T) {
 		t.Errorf("an API client at an unknown path: %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+// signedInVisit is a posted form of a signed-in visitor, from the page at
+// referer.
+func signedInVisit(s *Storefront, path, referer string, form url.Values) (*visit, *httptest.ResponseRecorder) {
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Referer", "http://example.com"+referer)
+	_ = r.ParseForm()
+	return &visit{s: s, r: r, w: rec, sess: session{CSRF: "c", Access: "a", Refresh: "r", Expires: time.Now().Add(time.Hour).Unix()}}, rec
+}
+
+// TestCartFormWithoutAProduct: a cart form naming no product changes nothing
+// and says so on the page it came from.
+func TestCartFormWithoutAProduct(t *testing.T) {
+	s := newTestStorefront(t, fakeAPI{
+		"GET /users/me":       jsonAnswer(200, map[string]any{"id": "u1", "email": "kim@example.com", "name": "Kim", "role": "user"}),
+		"GET /users/me/cart":  jsonAnswer(200, map[string]any{"items": []any{}}),
+		"PUT /users/me/cart/": func(http.ResponseWriter, *http.Request) { t.Error("the cart API was called without a product") },
+	})
+	for _, path := range []string{"/cart/add", "/cart/set", "/cart/remove"} {
+		v, rec := signedInVisit(s, path, "/p/sample-1", url.Values{"quantity": {"1"}})
+		map[string]handler{"/cart/add": s.cartAdd, "/cart/set": s.cartSet, "/cart/remove": s.cartRemove}[path](v)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/p/sample-1" || v.sess.Flash != "Choose a product first." {
+			t.Errorf("%s without a product: %d → %q, flash %q", path, rec.Code, rec.Header().Get("Location"), v.sess.Flash)
+		}
+	}
+}
+
+// TestAFormOfAnEndedSessionComesBack: a form posted by a session the API no
+// longer takes leads to the log-in page, and from it back to the page the
+// form was on, not to the form's target.
+func TestAFormOfAnEndedSessionComesBack(t *testing.T) {
+	s := newTestStorefront(t, fakeAPI{
+		"GET /users/me/cart": jsonAnswer(401, map[string]any{"error": map[string]string{"code": "session_ended", "message": "ended"}}),
+	})
+	v, rec := signedInVisit(s, "/cart/add", "/p/sample-1", url.Values{"productId": {"sample-1"}, "quantity": {"1"}})
+	s.cartAdd(v)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login?next=%2Fp%2Fsample-1" || v.sess.Access != "" {
+		t.Errorf("a form of an ended session: %d → %q, tokens kept: %v", rec.Code, rec.Header().Get("Location"), v.sess.Access != "")
+	}
+}
