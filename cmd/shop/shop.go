@@ -186,7 +186,7 @@ func pingAll(dbs map[string]*docstore.Store) func(context.Context) error {
 
 // printAddrs tells where everything listens.
 func (sh *shop) printAddrs(w io.Writer) {
-	fmt.Fprintf(w, "kitshop is up\n  edge (every public HTTP route, /metrics)  http://%s\n", sh.edgeAddr)
+	fmt.Fprintf(w, "kitshop is up\n  edge (the storefront at /, every public HTTP route, /metrics)  http://%s/\n", sh.edgeAddr)
 	for _, name := range config.ServiceNames() {
 		fmt.Fprintf(w, "  %-13s gRPC %-18s HTTP http://%s\n", name, sh.grpcAddrs[name], sh.httpAddrs[name])
 	}
