@@ -27,15 +27,17 @@ import (
 // crashes where, and a crash between the two leaves an entry that is not
 // current.
 //
-// The statuses atWork have no list: an order in one has a work entry until it
-// leaves it, so their orders are those of the work entries (atWorkPage), and
-// the hot path (an order's insert, its rare wait in PaymentProcessed) appends
-// nothing for them.
+// The status atWork, Pending, has no list: an order in it has a work entry
+// until it leaves it, so its orders are those of the work entries
+// (atWorkPage), and an order's insert, the hot path, appends nothing.
+// PaymentProcessed is listed: an order whose notification the notification
+// service refused as invalid stays there with nothing due and no work entry
+// (runOutbox drops the notification and starts no delivery), waiting for an
+// operator's DeliveryStarted.
 
 // atWork says that an order in st has its work entry (worker.go) for as long
-// as it stays: Pending until its creation is settled, PaymentProcessed until
-// its notification is sent.
-func (st Status) atWork() bool { return st == StatusPending || st == StatusPaymentProcessed }
+// as it stays: Pending, until its creation is settled.
+func (st Status) atWork() bool { return st == StatusPending }
 
 // atWorkPage returns up to limit of the orders now in st, a status atWork,
 // newest first by the time they entered it, from offset from (the first when

@@ -164,6 +164,28 @@ func TestRefusedNotificationStartsNoDelivery(t *testing.T) {
 	}
 }
 
+// TestRefusedNotificationIsListedUnderPaymentProcessed: the order whose
+// notification was dropped stays PaymentProcessed with no work entry left
+// (nothing is due), and is still listed under PaymentProcessed, where an
+// operator finds it to start its delivery (DeliveryStarted).
+func TestRefusedNotificationIsListedUnderPaymentProcessed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.notifier.refuse = fmt.Errorf("%w: bad address", ErrInvalidArgument)
+	o, _, err := e.svc.CreateOrder(t.Context(), alice, validOrder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.DoDueWork(t.Context())
+	if w := e.store.works(); len(w) != 0 {
+		t.Fatalf("work entries %+v, want none: nothing is due", w)
+	}
+	p, err := e.svc.ListOrdersByStatus(t.Context(), StatusPaymentProcessed, 10, "")
+	if err != nil || len(p.Orders) != 1 || p.Orders[0].ID != o.ID {
+		t.Errorf("PaymentProcessed: %+v (%v), want the order whose notification was dropped", p.Orders, err)
+	}
+}
+
 func TestStatusTransitions(t *testing.T) {
 	t.Parallel()
 	legal := map[[2]Status]bool{
