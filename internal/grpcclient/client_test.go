@@ -224,7 +224,7 @@ func TestBreakersReportsEachBreaker(t *testing.T) {
 	ps, conn := startPayment(t)
 	cfg := testConfig()
 	cfg.BreakerFailures = 1
-	cfg.BreakerOpenTimeout = 300 * time.Millisecond
+	cfg.BreakerOpenTimeout = 2 * time.Second // margin for a loaded machine between the trip and the reads
 	m := NewMetrics(nil)
 	call := getPayment(t, conn, cfg, m, false)
 	other, err := New(conn, "audit", cfg, m, nil)
