@@ -1,6 +1,7 @@
 package user
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kitshop/kitshop/internal/docstore/docstoretest"
@@ -216,6 +218,34 @@ func TestMongoStoreCartConcurrent(t *testing.T) {
 	if _, err := s.SetCartItem(ctx, "last", CartItem{ProductID: "too-many", Quantity: 1}, MaxCartItems, time.Now()); !errors.Is(err, ErrCartFull) {
 		t.Errorf("full again: err = %v, want ErrCartFull", err)
 	}
+}
+
+// TestMongoStoreCartGivesUpOnADocumentNoGuardMatches: a carts document
+// without its count (not written by this store) matches neither guard of
+// an added product, whatever is read back: SetCartItem fails after its
+// rounds, as an infrastructure error, instead of trying until the deadline.
+func TestMongoStoreCartGivesUpOnADocumentNoGuardMatches(t *testing.T) {
+	t.Parallel()
+	docstoretest.EachMode(t, func(t *testing.T, m docstoretest.Mode) {
+		db := newTestDB(t)
+		s, err := NewMongoStore(t.Context(), db, m.Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Collection(cartsCollection).InsertOne(t.Context(), bson.D{
+			{Key: "_id", Value: "u"}, {Key: "items", Value: bson.D{}}, {Key: "order", Value: bson.A{}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A deadline far beyond the rounds, so that only a loop without a
+		// bound meets it.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		_, err = s.SetCartItem(ctx, "u", CartItem{ProductID: "p", Quantity: 1}, MaxCartItems, time.Now())
+		if err == nil || errors.Is(err, ErrCartFull) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want the store's own error", err)
+		}
+	})
 }
 
 // TestMongoStoreCartFiltersOnIDOnly: every command of the carts, the

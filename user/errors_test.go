@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/kitshop/kitshop/internal/errtable/errtabletest"
@@ -144,6 +145,13 @@ func (f failingService) RemoveCartItem(context.Context, string, string) (Cart, e
 func (f failingService) ClearCart(context.Context, string) error    { return f.err }
 func (f failingService) KeySet(context.Context) (token.JWKS, error) { return token.JWKS{}, f.err }
 
+// activeFailingService is a failingService whose sessions are all active,
+// so that an authenticated call reaches the failing method behind the
+// session check.
+type activeFailingService struct{ failingService }
+
+func (activeFailingService) CheckSession(context.Context, token.Claims) error { return nil }
+
 // TestInfrastructureErrors checks that a failure of the service's store is
 // Internal / 500 without its text reaching the client, and a deadline is
 // DeadlineExceeded / 504.
@@ -203,6 +211,7 @@ func TestInfrastructureErrors(t *testing.T) {
 				{"POST", "/auth/refresh", "", `{"refreshToken":"x"}`},
 				{"POST", "/auth/logout", "", `{"refreshToken":"x"}`},
 				{"GET", "/users/me", "Bearer " + pair.AccessToken, ""},
+				{"GET", "/users/me/cart", "Bearer " + pair.AccessToken, ""}, // the session check fails
 				{"GET", "/.well-known/jwks.json", "", ""},
 			} {
 				r := env.do(t, req.method, req.path, req.authorization, req.body)
@@ -211,6 +220,44 @@ func TestInfrastructureErrors(t *testing.T) {
 				}
 				if strings.Contains(string(r.body), "secret-host") {
 					t.Errorf("%s %s leaks the cause: %s", req.method, req.path, r.body)
+				}
+			}
+
+			// Past an active session's check, the cart's own failures.
+			active := NewSet(activeFailingService{failingService{err: tt.err}}, signer.Verifier(), nil, nil)
+			carts := userv1.NewCartServiceClient(serveGRPC(t, logger, func(r grpc.ServiceRegistrar) {
+				userv1.RegisterCartServiceServer(r, NewGRPCServer(active))
+			}))
+			bearer := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+pair.AccessToken)
+			for name, call := range map[string]func() error{
+				"GetCart": func() error { _, err := carts.GetCart(bearer, &userv1.GetCartRequest{}); return err },
+				"SetCartItem": func() error {
+					_, err := carts.SetCartItem(bearer, &userv1.SetCartItemRequest{ProductId: "p", Quantity: 1})
+					return err
+				},
+				"RemoveCartItem": func() error {
+					_, err := carts.RemoveCartItem(bearer, &userv1.RemoveCartItemRequest{ProductId: "p"})
+					return err
+				},
+				"ClearCart": func() error { _, err := carts.ClearCart(bearer, &userv1.ClearCartRequest{}); return err },
+			} {
+				st, _ := status.FromError(call())
+				if st.Code() != tt.code || (!tt.leaksCause && strings.Contains(st.Message(), "secret-host")) {
+					t.Errorf("%s: %v %q, want %v without the cause", name, st.Code(), st.Message(), tt.code)
+				}
+			}
+			hs2 := httptest.NewServer(httpserver.New(NewHTTPHandler(active), httpserver.Options{Logger: logger}))
+			defer hs2.Close()
+			env = &testEnv{url: hs2.URL}
+			for _, req := range []struct{ method, path, body string }{
+				{"GET", "/users/me/cart", ""},
+				{"PUT", "/users/me/cart/items/p", `{"quantity":1}`},
+				{"DELETE", "/users/me/cart/items/p", ""},
+				{"DELETE", "/users/me/cart", ""},
+			} {
+				r := env.do(t, req.method, req.path, "Bearer "+pair.AccessToken, req.body)
+				if r.status != tt.status || r.errorCode(t) != tt.httpCode || strings.Contains(string(r.body), "secret-host") {
+					t.Errorf("%s %s: %d %s, want %d %s without the cause", req.method, req.path, r.status, r.body, tt.status, tt.httpCode)
 				}
 			}
 		})

@@ -25,6 +25,12 @@ type fakeStore struct {
 	byEmail  map[string]string // e-mail → id
 	sessions map[string]Session
 	err      error // if set, every call fails with it
+	// createSessionErr, if set, fails CreateSession alone.
+	createSessionErr error
+	// beforeExtend, if set, runs at the start of ExtendSession, without
+	// the lock: what happens between a refresh's session check and its
+	// extension.
+	beforeExtend func(id string)
 }
 
 func newFakeStore() *fakeStore {
@@ -93,6 +99,9 @@ func (f *fakeStore) CreateSession(_ context.Context, s Session) error {
 	if f.err != nil {
 		return f.err
 	}
+	if f.createSessionErr != nil {
+		return f.createSessionErr
+	}
 	f.sessions[s.ID] = s
 	return nil
 }
@@ -111,6 +120,9 @@ func (f *fakeStore) Session(_ context.Context, id string) (Session, error) {
 }
 
 func (f *fakeStore) ExtendSession(_ context.Context, id string, expiresAt time.Time) error {
+	if f.beforeExtend != nil {
+		f.beforeExtend(id)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -797,5 +809,42 @@ func TestSessions(t *testing.T) {
 	}
 	if err := svc.CheckSession(ctx, secondClaims); err != nil {
 		t.Errorf("refused logouts ended the other session: %v", err)
+	}
+}
+
+// TestSessionWriteFailures: a login whose session cannot be stored hands out
+// no tokens, and a refresh whose session ends (a logout) between its check
+// and its extension hands out no pair: ErrSessionEnded.
+func TestSessionWriteFailures(t *testing.T) {
+	t.Parallel()
+	store := newFakeStore()
+	svc, err := NewService(store, newTestSigner(t, newTestKey(t)), Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	creds := Credentials{Email: "oda@example.com", Password: "pw"}
+	if _, err := svc.RegisterUser(ctx, creds, Profile{}); err != nil {
+		t.Fatal(err)
+	}
+
+	boom := errors.New("sessions unavailable")
+	store.createSessionErr = boom
+	if p, err := svc.LoginUser(ctx, creds); !errors.Is(err, boom) || p != (token.Pair{}) {
+		t.Errorf("login without a stored session: pair handed out %t, err %v; want none, %v", p.AccessToken != "", err, boom)
+	}
+	store.createSessionErr = nil
+
+	p, err := svc.LoginUser(ctx, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.beforeExtend = func(id string) {
+		if err := store.DeleteSession(ctx, id); err != nil {
+			t.Error(err)
+		}
+	}
+	if got, err := svc.RefreshToken(ctx, p.RefreshToken); !errors.Is(err, ErrSessionEnded) || got != (token.Pair{}) {
+		t.Errorf("refresh logged out meanwhile: pair handed out %t, err %v; want none, ErrSessionEnded", got.AccessToken != "", err)
 	}
 }

@@ -25,6 +25,12 @@ const (
 // for its e-mail; it runs even if the caller has gone away.
 const compensationTimeout = 5 * time.Second
 
+// cartRounds bounds the rounds of SetCartItem (its two guarded updates, then
+// a read): a round is lost only to a change of the cart in between, so more
+// than a few in a row mean a document the guards can never match (one not
+// written by this store, say without its count), not contention.
+const cartRounds = 8
+
 // MongoStore is the Store on MongoDB (or the embedded FerretDB).
 //
 // Key design. Four collections, every read and write an _id lookup:
@@ -83,7 +89,8 @@ const compensationTimeout = 5 * time.Second
 //   - emptying the cart deletes it.
 //
 // When no guard holds (no cart, a full cart, or another change came in
-// between), the cart is read to tell which, and the change tried again.
+// between), the cart is read to tell which, and the change tried again, at
+// most cartRounds times.
 // Product ids are plain field names: the service admits only ASCII letters,
 // digits, '-' and '_' (MaxProductIDLen).
 type MongoStore struct {
@@ -370,7 +377,7 @@ func (s *MongoStore) SetCartItem(ctx context.Context, userID string, item CartIt
 		{Key: field, Value: bson.D{{Key: "$exists", Value: false}}},
 		{Key: "count", Value: bson.D{{Key: "$lt", Value: maxItems}}},
 	}
-	for {
+	for range cartRounds {
 		for _, u := range []struct {
 			guard, update bson.D
 		}{{inCart, set}, {roomFor, add}} {
@@ -416,6 +423,7 @@ func (s *MongoStore) SetCartItem(ctx context.Context, userID string, item CartIt
 			return Cart{}, err
 		}
 	}
+	return Cart{}, fmt.Errorf("user: store: set cart item: cart %s still matched no guard after %d rounds", userID, cartRounds)
 }
 
 // RemoveCartItem implements Store.
