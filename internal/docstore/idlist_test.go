@@ -1,6 +1,8 @@
 package docstore_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -365,5 +367,30 @@ func TestIDListAppendsGoTogether(t *testing.T) {
 	}
 	if got := readAll(t, l, "shared", 100, false); len(got) != goroutines*each+1 {
 		t.Errorf("%d ids read, want %d", len(got), goroutines*each+1)
+	}
+}
+
+// TestIDListAppendOfAGoneCaller: an append whose caller has given up already (ctx done) is refused with
+// ctx's error and writes nothing, so that AppendEach, whose errgroup still starts the lists after one
+// failed, stops writing them.
+func TestIDListAppendOfAGoneCaller(t *testing.T) {
+	l, _, _ := listOf(t, docstoretest.Modes[0])
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := l.Append(gone, "k", "gone"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append of a gone caller: %v, want context.Canceled", err)
+	}
+	if err := l.AppendEach(gone, map[string][]string{"k": {"gone too"}, "other": {"x"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AppendEach of a gone caller: %v, want context.Canceled", err)
+	}
+	// This append runs after any that the gone caller would have queued.
+	if err := l.Append(t.Context(), "k", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l, "k", 10, false); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("the list holds %v, want [kept]", got)
+	}
+	if n, err := l.Len(t.Context(), "other"); err != nil || n != 0 {
+		t.Errorf("the other list holds %d ids (%v), want none", n, err)
 	}
 }
