@@ -96,10 +96,14 @@ func (l *IDList) Len(ctx context.Context, key string) (int64, error) {
 // Append adds ids, distinct and in their order, at the end of key's list, leaving out those its head holds
 // already, and returns once they are written (with those of the appends that went together with it). An
 // error means that some of them may have been appended: appending them again is how to make sure. A caller
-// that gives up (ctx done) gets ctx's error, and its ids may still be appended.
+// that gives up (ctx done) gets ctx's error, and its ids may still be appended; one whose ctx is done
+// already appends nothing.
 func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err // the batch would run without ctx's cancellation
 	}
 	l.mu.Lock()
 	q, busy := l.queues[key]

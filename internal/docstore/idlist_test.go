@@ -1,8 +1,11 @@
 package docstore_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -365,5 +368,98 @@ func TestIDListAppendsGoTogether(t *testing.T) {
 	}
 	if got := readAll(t, l, "shared", 100, false); len(got) != goroutines*each+1 {
 		t.Errorf("%d ids read, want %d", len(got), goroutines*each+1)
+	}
+}
+
+// TestIDListAppendOfAGoneCaller: an append whose caller has given up already (ctx done) is refused with
+// ctx's error and writes nothing, so that AppendEach, whose errgroup still starts the lists after one
+// failed, stops writing them.
+func TestIDListAppendOfAGoneCaller(t *testing.T) {
+	l, _, _ := listOf(t, docstoretest.Modes[0])
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := l.Append(gone, "k", "gone"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append of a gone caller: %v, want context.Canceled", err)
+	}
+	if err := l.AppendEach(gone, map[string][]string{"k": {"gone too"}, "other": {"x"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AppendEach of a gone caller: %v, want context.Canceled", err)
+	}
+	// This append runs after any that the gone caller would have queued.
+	if err := l.Append(t.Context(), "k", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l, "k", 10, false); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("the list holds %v, want [kept]", got)
+	}
+	if n, err := l.Len(t.Context(), "other"); err != nil || n != 0 {
+		t.Errorf("the other list holds %d ids (%v), want none", n, err)
+	}
+}
+
+// TestIDListAppendsGoTogetherPastABucket: appends of a bucket's worth of ids each, made at once to one list,
+// go together in updates of more than a bucket, which are sealed into whole buckets: every id is read back
+// once, each appender's in its order, oldest first and newest first.
+func TestIDListAppendsGoTogetherPastABucket(t *testing.T) {
+	l, _, _ := listOf(t, docstoretest.Modes[0])
+	ctx := t.Context()
+	const goroutines, rounds = 6, 4
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for r := range rounds {
+				from := r * docstore.ListBucketSize
+				if err := l.Append(ctx, "shared", ids(fmt.Sprintf("g%d-", g), from, from+docstore.ListBucketSize)...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := readAll(t, l, "shared", 50, false)
+	if want := goroutines * rounds * docstore.ListBucketSize; len(got) != want {
+		t.Fatalf("%d ids read, want %d", len(got), want)
+	}
+	for g := range goroutines {
+		mine := slices.DeleteFunc(slices.Clone(got), func(id string) bool { return !strings.HasPrefix(id, fmt.Sprintf("g%d-", g)) })
+		if want := ids(fmt.Sprintf("g%d-", g), 0, rounds*docstore.ListBucketSize); !slices.Equal(mine, want) {
+			t.Errorf("goroutine %d's ids read as %v..., want its %d in order", g, head(mine), len(want))
+		}
+	}
+	newest := readAll(t, l, "shared", 70, true)
+	slices.Reverse(newest)
+	if !slices.Equal(newest, got) {
+		t.Error("the list read newest first is not the list read oldest first, reversed")
+	}
+}
+
+// TestIDListAppendErrorReachesEveryWaiter: when the update of a round fails, every append that went in it
+// gets the error, and none waits for ever.
+func TestIDListAppendErrorReachesEveryWaiter(t *testing.T) {
+	l, coll, _ := listOf(t, docstoretest.Modes[0])
+	ctx := t.Context()
+	// A head whose ids are not an array: no $push to it succeeds.
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "h:broken"}, {Key: "sealed", Value: 0}, {Key: "ids", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	const appenders = 16
+	for i := range appenders {
+		wg.Go(func() {
+			if err := l.Append(ctx, "broken", fmt.Sprint(i)); err != nil {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if failed != appenders {
+		t.Errorf("%d of %d appends to a broken list failed, want all", failed, appenders)
+	}
+	if err := l.Append(ctx, "sound", "a"); err != nil {
+		t.Errorf("an append to another list: %v", err)
 	}
 }
