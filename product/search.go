@@ -209,15 +209,7 @@ func search(ctx context.Context, src searchSource, query []string, at SearchAt, 
 			if err != nil {
 				return nil, end, err
 			}
-			byID := make(map[string]Product, len(found))
-			for _, p := range found {
-				byID[p.ID] = p
-			}
-			for _, id := range ids[:k] {
-				if p, ok := byID[id]; ok {
-					ps = append(ps, p)
-				}
-			}
+			ps = append(ps, inOrder(ids[:k], found)...)
 			if len(ps) == limit {
 				if from := after[k-1]; from < at.From+int64(len(entries)) {
 					return ps, SearchAt{Word: at.Word, From: from}, nil

@@ -306,6 +306,12 @@ func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([
 	if err != nil {
 		return nil, -1, err
 	}
+	return inOrder(ids, found), next, nil
+}
+
+// inOrder returns the products of found in the order of ids, leaving out the
+// ids found has none of (listed, never stored).
+func inOrder(ids []string, found []Product) []Product {
 	byID := make(map[string]Product, len(found))
 	for _, p := range found {
 		byID[p.ID] = p
@@ -316,7 +322,7 @@ func (m *MongoStore) ListProducts(ctx context.Context, from int64, limit int) ([
 			ps = append(ps, p)
 		}
 	}
-	return ps, next, nil
+	return ps
 }
 
 // SearchProducts implements Store: pages of a word list, then their
