@@ -57,6 +57,7 @@ type appendQueue struct{ next *appendBatch }
 type appendBatch struct {
 	ctx  context.Context // the first caller's, without its cancellation: its trace
 	ids  []string
+	has  map[string]bool // the ids, to keep them distinct
 	done chan struct{}
 	err  error
 }
@@ -113,11 +114,12 @@ func (l *IDList) Append(ctx context.Context, key string, ids ...string) error {
 	}
 	b := q.next
 	if b == nil {
-		b = &appendBatch{ctx: context.WithoutCancel(ctx), done: make(chan struct{})}
+		b = &appendBatch{ctx: context.WithoutCancel(ctx), has: make(map[string]bool), done: make(chan struct{})}
 		q.next = b
 	}
 	for _, id := range ids {
-		if !slices.Contains(b.ids, id) {
+		if !b.has[id] {
+			b.has[id] = true
 			b.ids = append(b.ids, id)
 		}
 	}
